@@ -1,0 +1,201 @@
+/**
+ * The contract between the three worlds: the extension host, the worker (and the CLI) and the
+ * webview. It holds only types and a few constants: no code that computes, no imports.
+ *
+ *   JobSpec      extension → worker    what to run
+ *   TrimEvent    worker → extension    progress and live results, one object per event
+ *   TrimReport   written to disk       `trim-report.json` beside the pruned checkpoint
+ */
+
+export const REPORT_FORMAT = 'trim-report/1';
+
+export type Family = 'llama' | 'qwen2' | 'mistral' | 'opt';
+export type ScoreKind = 'wanda' | 'magnitude';
+export type Allocation = 'uniform' | 'owl' | 'alpha';
+export type EpChoice = 'auto' | 'cuda' | 'cpu';
+export type Ep = 'cuda' | 'cpu';
+export const LAYER_METRICS = [
+  'cosim_flat', 'cosim_dim', 'cosim_sample', 'mse', 'mse_dim', 'mae', 'snr',
+  'psnr_flat', 'psnr_dim', 'psnr_sample',
+] as const;
+export type LayerMetric = (typeof LAYER_METRICS)[number];
+export const ROW_METRICS = ['cosim', 'mse', 'psnr'] as const;
+export type RowMetric = (typeof ROW_METRICS)[number];
+
+/** Every option of a pruning job, resolved (no field left to a default). */
+export interface PruneOptions {
+  /** Checkpoint folder (config.json, *.safetensors, tokenizer.json). */
+  model: string;
+  /** Output folder; created whole or not at all. */
+  out: string;
+  /** Replace `out` if it exists. */
+  overwrite: boolean;
+  /** Global target sparsity of the prunable linear layers, in [0, 1). */
+  sparsity: number;
+  /** Optional per-block targets (length = number of blocks); overrides allocation. */
+  blockSparsity: number[] | null;
+  score: ScoreKind;
+  /** TRIM row-wise search on top of the score. */
+  trim: boolean;
+  iterations: number;
+  allocation: Allocation;
+  owlLambda: number;
+  owlM: number;
+  alphaEpsilon: number;
+  /** N:M structure such as "2:4" (non-TRIM path only), or null. */
+  nm: string | null;
+  layerMetric: LayerMetric;
+  rowMetric: RowMetric;
+  forbidNegLr: boolean;
+  inputRecalc: boolean;
+  nsamples: number;
+  /** Tokens per window; null = 512 for models with <= 1024 positions, else 2048. */
+  seqlen: number | null;
+  /** Calibration text file. */
+  calib: string;
+  /** Evaluation text file, or null to skip perplexity. */
+  eval: string | null;
+  /** Evaluate at most this many windows (null = all). */
+  maxEvalWindows: number | null;
+  ep: EpChoice;
+  /** Windows per block run (null = sized automatically). */
+  batch: number | null;
+}
+
+export interface EvalOptions {
+  model: string;
+  text: string;
+  seqlen: number;
+  maxWindows: number | null;
+  ep: EpChoice;
+}
+
+export type JobSpec =
+  | { kind: 'prune'; id: string; options: PruneOptions }
+  | { kind: 'eval'; id: string; options: EvalOptions };
+
+export interface ModelSummary {
+  path: string;
+  architecture: string;
+  family: Family;
+  blocks: number;
+  hidden: number;
+  intermediate: number;
+  heads: number;
+  kvHeads: number;
+  vocab: number;
+  maxPositions: number;
+  dtype: 'float16' | 'bfloat16' | 'float32';
+  parameters: number;
+  /** Names of the prunable linear layers of one block, in order (e.g. q_proj … down_proj). */
+  linears: string[];
+  /** [out, in] of each linear of a block, same order as `linears`. */
+  linearShapes: [number, number][];
+}
+
+export interface LayerReport {
+  /** Short name within the block: q_proj, k_proj, …, down_proj / fc2. */
+  name: string;
+  rows: number;
+  cols: number;
+  target: number;
+  /** Fraction of the layer's weights that are zero after pruning. */
+  achieved: number;
+  /** Sparsity of every output row (length = rows). */
+  rowSparsity: number[];
+  /** Layer metric of the uniform start (null when TRIM was off). */
+  metricBefore: number | null;
+  /** Layer metric of the chosen row sparsities (null when TRIM was off). */
+  metricAfter: number | null;
+  /** Learning rate of the chosen search (0 = uniform kept; null when TRIM was off). */
+  lr: number | null;
+  /** Iteration (1-based) of the chosen search at which the best metric was reached (0 = start). */
+  iteration: number | null;
+  /** AlphaPruning metric of this layer, when allocation = alpha. */
+  alpha?: number | null;
+  seconds: number;
+}
+
+export interface BlockReport {
+  index: number;
+  target: number;
+  achieved: number;
+  /** OWL outlier ratio D_l (percent) when allocation = owl. */
+  outlierRatio?: number | null;
+  /** Block-mean alpha when allocation = alpha. */
+  alpha?: number | null;
+  seconds: { statistics: number; prune: number; propagate: number };
+  layers: LayerReport[];
+}
+
+export interface EvalResult {
+  perplexity: number;
+  windows: number;
+  tokens: number;
+  seqlen: number;
+  seconds: number;
+}
+
+/** Seconds per phase of a job. */
+export interface PhaseSeconds {
+  load: number;
+  calibration: number;
+  allocation: number;
+  embed: number;
+  statistics: number;
+  trim: number;
+  prune: number;
+  propagate: number;
+  write: number;
+  dense_eval: number;
+  eval: number;
+  total: number;
+}
+
+export interface TrimReport {
+  format: typeof REPORT_FORMAT;
+  createdAt: string;
+  versions: { trim: string; onnxruntime: string; node: string };
+  ep: Ep;
+  model: ModelSummary;
+  options: PruneOptions;
+  /** Achieved sparsity over all pruned linear layers (zeros / weights). */
+  sparsity: number;
+  perplexity: { dense: EvalResult | null; pruned: EvalResult | null };
+  blocks: BlockReport[];
+  seconds: PhaseSeconds;
+  out: string;
+}
+
+/** The final object of a prune job (the CLI's last `--json` line). */
+export interface PruneSummary {
+  type: 'summary';
+  perplexity: number | null;
+  dense_perplexity: number | null;
+  sparsity: number;
+  seconds: PhaseSeconds;
+  ep: Ep;
+  out: string;
+  report: string;
+}
+
+export type Phase =
+  | 'load' | 'calibration' | 'dense_eval' | 'allocation' | 'embed' | 'blocks' | 'write' | 'eval';
+
+/** Events, in the order a prune job emits them. Each is one JSON line on the CLI's stdout. */
+export type TrimEvent =
+  | { type: 'start'; job: string; ep: Ep; epNotice: string | null; model: ModelSummary; options: PruneOptions | EvalOptions }
+  | { type: 'phase'; phase: Phase; message: string }
+  | { type: 'progress'; phase: Phase; done: number; total: number }
+  | { type: 'block_start'; block: number; blocks: number; target: number }
+  | { type: 'layer'; block: number; layer: LayerReport }
+  | { type: 'block_end'; block: number; blocks: number; report: BlockReport }
+  | { type: 'eval'; which: 'dense' | 'pruned'; result: EvalResult }
+  | { type: 'log'; level: 'info' | 'warn'; message: string }
+  | { type: 'done'; summary: PruneSummary | (EvalResult & { type: 'eval_summary'; ep: Ep }) }
+  | { type: 'error'; error: { code: string; message: string } };
+
+/** Messages from the extension host to the worker process (IPC). */
+export type ToWorker = { type: 'run'; spec: JobSpec } | { type: 'cancel' };
+/** Messages from the worker process to the extension host (IPC). */
+export type FromWorker = { type: 'event'; job: string; event: TrimEvent } | { type: 'exit'; job: string; ok: boolean };

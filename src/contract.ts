@@ -199,3 +199,15 @@ export type TrimEvent =
 export type ToWorker = { type: 'run'; spec: JobSpec } | { type: 'cancel' };
 /** Messages from the worker process to the extension host (IPC). */
 export type FromWorker = { type: 'event'; job: string; event: TrimEvent } | { type: 'exit'; job: string; ok: boolean };
+
+/**
+ * Where a job writes its output before renaming it into place: a hidden sibling of `out`.
+ * Whoever kills a worker (Cancel, crash) removes this folder; the worker removes it itself on
+ * any error it survives. Kept here so that both sides agree on the name.
+ */
+export function partialDirFor(out: string): string {
+  const slash = Math.max(out.lastIndexOf('/'), out.lastIndexOf('\\'));
+  const parent = slash >= 0 ? out.slice(0, slash) : '.';
+  const base = slash >= 0 ? out.slice(slash + 1) : out;
+  return `${parent}/.${base}.trim-partial`;
+}

@@ -1,0 +1,202 @@
+/**
+ * The typed messages between the extension host and the two webviews (the results panel and the
+ * sidebar visualization), plus the one pure function both sides use to fold the worker's event
+ * stream into a run snapshot. No `vscode` import, no DOM: it is imported by the extension host
+ * (Node) and bundled into the webviews (browser).
+ *
+ *   host → webview   ToWebview     what to show: a run snapshot, live events, the list of runs
+ *   webview → host   FromWebview   what the user asked for: run again, compare, reveal, cancel
+ *
+ * Flow: the webview posts `ready` once its script has loaded (also after a reload). The host
+ * answers with `runs` and a `run` message per slot, then forwards every TrimEvent of the job that
+ * a slot shows as an `event` message. A webview never computes a result: it only draws.
+ */
+import type {
+  Allocation, BlockReport, EvalResult, LayerReport, ModelSummary, PruneOptions, TrimEvent,
+  TrimReport,
+} from './contract';
+
+export const WEBVIEW_PROTOCOL = 'trim-webview/1';
+
+export type WebviewKind = 'panel' | 'sidebar';
+export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+/** The panel shows a primary run and, optionally, a second run side by side. */
+export type Slot = 'primary' | 'compare';
+
+/** A run as a webview draws it: the finished report, or what has arrived so far. */
+export interface RunSnapshot {
+  id: string;
+  /** Short label for pickers and headers, e.g. "Qwen2.5-0.5B · 50% · owl". */
+  label: string;
+  status: RunStatus;
+  model: ModelSummary | null;
+  /** Options of a prune job (null until the `start` event of a prune job arrived). */
+  options: PruneOptions | null;
+  /** Finished blocks, in order of arrival (from `block_end`, or the report's blocks). */
+  blocks: BlockReport[];
+  /** The block being pruned now, with the linears finished so far (from `layer` events). */
+  current: { index: number; blocks: number; target: number; layers: LayerReport[] } | null;
+  perplexity: { dense: EvalResult | null; pruned: EvalResult | null };
+  /** The report, once the job is done (or when a run was loaded from disk). */
+  report: TrimReport | null;
+  error: { code: string; message: string } | null;
+}
+
+/** One entry of the run list (compare picker). */
+export interface RunListItem {
+  id: string;
+  label: string;
+  status: RunStatus;
+}
+
+/** What "Run again" may override; anything absent keeps the run's own value. */
+export interface RunOverrides {
+  iterations?: number;
+  sparsity?: number;
+  /** Per-block targets (length = number of blocks), or null to clear them. */
+  blockSparsity?: number[] | null;
+  allocation?: Allocation;
+}
+
+// ---------------------------------------------------------------------------------------------
+// host → webview
+
+export type ToWebview =
+  /** Show `run` in `slot` (null clears the slot). The sidebar only has a primary slot. */
+  | { type: 'run'; slot: Slot; run: RunSnapshot | null }
+  /** One live event of run `runId`; applied to every slot that shows that run. */
+  | { type: 'event'; runId: string; event: TrimEvent }
+  /** The runs the user can pick for comparison; `busy` when a job is running or queued. */
+  | { type: 'runs'; runs: RunListItem[]; busy: boolean };
+
+// ---------------------------------------------------------------------------------------------
+// webview → host
+
+export type FromWebview =
+  /** The script loaded (first open or reload): send `runs` and the slots. */
+  | { type: 'ready'; kind: WebviewKind }
+  /** Run the job of `runId` again with these overrides (precedence: panel overrides last). */
+  | { type: 'runAgain'; runId: string; overrides: RunOverrides }
+  /** Show run `runId` beside the primary one (null = stop comparing). */
+  | { type: 'compare'; runId: string | null }
+  /** Sidebar: open the panel on this run, at this block (and linear, when given). */
+  | { type: 'reveal'; runId: string; block: number; layer: string | null }
+  /** Cancel the running job `runId`. */
+  | { type: 'cancel'; runId: string };
+
+/**
+ * Checks a message received from a webview (it arrives untyped). Returns the typed message, or
+ * null when the shape is wrong: the host ignores it rather than trusting it.
+ */
+export function parseFromWebview(value: unknown): FromWebview | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const m = value as Record<string, unknown>;
+  const str = (x: unknown): x is string => typeof x === 'string' && x.length > 0;
+  switch (m.type) {
+    case 'ready':
+      return m.kind === 'panel' || m.kind === 'sidebar' ? { type: 'ready', kind: m.kind } : null;
+    case 'runAgain': {
+      if (!str(m.runId) || typeof m.overrides !== 'object' || m.overrides === null) return null;
+      const overrides = parseOverrides(m.overrides as Record<string, unknown>);
+      return overrides ? { type: 'runAgain', runId: m.runId, overrides } : null;
+    }
+    case 'compare':
+      return m.runId === null || str(m.runId) ? { type: 'compare', runId: m.runId } : null;
+    case 'reveal':
+      if (!str(m.runId) || !Number.isInteger(m.block) || (m.block as number) < 0) return null;
+      if (!(m.layer === null || str(m.layer))) return null;
+      return { type: 'reveal', runId: m.runId, block: m.block as number, layer: m.layer };
+    case 'cancel':
+      return str(m.runId) ? { type: 'cancel', runId: m.runId } : null;
+    default:
+      return null;
+  }
+}
+
+const isFraction = (x: unknown): x is number => typeof x === 'number' && x >= 0 && x < 1;
+
+function parseOverrides(o: Record<string, unknown>): RunOverrides | null {
+  const out: RunOverrides = {};
+  if (o.iterations !== undefined) {
+    if (!Number.isInteger(o.iterations) || (o.iterations as number) < 0) return null;
+    out.iterations = o.iterations as number;
+  }
+  if (o.sparsity !== undefined) {
+    if (!isFraction(o.sparsity)) return null;
+    out.sparsity = o.sparsity;
+  }
+  if (o.blockSparsity !== undefined) {
+    if (o.blockSparsity === null) out.blockSparsity = null;
+    else if (Array.isArray(o.blockSparsity) && o.blockSparsity.every(isFraction)) {
+      out.blockSparsity = o.blockSparsity.slice();
+    } else return null;
+  }
+  if (o.allocation !== undefined) {
+    if (o.allocation !== 'uniform' && o.allocation !== 'owl' && o.allocation !== 'alpha') return null;
+    out.allocation = o.allocation;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots
+
+/** An empty snapshot for a run that has been queued but not started. */
+export function emptyRun(id: string, label: string): RunSnapshot {
+  return {
+    id, label, status: 'queued', model: null, options: null, blocks: [], current: null,
+    perplexity: { dense: null, pruned: null }, report: null, error: null,
+  };
+}
+
+/** A snapshot of a finished run, from its report. */
+export function runFromReport(id: string, label: string, report: TrimReport): RunSnapshot {
+  return {
+    id, label, status: 'done', model: report.model, options: report.options,
+    blocks: report.blocks.slice(), current: null,
+    perplexity: { dense: report.perplexity.dense, pruned: report.perplexity.pruned },
+    report, error: null,
+  };
+}
+
+/**
+ * Folds one worker event into a snapshot and returns the new snapshot (the input is not
+ * modified). The host keeps its snapshot current with it (to send a whole snapshot to a webview
+ * that opens mid-run); the webview applies the same function to the `event` messages.
+ * `report` is not part of the event stream: the host attaches it when the job is done.
+ */
+export function applyEvent(run: RunSnapshot, event: TrimEvent): RunSnapshot {
+  switch (event.type) {
+    case 'start':
+      return {
+        ...run, status: 'running', model: event.model,
+        options: 'out' in event.options ? event.options : run.options,
+      };
+    case 'block_start':
+      return {
+        ...run, status: 'running',
+        current: { index: event.block, blocks: event.blocks, target: event.target, layers: [] },
+      };
+    case 'layer': {
+      const cur = run.current && run.current.index === event.block
+        ? run.current
+        : { index: event.block, blocks: run.model?.blocks ?? event.block + 1, target: event.layer.target, layers: [] };
+      const layers = cur.layers.filter((l) => l.name !== event.layer.name).concat([event.layer]);
+      return { ...run, current: { ...cur, layers } };
+    }
+    case 'block_end': {
+      const blocks = run.blocks.filter((b) => b.index !== event.block).concat([event.report]);
+      blocks.sort((a, b) => a.index - b.index);
+      const current = run.current && run.current.index === event.block ? null : run.current;
+      return { ...run, blocks, current };
+    }
+    case 'eval':
+      return { ...run, perplexity: { ...run.perplexity, [event.which]: event.result } };
+    case 'done':
+      return { ...run, status: 'done', current: null };
+    case 'error':
+      return { ...run, status: 'failed', error: event.error, current: null };
+    default:
+      return run;
+  }
+}

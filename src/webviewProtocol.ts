@@ -58,6 +58,15 @@ export interface RunOverrides {
   allocation?: Allocation;
 }
 
+/**
+ * The part of a webview's saved state (acquireVsCodeApi().setState) the host may read: VS Code
+ * hands it to the panel serializer after a reload, so the host knows which runs to send again.
+ */
+export interface PersistedWebviewState {
+  primaryRunId: string | null;
+  compareRunId: string | null;
+}
+
 // ---------------------------------------------------------------------------------------------
 // host → webview
 

@@ -1,0 +1,272 @@
+/**
+ * A Hugging Face checkpoint folder opened lazily: config.json parsed, every safetensors header
+ * (single file or shards named by model.safetensors.index.json) parsed and validated against the
+ * config up front; tensor bytes read only when a block asks for them.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Family, ModelSummary } from '../contract';
+import { parseConfig, type ModelConfig } from './config';
+import { TrimError } from './errors';
+import { readSafetensorsHeader, readTensorBytes, type SafetensorsHeader, type TensorInfo } from './safetensors';
+import { toFloat32, type StoredDtype } from './dtype';
+
+/** What each family calls its pieces. `L` stands for the block index. */
+export interface FamilyLayout {
+  linears: string[];
+  /** Which captured input feeds each linear (same order as `linears`). */
+  linearInput: InputGroup[];
+  /** Full tensor name of a block's piece, given the local name (e.g. 'self_attn.q_proj.weight'). */
+  blockPrefix: string;
+  embed: string;
+  positions: string | null;
+  finalNormWeight: string;
+  finalNormBias: string | null;
+  lmHead: string;
+}
+
+/** The four activations that feed the linears of a block. */
+export type InputGroup = 'attn_in' | 'o_in' | 'mlp_in' | 'down_in';
+export const INPUT_GROUPS: InputGroup[] = ['attn_in', 'o_in', 'mlp_in', 'down_in'];
+
+const LLAMA_LINEARS = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
+const OPT_LINEARS = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.out_proj', 'fc1', 'fc2'];
+
+export function layoutFor(family: Family, prefix: string): FamilyLayout {
+  if (family === 'opt') {
+    return {
+      linears: OPT_LINEARS,
+      linearInput: ['attn_in', 'attn_in', 'attn_in', 'o_in', 'mlp_in', 'down_in'],
+      blockPrefix: `${prefix}decoder.layers.L.`,
+      embed: `${prefix}decoder.embed_tokens.weight`,
+      positions: `${prefix}decoder.embed_positions.weight`,
+      finalNormWeight: `${prefix}decoder.final_layer_norm.weight`,
+      finalNormBias: `${prefix}decoder.final_layer_norm.bias`,
+      lmHead: 'lm_head.weight',
+    };
+  }
+  return {
+    linears: LLAMA_LINEARS,
+    linearInput: ['attn_in', 'attn_in', 'attn_in', 'o_in', 'mlp_in', 'mlp_in', 'down_in'],
+    blockPrefix: `${prefix}layers.L.`,
+    embed: `${prefix}embed_tokens.weight`,
+    positions: null,
+    finalNormWeight: `${prefix}norm.weight`,
+    finalNormBias: null,
+    lmHead: 'lm_head.weight',
+  };
+}
+
+/** Expected local tensor names and shapes of one block (bias entries are optional). */
+function blockShapes(cfg: ModelConfig): { name: string; shape: number[]; optional?: boolean }[] {
+  const { hidden: H, intermediate: I, heads, kvHeads, headDim: D } = cfg;
+  if (cfg.family === 'opt') {
+    return [
+      { name: 'self_attn_layer_norm.weight', shape: [H] }, { name: 'self_attn_layer_norm.bias', shape: [H] },
+      { name: 'self_attn.q_proj.weight', shape: [H, H] }, { name: 'self_attn.q_proj.bias', shape: [H] },
+      { name: 'self_attn.k_proj.weight', shape: [H, H] }, { name: 'self_attn.k_proj.bias', shape: [H] },
+      { name: 'self_attn.v_proj.weight', shape: [H, H] }, { name: 'self_attn.v_proj.bias', shape: [H] },
+      { name: 'self_attn.out_proj.weight', shape: [H, H] }, { name: 'self_attn.out_proj.bias', shape: [H] },
+      { name: 'final_layer_norm.weight', shape: [H] }, { name: 'final_layer_norm.bias', shape: [H] },
+      { name: 'fc1.weight', shape: [I, H] }, { name: 'fc1.bias', shape: [I] },
+      { name: 'fc2.weight', shape: [H, I] }, { name: 'fc2.bias', shape: [H] },
+    ];
+  }
+  return [
+    { name: 'input_layernorm.weight', shape: [H] },
+    { name: 'self_attn.q_proj.weight', shape: [heads * D, H] }, { name: 'self_attn.q_proj.bias', shape: [heads * D], optional: true },
+    { name: 'self_attn.k_proj.weight', shape: [kvHeads * D, H] }, { name: 'self_attn.k_proj.bias', shape: [kvHeads * D], optional: true },
+    { name: 'self_attn.v_proj.weight', shape: [kvHeads * D, H] }, { name: 'self_attn.v_proj.bias', shape: [kvHeads * D], optional: true },
+    { name: 'self_attn.o_proj.weight', shape: [H, heads * D] }, { name: 'self_attn.o_proj.bias', shape: [H], optional: true },
+    { name: 'post_attention_layernorm.weight', shape: [H] },
+    { name: 'mlp.gate_proj.weight', shape: [I, H] }, { name: 'mlp.gate_proj.bias', shape: [I], optional: true },
+    { name: 'mlp.up_proj.weight', shape: [I, H] }, { name: 'mlp.up_proj.bias', shape: [I], optional: true },
+    { name: 'mlp.down_proj.weight', shape: [H, I] }, { name: 'mlp.down_proj.bias', shape: [H], optional: true },
+  ];
+}
+
+const FLOAT_DTYPES = new Set(['F16', 'BF16', 'F32']);
+
+export interface BlockTensors {
+  /** Every tensor of the block as float32, by local name (e.g. 'mlp.up_proj.weight'). */
+  f32: Map<string, Float32Array>;
+  /** The stored bytes of each linear weight, by local linear name, for writing pruned copies. */
+  raw: Map<string, { info: TensorInfo; bytes: Buffer }>;
+}
+
+export class Checkpoint {
+  readonly config: ModelConfig;
+  readonly layout: FamilyLayout;
+  readonly tensors = new Map<string, TensorInfo>();
+  readonly headers: SafetensorsHeader[] = [];
+  /** Shard file names in the order of the folder's index (or the single file). */
+  readonly shardFiles: string[];
+  readonly indexFile: string | null;
+
+  private constructor(readonly dir: string) {
+    const cfgPath = path.join(dir, 'config.json');
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new TrimError('E_MODEL_NOT_FOUND', `${dir}: no config.json. Choose a Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json).`);
+      throw new TrimError('E_CONFIG', `${cfgPath}: not valid JSON (${(e as Error).message}).`);
+    }
+    this.config = parseConfig(raw, cfgPath);
+    const indexPath = path.join(dir, 'model.safetensors.index.json');
+    if (fs.existsSync(indexPath)) {
+      this.indexFile = 'model.safetensors.index.json';
+      let index: { weight_map?: Record<string, string> };
+      try {
+        index = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
+      } catch (e) {
+        throw new TrimError('E_SAFETENSORS', `${indexPath}: not valid JSON (${(e as Error).message}).`);
+      }
+      if (!index || typeof index.weight_map !== 'object' || index.weight_map === null) {
+        throw new TrimError('E_SAFETENSORS', `${indexPath}: has no "weight_map" object.`);
+      }
+      const files = [...new Set(Object.values(index.weight_map).map(String))];
+      for (const f of files) {
+        if (f.includes('/') || f.includes('\\') || f.startsWith('.')) throw new TrimError('E_SAFETENSORS', `${indexPath}: shard name "${f}" must be a plain file name in the folder.`);
+        if (!fs.existsSync(path.join(dir, f))) throw new TrimError('E_SAFETENSORS', `${indexPath} names the shard "${f}", which is missing from ${dir}.`);
+      }
+      this.shardFiles = files;
+      for (const f of files) this.addHeader(readSafetensorsHeader(path.join(dir, f)));
+      for (const [name, f] of Object.entries(index.weight_map)) {
+        const t = this.tensors.get(name);
+        if (!t) throw new TrimError('E_SAFETENSORS', `${indexPath} maps "${name}" to ${f}, but no shard holds it.`);
+        if (path.basename(t.file) !== f) throw new TrimError('E_SAFETENSORS', `${indexPath} maps "${name}" to ${f}, but it is stored in ${path.basename(t.file)}.`);
+      }
+    } else {
+      const single = path.join(dir, 'model.safetensors');
+      const files = fs.existsSync(single) ? ['model.safetensors'] : fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort();
+      if (files.length !== 1) {
+        if (files.length === 0 && fs.readdirSync(dir).some((f) => f.endsWith('.bin'))) {
+          throw new TrimError('E_SAFETENSORS', `${dir}: holds PyTorch .bin weights only; convert them to safetensors first (transformers: model.save_pretrained(dir, safe_serialization=True)).`);
+        }
+        throw new TrimError('E_SAFETENSORS', files.length === 0
+          ? `${dir}: no *.safetensors file and no model.safetensors.index.json.`
+          : `${dir}: several *.safetensors files but no model.safetensors.index.json to say how they fit together.`);
+      }
+      this.indexFile = null;
+      this.shardFiles = files;
+      this.addHeader(readSafetensorsHeader(path.join(dir, files[0])));
+    }
+    const prefix = this.detectPrefix();
+    this.layout = layoutFor(this.config.family, prefix);
+    this.validate();
+  }
+
+  static open(dir: string): Checkpoint {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(dir);
+    } catch {
+      throw new TrimError('E_MODEL_NOT_FOUND', `${dir}: no such folder. Choose a Hugging Face checkpoint folder.`);
+    }
+    if (!st.isDirectory()) throw new TrimError('E_MODEL_NOT_FOUND', `${dir}: is a file; choose the checkpoint's folder.`);
+    return new Checkpoint(path.resolve(dir));
+  }
+
+  private addHeader(h: SafetensorsHeader): void {
+    this.headers.push(h);
+    for (const [name, t] of h.tensors) {
+      if (this.tensors.has(name)) throw new TrimError('E_SAFETENSORS', `tensor "${name}" is stored twice (${this.tensors.get(name)!.file} and ${t.file}).`);
+      this.tensors.set(name, t);
+    }
+  }
+
+  private detectPrefix(): string {
+    const fam = this.config.family;
+    for (const p of ['model.', '']) {
+      const probe = fam === 'opt' ? `${p}decoder.embed_tokens.weight` : `${p}embed_tokens.weight`;
+      if (this.tensors.has(probe)) return p;
+    }
+    throw new TrimError('E_MISSING_TENSOR', `${this.dir}: no token embedding tensor (expected "${fam === 'opt' ? 'model.decoder.embed_tokens.weight' : 'model.embed_tokens.weight'}"). Is this a ${this.config.architecture} checkpoint?`);
+  }
+
+  blockName(block: number, local: string): string {
+    return this.layout.blockPrefix.replace('L', String(block)) + local;
+  }
+
+  private expect(name: string, shape: number[], optional = false): void {
+    const t = this.tensors.get(name);
+    if (!t) {
+      if (optional) return;
+      throw new TrimError('E_MISSING_TENSOR', `${this.dir}: tensor "${name}" is missing from the checkpoint.`);
+    }
+    if (!FLOAT_DTYPES.has(t.dtype)) {
+      throw new TrimError('E_DTYPE', `${path.basename(t.file)}: tensor "${name}" is ${t.dtype}; only F16, BF16 and F32 weights can be pruned (quantized checkpoints are not supported).`);
+    }
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new TrimError('E_SHAPE', `${path.basename(t.file)}: tensor "${name}" has shape [${t.shape}] but config.json implies [${shape}].`);
+    }
+  }
+
+  private validate(): void {
+    const c = this.config;
+    this.expect(this.layout.embed, [c.vocab, c.hidden]);
+    if (this.layout.positions) this.expect(this.layout.positions, [c.maxPositions + 2, c.hidden]);
+    this.expect(this.layout.finalNormWeight, [c.hidden]);
+    if (this.layout.finalNormBias) this.expect(this.layout.finalNormBias, [c.hidden]);
+    if (this.tensors.has(this.layout.lmHead)) this.expect(this.layout.lmHead, [c.vocab, c.hidden]);
+    else if (!c.tieEmbeddings && c.family !== 'opt') {
+      throw new TrimError('E_MISSING_TENSOR', `${this.dir}: "lm_head.weight" is missing and config.json does not tie it to the embeddings.`);
+    }
+    const shapes = blockShapes(c);
+    for (let b = 0; b < c.layers; b++) for (const s of shapes) this.expect(this.blockName(b, s.name), s.shape, s.optional);
+  }
+
+  /** Reads a tensor as float32 (a global one such as the embeddings or the final norm). */
+  readF32(name: string): Float32Array {
+    const t = this.tensors.get(name);
+    if (!t) throw new TrimError('E_MISSING_TENSOR', `${this.dir}: tensor "${name}" is missing.`);
+    return toFloat32(readTensorBytes(t), t.dtype as StoredDtype);
+  }
+
+  lmHeadName(): string {
+    return this.tensors.has(this.layout.lmHead) ? this.layout.lmHead : this.layout.embed;
+  }
+
+  /** Reads one block's tensors (float32 copies, plus the raw bytes of its linear weights). */
+  readBlock(block: number, withRaw = false): BlockTensors {
+    const f32 = new Map<string, Float32Array>();
+    const raw = new Map<string, { info: TensorInfo; bytes: Buffer }>();
+    for (const s of blockShapes(this.config)) {
+      const t = this.tensors.get(this.blockName(block, s.name));
+      if (!t) continue;
+      const bytes = readTensorBytes(t);
+      f32.set(s.name, toFloat32(bytes, t.dtype as StoredDtype));
+      if (withRaw && s.name.endsWith('.weight') && this.layout.linears.includes(s.name.slice(0, -'.weight'.length))) {
+        raw.set(s.name.slice(0, -'.weight'.length), { info: t, bytes });
+      }
+    }
+    return { f32, raw };
+  }
+
+  hasBias(local: string): boolean {
+    return this.tensors.has(this.blockName(0, `${local}.bias`));
+  }
+
+  /** [out, in] of each linear of a block. */
+  linearShapes(): [number, number][] {
+    return this.layout.linears.map((l) => {
+      const s = this.tensors.get(this.blockName(0, `${l}.weight`))!.shape;
+      return [s[0], s[1]];
+    });
+  }
+
+  summary(): ModelSummary {
+    const c = this.config;
+    let parameters = 0;
+    for (const t of this.tensors.values()) parameters += t.shape.reduce((a, b) => a * b, 1);
+    return {
+      path: this.dir, architecture: c.architecture, family: c.family, blocks: c.layers, hidden: c.hidden,
+      intermediate: c.intermediate, heads: c.heads, kvHeads: c.kvHeads, vocab: c.vocab, maxPositions: c.maxPositions,
+      dtype: c.dtype, parameters,
+      linears: this.layout.linears.map((l) => l.split('.').pop()!),
+      linearShapes: this.linearShapes(),
+    };
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * `config.json` of a Hugging Face checkpoint, read into the few numbers the engine needs. Both
+ * the older keys (`torch_dtype`, `rope_theta`, `rope_scaling`) and the newer ones (`dtype`,
+ * `rope_parameters`, `layer_types`) are understood.
+ */
+import type { Family } from '../contract';
+import { TrimError } from './errors';
+
+export const SUPPORTED_ARCHITECTURES: Record<string, Family> = {
+  LlamaForCausalLM: 'llama',
+  Qwen2ForCausalLM: 'qwen2',
+  MistralForCausalLM: 'mistral',
+  OPTForCausalLM: 'opt',
+};
+const MODEL_TYPES: Record<string, Family> = { llama: 'llama', qwen2: 'qwen2', mistral: 'mistral', opt: 'opt' };
+
+export type RopeScaling =
+  | { type: 'default' }
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number }
+  /** Dynamic NTK changes nothing for sequences within the original length. */
+  | { type: 'dynamic'; factor: number; originalMaxPositions: number };
+
+export interface ModelConfig {
+  architecture: string;
+  family: Family;
+  hidden: number;
+  intermediate: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  vocab: number;
+  maxPositions: number;
+  normEps: number;
+  tieEmbeddings: boolean;
+  dtype: 'float16' | 'bfloat16' | 'float32';
+  /** Rotary embedding (Llama family); null for OPT. */
+  rope: { theta: number; scaling: RopeScaling } | null;
+  /** Smallest sliding window of any layer, or null when every layer attends fully. */
+  slidingWindow: number | null;
+}
+
+function cfgError(where: string, what: string): TrimError {
+  return new TrimError('E_CONFIG', `${where}: ${what}`);
+}
+
+function num(c: Record<string, unknown>, key: string, where: string, fallback?: number): number {
+  const v = c[key];
+  if (v === undefined || v === null) {
+    if (fallback !== undefined) return fallback;
+    throw cfgError(where, `"${key}" is missing; it is required for this architecture.`);
+  }
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw cfgError(where, `"${key}" must be a number, got ${JSON.stringify(v)}.`);
+  return v;
+}
+
+function posInt(c: Record<string, unknown>, key: string, where: string, fallback?: number): number {
+  const v = num(c, key, where, fallback);
+  if (!Number.isSafeInteger(v) || v <= 0 || v > 1 << 26) throw cfgError(where, `"${key}" must be a positive integer, got ${v}.`);
+  return v;
+}
+
+function parseRope(c: Record<string, unknown>, where: string): { theta: number; scaling: RopeScaling } {
+  const params = (c.rope_parameters ?? null) as Record<string, unknown> | null;
+  const legacy = (c.rope_scaling ?? null) as Record<string, unknown> | null;
+  if (params !== null && (typeof params !== 'object' || Array.isArray(params))) throw cfgError(where, '"rope_parameters" must be an object.');
+  if (legacy !== null && (typeof legacy !== 'object' || Array.isArray(legacy))) throw cfgError(where, '"rope_scaling" must be an object or null.');
+  const theta = params && params.rope_theta !== undefined ? num(params, 'rope_theta', where) : num(c, 'rope_theta', where, 10000);
+  const s = params ?? legacy ?? {};
+  const type = String(s.rope_type ?? s.type ?? 'default');
+  const maxPos = Number(c.max_position_embeddings ?? 0);
+  switch (type) {
+    case 'default':
+      return { theta, scaling: { type: 'default' } };
+    case 'linear':
+      return { theta, scaling: { type: 'linear', factor: num(s, 'factor', where) } };
+    case 'llama3':
+      return {
+        theta,
+        scaling: {
+          type: 'llama3',
+          factor: num(s, 'factor', where),
+          lowFreqFactor: num(s, 'low_freq_factor', where),
+          highFreqFactor: num(s, 'high_freq_factor', where),
+          originalMaxPositions: posInt(s, 'original_max_position_embeddings', where),
+        },
+      };
+    case 'dynamic':
+      return { theta, scaling: { type: 'dynamic', factor: num(s, 'factor', where), originalMaxPositions: Number(s.original_max_position_embeddings ?? maxPos) } };
+    default:
+      throw cfgError(where, `rotary scaling "${type}" is not supported (supported: default, linear, llama3, dynamic).`);
+  }
+}
+
+export function parseConfig(raw: unknown, where = 'config.json'): ModelConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw cfgError(where, 'is not a JSON object.');
+  const c = raw as Record<string, unknown>;
+  const archs = Array.isArray(c.architectures) ? (c.architectures as unknown[]).map(String) : [];
+  const modelType = typeof c.model_type === 'string' ? c.model_type : '';
+  const architecture = archs.find((a) => a in SUPPORTED_ARCHITECTURES) ?? archs[0] ?? modelType;
+  const family = SUPPORTED_ARCHITECTURES[architecture] ?? (archs.length === 0 ? MODEL_TYPES[modelType] : undefined);
+  if (!family) {
+    throw new TrimError(
+      'E_UNSUPPORTED_ARCH',
+      `${where}: architecture "${architecture || 'unknown'}" is not supported. Supported: ${Object.keys(SUPPORTED_ARCHITECTURES).join(', ')}.`,
+    );
+  }
+  if (c.quantization_config) {
+    throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: the checkpoint is quantized (quantization_config is set); TRIM prunes float16, bfloat16 or float32 weights only.`);
+  }
+  const dtypeRaw = String(c.dtype ?? c.torch_dtype ?? 'float32');
+  const dtype = dtypeRaw === 'float16' || dtypeRaw === 'bfloat16' || dtypeRaw === 'float32' ? dtypeRaw : null;
+  if (!dtype) throw new TrimError('E_DTYPE', `${where}: dtype "${dtypeRaw}" is not supported (float16, bfloat16, float32).`);
+
+  if (family === 'opt') {
+    const hidden = posInt(c, 'hidden_size', where);
+    const heads = posInt(c, 'num_attention_heads', where);
+    if (c.do_layer_norm_before === false) {
+      throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: OPT with do_layer_norm_before=false (opt-350m) is not supported.`);
+    }
+    const proj = num(c, 'word_embed_proj_dim', where, hidden);
+    if (proj !== hidden) throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: OPT with word_embed_proj_dim ≠ hidden_size (project_in/out) is not supported.`);
+    const act = String(c.activation_function ?? 'relu');
+    if (act !== 'relu') throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: OPT activation "${act}" is not supported (relu).`);
+    if (hidden % heads !== 0) throw cfgError(where, `hidden_size ${hidden} is not divisible by num_attention_heads ${heads}.`);
+    return {
+      architecture, family, hidden, heads, kvHeads: heads, headDim: hidden / heads,
+      intermediate: posInt(c, 'ffn_dim', where),
+      layers: posInt(c, 'num_hidden_layers', where),
+      vocab: posInt(c, 'vocab_size', where),
+      maxPositions: posInt(c, 'max_position_embeddings', where),
+      normEps: 1e-5,
+      tieEmbeddings: c.tie_word_embeddings !== false,
+      dtype, rope: null, slidingWindow: null,
+    };
+  }
+  const hidden = posInt(c, 'hidden_size', where);
+  const heads = posInt(c, 'num_attention_heads', where);
+  const kvHeads = posInt(c, 'num_key_value_heads', where, heads);
+  if (heads % kvHeads !== 0) throw cfgError(where, `num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}.`);
+  const headDim = c.head_dim != null ? posInt(c, 'head_dim', where) : hidden / heads;
+  if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw cfgError(where, `head dimension ${headDim} must be an even integer.`);
+  const act = String(c.hidden_act ?? 'silu');
+  if (act !== 'silu') throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: activation "${act}" is not supported (silu).`);
+  let slidingWindow: number | null = null;
+  const sw = typeof c.sliding_window === 'number' ? c.sliding_window : null;
+  if (family === 'mistral' && sw) slidingWindow = sw;
+  if (family === 'qwen2' && sw && c.use_sliding_window === true) {
+    const types = Array.isArray(c.layer_types) ? (c.layer_types as unknown[]) : null;
+    if (!types || types.includes('sliding_attention')) slidingWindow = sw;
+  }
+  return {
+    architecture, family, hidden, heads, kvHeads, headDim,
+    intermediate: posInt(c, 'intermediate_size', where),
+    layers: posInt(c, 'num_hidden_layers', where),
+    vocab: posInt(c, 'vocab_size', where),
+    maxPositions: posInt(c, 'max_position_embeddings', where),
+    normEps: num(c, 'rms_norm_eps', where, 1e-6),
+    tieEmbeddings: c.tie_word_embeddings === true,
+    dtype,
+    rope: parseRope(c, where),
+    slidingWindow,
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * ONNX Runtime sessions on the chosen execution provider. `auto` tries CUDA and falls back to the
+ * CPU with a one-line notice; `cuda` fails clearly when the provider cannot start; `cpu` is the
+ * CPU. Whichever ran is reported by every job.
+ */
+import * as ort from 'onnxruntime-node';
+import type { Ep, EpChoice } from '../contract';
+import { TrimError } from './errors';
+import { GraphBuilder, T } from './graphs/builder';
+
+export type Session = ort.InferenceSession;
+export type Feeds = Record<string, ort.Tensor>;
+
+export class Engine {
+  private constructor(readonly ep: Ep, readonly notice: string | null) {}
+
+  static async create(choice: EpChoice): Promise<Engine> {
+    if (choice === 'cpu') return new Engine('cpu', null);
+    const why = await cudaProbe();
+    if (why === null) return new Engine('cuda', null);
+    if (choice === 'cuda') {
+      throw new TrimError('E_EP', `The CUDA execution provider could not start: ${why}. Use --ep cpu (or auto) to run on the CPU.`);
+    }
+    return new Engine('cpu', `CUDA unavailable (${why}); running on the CPU.`);
+  }
+
+  options(): ort.InferenceSession.SessionOptions {
+    return {
+      executionProviders: this.ep === 'cuda' ? [{ name: 'cuda', deviceId: 0 } as ort.InferenceSession.ExecutionProviderConfig] : ['cpu'],
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    };
+  }
+
+  async session(model: Uint8Array): Promise<Session> {
+    return ort.InferenceSession.create(model, this.options());
+  }
+}
+
+/** Returns null when a CUDA session can be created, else a short reason. */
+async function cudaProbe(): Promise<string | null> {
+  // ORT prints a failed provider load at error level through its process-wide logger; the reason
+  // is reported through our own notice instead.
+  ort.env.logLevel = 'fatal';
+  const g = new GraphBuilder('probe');
+  const x = g.input('x', T.FLOAT, [1]);
+  g.output(g.op('Relu', [x]), 'y');
+  try {
+    const s = await ort.InferenceSession.create(g.build(), {
+      executionProviders: [{ name: 'cuda', deviceId: 0 } as ort.InferenceSession.ExecutionProviderConfig],
+      logSeverityLevel: 4,
+    });
+    await s.release();
+    return null;
+  } catch (e) {
+    const msg = String((e as Error).message ?? e);
+    if (/Failed to load|cannot open shared object|libonnxruntime_providers/i.test(msg)) return 'its libraries are not installed';
+    if (/no CUDA-capable device|CUDA failure 100|cudaErrorNoDevice/i.test(msg)) return 'no CUDA device';
+    return msg.split('\n')[0].slice(0, 160);
+  }
+}
+
+export function f32(data: Float32Array, dims: number[]): ort.Tensor {
+  return new ort.Tensor('float32', data, dims);
+}
+
+export function i64(data: BigInt64Array, dims: number[]): ort.Tensor {
+  return new ort.Tensor('int64', data, dims);
+}
+
+export const ORT_VERSION: string = (() => {
+  try {
+    return ort.env.versions.node ?? ort.env.versions.common ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+})();

@@ -1,0 +1,28 @@
+/** An evaluation job: perplexity of a checkpoint on a text (REFERENCE.md §4). */
+import type { EvalOptions, EvalResult, Ep, TrimEvent } from '../contract';
+import { Checkpoint } from './checkpoint';
+import { Engine } from './engine';
+import { TrimError } from './errors';
+import { evaluatePerplexity } from './perplexity';
+import { Runner } from './runner';
+import { readText, TextTokenizer } from './tokenizer';
+
+export async function runEval(o: EvalOptions, emit: (e: TrimEvent) => void, job = 'eval'): Promise<EvalResult & { ep: Ep }> {
+  const ckpt = Checkpoint.open(o.model);
+  if (!Number.isInteger(o.seqlen) || o.seqlen < 2) throw new TrimError('E_OPTION', `--seqlen must be an integer ≥ 2, got ${o.seqlen}.`);
+  if (o.seqlen > ckpt.config.maxPositions) {
+    throw new TrimError('E_OPTION', `--seqlen ${o.seqlen} exceeds the model's ${ckpt.config.maxPositions} positions.`);
+  }
+  const engine = await Engine.create(o.ep);
+  emit({ type: 'start', job, ep: engine.ep, epNotice: engine.notice, model: ckpt.summary(), options: o });
+  const tok = TextTokenizer.fromFolder(o.model);
+  const ids = tok.encode(readText(o.text, 'Evaluation'));
+  const runner = new Runner(ckpt, engine, o.seqlen, Runner.autoBatch(ckpt, o.seqlen));
+  try {
+    emit({ type: 'phase', phase: 'eval', message: `Evaluating ${o.text}` });
+    const r = await evaluatePerplexity(ckpt, runner, ids, o.maxWindows, (done, total) => emit({ type: 'progress', phase: 'eval', done, total }));
+    return { ...r, ep: engine.ep };
+  } finally {
+    await runner.release();
+  }
+}

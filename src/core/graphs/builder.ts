@@ -1,0 +1,96 @@
+/**
+ * A small helper over the maintained ONNX protobuf definition (`onnx-proto`) to write graphs in
+ * TypeScript: named values, nodes, initializers, and serialisation of the ModelProto.
+ */
+import { onnx } from 'onnx-proto';
+
+export const T = onnx.TensorProto.DataType;
+export type ElemType = onnx.TensorProto.DataType;
+type Dim = number | string;
+type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
+
+export class GraphBuilder {
+  private readonly nodes: onnx.INodeProto[] = [];
+  private readonly inputs: onnx.IValueInfoProto[] = [];
+  private readonly outputs: onnx.IValueInfoProto[] = [];
+  private readonly inits: onnx.ITensorProto[] = [];
+  private counter = 0;
+
+  constructor(private readonly name: string, private readonly opset = 17) {}
+
+  private fresh(hint: string): string {
+    return `${hint}_${this.counter++}`;
+  }
+
+  input(name: string, type: ElemType, dims: Dim[]): string {
+    this.inputs.push(valueInfo(name, type, dims));
+    return name;
+  }
+
+  output(value: string, name: string, type: ElemType = T.FLOAT): void {
+    if (value !== name) this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: this.fresh('out') });
+    this.outputs.push({ name, type: { tensorType: { elemType: type } } });
+  }
+
+  /** Adds a node; returns its (first) output name. */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, domain = ''): string {
+    return this.opN(opType, inputs, 1, attrs, domain)[0];
+  }
+
+  opN(opType: string, inputs: string[], nOut: number, attrs: Record<string, AttrValue> = {}, domain = ''): string[] {
+    const outs = Array.from({ length: nOut }, () => this.fresh(opType.toLowerCase()));
+    this.nodes.push({
+      opType, domain, input: inputs, output: outs, name: this.fresh(`n_${opType}`),
+      attribute: Object.entries(attrs).map(([k, v]) => attr(k, v)),
+    });
+    return outs;
+  }
+
+  int64(values: number[], dims: number[] = [values.length]): string {
+    const name = this.fresh('i64');
+    this.inits.push({ name, dataType: T.INT64, dims, rawData: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) });
+    return name;
+  }
+
+  float(values: number[] | Float32Array, dims: number[] = [values.length]): string {
+    return this.initFloat(this.fresh('f32'), Float32Array.from(values), dims);
+  }
+
+  double(values: number[], dims: number[] = [values.length]): string {
+    const name = this.fresh('f64');
+    this.inits.push({ name, dataType: T.DOUBLE, dims, rawData: new Uint8Array(Float64Array.from(values).buffer) });
+    return name;
+  }
+
+  /** A named float32 initializer (data kept inside the session). */
+  initFloat(name: string, data: Float32Array, dims: number[]): string {
+    this.inits.push({ name, dataType: T.FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    return name;
+  }
+
+  build(): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: 'trim-vscode',
+      opsetImport: [{ domain: '', version: this.opset }, { domain: 'com.microsoft', version: 1 }],
+      graph: { name: this.name, node: this.nodes, input: this.inputs, output: this.outputs, initializer: this.inits },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+function valueInfo(name: string, elemType: ElemType, dims: Dim[]): onnx.IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  };
+}
+
+function attr(name: string, v: AttrValue): onnx.IAttributeProto {
+  const A = onnx.AttributeProto.AttributeType;
+  if (typeof v === 'number') return { name, type: A.INT, i: v };
+  if (typeof v === 'string') return { name, type: A.STRING, s: new TextEncoder().encode(v) };
+  if (Array.isArray(v)) return { name, type: A.INTS, ints: v };
+  if ('float' in v) return { name, type: A.FLOAT, f: v.float };
+  return { name, type: A.FLOATS, floats: v.floats };
+}

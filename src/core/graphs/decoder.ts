@@ -1,0 +1,187 @@
+/**
+ * ONNX graphs of the model's pieces, one family at a time: the embeddings, one decoder block
+ * (Llama/Qwen2/Mistral: RMSNorm, rotary, grouped-query attention, SwiGLU, optional biases; OPT:
+ * LayerNorm, ReLU MLP, biases), and the head (final norm, LM head, per-token negative
+ * log-likelihood). Activations are float32, 2-D [windows·seqlen, hidden] between pieces.
+ *
+ * A block graph takes its weights as inputs named by their local tensor names (e.g.
+ * 'mlp.up_proj.weight'), so one session serves every block. With `stats` it also returns, for
+ * each of the four activations that feed the block's linears, the sum of squares per channel
+ * over all tokens (Wanda's statistics) and each window's last-token vector (TRIM's X).
+ */
+import type { ModelConfig } from '../config';
+import { INPUT_GROUPS, type InputGroup } from '../checkpoint';
+import { ropeTables } from '../rope';
+import { GraphBuilder, T } from './builder';
+
+export interface BlockGraphOptions {
+  seqlen: number;
+  /** Emit Wanda sums of squares and last-token inputs. */
+  stats: boolean;
+  /** Emit the block's output hidden states. */
+  output: boolean;
+  /** Local names of the bias tensors present (e.g. 'self_attn.q_proj.bias'). */
+  biases: Set<string>;
+}
+
+const NEG = -3.4028234663852886e38;
+
+function causalMask(T_: number): Float32Array {
+  const m = new Float32Array(T_ * T_);
+  for (let i = 0; i < T_; i++) for (let j = i + 1; j < T_; j++) m[i * T_ + j] = NEG;
+  return m;
+}
+
+/** Weight input names of a block graph, in feed order. */
+export function blockWeightNames(cfg: ModelConfig, biases: Set<string>): string[] {
+  const names: string[] = cfg.family === 'opt'
+    ? ['self_attn_layer_norm.weight', 'self_attn_layer_norm.bias', 'final_layer_norm.weight', 'final_layer_norm.bias']
+    : ['input_layernorm.weight', 'post_attention_layernorm.weight'];
+  const linears = cfg.family === 'opt'
+    ? ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.out_proj', 'fc1', 'fc2']
+    : ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
+  for (const l of linears) {
+    names.push(`${l}.weight`);
+    if (biases.has(`${l}.bias`)) names.push(`${l}.bias`);
+  }
+  return names;
+}
+
+export function buildBlockGraph(cfg: ModelConfig, o: BlockGraphOptions): Uint8Array {
+  const g = new GraphBuilder(`block_${cfg.family}`);
+  const { hidden: H, heads: Hq, kvHeads: Hkv, headDim: D, seqlen: _ } = { ...cfg, seqlen: o.seqlen };
+  const S = o.seqlen;
+  const I = cfg.intermediate;
+  const x = g.input('x', T.FLOAT, ['N', H]);
+  const w = (name: string, dims: number[]): string => g.input(name, T.FLOAT, dims);
+  const lin = (inp: string, local: string, outDim: number, inDim: number): string => {
+    const wt = w(`${local}.weight`, [outDim, inDim]);
+    const ins = [inp, wt];
+    if (o.biases.has(`${local}.bias`)) ins.push(w(`${local}.bias`, [outDim]));
+    return g.op('Gemm', ins, { transB: 1 });
+  };
+  const captured = new Map<InputGroup, string>();
+  const mask = g.float(causalMask(S), [S, S]);
+  const rep = Hq / Hkv;
+
+  /** [N, heads·D] → [B, heads, S, D] */
+  const toHeads = (t: string, heads: number): string =>
+    g.op('Transpose', [g.op('Reshape', [t, g.int64([-1, S, heads, D])])], { perm: [0, 2, 1, 3] });
+
+  const attention = (q: string, k: string, v: string, scale: number): string => {
+    // q [B,Hq,S,D] → [B,Hkv,rep,S,D]; k, v [B,Hkv,S,D] → [B,Hkv,1,S,D]: one broadcast MatMul serves GQA.
+    const q5 = g.op('Reshape', [q, g.int64([0, Hkv, rep, S, D])]);
+    const k5 = g.op('Unsqueeze', [k, g.int64([2])]);
+    const v5 = g.op('Unsqueeze', [v, g.int64([2])]);
+    const kt = g.op('Transpose', [k5], { perm: [0, 1, 2, 4, 3] });
+    let sc = g.op('MatMul', [q5, kt]);
+    if (scale !== 1) sc = g.op('Mul', [sc, g.float([scale], [])]);
+    const p = g.op('Softmax', [g.op('Add', [sc, mask])], { axis: -1 });
+    const ctx = g.op('MatMul', [p, v5]); // [B,Hkv,rep,S,D]
+    const c4 = g.op('Reshape', [ctx, g.int64([0, Hq, S, D])]);
+    return g.op('Reshape', [g.op('Transpose', [c4], { perm: [0, 2, 1, 3] }), g.int64([-1, Hq * D])]);
+  };
+
+  let y: string;
+  if (cfg.family === 'opt') {
+    const ln = (inp: string, p: string): string =>
+      g.op('LayerNormalization', [inp, w(`${p}.weight`, [H]), w(`${p}.bias`, [H])], { axis: -1, epsilon: { float: cfg.normEps } });
+    const h = ln(x, 'self_attn_layer_norm');
+    captured.set('attn_in', h);
+    const q = g.op('Mul', [lin(h, 'self_attn.q_proj', H, H), g.float([D ** -0.5], [])]);
+    const k = lin(h, 'self_attn.k_proj', H, H);
+    const v = lin(h, 'self_attn.v_proj', H, H);
+    const a = attention(toHeads(q, Hq), toHeads(k, Hkv), toHeads(v, Hkv), 1);
+    captured.set('o_in', a);
+    const x2 = g.op('Add', [x, lin(a, 'self_attn.out_proj', H, H)]);
+    const h2 = ln(x2, 'final_layer_norm');
+    captured.set('mlp_in', h2);
+    const f = g.op('Relu', [lin(h2, 'fc1', I, H)]);
+    captured.set('down_in', f);
+    y = g.op('Add', [x2, lin(f, 'fc2', H, I)]);
+  } else {
+    const rms = (inp: string, wname: string): string => {
+      const ms = g.op('ReduceMean', [g.op('Mul', [inp, inp])], { axes: [-1], keepdims: 1 });
+      const r = g.op('Sqrt', [g.op('Add', [ms, g.float([cfg.normEps], [])])]);
+      return g.op('Mul', [g.op('Div', [inp, r]), w(wname, [H])]);
+    };
+    const { cos, sin } = ropeTables(cfg.rope!.theta, D, cfg.rope!.scaling, S);
+    const cosT = g.float(cos, [S, D]);
+    const sinT = g.float(sin, [S, D]);
+    const rope = (t: string): string => {
+      const [a, b] = g.opN('Split', [t, g.int64([D / 2, D / 2])], 2, { axis: -1 });
+      const rot = g.op('Concat', [g.op('Neg', [b]), a], { axis: -1 });
+      return g.op('Add', [g.op('Mul', [t, cosT]), g.op('Mul', [rot, sinT])]);
+    };
+    const h = rms(x, 'input_layernorm.weight');
+    captured.set('attn_in', h);
+    const q = rope(toHeads(lin(h, 'self_attn.q_proj', Hq * D, H), Hq));
+    const k = rope(toHeads(lin(h, 'self_attn.k_proj', Hkv * D, H), Hkv));
+    const v = toHeads(lin(h, 'self_attn.v_proj', Hkv * D, H), Hkv);
+    const a = attention(q, k, v, D ** -0.5);
+    captured.set('o_in', a);
+    const x2 = g.op('Add', [x, lin(a, 'self_attn.o_proj', H, Hq * D)]);
+    const h2 = rms(x2, 'post_attention_layernorm.weight');
+    captured.set('mlp_in', h2);
+    const gate = lin(h2, 'mlp.gate_proj', I, H);
+    const up = lin(h2, 'mlp.up_proj', I, H);
+    const m = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
+    captured.set('down_in', m);
+    y = g.op('Add', [x2, lin(m, 'mlp.down_proj', H, I)]);
+  }
+  if (o.output) g.output(y, 'y');
+  if (o.stats) {
+    for (const grp of INPUT_GROUPS) {
+      const t = captured.get(grp)!;
+      g.output(g.op('ReduceSumSquare', [t], { axes: [0], keepdims: 0 }), `sumsq_${grp}`);
+      const dims = grp === 'down_in' ? I : grp === 'o_in' ? Hq * D : H;
+      const t3 = g.op('Reshape', [t, g.int64([-1, S, dims])]);
+      const last = g.op('Slice', [t3, g.int64([S - 1]), g.int64([S]), g.int64([1])]);
+      g.output(g.op('Reshape', [last, g.int64([-1, dims])]), `last_${grp}`);
+    }
+  }
+  return g.build();
+}
+
+/** ids [N] int64 → hidden [N, H] (OPT adds learned positions, offset 2). */
+export function buildEmbedGraph(cfg: ModelConfig, seqlen: number): Uint8Array {
+  const g = new GraphBuilder(`embed_${cfg.family}`);
+  const ids = g.input('ids', T.INT64, ['N']);
+  const E = g.input('embed', T.FLOAT, [cfg.vocab, cfg.hidden]);
+  let h = g.op('Gather', [E, ids], { axis: 0 });
+  if (cfg.family === 'opt') {
+    const P = g.input('positions', T.FLOAT, [cfg.maxPositions + 2, cfg.hidden]);
+    const pos = g.int64(Array.from({ length: seqlen }, (_, i) => i + 2));
+    const pe = g.op('Gather', [P, pos], { axis: 0 }); // [S, H]
+    const h3 = g.op('Reshape', [h, g.int64([-1, seqlen, cfg.hidden])]);
+    h = g.op('Reshape', [g.op('Add', [h3, pe]), g.int64([-1, cfg.hidden])]);
+  }
+  g.output(h, 'h');
+  return g.build();
+}
+
+/**
+ * hidden [N, H], targets [N] → per-token negative log-likelihood [N] (final norm, LM head,
+ * log-softmax). With `logits` the logits [N, V] are returned too (for cross-checks).
+ */
+export function buildHeadGraph(cfg: ModelConfig, logits = false): Uint8Array {
+  const g = new GraphBuilder(`head_${cfg.family}`);
+  const H = cfg.hidden;
+  const x = g.input('x', T.FLOAT, ['N', H]);
+  const targets = g.input('targets', T.INT64, ['N']);
+  const W = g.input('lm_head', T.FLOAT, [cfg.vocab, H]);
+  let h: string;
+  if (cfg.family === 'opt') {
+    h = g.op('LayerNormalization', [x, g.input('norm.weight', T.FLOAT, [H]), g.input('norm.bias', T.FLOAT, [H])], { axis: -1, epsilon: { float: cfg.normEps } });
+  } else {
+    const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+    const r = g.op('Sqrt', [g.op('Add', [ms, g.float([cfg.normEps], [])])]);
+    h = g.op('Mul', [g.op('Div', [x, r]), g.input('norm.weight', T.FLOAT, [H])]);
+  }
+  const lg = g.op('Gemm', [h, W], { transB: 1 });
+  const lp = g.op('LogSoftmax', [lg], { axis: -1 });
+  const picked = g.op('GatherElements', [lp, g.op('Unsqueeze', [targets, g.int64([1])])], { axis: 1 });
+  g.output(g.op('Neg', [g.op('Reshape', [picked, g.int64([-1])])]), 'nll');
+  if (logits) g.output(lg, 'logits');
+  return g.build();
+}

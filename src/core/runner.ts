@@ -1,0 +1,157 @@
+/**
+ * Runs the model's pieces on ONNX Runtime, block-major: the activations of every window stay in
+ * host memory between blocks, and only one block's weights are read at a time.
+ */
+import * as ort from 'onnxruntime-node';
+import type { Checkpoint, InputGroup } from './checkpoint';
+import { INPUT_GROUPS } from './checkpoint';
+import type { Engine, Session } from './engine';
+import { f32, i64 } from './engine';
+import { blockWeightNames, buildBlockGraph, buildEmbedGraph, buildHeadGraph } from './graphs/decoder';
+
+export interface BlockStats {
+  /** Sum over tokens of x[c]^2, per input group. */
+  sumsq: Map<InputGroup, Float64Array>;
+  /** Last-token input vectors, [windows, channels] row-major, per input group. */
+  last: Map<InputGroup, Float32Array>;
+}
+
+/** Activations of all windows: one Float32Array [windows·seqlen, hidden] per batch. */
+export type Activations = Float32Array[];
+
+export class Runner {
+  private blockSessions = new Map<string, Session>();
+  private embedSession: Session | null = null;
+  private headSession: Session | null = null;
+  readonly biases: Set<string>;
+  readonly weightNames: string[];
+
+  constructor(readonly ckpt: Checkpoint, readonly engine: Engine, readonly seqlen: number, readonly batch: number) {
+    this.biases = new Set(
+      [...ckpt.tensors.keys()]
+        .filter((n) => n.startsWith(ckpt.blockName(0, '')) && n.endsWith('.bias'))
+        .map((n) => n.slice(ckpt.blockName(0, '').length))
+        .filter((n) => n.includes('proj') || n.startsWith('fc')),
+    );
+    this.weightNames = blockWeightNames(ckpt.config, this.biases);
+  }
+
+  /** Windows per batch sized so one block run stays within `budgetBytes` of temporaries. */
+  static autoBatch(ckpt: Checkpoint, seqlen: number, budgetBytes = 768 * 2 ** 20): number {
+    const c = ckpt.config;
+    const perWindow = 4 * (2 * c.heads * seqlen * seqlen + 4 * seqlen * c.intermediate + 12 * seqlen * c.hidden + seqlen * c.vocab * 0);
+    return Math.max(1, Math.min(32, Math.floor(budgetBytes / perWindow)));
+  }
+
+  private async blockSession(stats: boolean, output: boolean): Promise<Session> {
+    const key = `${stats}-${output}`;
+    let s = this.blockSessions.get(key);
+    if (!s) {
+      s = await this.engine.session(buildBlockGraph(this.ckpt.config, { seqlen: this.seqlen, stats, output, biases: this.biases }));
+      this.blockSessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** Embeds windows of token ids ([windows·seqlen]) batch by batch. */
+  async embed(ids: Int32Array, embedTable: Float32Array, positions: Float32Array | null): Promise<Activations> {
+    const c = this.ckpt.config;
+    if (!this.embedSession) this.embedSession = await this.engine.session(buildEmbedGraph(c, this.seqlen));
+    const per = this.batch * this.seqlen;
+    const out: Activations = [];
+    const E = f32(embedTable, [c.vocab, c.hidden]);
+    const P = positions ? f32(positions, [c.maxPositions + 2, c.hidden]) : null;
+    for (let start = 0; start < ids.length; start += per) {
+      const slice = ids.subarray(start, Math.min(ids.length, start + per));
+      const feeds: Record<string, ort.Tensor> = { ids: i64(BigInt64Array.from(slice, (v) => BigInt(v)), [slice.length]), embed: E };
+      if (P) feeds.positions = P;
+      const r = await this.embedSession.run(feeds);
+      out.push(r.h.data as Float32Array);
+    }
+    return out;
+  }
+
+  private weightFeeds(weights: Map<string, Float32Array>): Record<string, ort.Tensor> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of this.weightNames) {
+      const data = weights.get(name);
+      if (!data) throw new Error(`block weight ${name} not loaded`);
+      feeds[name] = f32(data, this.dimsOf(name, data.length));
+    }
+    return feeds;
+  }
+
+  private dimsOf(name: string, n: number): number[] {
+    const t = this.ckpt.tensors.get(this.ckpt.blockName(0, name))!;
+    if (t.shape.reduce((a, b) => a * b, 1) !== n) throw new Error(`size mismatch for ${name}`);
+    return t.shape;
+  }
+
+  /**
+   * Runs one block over every batch. With `stats`, accumulates Wanda sums of squares and the
+   * last-token inputs; with `propagate`, returns the block outputs (the next block's inputs).
+   */
+  async runBlock(weights: Map<string, Float32Array>, acts: Activations, opts: { stats: boolean; propagate: boolean }, onBatch?: (i: number) => void): Promise<{ out: Activations | null; stats: BlockStats | null }> {
+    const session = await this.blockSession(opts.stats, opts.propagate);
+    const wf = this.weightFeeds(weights);
+    const H = this.ckpt.config.hidden;
+    const out: Activations | null = opts.propagate ? [] : null;
+    let stats: BlockStats | null = null;
+    const lastParts = new Map<InputGroup, Float32Array[]>();
+    for (let b = 0; b < acts.length; b++) {
+      const x = acts[b];
+      const r = await session.run({ ...wf, x: f32(x, [x.length / H, H]) });
+      if (out) out.push(r.y.data as Float32Array);
+      if (opts.stats) {
+        if (!stats) stats = { sumsq: new Map(), last: new Map() };
+        for (const grp of INPUT_GROUPS) {
+          const s = r[`sumsq_${grp}`].data as Float32Array;
+          let acc = stats.sumsq.get(grp);
+          if (!acc) stats.sumsq.set(grp, (acc = new Float64Array(s.length)));
+          for (let i = 0; i < s.length; i++) acc[i] += s[i];
+          if (!lastParts.has(grp)) lastParts.set(grp, []);
+          lastParts.get(grp)!.push(r[`last_${grp}`].data as Float32Array);
+        }
+      }
+      onBatch?.(b);
+    }
+    if (stats) for (const [grp, parts] of lastParts) stats.last.set(grp, concat(parts));
+    return { out, stats };
+  }
+
+  /** Per-token negative log-likelihood of each batch's next tokens. */
+  async head(x: Float32Array, targets: BigInt64Array, norm: { weight: Float32Array; bias: Float32Array | null }, lmHead: Float32Array): Promise<Float32Array> {
+    const c = this.ckpt.config;
+    if (!this.headSession) this.headSession = await this.engine.session(buildHeadGraph(c));
+    const feeds: Record<string, ort.Tensor> = {
+      x: f32(x, [x.length / c.hidden, c.hidden]),
+      targets: i64(targets, [targets.length]),
+      lm_head: f32(lmHead, [c.vocab, c.hidden]),
+      'norm.weight': f32(norm.weight, [c.hidden]),
+    };
+    if (norm.bias) feeds['norm.bias'] = f32(norm.bias, [c.hidden]);
+    const r = await this.headSession.run(feeds);
+    return r.nll.data as Float32Array;
+  }
+
+  async release(): Promise<void> {
+    for (const s of this.blockSessions.values()) await s.release();
+    this.blockSessions.clear();
+    await this.embedSession?.release();
+    await this.headSession?.release();
+    this.embedSession = this.headSession = null;
+  }
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const n = parts.reduce((a, p) => a + p.length, 0);
+  const out = new Float32Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+export type { InputGroup };

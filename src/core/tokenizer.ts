@@ -1,0 +1,53 @@
+/** `tokenizer.json` applied as written, through the maintained `@huggingface/tokenizers` package. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { TrimError } from './errors';
+
+export class TextTokenizer {
+  private constructor(private readonly tok: Tokenizer, readonly source: string) {}
+
+  static fromFolder(dir: string): TextTokenizer {
+    const file = path.join(dir, 'tokenizer.json');
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new TrimError('E_TOKENIZER', code === 'ENOENT'
+        ? `${dir}: no tokenizer.json. Copy the model's tokenizer.json into the checkpoint folder.`
+        : `${file}: not valid JSON (${(e as Error).message}).`);
+    }
+    let config: Record<string, unknown> = {};
+    const cfgFile = path.join(dir, 'tokenizer_config.json');
+    if (fs.existsSync(cfgFile)) {
+      try {
+        config = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+      } catch (e) {
+        throw new TrimError('E_TOKENIZER', `${cfgFile}: not valid JSON (${(e as Error).message}).`);
+      }
+    }
+    try {
+      return new TextTokenizer(new Tokenizer(json as never, config as never), file);
+    } catch (e) {
+      throw new TrimError('E_TOKENIZER', `${file}: cannot be loaded (${(e as Error).message}).`);
+    }
+  }
+
+  /** Token ids of a whole text, tokenized once as one string, without special tokens. */
+  encode(text: string): Int32Array {
+    try {
+      return Int32Array.from(this.tok.encode(text, { add_special_tokens: false }).ids);
+    } catch (e) {
+      throw new TrimError('E_TOKENIZER', `${this.source}: tokenization failed (${(e as Error).message}).`);
+    }
+  }
+}
+
+export function readText(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new TrimError('E_TEXT', `${what} text ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? e}).`);
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * Resolves the options of a pruning job from its layers, in this order (later wins):
+ *
+ *   defaults (the schema's `default`s) ← `trim.*` settings ← `trim.config.json` ← overrides
+ *
+ * Every layer is validated against `schemas/trim.config.schema.json` (the same schema that VS
+ * Code's JSON language service uses for completion, hover and Problems on `trim.config.json`), so
+ * there is one description of the options; then the merged options are checked once against the
+ * file system and the model's `config.json`. Every message names the field and where it came
+ * from. No `vscode` import: the extension reads settings and files and passes plain values.
+ */
+import Ajv, { type ErrorObject } from 'ajv';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import * as path from 'node:path';
+import type { PruneOptions } from '../contract';
+import schema from '../../schemas/trim.config.schema.json';
+
+export type OptionField = keyof PruneOptions;
+
+/** A problem with the user's options; `toString` is the message shown to the user. */
+export class ConfigIssue {
+  constructor(
+    /** Where the value came from: `trim.config.json`, `settings`, `Run again`, … */
+    readonly source: string,
+    /** The field as the user wrote it (`sparsity`, or `trim.calibrationFile` for a setting). */
+    readonly field: string,
+    readonly message: string,
+  ) {}
+  toString(): string {
+    return this.field ? `${this.source}: "${this.field}" ${this.message}` : `${this.source}: ${this.message}`;
+  }
+}
+
+/** One layer of values, before merging. Paths in it are relative to `baseDir`. */
+export interface Layer {
+  source: string;
+  values: Partial<Record<OptionField, unknown>>;
+  baseDir: string | null;
+  /** How the user spells a field in this layer (settings have their own keys). */
+  names?: Partial<Record<OptionField, string>>;
+}
+
+export interface LayerResult {
+  layer: Layer | null;
+  issues: ConfigIssue[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation against the schema
+
+const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, strict: true });
+ajv.addKeyword('enumDescriptions');
+ajv.addKeyword('markdownDescription');
+const validateLayer = ajv.compile(schema);
+
+type SchemaProp = { default?: unknown; enum?: unknown[] };
+const PROPS = schema.properties as Record<string, SchemaProp>;
+
+/** The built-in defaults: the `default` of every schema property that has one. */
+export const DEFAULTS: Partial<PruneOptions> = Object.fromEntries(
+  Object.entries(PROPS).filter(([, p]) => 'default' in p).map(([k, p]) => [k, p.default]),
+) as Partial<PruneOptions>;
+
+const fmt = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v));
+
+function issuesFromSchema(layer: Layer, errors: ErrorObject[] | null | undefined): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const seen = new Set<string>();
+  for (const e of errors ?? []) {
+    const parts = e.instancePath.split('/').slice(1);
+    const field = parts[0] ?? '';
+    // For a union type such as ["string", "null"] Ajv reports the type error once; skip repeats.
+    const key = `${e.instancePath}|${e.keyword}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const value = parts.reduce<unknown>((v, p) => (v as Record<string, unknown> | undefined)?.[p], layer.values);
+    const name = (layer.names?.[field as OptionField] ?? field) + (parts.length > 1 ? `[${parts.slice(1).join('][')}]` : '');
+    let message: string;
+    switch (e.keyword) {
+      case 'additionalProperties': {
+        const extra = (e.params as { additionalProperty: string }).additionalProperty;
+        out.push(new ConfigIssue(layer.source, extra, `is not an option (known: ${Object.keys(PROPS).filter((k) => k !== '$schema').join(', ')})`));
+        continue;
+      }
+      case 'enum':
+        message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map(fmt).join(', ')} (got ${fmt(value)})`;
+        break;
+      case 'pattern':
+        message = `must look like "2:4" (got ${fmt(value)})`;
+        break;
+      default:
+        message = `${e.message ?? 'is invalid'} (got ${fmt(value)})`;
+    }
+    out.push(new ConfigIssue(layer.source, name, message));
+  }
+  return out;
+}
+
+function checked(layer: Layer): LayerResult {
+  if (validateLayer(layer.values)) return { layer, issues: [] };
+  return { layer: null, issues: issuesFromSchema(layer, validateLayer.errors) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layers
+
+/** How each `trim.*` setting maps onto an option (settings that are not options are handled apart). */
+export const SETTING_FIELDS: Record<string, OptionField> = {
+  sparsity: 'sparsity',
+  iterations: 'iterations',
+  score: 'score',
+  trim: 'trim',
+  allocation: 'allocation',
+  owlLambda: 'owlLambda',
+  owlM: 'owlM',
+  layerMetric: 'layerMetric',
+  rowMetric: 'rowMetric',
+  nsamples: 'nsamples',
+  seqlen: 'seqlen',
+  nm: 'nm',
+  maxEvalWindows: 'maxEvalWindows',
+  executionProvider: 'ep',
+  calibrationFile: 'calib',
+  evaluationFile: 'eval',
+};
+/** Settings that are not one option each: `evaluate` (false = eval null), `outputFolder`. */
+export const OTHER_SETTINGS = ['evaluate', 'outputFolder'] as const;
+
+/**
+ * The settings layer from the `trim.*` values the user set (keys without the `trim.` prefix).
+ * Empty strings mean "not set" (the settings UI cannot remove a value).
+ */
+export function settingsLayer(settings: Record<string, unknown>, workspaceFolder: string | null): LayerResult {
+  const values: Partial<Record<OptionField, unknown>> = {};
+  const names: Partial<Record<OptionField, string>> = {};
+  const issues: ConfigIssue[] = [];
+  for (const [key, value] of Object.entries(settings)) {
+    if (value === undefined) continue;
+    const field = SETTING_FIELDS[key];
+    if (field) {
+      if (value === '' && (field === 'calib' || field === 'eval' || field === 'nm')) {
+        if (field === 'nm') { values.nm = null; names.nm = 'trim.nm'; }
+        continue;
+      }
+      values[field] = value;
+      names[field] = `trim.${key}`;
+    } else if (key === 'evaluate') {
+      if (typeof value !== 'boolean') issues.push(new ConfigIssue('settings', 'trim.evaluate', `must be true or false (got ${fmt(value)})`));
+      else if (!value) { values.eval = null; names.eval = 'trim.evaluate'; }
+    } else if (key === 'outputFolder') {
+      if (typeof value !== 'string') issues.push(new ConfigIssue('settings', 'trim.outputFolder', `must be a string (got ${fmt(value)})`));
+    }
+    // Other keys under trim.* (e.g. view state) are not options.
+  }
+  const r = checked({ source: 'settings', values, baseDir: workspaceFolder, names });
+  return { layer: issues.length ? null : r.layer, issues: [...issues, ...r.issues] };
+}
+
+/** The layer of a `trim.config.json` file (its text as the editor or the disk has it). */
+export function configFileLayer(filePath: string, text: string): LayerResult {
+  const source = path.basename(filePath);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    return { layer: null, issues: [new ConfigIssue(source, '', `is not valid JSON: ${(e as Error).message}`)] };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { layer: null, issues: [new ConfigIssue(source, '', 'must hold one JSON object of options')] };
+  }
+  return checked({ source, values: parsed as Layer['values'], baseDir: path.dirname(filePath) });
+}
+
+/** A layer of explicit values: "Run again" overrides, a run's own options, command arguments. */
+export function valuesLayer(source: string, values: Record<string, unknown>, baseDir: string | null): LayerResult {
+  const defined = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
+  return checked({ source, values: defined, baseDir });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolution
+
+export interface ResolveContext {
+  /** Folder of the installed extension (holds media/models and media/data). */
+  extensionPath: string;
+  workspaceFolder: string | null;
+  /** `trim.outputFolder` as set (may be relative to the workspace), or null. */
+  outputFolder: string | null;
+  /** Where outputs go when there is neither an output folder setting nor a workspace. */
+  storageDir: string;
+  /** Names the default output folder. */
+  runId: string;
+  /** Check paths and the model's config.json (tests of pure merging turn it off). */
+  checkFiles?: boolean;
+}
+
+export type ResolveResult =
+  | {
+    ok: true;
+    options: PruneOptions;
+    /** `out` was derived (not given by the user): a re-run derives a new one. */
+    outAuto: boolean;
+    /** Where each option's value came from (`default` when no layer set it). */
+    sources: Record<OptionField, string>;
+  }
+  | { ok: false; issues: ConfigIssue[] };
+
+export const demoModelPath = (extensionPath: string): string => path.join(extensionPath, 'media', 'models', 'trim-demo-qwen2-small');
+export const demoCalibPath = (extensionPath: string): string => path.join(extensionPath, 'media', 'data', 'calib.txt');
+export const demoEvalPath = (extensionPath: string): string => path.join(extensionPath, 'media', 'data', 'eval-brown.txt');
+
+const PATH_FIELDS = ['model', 'out', 'calib', 'eval'] as const;
+
+export function expandPath(p: string, baseDir: string | null, workspaceFolder: string | null): string {
+  let s = p;
+  if (workspaceFolder) s = s.replace(/\$\{workspaceFolder\}/g, workspaceFolder);
+  if (s === '~' || s.startsWith('~/')) s = path.join(homedir(), s.slice(1));
+  return path.resolve(baseDir ?? workspaceFolder ?? process.cwd(), s);
+}
+
+/** Folder name of a derived output: model, score, TRIM, target and run id. */
+export function defaultOutName(o: Pick<PruneOptions, 'model' | 'score' | 'trim' | 'sparsity' | 'allocation'>, runId: string): string {
+  const pct = Math.round(o.sparsity * 1000) / 10;
+  const parts = [path.basename(o.model), o.score];
+  if (o.allocation !== 'uniform') parts.push(o.allocation);
+  if (o.trim) parts.push('trim');
+  parts.push(`${pct}`, runId);
+  return parts.join('-');
+}
+
+/** The folder under which derived outputs are created. */
+export function outputRoot(ctx: ResolveContext): string {
+  if (ctx.outputFolder) return expandPath(ctx.outputFolder, ctx.workspaceFolder, ctx.workspaceFolder);
+  if (ctx.workspaceFolder) return path.join(ctx.workspaceFolder, 'trim-out');
+  return path.join(ctx.storageDir, 'out');
+}
+
+/**
+ * Merges the layers over the defaults and validates the result. Layers that failed their own
+ * validation are passed as their issues (see `LayerResult`): all problems are reported at once.
+ */
+export function resolveOptions(layers: LayerResult[], ctx: ResolveContext): ResolveResult {
+  const issues = layers.flatMap((l) => l.issues);
+  if (issues.length) return { ok: false, issues };
+
+  const merged: Record<string, unknown> = { ...DEFAULTS };
+  const sources: Record<string, string> = Object.fromEntries(Object.keys(DEFAULTS).map((k) => [k, 'default']));
+  const names: Record<string, string> = {};
+  for (const { layer } of layers) {
+    if (!layer) continue;
+    for (const [k, v] of Object.entries(layer.values)) {
+      if (k === '$schema' || v === undefined) continue;
+      const field = k as OptionField;
+      merged[field] = (PATH_FIELDS as readonly string[]).includes(field) && typeof v === 'string'
+        ? expandPath(v, layer.baseDir, ctx.workspaceFolder)
+        : v;
+      sources[field] = layer.source;
+      names[field] = layer.names?.[field] ?? field;
+    }
+  }
+  if (merged.model === undefined) { merged.model = demoModelPath(ctx.extensionPath); sources.model = 'default (demo model)'; }
+  if (merged.calib === undefined) { merged.calib = demoCalibPath(ctx.extensionPath); sources.calib = 'default (bundled text)'; }
+  if (merged.eval === undefined) { merged.eval = demoEvalPath(ctx.extensionPath); sources.eval = 'default (bundled text)'; }
+  const outAuto = merged.out === undefined;
+  if (outAuto) {
+    merged.out = path.join(outputRoot(ctx), defaultOutName(merged as unknown as PruneOptions, ctx.runId));
+    sources.out = 'default (output folder)';
+  }
+  const o = merged as unknown as PruneOptions;
+  const at = (field: OptionField, message: string): ConfigIssue => new ConfigIssue(sources[field] ?? 'default', names[field] ?? field, message);
+
+  // Relations between options.
+  if (o.nm !== null) {
+    const [n, m] = o.nm.split(':').map(Number);
+    if (n >= m) issues.push(at('nm', `must prune fewer weights than the group size: N < M (got "${o.nm}")`));
+    if (o.trim) issues.push(at('nm', `applies to the plain score path only: set "trim" to false, or "nm" to null`));
+  }
+  if (ctx.checkFiles !== false) issues.push(...checkFiles(o, at));
+  return issues.length ? { ok: false, issues } : { ok: true, options: o, outAuto, sources: sources as Record<OptionField, string> };
+}
+
+const isDir = (p: string): boolean => { try { return statSync(p).isDirectory(); } catch { return false; } };
+const isFile = (p: string): boolean => { try { return statSync(p).isFile(); } catch { return false; } };
+const inside = (child: string, parent: string): boolean => {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+};
+
+function checkFiles(o: PruneOptions, at: (f: OptionField, m: string) => ConfigIssue): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (!isDir(o.model)) {
+    issues.push(at('model', `is not a folder: ${o.model}`));
+  } else {
+    const cfgPath = path.join(o.model, 'config.json');
+    const names = readdirSync(o.model);
+    if (!existsSync(cfgPath)) issues.push(at('model', `has no config.json: choose a Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json): ${o.model}`));
+    else if (!names.some((n) => n.endsWith('.safetensors'))) issues.push(at('model', `has no *.safetensors weights: ${o.model}`));
+    else if (!names.includes('tokenizer.json')) issues.push(at('model', `has no tokenizer.json: ${o.model}`));
+    else {
+      let cfg: Record<string, unknown> | null = null;
+      try { cfg = JSON.parse(readFileSync(cfgPath, 'utf8')); } catch (e) { issues.push(at('model', `has an unreadable config.json: ${(e as Error).message}`)); }
+      if (cfg) {
+        const text = (cfg.text_config ?? cfg) as Record<string, unknown>;
+        const blocks = Number(text.num_hidden_layers ?? text.n_layer ?? NaN);
+        const positions = Number(text.max_position_embeddings ?? text.n_positions ?? NaN);
+        if (o.blockSparsity && Number.isFinite(blocks) && o.blockSparsity.length !== blocks) {
+          issues.push(at('blockSparsity', `must have one entry per block: the model has ${blocks} blocks (got ${o.blockSparsity.length})`));
+        }
+        if (o.seqlen !== null && Number.isFinite(positions) && o.seqlen > positions) {
+          issues.push(at('seqlen', `must not exceed the model's ${positions} positions (got ${o.seqlen})`));
+        }
+      }
+    }
+  }
+  if (!isFile(o.calib)) issues.push(at('calib', `is not a file: ${o.calib}`));
+  if (o.eval !== null && !isFile(o.eval)) issues.push(at('eval', `is not a file: ${o.eval}`));
+  if (inside(o.out, o.model) || inside(o.model, o.out)) {
+    issues.push(at('out', `must be outside the model folder (the source is never written): ${o.out}`));
+  } else if (existsSync(o.out) && !o.overwrite) {
+    issues.push(at('out', `already exists: set "overwrite" to true or choose another folder: ${o.out}`));
+  }
+  return issues;
+}

@@ -1,0 +1,337 @@
+/**
+ * Runs pruning jobs in a worker process, one at a time, with a queue. No `vscode` import.
+ *
+ * Each job gets a fresh worker (`child_process.fork` of the worker bundle with
+ * `ELECTRON_RUN_AS_NODE=1`, so that inside VS Code the Electron binary runs as plain Node). The
+ * host sends `{type:'run', spec}` and receives the worker's `FromWorker` messages. Cancelling is
+ * killing: SIGTERM, then SIGKILL after a grace period; once the process is gone the job's partial
+ * output folder (`partialDirFor(out)`) is removed, and the output folder too if this job created
+ * it, so that nothing half-written remains. A worker that exits without a `done` or `error`
+ * event (crash, OOM kill, native abort) fails its run with `WORKER_CRASHED`.
+ *
+ * Every change of a run is written to the `RunStore`; live events are re-emitted and folded into
+ * a snapshot (`applyEvent` of the webview protocol) for views that open mid-run.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { existsSync, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { partialDirFor, type FromWorker, type JobSpec, type PruneOptions, type ToWorker, type TrimEvent } from '../contract';
+import { applyEvent, emptyRun, type RunSnapshot } from '../webviewProtocol';
+import type { RunRecord, RunStore } from './runStore';
+
+export interface JobManagerOptions {
+  /** The worker script (dist/worker.js in the extension; a fixture in tests). */
+  workerPath: string;
+  store: RunStore;
+  /** Binary that runs the worker (default: this process's, i.e. VS Code's Electron or node). */
+  execPath?: string;
+  /** Environment of the worker (default: this process's). ELECTRON_RUN_AS_NODE=1 is always set. */
+  env?: NodeJS.ProcessEnv;
+  /** Milliseconds between SIGTERM and SIGKILL when cancelling. */
+  killGraceMs?: number;
+  /** Milliseconds a worker may linger after its final event before it is killed. */
+  exitGraceMs?: number;
+  /** Lines of the worker's stderr kept for the message of a crash. */
+  stderrTail?: number;
+}
+
+export interface SubmitRequest {
+  options: PruneOptions;
+  outAuto: boolean;
+  label?: string;
+  parent?: string | null;
+  /** Run id; default a fresh one (the resolved default output folder may already use it). */
+  id?: string;
+}
+
+type ManagerEvents = {
+  /** A live event of a running job. */
+  event: [runId: string, event: TrimEvent];
+  /** A run changed state (queued, running, finished, removed from the queue). */
+  change: [run: RunRecord];
+  /** A line the worker printed. */
+  output: [runId: string, stream: 'stdout' | 'stderr', line: string];
+};
+
+interface Active {
+  id: string;
+  child: ChildProcess;
+  options: PruneOptions;
+  /** `out` existed before the job started (then cancel must not remove it). */
+  outExisted: boolean;
+  final: { type: 'done' | 'error'; event: TrimEvent } | null;
+  cancelled: boolean;
+  stderr: string[];
+  timers: NodeJS.Timeout[];
+  exited: Promise<void>;
+}
+
+const TERMINAL = new Set(['done', 'failed', 'cancelled']);
+
+/** A run id that sorts by time and is safe in a folder name: 20261129-074200-3f9a. */
+export function newRunId(now = new Date()): string {
+  const t = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${t}-${Math.random().toString(16).slice(2, 6)}`;
+}
+
+/** Short label of a run: "trim-demo-qwen2-small · 70% · owl · TRIM". */
+export function runLabel(o: PruneOptions): string {
+  const parts = [path.basename(o.model), `${Math.round(o.sparsity * 1000) / 10}%`];
+  if (o.blockSparsity) parts.push('per-block');
+  else if (o.allocation !== 'uniform') parts.push(o.allocation);
+  parts.push(o.trim ? `TRIM ×${o.iterations}` : o.score);
+  if (o.nm) parts.push(o.nm);
+  return parts.join(' · ');
+}
+
+export class JobManager extends EventEmitter<ManagerEvents> {
+  private readonly queue: string[] = [];
+  private active: Active | null = null;
+  private readonly snapshots = new Map<string, RunSnapshot>();
+  private readonly waiters = new Map<string, Array<(r: RunRecord) => void>>();
+  private disposed = false;
+
+  constructor(private readonly opts: JobManagerOptions) {
+    super();
+  }
+
+  /** Queues a prune job; it starts at once when no other job runs. */
+  submit(req: SubmitRequest): RunRecord {
+    if (this.disposed) throw new Error('JobManager is disposed');
+    const run: RunRecord = {
+      id: req.id ?? newRunId(),
+      label: req.label ?? runLabel(req.options),
+      status: 'queued',
+      options: req.options,
+      outAuto: req.outAuto,
+      parent: req.parent ?? null,
+      createdAt: new Date().toISOString(),
+      startedAt: null,
+      finishedAt: null,
+      reportPath: null,
+      summary: null,
+      error: null,
+      hostPid: process.pid,
+    };
+    this.opts.store.add(run);
+    this.queue.push(run.id);
+    this.snapshots.set(run.id, emptyRun(run.id, run.label));
+    this.emit('change', run);
+    this.pump();
+    return run;
+  }
+
+  /** The running job's id, or null. */
+  get activeId(): string | null {
+    return this.active?.id ?? null;
+  }
+
+  /** Ids of the queued jobs, in order. */
+  get queued(): readonly string[] {
+    return this.queue;
+  }
+
+  get busy(): boolean {
+    return this.active !== null || this.queue.length > 0;
+  }
+
+  /** Pid of the running worker (tests check that it is gone after a cancel). */
+  get workerPid(): number | null {
+    return this.active?.child.pid ?? null;
+  }
+
+  /** The live snapshot of a run started in this session (events folded in), if any. */
+  snapshot(id: string): RunSnapshot | undefined {
+    const s = this.snapshots.get(id);
+    const r = this.opts.store.get(id);
+    return s && r ? { ...s, status: r.status, error: s.error ?? r.error } : s;
+  }
+
+  /** Resolves with the run once it has finished (done, failed or cancelled). */
+  whenFinished(id: string): Promise<RunRecord> {
+    const r = this.opts.store.get(id);
+    if (!r) return Promise.reject(new Error(`no run ${id}`));
+    if (TERMINAL.has(r.status) && this.active?.id !== id) return Promise.resolve(r);
+    return new Promise((resolve) => {
+      const list = this.waiters.get(id) ?? [];
+      list.push(resolve);
+      this.waiters.set(id, list);
+    });
+  }
+
+  /**
+   * Cancels a queued or running job. A running worker is killed; the returned promise resolves
+   * once it is gone and its partial output removed. False when there was nothing to cancel.
+   */
+  async cancel(id: string): Promise<boolean> {
+    const qi = this.queue.indexOf(id);
+    if (qi >= 0) {
+      this.queue.splice(qi, 1);
+      this.finishRecord(id, { status: 'cancelled', finishedAt: new Date().toISOString(), hostPid: null });
+      return true;
+    }
+    const a = this.active;
+    if (!a || a.id !== id || a.cancelled || a.final?.type === 'done') return false;
+    a.cancelled = true;
+    this.kill(a);
+    await a.exited;
+    return true;
+  }
+
+  /** Cancels everything and waits for the worker to be gone (extension deactivation). */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    for (const id of this.queue.slice()) await this.cancel(id);
+    if (this.active) {
+      const a = this.active;
+      if (a.final) this.kill(a);
+      else await this.cancel(a.id);
+      await a.exited;
+    }
+    this.removeAllListeners();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private pump(): void {
+    if (this.active || this.disposed) return;
+    const id = this.queue.shift();
+    if (id === undefined) return;
+    const run = this.opts.store.get(id);
+    if (!run) return this.pump();
+    this.start(run);
+  }
+
+  private start(run: RunRecord): void {
+    const spec: JobSpec = { kind: 'prune', id: run.id, options: run.options };
+    const outExisted = existsSync(run.options.out);
+    const child = fork(this.opts.workerPath, [], {
+      execPath: this.opts.execPath,
+      execArgv: [],
+      env: { ...(this.opts.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
+    });
+    let exitedResolve!: () => void;
+    const a: Active = {
+      id: run.id, child, options: run.options, outExisted, final: null, cancelled: false, stderr: [], timers: [],
+      exited: new Promise<void>((r) => { exitedResolve = r; }),
+    };
+    this.active = a;
+    const updated = this.opts.store.update(run.id, { status: 'running', startedAt: new Date().toISOString() });
+    this.snapshots.set(run.id, { ...(this.snapshots.get(run.id) ?? emptyRun(run.id, run.label)), status: 'running' });
+    if (updated) this.emit('change', updated);
+
+    const keep = this.opts.stderrTail ?? 20;
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const rl = createInterface({ input: child[stream]! });
+      rl.on('line', (line) => {
+        if (stream === 'stderr') {
+          a.stderr.push(line);
+          if (a.stderr.length > keep) a.stderr.shift();
+        }
+        this.emit('output', a.id, stream, line);
+      });
+    }
+    child.on('message', (m) => this.onMessage(a, m as FromWorker));
+    let finished = false;
+    const onGone = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error): void => {
+      if (finished) return;
+      finished = true;
+      void this.finish(a, code, signal, spawnError).then(exitedResolve);
+    };
+    child.on('exit', (code, signal) => onGone(code, signal));
+    // 'error' without a pid: the process could not be started at all (no 'exit' follows).
+    child.on('error', (err) => { if (child.pid === undefined) onGone(null, null, err); });
+    if (child.pid !== undefined) {
+      const msg: ToWorker = { type: 'run', spec };
+      child.send(msg, (err) => { if (err) this.emit('output', a.id, 'stderr', `could not send the job to the worker: ${err.message}`); });
+    }
+  }
+
+  private onMessage(a: Active, m: FromWorker): void {
+    if (!m || typeof m !== 'object' || m.job !== a.id) return;
+    if (m.type === 'event') {
+      const ev = m.event;
+      const snap = this.snapshots.get(a.id);
+      if (snap) this.snapshots.set(a.id, applyEvent(snap, ev));
+      if ((ev.type === 'done' || ev.type === 'error') && !a.final) {
+        a.final = { type: ev.type, event: ev };
+        // The worker should exit by itself now; one that lingers is ended.
+        a.timers.push(setTimeout(() => this.kill(a), this.opts.exitGraceMs ?? 5000));
+      }
+      this.emit('event', a.id, ev);
+    }
+    // {type:'exit'} needs nothing: the process's own exit ends the job.
+  }
+
+  private kill(a: Active): void {
+    if (a.child.exitCode !== null || a.child.signalCode !== null) return;
+    a.child.kill('SIGTERM');
+    a.timers.push(setTimeout(() => {
+      if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL');
+    }, this.opts.killGraceMs ?? 3000));
+  }
+
+  private async finish(a: Active, code: number | null, signal: NodeJS.Signals | null, spawnError?: Error): Promise<void> {
+    for (const t of a.timers) clearTimeout(t);
+    const out = a.options.out;
+    const now = new Date().toISOString();
+    let patch: Partial<RunRecord>;
+    const final = a.final?.event;
+    if (final?.type === 'done') {
+      const s = final.summary;
+      patch = s.type === 'summary'
+        ? {
+          status: 'done', reportPath: s.report,
+          summary: { sparsity: s.sparsity, perplexity: s.perplexity, densePerplexity: s.dense_perplexity, ep: s.ep, seconds: s.seconds.total },
+        }
+        : { status: 'done' };
+      if (code !== 0) this.emit('output', a.id, 'stderr', `worker exited with ${describeExit(code, signal)} after finishing`);
+    } else {
+      // Nothing half-written may remain: the partial folder always goes; the output folder
+      // too when a cancelled job created it.
+      await fsp.rm(partialDirFor(out), { recursive: true, force: true });
+      if (a.cancelled) {
+        if (!a.outExisted) await fsp.rm(out, { recursive: true, force: true });
+        patch = { status: 'cancelled', error: null };
+      } else if (final?.type === 'error') {
+        patch = { status: 'failed', error: final.error };
+      } else {
+        const tail = a.stderr.length ? `\n${a.stderr.join('\n')}` : '';
+        patch = {
+          status: 'failed',
+          error: spawnError
+            ? { code: 'WORKER_START_FAILED', message: `The worker process could not be started: ${spawnError.message}` }
+            : { code: 'WORKER_CRASHED', message: `The worker process ended (${describeExit(code, signal)}) before the job finished.${tail}` },
+        };
+      }
+    }
+    this.active = null;
+    const snap = this.snapshots.get(a.id);
+    if (snap && patch.status !== 'done') this.snapshots.set(a.id, { ...snap, status: patch.status!, current: null, error: patch.error ?? snap.error });
+    this.finishRecord(a.id, { ...patch, finishedAt: now, hostPid: null });
+    this.pump();
+  }
+
+  private finishRecord(id: string, patch: Partial<RunRecord>): void {
+    const r = this.opts.store.update(id, patch);
+    if (!r) return;
+    this.emit('change', r);
+    const list = this.waiters.get(id);
+    this.waiters.delete(id);
+    for (const w of list ?? []) w(r);
+  }
+}
+
+export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal) return `signal ${signal}`;
+  return `exit code ${code}`;
+}
+
+/** Removes what interrupted runs (VS Code closed mid-run) left half-written. */
+export async function cleanInterrupted(runs: RunRecord[]): Promise<void> {
+  for (const r of runs) await fsp.rm(partialDirFor(r.options.out), { recursive: true, force: true });
+}

@@ -10,7 +10,8 @@
  *
  * Resources come from the extension's dist/ (the bundles, and the CSS esbuild emits beside each
  * bundle) and media/; the Content-Security-Policy allows nothing else: scripts only with the
- * nonce, styles only from the extension (plus the nonce), no network.
+ * nonce, styles only from the extension (plus the nonce), no network. The `csp-nonce` meta is
+ * where the toolkit's FAST elements read the nonce for the one <style> element they insert.
  */
 import { randomBytes } from 'node:crypto';
 import type { WebviewKind } from '../webviewProtocol';
@@ -66,6 +67,7 @@ export function buildWebviewHtml<U>(o: WebviewHtmlOptions<U>): string {
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${escapeAttr(csp)}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
+<meta property="csp-nonce" content="${o.nonce}">
 <link rel="stylesheet" href="${style}" nonce="${o.nonce}">
 <title>${title}</title>
 </head>

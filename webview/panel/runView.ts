@@ -170,7 +170,7 @@ export class RunView {
         cols: g.cols,
         rows: g.rows,
         cells: g.cells,
-        xLabel: (i) => (i % 8 === 0 ? `+${i}` : ''),
+        xLabel: (i) => (i % 16 === 0 ? `+${i}` : ''),
         yLabel: (i) => String(i * g.cols),
         xTitle: 'row offset',
         yTitle: 'first row',
@@ -178,6 +178,7 @@ export class RunView {
         tooltip: (c) => [`block ${block} · ${layer.name} · row ${c.row}`, `sparsity ${fmt.pct(c.value)}`],
         label: `Row sparsity of block ${block} ${layer.name}, ${layer.rows} rows. Enter returns to the whole block.`,
         cellHeight: g.rows > 64 ? 4 : g.rows > 16 ? 8 : 16,
+        gap: [0, 0],
         theme: ctx.theme,
       });
       return;
@@ -205,6 +206,7 @@ export class RunView {
       ],
       label: `Row sparsity of block ${block}, ${g.cols} linear layers in ${g.rows} bins of rows each. Enter opens one layer at full resolution.`,
       cellHeight: 6,
+      gap: [3, 0],
       theme: ctx.theme,
     });
   }

@@ -26,10 +26,17 @@ export interface HeatmapSpec<C extends HeatCell> {
   /** Pixels per row of cells (the canvas height follows). */
   cellHeight: number;
   isSelected?(c: C): boolean;
+  /** Pixels between neighbouring cells, horizontally and vertically (default 1 and 1). */
+  gap?: [number, number];
   theme: Theme;
 }
 
 let counter = 0;
+
+/** One tick per column (or row) centre; chart.js' autoSkip thins them when they do not fit. */
+function integerTicks(n: number): { value: number }[] {
+  return Array.from({ length: n }, (_, i) => ({ value: i }));
+}
 
 export class Heatmap<C extends HeatCell> {
   readonly root: HTMLDivElement;
@@ -95,7 +102,7 @@ export class Heatmap<C extends HeatCell> {
       if ((ctx.dataIndex === this.active && document.activeElement === this.canvas) || spec.isSelected?.(c)) return 2;
       return c.value === null || t.contrastBorder ? 1 : 0;
     };
-    const gap = cols > 96 || rows > 96 ? 0 : 1;
+    const [gapX, gapY] = spec.gap ?? [1, 1];
     const scaleCommon = {
       grid: { display: false },
       border: { display: false },
@@ -146,19 +153,22 @@ export class Heatmap<C extends HeatCell> {
       hoverBorderColor: t.focus,
       borderWidth,
       hoverBorderWidth: 2,
-      width: ({ chart }: { chart: ChartT }) => Math.max(1, (chart.chartArea?.width ?? 0) / cols - gap),
-      height: ({ chart }: { chart: ChartT }) => Math.max(1, (chart.chartArea?.height ?? 0) / rows - gap),
+      width: ({ chart }: { chart: ChartT }) => Math.max(1, (chart.chartArea?.width ?? 0) / cols - (gapX || -0.6)),
+      // Without a gap, neighbours overlap by a fraction of a pixel so no anti-aliased seam shows.
+      height: ({ chart }: { chart: ChartT }) => Math.max(1, (chart.chartArea?.height ?? 0) / rows - (gapY || -0.6)),
     });
     const font = { family: t.font, size: 11 };
     ch.options.scales = {
       x: {
         ...scaleCommon, type: 'linear', position: 'top', min: -0.5, max: cols - 0.5, offset: false,
-        ticks: { stepSize: 1, color: t.foreground, font, autoSkip: true, maxRotation: 0, callback: (v) => Number.isInteger(v) ? spec.xLabel(Number(v)) : '' },
+        afterBuildTicks: (axis) => { axis.ticks = integerTicks(cols); },
+        ticks: { color: t.foreground, font, autoSkip: true, maxRotation: 0, callback: (v) => spec.xLabel(Number(v)) },
         title: { display: !!spec.xTitle, text: spec.xTitle ?? '', color: t.muted, font },
       },
       y: {
         ...scaleCommon, type: 'linear', reverse: true, min: -0.5, max: rows - 0.5, offset: false,
-        ticks: { stepSize: 1, color: t.foreground, font, autoSkip: true, callback: (v) => Number.isInteger(v) ? spec.yLabel(Number(v)) : '' },
+        afterBuildTicks: (axis) => { axis.ticks = integerTicks(rows); },
+        ticks: { color: t.foreground, font, autoSkip: true, callback: (v) => spec.yLabel(Number(v)) },
         title: { display: !!spec.yTitle, text: spec.yTitle ?? '', color: t.muted, font },
       },
     };

@@ -273,8 +273,10 @@ export function resolveOptions(layers: LayerResult[], ctx: ResolveContext): Reso
   // Relations between options.
   if (o.nm !== null) {
     const [n, m] = o.nm.split(':').map(Number);
-    if (n >= m) issues.push(at('nm', `must prune fewer weights than the group size: N < M (got "${o.nm}")`));
+    if (n >= m || m > 64) issues.push(at('nm', `needs 1 ≤ N < M ≤ 64, e.g. "2:4" or "4:8" (got "${o.nm}")`));
     if (o.trim) issues.push(at('nm', `applies to the plain score path only: set "trim" to false, or "nm" to null`));
+    if (o.allocation !== 'uniform') issues.push(at('nm', `fixes every layer at N/M: it cannot be combined with allocation "${o.allocation}"`));
+    if (o.blockSparsity) issues.push(at('nm', 'fixes every layer at N/M: it cannot be combined with per-block targets ("blockSparsity")'));
   }
   if (ctx.checkFiles !== false) issues.push(...checkFiles(o, at));
   return issues.length ? { ok: false, issues } : { ok: true, options: o, outAuto, sources: sources as Record<OptionField, string> };

@@ -42,11 +42,11 @@ describe('config resolution', () => {
     assert.equal(o.model, path.join(ext, 'media/models/trim-demo-qwen2-small'));
     assert.equal(o.calib, path.join(ext, 'media/data/calib.txt'));
     assert.equal(o.eval, path.join(ext, 'media/data/eval-brown.txt'));
-    assert.equal(o.out, path.join(ws, 'trim-out', 'trim-demo-qwen2-small-wanda-trim-70-RUN'));
+    assert.equal(o.out, path.join(ws, 'trim-out', 'trim-demo-qwen2-small-wanda-70-RUN'));
     assert.ok(r.outAuto);
     assert.deepEqual(
       { sparsity: o.sparsity, iterations: o.iterations, score: o.score, trim: o.trim, allocation: o.allocation, seqlen: o.seqlen, nm: o.nm, ep: o.ep },
-      { sparsity: 0.7, iterations: 10, score: 'wanda', trim: true, allocation: 'uniform', seqlen: null, nm: null, ep: 'auto' },
+      { sparsity: 0.7, iterations: 10, score: 'wanda', trim: false, allocation: 'uniform', seqlen: null, nm: null, ep: 'auto' },
     );
     // Every PruneOptions field is present.
     const fields = ['model', 'out', 'overwrite', 'sparsity', 'blockSparsity', 'score', 'trim', 'iterations', 'allocation', 'owlLambda', 'owlM',
@@ -72,7 +72,7 @@ describe('config resolution', () => {
     assert.equal(r.sources.iterations, 'settings');
     assert.equal(r.options.calib, path.join(ws, 'my-calib.txt'), 'setting paths are relative to the workspace');
     assert.equal(r.options.eval, null, 'trim.evaluate false skips perplexity');
-    assert.equal(r.options.out, path.join(ws, 'trim-out', 'trim-demo-qwen2-small-wanda-owl-trim-80-RUN'));
+    assert.equal(r.options.out, path.join(ws, 'trim-out', 'trim-demo-qwen2-small-wanda-owl-80-RUN'));
   });
 
   it('paths in trim.config.json are relative to its folder; out given means not derived', () => {
@@ -118,10 +118,12 @@ describe('config resolution', () => {
 
   it('checks relations and files against the model', () => {
     const m = messages(resolveOptions([configFileLayer(path.join(ws, 'trim.config.json'), JSON.stringify({
-      nm: '4:4', blockSparsity: [0.5, 0.5], seqlen: 4096, calib: 'missing.txt',
+      nm: '4:4', trim: true, allocation: 'owl', blockSparsity: [0.5, 0.5], seqlen: 4096, calib: 'missing.txt',
     }))], ctx()));
-    assert.ok(m.includes('trim.config.json: "nm" must prune fewer weights than the group size: N < M (got "4:4")'), m.join('\n'));
+    assert.ok(m.includes('trim.config.json: "nm" needs 1 ≤ N < M ≤ 64, e.g. "2:4" or "4:8" (got "4:4")'), m.join('\n'));
     assert.ok(m.includes('trim.config.json: "nm" applies to the plain score path only: set "trim" to false, or "nm" to null'), m.join('\n'));
+    assert.ok(m.includes('trim.config.json: "nm" fixes every layer at N/M: it cannot be combined with allocation "owl"'), m.join('\n'));
+    assert.ok(m.includes('trim.config.json: "nm" fixes every layer at N/M: it cannot be combined with per-block targets ("blockSparsity")'), m.join('\n'));
     assert.ok(m.includes('trim.config.json: "blockSparsity" must have one entry per block: the model has 6 blocks (got 2)'), m.join('\n'));
     assert.ok(m.includes("trim.config.json: \"seqlen\" must not exceed the model's 1024 positions (got 4096)"), m.join('\n'));
     assert.ok(m.includes(`trim.config.json: "calib" is not a file: ${path.join(ws, 'missing.txt')}`), m.join('\n'));

@@ -90,6 +90,7 @@ export class Controls {
   show(run: RunSnapshot | null, saved: Draft | null, blocks: number): Draft | null {
     this.blockCount = blocks;
     if (!run) { this.draft = null; this.setDisabled(true); this.message.textContent = 'No run selected.'; return null; }
+    if (!run.options) { this.draft = null; this.setDisabled(true); this.message.textContent = 'Waiting for the run to start…'; return null; }
     this.draft = saved && saved.runId === run.id ? saved : draftFrom(run);
     this.iterations.value = this.draft.iterations;
     this.sparsity.value = this.draft.sparsity;

@@ -83,6 +83,7 @@ export class Heatmap<C extends HeatCell> {
     const t = spec.theme;
     const cols = spec.cols;
     const rows = spec.rows;
+    const [gapX, gapY] = spec.gap ?? [1, 1];
     const cellAt = (ctx: ScriptableContext<'matrix'>) => ctx.raw as C | undefined;
     const fill = (ctx: ScriptableContext<'matrix'>) => {
       const c = cellAt(ctx);
@@ -94,15 +95,14 @@ export class Heatmap<C extends HeatCell> {
       if (ctx.dataIndex === this.active && document.activeElement === this.canvas) return t.focus;
       if (spec.isSelected?.(c)) return t.foreground;
       if (c.value === null) return t.grid;
-      return t.contrastBorder || 'rgba(0, 0, 0, 0)';
+      return (gapY > 0 && t.contrastBorder) || 'rgba(0, 0, 0, 0)';
     };
     const borderWidth = (ctx: ScriptableContext<'matrix'>) => {
       const c = cellAt(ctx);
       if (!c) return 0;
       if ((ctx.dataIndex === this.active && document.activeElement === this.canvas) || spec.isSelected?.(c)) return 2;
-      return c.value === null || t.contrastBorder ? 1 : 0;
+      return c.value === null || (gapY > 0 && t.contrastBorder) ? 1 : 0;
     };
-    const [gapX, gapY] = spec.gap ?? [1, 1];
     const scaleCommon = {
       grid: { display: false },
       border: { display: false },

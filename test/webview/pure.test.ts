@@ -1,0 +1,108 @@
+/** The parts of the webview layer that run without a browser: HTML builder, protocol, run model. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { TrimReport } from '../../src/contract';
+import { buildWebviewHtml, makeNonce, webviewResourceRoots } from '../../src/extension/webviewHtml';
+import { applyEvent, emptyRun, parseFromWebview, runFromReport } from '../../src/webviewProtocol';
+import { binRows, blockRowGrid, fullRowGrid, layerGrid } from '../../webview/shared/runModel';
+import { eventsFromReport } from './fixtures/synthReport';
+
+const report: TrimReport = JSON.parse(readFileSync(join(__dirname, '../data/report-demo.json'), 'utf8'));
+
+describe('webviewHtml', () => {
+  const webview = { cspSource: 'https://file+.vscode-resource.vscode-cdn.net', asWebviewUri: (p: string) => `https://file+.vscode-resource.vscode-cdn.net${p}` };
+  const join2 = (b: string, ...s: string[]) => [b, ...s].join('/');
+  it('builds a page with a strict CSP, the nonce on the script, and only dist/ resources', () => {
+    const nonce = makeNonce();
+    const html = buildWebviewHtml({ webview, extensionUri: '/ext', joinPath: join2, kind: 'panel', nonce });
+    const csp = /http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html)![1];
+    assert.match(csp, /default-src 'none'/);
+    assert.ok(csp.includes(`script-src 'nonce-${nonce}'`), csp);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
+    assert.ok(html.includes(`<script nonce="${nonce}" src="https://file+.vscode-resource.vscode-cdn.net/ext/dist/webview/panel.js"></script>`));
+    assert.ok(html.includes('href="https://file+.vscode-resource.vscode-cdn.net/ext/dist/webview/panel.css"'));
+    const srcs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+    for (const s of srcs) assert.match(s, /\/ext\/(dist|media)\//);
+  });
+  it('uses the sidebar bundle for the sidebar and rejects a weak nonce', () => {
+    const html = buildWebviewHtml({ webview, extensionUri: '/ext', joinPath: join2, kind: 'sidebar', nonce: makeNonce() });
+    assert.ok(html.includes('/ext/dist/webview/sidebar.js'));
+    assert.throws(() => buildWebviewHtml({ webview, extensionUri: '/ext', joinPath: join2, kind: 'panel', nonce: 'abc' }));
+    assert.notEqual(makeNonce(), makeNonce());
+    assert.deepEqual(webviewResourceRoots('/ext', join2), ['/ext/dist', '/ext/media']);
+  });
+});
+
+describe('webviewProtocol', () => {
+  it('accepts well-formed messages from a webview and rejects the rest', () => {
+    assert.deepEqual(parseFromWebview({ type: 'ready', kind: 'panel' }), { type: 'ready', kind: 'panel' });
+    assert.deepEqual(parseFromWebview({ type: 'runAgain', runId: 'a', overrides: { iterations: 3, sparsity: 0.6, blockSparsity: [0.5, 0.6], allocation: 'owl' } }),
+      { type: 'runAgain', runId: 'a', overrides: { iterations: 3, sparsity: 0.6, blockSparsity: [0.5, 0.6], allocation: 'owl' } });
+    assert.deepEqual(parseFromWebview({ type: 'compare', runId: null }), { type: 'compare', runId: null });
+    assert.deepEqual(parseFromWebview({ type: 'reveal', runId: 'a', block: 2, layer: 'q_proj' }), { type: 'reveal', runId: 'a', block: 2, layer: 'q_proj' });
+    for (const bad of [null, 3, {}, { type: 'ready', kind: 'x' }, { type: 'runAgain', runId: 'a', overrides: { sparsity: 1 } },
+      { type: 'runAgain', runId: 'a', overrides: { iterations: -1 } }, { type: 'runAgain', runId: 'a', overrides: { allocation: 'magic' } },
+      { type: 'runAgain', runId: 'a', overrides: { blockSparsity: [0.5, 2] } }, { type: 'reveal', runId: 'a', block: -1, layer: null }, { type: 'cancel' }]) {
+      assert.equal(parseFromWebview(bad), null, JSON.stringify(bad));
+    }
+  });
+  it('folds the event stream of a job into the same blocks as its report', () => {
+    let run = emptyRun('j', 'job');
+    const events = eventsFromReport(report);
+    for (const e of events) run = applyEvent(run, e);
+    assert.equal(run.status, 'done');
+    assert.deepEqual(run.blocks, report.blocks);
+    assert.deepEqual(run.perplexity, report.perplexity);
+    // Mid-block: finished blocks plus the linears of the current one.
+    let mid = emptyRun('j', 'job');
+    const cut = events.findIndex((e) => e.type === 'layer' && e.block === 1) + 3;
+    for (const e of events.slice(0, cut)) mid = applyEvent(mid, e);
+    assert.equal(mid.blocks.length, 1);
+    assert.equal(mid.current?.index, 1);
+    assert.equal(mid.current?.layers.length, 3);
+  });
+});
+
+describe('runModel', () => {
+  const run = runFromReport('r', 'demo', report);
+  it('lays out blocks × linears cells read from the report', () => {
+    const g = layerGrid(run, 'sparsity');
+    assert.equal(g.rows, report.blocks.length);
+    assert.equal(g.cols, report.model.linears.length);
+    assert.equal(g.cells.length, report.blocks.length * report.model.linears.length);
+    const b = report.blocks.length - 1;
+    const name = report.model.linears[2];
+    const cell = g.cells.find((c) => c.block === b && c.name === name)!;
+    assert.equal(cell.value, report.blocks[b].layers.find((l) => l.name === name)!.achieved);
+    const gain = layerGrid(run, 'gain').cells[0];
+    const l0 = report.blocks[0].layers[0];
+    assert.equal(gain.value, l0.metricAfter! - l0.metricBefore!);
+  });
+  it('bins rows into contiguous bins whose means are the plain means of their rows', () => {
+    const rows = report.blocks[0].layers[4].rowSparsity;
+    const bins = binRows(rows, 64);
+    assert.equal(bins.length, Math.min(64, rows.length));
+    assert.equal(bins[0].start, 0);
+    assert.equal(bins[bins.length - 1].end, rows.length);
+    for (let i = 1; i < bins.length; i++) assert.equal(bins[i].start, bins[i - 1].end);
+    for (const b of [bins[0], bins[17], bins[bins.length - 1]]) {
+      const slice = rows.slice(b.start, b.end);
+      assert.ok(Math.abs(b.mean - slice.reduce((a, x) => a + x, 0) / slice.length) < 1e-12);
+      assert.equal(b.min, Math.min(...slice));
+      assert.equal(b.max, Math.max(...slice));
+    }
+    const g = blockRowGrid(run, 0);
+    assert.equal(g.cells.length, report.model.linears.length * g.rows);
+  });
+  it('shows every row of one linear at full resolution', () => {
+    const l = report.blocks[1].layers[5];
+    const g = fullRowGrid(l);
+    assert.equal(g.cells.length, l.rows);
+    assert.ok(g.cols * g.rows >= l.rows && g.cols * (g.rows - 1) < l.rows);
+    const c = g.cells[l.rows - 1];
+    assert.equal(c.value, l.rowSparsity[l.rows - 1]);
+    assert.equal(c.y * g.cols + c.x, l.rows - 1);
+  });
+});

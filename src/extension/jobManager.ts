@@ -69,6 +69,8 @@ interface Active {
 }
 
 const TERMINAL = new Set(['done', 'failed', 'cancelled']);
+/** Snapshots of failed or cancelled runs kept in memory. */
+const KEEP_FINISHED = 3;
 
 /** A run id that sorts by time and is safe in a folder name: 20261129-074200-3f9a. */
 export function newRunId(now = new Date()): string {
@@ -142,11 +144,12 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     return this.active?.child.pid ?? null;
   }
 
-  /** The live snapshot of a run started in this session (events folded in), if any. */
+  /**
+   * The live snapshot of a queued or running job of this session (events folded in), or of one
+   * of the last failed or cancelled ones; a done run is drawn from its report instead.
+   */
   snapshot(id: string): RunSnapshot | undefined {
-    const s = this.snapshots.get(id);
-    const r = this.opts.store.get(id);
-    return s && r ? { ...s, status: r.status, error: s.error ?? r.error } : s;
+    return this.snapshots.get(id);
   }
 
   /** Resolves with the run once it has finished (done, failed or cancelled). */
@@ -169,6 +172,7 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     const qi = this.queue.indexOf(id);
     if (qi >= 0) {
       this.queue.splice(qi, 1);
+      this.snapshots.delete(id);
       this.finishRecord(id, { status: 'cancelled', finishedAt: new Date().toISOString(), hostPid: null });
       return true;
     }
@@ -310,10 +314,22 @@ export class JobManager extends EventEmitter<ManagerEvents> {
       }
     }
     this.active = null;
-    const snap = this.snapshots.get(a.id);
-    if (snap && patch.status !== 'done') this.snapshots.set(a.id, { ...snap, status: patch.status!, current: null, error: patch.error ?? snap.error });
+    this.retire(a.id, patch);
     this.finishRecord(a.id, { ...patch, finishedAt: now, hostPid: null });
     this.pump();
+  }
+
+  /**
+   * A done run is drawn from its report from now on; a failed or cancelled one keeps what arrived
+   * (the last few only: a 7B-sized snapshot holds millions of row values).
+   */
+  private retire(id: string, patch: Partial<RunRecord>): void {
+    const snap = this.snapshots.get(id);
+    this.snapshots.delete(id);
+    if (!snap || patch.status === 'done') return;
+    this.snapshots.set(id, { ...snap, status: patch.status!, current: null, error: patch.error ?? snap.error });
+    const finished = [...this.snapshots.keys()].filter((k) => k !== this.active?.id && !this.queue.includes(k));
+    for (const k of finished.slice(0, Math.max(0, finished.length - KEEP_FINISHED))) this.snapshots.delete(k);
   }
 
   private finishRecord(id: string, patch: Partial<RunRecord>): void {

@@ -7,8 +7,24 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import * as cliProgress from 'cli-progress';
 import type { TrimEvent } from './contract';
-import { isTrimError } from './core/errors';
+import { isTrimError, TrimError } from './core/errors';
+
+class TrimErrorCancelled extends TrimError {
+  constructor() {
+    super('E_CANCELLED', 'Cancelled; nothing was written.');
+  }
+}
 import { runEval } from './core/evalJob';
+import { defaultOut, defaultPruneOptions } from './core/options';
+import { runPrune } from './core/prune';
+import type { PruneOptions } from './contract';
+import { LAYER_METRICS, ROW_METRICS } from './contract';
+
+function float(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number');
+  return n;
+}
 
 function int(v: string): number {
   const n = Number(v);
@@ -81,6 +97,71 @@ async function main(): Promise<void> {
       const summary = { type: 'eval_summary' as const, ...r };
       if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
       else console.log(`perplexity ${r.perplexity.toFixed(3)} · ${r.windows} windows × ${r.seqlen} tokens (${r.tokens} tokens in the text) · ${r.ep} · ${r.seconds.toFixed(1)} s`);
+    });
+  const d = defaultPruneOptions();
+  program
+    .command('prune')
+    .description('prune a checkpoint (Wanda/magnitude scores, uniform/OWL allocation, optional TRIM row-wise search)')
+    .option('--model <dir>', 'Hugging Face checkpoint folder (default: the embedded demo model)')
+    .option('--out <dir>', 'output folder (default: <model>-pruned-<pct> or -trim-<pct> in the current folder)')
+    .option('--overwrite', 'replace --out if it exists')
+    .option('--sparsity <x>', 'target sparsity of the linear layers, in [0, 1)', float, d.sparsity)
+    .addOption(new Option('--score <kind>', 'pruning score').choices(['wanda', 'magnitude']).default(d.score))
+    .option('--trim', 'TRIM: row-wise sparsity from a metric-driven search')
+    .option('--iterations <n>', 'TRIM iterations per learning rate', int, d.iterations)
+    .addOption(new Option('--allocation <kind>', 'layer-wise allocation').choices(['uniform', 'owl', 'alpha']).default(d.allocation))
+    .option('--owl-lambda <x>', 'OWL λ', float, d.owlLambda)
+    .option('--owl-m <x>', 'OWL outlier threshold M', float, d.owlM)
+    .option('--alpha-epsilon <x>', 'AlphaPruning ε', float, d.alphaEpsilon)
+    .option('--nm <N:M>', 'N:M structured sparsity (2:4, 4:8; not with --trim)')
+    .addOption(new Option('--layer-metric <m>', 'TRIM layer metric').choices([...LAYER_METRICS]).default(d.layerMetric))
+    .addOption(new Option('--row-metric <m>', 'TRIM row metric').choices([...ROW_METRICS]).default(d.rowMetric))
+    .option('--forbid-neg-lr', 'TRIM: never try negative learning rates')
+    .option('--input-recalc', 'TRIM: refresh X after pruning earlier linears of the block')
+    .option('--nsamples <n>', 'calibration windows', int, d.nsamples)
+    .option('--seqlen <n>', 'tokens per window (default 512 for models with ≤1024 positions, else 2048)', int)
+    .option('--calib <file>', 'calibration text (default: the embedded calib.txt)')
+    .option('--eval <file>', 'evaluation text (default: the embedded eval-brown.txt)')
+    .option('--no-eval', 'skip the perplexity evaluation')
+    .option('--max-eval-windows <n>', 'evaluate at most this many windows', int)
+    .option('--batch <n>', 'windows per block run (default: sized automatically)', int)
+    .addOption(new Option('--ep <ep>', 'execution provider').choices(['auto', 'cuda', 'cpu']).default('auto'))
+    .option('--json', 'stream JSON events, one per line; the last line is the summary')
+    .action(async (a) => {
+      const model = a.model ?? d.model;
+      const o: PruneOptions = {
+        ...d,
+        model,
+        out: a.out ?? defaultOut({ model, sparsity: a.sparsity, trim: !!a.trim }),
+        overwrite: !!a.overwrite,
+        sparsity: a.sparsity, score: a.score, trim: !!a.trim, iterations: a.iterations,
+        allocation: a.allocation, owlLambda: a.owlLambda, owlM: a.owlM, alphaEpsilon: a.alphaEpsilon,
+        nm: a.nm ?? null, layerMetric: a.layerMetric, rowMetric: a.rowMetric,
+        forbidNegLr: !!a.forbidNegLr, inputRecalc: !!a.inputRecalc,
+        nsamples: a.nsamples, seqlen: a.seqlen ?? null,
+        calib: a.calib ?? d.calib,
+        eval: a.eval === false ? null : typeof a.eval === 'string' ? a.eval : d.eval,
+        maxEvalWindows: a.maxEvalWindows ?? null, ep: a.ep, batch: a.batch ?? null,
+      };
+      const { emit, stop } = makeEmitter(!!a.json);
+      const ac = { cancelled: false };
+      const onSignal = (): void => { ac.cancelled = true; };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const r = await runPrune(o, emit, { check: () => { if (ac.cancelled) throw new TrimErrorCancelled(); } });
+      stop();
+      if (a.json) {
+        process.stdout.write(JSON.stringify(r) + '\n');
+        return;
+      }
+      const s = r.seconds;
+      console.log('');
+      console.log(`pruned ${model}`);
+      console.log(`  → ${r.out}`);
+      console.log(`  sparsity   ${(r.sparsity * 100).toFixed(2)}% of the linear weights (target ${(o.sparsity * 100).toFixed(0)}%${o.trim ? ', TRIM' : ''}${o.allocation !== 'uniform' ? ', ' + o.allocation : ''})`);
+      if (r.perplexity !== null) console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.perplexity.toFixed(2)} pruned`);
+      console.log(`  time       ${s.total.toFixed(1)} s (statistics ${s.statistics.toFixed(1)}, TRIM ${s.trim.toFixed(1)}, propagation ${s.propagate.toFixed(1)}, evaluation ${(s.eval + s.dense_eval).toFixed(1)}) on ${r.ep}`);
+      console.log(`  report     ${r.report}`);
     });
   await program.parseAsync(process.argv);
 }

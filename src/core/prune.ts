@@ -1,0 +1,336 @@
+/**
+ * The pruning job (REFERENCE.md §1-§3), readable in one sitting:
+ *
+ *   calibration windows → embeddings → for each block:
+ *     statistics pass (Wanda sums of squares, last-token inputs X)
+ *     → scores → per-linear target → TRIM search (or uniform / N:M) → masks applied
+ *     → pruned weights written into the partial output → propagation pass
+ *   → pruned checkpoint evaluated from the written files → report → renamed into place.
+ */
+import * as os from 'node:os';
+import type {
+  BlockReport, EvalResult, LayerReport, PhaseSeconds, PruneOptions, PruneSummary, TrimEvent, TrimReport,
+} from '../contract';
+import { REPORT_FORMAT } from '../contract';
+import { Checkpoint, type InputGroup } from './checkpoint';
+import { denseKey, readDense, writeDense } from './denseCache';
+import { Engine, ORT_VERSION } from './engine';
+import { TrimError } from './errors';
+import { buildTrimEvalGraph } from './graphs/trimEval';
+import { OutputWriter } from './output';
+import { parseNM, validatePruneOptions } from './options';
+import { outlierRatio, owlTargets } from './owl';
+import { evaluatePerplexity } from './perplexity';
+import { Runner, type Activations, type BlockStats } from './runner';
+import { maskFromRanks, nmMask, prunedCounts, rowRanks, scoreMatrix, uniformCounts } from './scores';
+import { readText, TextTokenizer } from './tokenizer';
+import { trimSearch } from './trimSearch';
+import { f32 } from './engine';
+
+export const TRIM_VERSION = '0.1.0';
+
+export interface JobControl {
+  /** Throws E_CANCELLED when the job should stop. */
+  check(): void;
+}
+
+const never: JobControl = { check: () => {} };
+
+function zeroPhases(): PhaseSeconds {
+  return { load: 0, calibration: 0, allocation: 0, embed: 0, statistics: 0, trim: 0, prune: 0, propagate: 0, write: 0, dense_eval: 0, eval: 0, total: 0 };
+}
+
+/** The seqlen rule of the reference: 512 for models with ≤ 1024 positions, else 2048. */
+export function defaultSeqlen(maxPositions: number): number {
+  return maxPositions <= 1024 ? 512 : 2048;
+}
+
+/** Fraction of zeros, the one definition of achieved sparsity. */
+export function zeroFraction(zeros: number, total: number): number {
+  return total === 0 ? 0 : zeros / total;
+}
+
+export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: JobControl = never, job = 'prune'): Promise<PruneSummary> {
+  const tAll = performance.now();
+  const sec = zeroPhases();
+  const timed = async <T>(phase: keyof PhaseSeconds, f: () => Promise<T> | T): Promise<T> => {
+    const t = performance.now();
+    try {
+      return await f();
+    } finally {
+      sec[phase] += (performance.now() - t) / 1000;
+    }
+  };
+
+  validatePruneOptions(o);
+  const ckpt = await timed('load', () => Checkpoint.open(o.model));
+  const cfg = ckpt.config;
+  const seqlen = o.seqlen ?? defaultSeqlen(cfg.maxPositions);
+  if (seqlen > cfg.maxPositions) throw new TrimError('E_OPTION', `--seqlen ${seqlen} exceeds the model's ${cfg.maxPositions} positions.`);
+  if (cfg.slidingWindow !== null && seqlen > cfg.slidingWindow) {
+    throw new TrimError('E_OPTION', `--seqlen ${seqlen} exceeds the model's sliding window of ${cfg.slidingWindow} tokens; use --seqlen ${cfg.slidingWindow} or less.`);
+  }
+  if (o.blockSparsity && o.blockSparsity.length !== cfg.layers) {
+    throw new TrimError('E_OPTION', `blockSparsity has ${o.blockSparsity.length} entries but the model has ${cfg.layers} blocks.`);
+  }
+  if (o.allocation === 'alpha' && !o.blockSparsity) {
+    throw new TrimError('E_OPTION', '--allocation alpha is not available yet in this version; use uniform or owl.');
+  }
+  const engine = await Engine.create(o.ep);
+  const summary = ckpt.summary();
+  emit({ type: 'start', job, ep: engine.ep, epNotice: engine.notice, model: summary, options: o });
+
+  // Calibration windows: the first nsamples consecutive windows of the text tokenized as one string.
+  emit({ type: 'phase', phase: 'calibration', message: `Tokenizing ${o.calib}` });
+  const tok = TextTokenizer.fromFolder(o.model);
+  const calibIds = await timed('calibration', () => tok.encode(readText(o.calib, 'Calibration')));
+  const need = o.nsamples * seqlen;
+  if (calibIds.length < need) {
+    throw new TrimError('E_OPTION', `--nsamples ${o.nsamples} × --seqlen ${seqlen} needs ${need} calibration tokens but ${o.calib} has ${calibIds.length}; lower --nsamples or --seqlen, or use a longer text.`);
+  }
+  const evalIds = o.eval ? tok.encode(readText(o.eval, 'Evaluation')) : null;
+  ctl.check();
+
+  const writer = OutputWriter.begin(ckpt, o.out, o.overwrite);
+  const batch = o.batch ?? Runner.autoBatch(ckpt, seqlen);
+  const runner = new Runner(ckpt, engine, seqlen, batch);
+  const blocks: BlockReport[] = [];
+  try {
+    // Dense perplexity (cached per model, text and protocol).
+    let dense: EvalResult | null = null;
+    if (evalIds && o.eval) {
+      const key = denseKey(ckpt, o.eval, seqlen, o.maxEvalWindows, engine.ep);
+      dense = readDense(key);
+      if (!dense) {
+        emit({ type: 'phase', phase: 'dense_eval', message: 'Evaluating the dense model' });
+        dense = await timed('dense_eval', () => evaluatePerplexity(ckpt, runner, evalIds, o.maxEvalWindows, (d, t) => emit({ type: 'progress', phase: 'dense_eval', done: d, total: t }), ctl.check));
+        writeDense(key, dense);
+      }
+      emit({ type: 'eval', which: 'dense', result: dense });
+    }
+
+    const windows = calibIds.subarray(0, need);
+    const embedTable = ckpt.readF32(ckpt.layout.embed);
+    const positions = ckpt.layout.positions ? ckpt.readF32(ckpt.layout.positions) : null;
+    const embed = (): Promise<Activations> => timed('embed', () => runner.embed(windows, embedTable, positions));
+
+    // Layer allocation: a target per block.
+    let targets: number[] = new Array(cfg.layers).fill(o.sparsity);
+    let ratios: number[] | null = null;
+    if (o.blockSparsity) targets = o.blockSparsity.slice();
+    else if (o.allocation === 'owl') {
+      emit({ type: 'phase', phase: 'allocation', message: 'OWL: outlier ratios from a dense pass' });
+      ratios = await timed('allocation', async () => {
+        let acts = await embed();
+        const D: number[] = [];
+        for (let b = 0; b < cfg.layers; b++) {
+          ctl.check();
+          const { f32: w } = ckpt.readBlock(b);
+          const r = await runner.runBlock(w, acts, { stats: true, propagate: true });
+          const scores = ckpt.layout.linears.map((l, i) => {
+            const [rows, cols] = summary.linearShapes[i];
+            return scoreMatrix(w.get(`${l}.weight`)!, rows, cols, o.score, norm2(r.stats!, ckpt.layout.linearInput[i], o.nsamples));
+          });
+          D.push(outlierRatio(scores, o.owlM));
+          acts = r.out!;
+          emit({ type: 'progress', phase: 'allocation', done: b + 1, total: cfg.layers });
+        }
+        return D;
+      });
+      targets = owlTargets(ratios, o.sparsity, o.owlLambda);
+      emit({ type: 'log', level: 'info', message: `OWL block targets: ${targets.map((t) => t.toFixed(3)).join(' ')}` });
+    }
+    const bad = targets.findIndex((t) => !(t >= 0 && t < 1));
+    if (bad >= 0) throw new TrimError('E_OPTION', `block ${bad} would get sparsity ${targets[bad].toFixed(3)}, outside [0, 1); lower --owl-lambda or the target.`);
+
+    // Sequential block-wise pruning.
+    emit({ type: 'phase', phase: 'blocks', message: `Pruning ${cfg.layers} blocks (${o.nsamples} windows × ${seqlen} tokens, ${batch} per batch)` });
+    let acts = await embed();
+    let zeros = 0;
+    let weights = 0;
+    for (let b = 0; b < cfg.layers; b++) {
+      ctl.check();
+      const tBlock = performance.now();
+      const T_ = targets[b];
+      emit({ type: 'block_start', block: b, blocks: cfg.layers, target: T_ });
+      const { f32: w, raw } = ckpt.readBlock(b, true);
+      const s0 = performance.now();
+      let stats = (await runner.runBlock(w, acts, { stats: true, propagate: false })).stats!;
+      const statSeconds = (performance.now() - s0) / 1000;
+      sec.statistics += statSeconds;
+      const layers: LayerReport[] = [];
+      let group: InputGroup | null = null;
+      let lastStats = stats;
+      const p0 = performance.now();
+      for (let i = 0; i < ckpt.layout.linears.length; i++) {
+        ctl.check();
+        const tLayer = performance.now();
+        const name = ckpt.layout.linears[i];
+        const g = ckpt.layout.linearInput[i];
+        if (o.inputRecalc && o.trim && g !== group && group !== null) {
+          // Refresh X with the earlier linears of this block already pruned (scores stay).
+          const t = performance.now();
+          lastStats = (await runner.runBlock(w, acts, { stats: true, propagate: false })).stats!;
+          sec.statistics += (performance.now() - t) / 1000;
+        }
+        group = g;
+        const [rows, cols] = summary.linearShapes[i];
+        const W = w.get(`${name}.weight`)!;
+        const score = scoreMatrix(W, rows, cols, o.score, norm2(stats, g, o.nsamples));
+        let mask: Uint8Array;
+        let search: Awaited<ReturnType<typeof trimSearch>> | null = null;
+        let metricAfter: number | null = null;
+        if (o.nm) {
+          const { n, m } = parseNM(o.nm);
+          mask = nmMask(score, rows, cols, n, m);
+        } else {
+          const rank = rowRanks(score, rows, cols);
+          if (o.trim) {
+            const t = performance.now();
+            const X = lastStats.last.get(g)!;
+            const session = await engine.session(buildTrimEvalGraph({ W, rank, X, rows, cols, samples: X.length / cols }, o.layerMetric, o.rowMetric));
+            try {
+              const evaluate = async (s: Float32Array) => {
+                const r = await session.run({ s: f32(s, [rows]) });
+                return { q: r.q.data as Float64Array, Q: Number((r.Q.data as Float64Array)[0]) };
+              };
+              search = await trimSearch(T_, rows, evaluate, { iterations: o.iterations, forbidNegLr: o.forbidNegLr });
+              metricAfter = (await evaluate(search.s)).Q;
+            } finally {
+              await session.release();
+            }
+            sec.trim += (performance.now() - t) / 1000;
+            mask = maskFromRanks(rank, rows, cols, prunedCounts(search.s, cols));
+          } else {
+            mask = maskFromRanks(rank, rows, cols, uniformCounts(rows, cols, T_));
+          }
+        }
+        const rowSparsity = applyMask(W, raw.get(name)!.bytes, mask, rows, cols, raw.get(name)!.info.dtype);
+        let layerZeros = 0;
+        for (const v of rowSparsity) layerZeros += v * cols;
+        layerZeros = Math.round(layerZeros);
+        zeros += layerZeros;
+        weights += rows * cols;
+        const layer: LayerReport = {
+          name: name.split('.').pop()!,
+          rows, cols, target: T_,
+          achieved: zeroFraction(layerZeros, rows * cols),
+          rowSparsity: Array.from(rowSparsity, (v) => Math.round(v * 1e6) / 1e6),
+          metricBefore: search ? search.before : null,
+          metricAfter,
+          lr: search ? search.lr : null,
+          iteration: search ? search.iteration : null,
+          seconds: (performance.now() - tLayer) / 1000,
+        };
+        layers.push(layer);
+        emit({ type: 'layer', block: b, layer });
+      }
+      sec.prune += (performance.now() - p0) / 1000;
+      await timed('write', () => {
+        for (const { info, bytes } of raw.values()) writer.writeTensor(info, bytes);
+      });
+      const q0 = performance.now();
+      acts = (await runner.runBlock(w, acts, { stats: false, propagate: true })).out!;
+      const propSeconds = (performance.now() - q0) / 1000;
+      sec.propagate += propSeconds;
+      const blockZeros = layers.reduce((a, l) => a + Math.round(l.achieved * l.rows * l.cols), 0);
+      const blockWeights = layers.reduce((a, l) => a + l.rows * l.cols, 0);
+      const report: BlockReport = {
+        index: b, target: T_, achieved: zeroFraction(blockZeros, blockWeights),
+        outlierRatio: ratios ? ratios[b] : null,
+        seconds: { statistics: statSeconds, prune: (performance.now() - tBlock) / 1000 - statSeconds - propSeconds, propagate: propSeconds },
+        layers,
+      };
+      blocks.push(report);
+      emit({ type: 'block_end', block: b, blocks: cfg.layers, report });
+      stats = null as unknown as BlockStats; // release before the next block
+    }
+    acts = [];
+    writer.flush();
+    await runner.release();
+
+    // Evaluate exactly what was written.
+    let pruned: EvalResult | null = null;
+    if (evalIds) {
+      emit({ type: 'phase', phase: 'eval', message: 'Evaluating the pruned model' });
+      const written = Checkpoint.open(writer.partial);
+      const r2 = new Runner(written, engine, seqlen, batch);
+      try {
+        pruned = await timed('eval', () => evaluatePerplexity(written, r2, evalIds, o.maxEvalWindows, (d, t) => emit({ type: 'progress', phase: 'eval', done: d, total: t }), ctl.check));
+      } finally {
+        await r2.release();
+      }
+      emit({ type: 'eval', which: 'pruned', result: pruned });
+    }
+    ctl.check();
+    sec.total = (performance.now() - tAll) / 1000;
+    const sparsity = zeroFraction(zeros, weights);
+    const report: TrimReport = {
+      format: REPORT_FORMAT,
+      createdAt: new Date().toISOString(),
+      versions: { trim: TRIM_VERSION, onnxruntime: ORT_VERSION, node: process.version },
+      ep: engine.ep,
+      model: summary,
+      options: { ...o, seqlen, batch },
+      sparsity,
+      perplexity: { dense, pruned },
+      blocks,
+      seconds: sec,
+      out: writer.out,
+    };
+    writer.writeFile('trim-report.json', JSON.stringify(report));
+    writer.commit();
+    const result: PruneSummary = {
+      type: 'summary',
+      perplexity: pruned ? pruned.perplexity : null,
+      dense_perplexity: dense ? dense.perplexity : null,
+      sparsity,
+      seconds: sec,
+      ep: engine.ep,
+      out: writer.out,
+      report: `${writer.out}/trim-report.json`,
+    };
+    emit({ type: 'done', summary: result });
+    return result;
+  } catch (e) {
+    writer.abort();
+    throw e;
+  } finally {
+    await runner.release();
+  }
+}
+
+/** Wanda's norm2: the mean over windows of each channel's sum of squares. */
+function norm2(stats: BlockStats, g: InputGroup, nsamples: number): Float64Array {
+  const s = stats.sumsq.get(g)!;
+  const out = new Float64Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s[i] / nsamples;
+  return out;
+}
+
+/**
+ * Zeroes the masked weights in the float32 copy (for propagation) and in the stored bytes (for
+ * the output: zero is all-zero bits in float16, bfloat16 and float32). Returns each row's
+ * fraction of zeros.
+ */
+function applyMask(W: Float32Array, bytes: Buffer, mask: Uint8Array, rows: number, cols: number, dtype: string): Float64Array {
+  const width = dtype === 'F32' ? 4 : 2;
+  const rowSparsity = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let z = 0;
+    const o = r * cols;
+    for (let c = 0; c < cols; c++) {
+      const i = o + c;
+      if (mask[i]) {
+        W[i] = 0;
+        bytes.fill(0, i * width, i * width + width);
+      }
+      if (W[i] === 0) z++;
+    }
+    rowSparsity[r] = z / cols;
+  }
+  return rowSparsity;
+}
+
+export const _forTests = { applyMask, norm2 };
+export const hostInfo = (): string => `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}`;

@@ -1,0 +1,48 @@
+/**
+ * The worker process: runs one job for the extension host (forked with ELECTRON_RUN_AS_NODE=1)
+ * and reports through IPC. ONNX Runtime blocks this process's thread while it computes, a native
+ * crash takes down only this process, and cancelling is killing it (SIGTERM, default action) or,
+ * between steps, a {type:'cancel'} message that stops cleanly. The host removes the partial
+ * output folder after a kill; a clean stop removes it here.
+ */
+import type { FromWorker, JobSpec, ToWorker, TrimEvent } from '../contract';
+import { isTrimError, TrimError } from '../core/errors';
+import { runEval } from '../core/evalJob';
+import { runPrune } from '../core/prune';
+
+let cancelled = false;
+let running = false;
+
+function send(m: FromWorker): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send || !process.connected) return resolve();
+    process.send(m, undefined, undefined, () => resolve());
+  });
+}
+
+async function run(spec: JobSpec): Promise<void> {
+  running = true;
+  const emit = (event: TrimEvent): void => void send({ type: 'event', job: spec.id, event });
+  const ctl = { check: (): void => { if (cancelled) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was written.'); } };
+  let ok = false;
+  try {
+    if (spec.kind === 'prune') {
+      await runPrune(spec.options, emit, ctl, spec.id);
+    } else {
+      const r = await runEval(spec.options, emit, spec.id);
+      emit({ type: 'done', summary: { type: 'eval_summary', ...r } });
+    }
+    ok = true;
+  } catch (e) {
+    const error = isTrimError(e) ? { code: e.code, message: e.message } : { code: 'E_INTERNAL', message: String((e as Error)?.stack ?? e) };
+    await send({ type: 'event', job: spec.id, event: { type: 'error', error } });
+  }
+  await send({ type: 'exit', job: spec.id, ok });
+  process.exit(ok ? 0 : 1);
+}
+
+process.on('message', (m: ToWorker) => {
+  if (m.type === 'run' && !running) void run(m.spec);
+  else if (m.type === 'cancel') cancelled = true;
+});
+process.on('disconnect', () => process.exit(running ? 1 : 0));

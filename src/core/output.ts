@@ -62,7 +62,12 @@ export class OutputWriter {
       for (const f of fs.readdirSync(ckpt.dir)) {
         const from = path.join(ckpt.dir, f);
         if (f === 'trim-report.json' || !fs.statSync(from).isFile()) continue;
-        if (ckpt.shardFiles.includes(f) || COPY_EXT.test(f)) fs.copyFileSync(from, path.join(w.partial, f));
+        if (ckpt.shardFiles.includes(f) || COPY_EXT.test(f)) {
+          const to = path.join(w.partial, f);
+          fs.copyFileSync(from, to);
+          // A read-only source (e.g. a hub cache) must not make the copy read-only: shards are patched in place.
+          fs.chmodSync(to, 0o644);
+        }
       }
     } catch (e) {
       w.abort();

@@ -6,6 +6,7 @@
  */
 import { Command, Option, InvalidArgumentError } from 'commander';
 import * as cliProgress from 'cli-progress';
+import * as fs from 'node:fs';
 import type { TrimEvent } from './contract';
 import { isTrimError, TrimError } from './core/errors';
 
@@ -17,6 +18,7 @@ class TrimErrorCancelled extends TrimError {
 import { runEval } from './core/evalJob';
 import { defaultOut, defaultPruneOptions } from './core/options';
 import { runPrune } from './core/prune';
+import { PRESETS, writeSynth } from './core/synth';
 import type { PruneOptions } from './contract';
 import { LAYER_METRICS, ROW_METRICS } from './contract';
 
@@ -162,6 +164,20 @@ async function main(): Promise<void> {
       if (r.perplexity !== null) console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.perplexity.toFixed(2)} pruned`);
       console.log(`  time       ${s.total.toFixed(1)} s (statistics ${s.statistics.toFixed(1)}, TRIM ${s.trim.toFixed(1)}, propagation ${s.propagate.toFixed(1)}, evaluation ${(s.eval + s.dense_eval).toFixed(1)}) on ${r.ep}`);
       console.log(`  report     ${r.report}`);
+    });
+  program
+    .command('synth')
+    .description('write a random-weight checkpoint of a real model shape (safetensors), for benchmarks')
+    .addOption(new Option('--preset <name>', 'model shape').choices(Object.keys(PRESETS)).makeOptionMandatory())
+    .requiredOption('--out <dir>', 'output folder (must not exist)')
+    .option('--seed <n>', 'random seed', int, 0)
+    .option('--layers <n>', 'keep only the first N blocks (smaller benchmarks of the same shapes)', int)
+    .action((a) => {
+      if (fs.existsSync(a.out)) throw new TrimError('E_OUTPUT', `--out ${a.out} already exists; choose a new folder.`);
+      const spec = { ...PRESETS[a.preset], ...(a.layers ? { layers: a.layers } : {}) };
+      const t = performance.now();
+      const r = writeSynth(spec, a.out, a.seed);
+      console.log(`${a.preset}: ${spec.layers} blocks, ${(r.bytes / 2 ** 30).toFixed(2)} GiB in ${r.files.length} file(s) → ${a.out} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
     });
   await program.parseAsync(process.argv);
 }

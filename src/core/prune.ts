@@ -14,6 +14,7 @@ import type {
 import { REPORT_FORMAT } from '../contract';
 import { Checkpoint, type InputGroup } from './checkpoint';
 import { denseKey, readDense, writeDense } from './denseCache';
+import { blockMeanAlpha, computeModelAlphas, alphaTargets } from './alpha';
 import { Engine, ORT_VERSION } from './engine';
 import { TrimError } from './errors';
 import { buildTrimEvalGraph } from './graphs/trimEval';
@@ -73,9 +74,6 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   if (o.blockSparsity && o.blockSparsity.length !== cfg.layers) {
     throw new TrimError('E_OPTION', `blockSparsity has ${o.blockSparsity.length} entries but the model has ${cfg.layers} blocks.`);
   }
-  if (o.allocation === 'alpha' && !o.blockSparsity) {
-    throw new TrimError('E_OPTION', '--allocation alpha is not available yet in this version; use uniform or owl.');
-  }
   const engine = await Engine.create(o.ep);
   const summary = ckpt.summary();
   emit({ type: 'start', job, ep: engine.ep, epNotice: engine.notice, model: summary, options: o });
@@ -117,6 +115,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     // Layer allocation: a target per block.
     let targets: number[] = new Array(cfg.layers).fill(o.sparsity);
     let ratios: number[] | null = null;
+    let alphas: number[][] | null = null;
     if (o.blockSparsity) targets = o.blockSparsity.slice();
     else if (o.allocation === 'owl') {
       emit({ type: 'phase', phase: 'allocation', message: 'OWL: outlier ratios from a dense pass' });
@@ -139,6 +138,17 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       });
       targets = owlTargets(ratios, o.sparsity, o.owlLambda);
       emit({ type: 'log', level: 'info', message: `OWL block targets: ${targets.map((t) => t.toFixed(3)).join(' ')}` });
+    } else if (o.allocation === 'alpha') {
+      // AlphaPruning: per-linear alpha_peak of the weights' spectra (cached per checkpoint), block means → targets.
+      emit({ type: 'phase', phase: 'allocation', message: 'AlphaPruning: heavy-tail α of every linear (Gram on the EP, eigenvalues on the CPU)' });
+      const r = await timed('allocation', () => computeModelAlphas(ckpt, engine, {
+        check: ctl.check,
+        onBlock: (b) => emit({ type: 'progress', phase: 'allocation', done: b + 1, total: cfg.layers }),
+      }));
+      alphas = r.alphas;
+      const blockParams = alphas.map(() => summary.linearShapes.reduce((a, [rows, cols]) => a + rows * cols, 0));
+      targets = alphaTargets(alphas.map(blockMeanAlpha), blockParams, o.sparsity, o.alphaEpsilon);
+      emit({ type: 'log', level: 'info', message: `AlphaPruning (ε ${o.alphaEpsilon}${r.cachedBlocks ? `, α of ${r.cachedBlocks}/${cfg.layers} blocks from the cache` : ''}) block α: ${alphas.map((a) => blockMeanAlpha(a).toFixed(3)).join(' ')}; block targets: ${targets.map((t) => t.toFixed(3)).join(' ')}` });
     }
     const bad = targets.findIndex((t) => !(t >= 0 && t < 1));
     if (bad >= 0) throw new TrimError('E_OPTION', `block ${bad} would get sparsity ${targets[bad].toFixed(3)}, outside [0, 1); lower --owl-lambda or the target.`);
@@ -220,6 +230,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
           metricAfter,
           lr: search ? search.lr : null,
           iteration: search ? search.iteration : null,
+          alpha: alphas ? alphas[b][i] : null,
           seconds: (performance.now() - tLayer) / 1000,
         };
         layers.push(layer);
@@ -238,6 +249,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       const report: BlockReport = {
         index: b, target: T_, achieved: zeroFraction(blockZeros, blockWeights),
         outlierRatio: ratios ? ratios[b] : null,
+        alpha: alphas ? blockMeanAlpha(alphas[b]) : null,
         seconds: { statistics: statSeconds, prune: (performance.now() - tBlock) / 1000 - statSeconds - propSeconds, propagate: propSeconds },
         layers,
       };

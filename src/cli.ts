@@ -82,7 +82,9 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
 }
 
 async function main(): Promise<void> {
-  const program = new Command('trim').description('TRIM: row-wise metric-driven pruning of LLMs on ONNX Runtime').showHelpAfterError();
+  const program = new Command('trim').description('TRIM: row-wise metric-driven pruning of LLMs on ONNX Runtime').showHelpAfterError()
+    // Usage errors exit with 2, like the typed errors below (inherited by the subcommands).
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
   program
     .command('eval')
     .description('perplexity of a checkpoint on a text (non-overlapping windows)')
@@ -107,6 +109,7 @@ async function main(): Promise<void> {
     .option('--model <dir>', 'Hugging Face checkpoint folder (default: the embedded demo model)')
     .option('--out <dir>', 'output folder (default: <model>-pruned-<pct> or -trim-<pct> in the current folder)')
     .option('--overwrite', 'replace --out if it exists')
+    .option('--resume', 'continue an interrupted run from its last finished block (same options; a cancelled run keeps its checkpoint)')
     .option('--sparsity <x>', 'target sparsity of the linear layers, in [0, 1)', float, d.sparsity)
     .addOption(new Option('--score <kind>', 'pruning score').choices(['wanda', 'magnitude']).default(d.score))
     .option('--trim', 'TRIM: row-wise sparsity from a metric-driven search')
@@ -136,6 +139,7 @@ async function main(): Promise<void> {
         model,
         out: a.out ?? defaultOut({ model, sparsity: a.sparsity, trim: !!a.trim }),
         overwrite: !!a.overwrite,
+        resume: !!a.resume,
         sparsity: a.sparsity, score: a.score, trim: !!a.trim, iterations: a.iterations,
         allocation: a.allocation, owlLambda: a.owlLambda, owlM: a.owlM, alphaEpsilon: a.alphaEpsilon,
         nm: a.nm ?? null, layerMetric: a.layerMetric, rowMetric: a.rowMetric,

@@ -30,6 +30,12 @@ export interface PruneOptions {
   out: string;
   /** Replace `out` if it exists. */
   overwrite: boolean;
+  /**
+   * Continue an interrupted run from the checkpoint in `out`'s partial folder (same options and
+   * source only), and keep that checkpoint when this run is cancelled. Default false; optional
+   * so that reports and options written before it existed still type-check.
+   */
+  resume?: boolean;
   /** Global target sparsity of the prunable linear layers, in [0, 1). */
   sparsity: number;
   /** Optional per-block targets (length = number of blocks); overrides allocation. */

@@ -94,6 +94,58 @@ export interface BlockTensors {
   raw: Map<string, { info: TensorInfo; bytes: Buffer }>;
 }
 
+/**
+ * NaN or ±Inf in a weight poisons every activation after it; say where, as soon as the tensor is
+ * read (one pass over values already in memory).
+ */
+export function checkFinite(values: Float32Array, t: TensorInfo, block?: number): Float32Array {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v - v === 0) continue; // finite
+    let nan = 0;
+    let inf = 0;
+    for (let j = i; j < values.length; j++) {
+      if (Number.isNaN(values[j])) nan++;
+      else if (!Number.isFinite(values[j])) inf++;
+    }
+    const cols = t.shape.length === 2 ? t.shape[1] : 0;
+    const at = cols ? `row ${Math.floor(i / cols)}, column ${i % cols}` : `index ${i}`;
+    const where = block === undefined ? '' : ` (block ${block})`;
+    throw new TrimError('E_NONFINITE', `${t.file}: tensor "${t.name}"${where} holds ${nan} NaN and ${inf} infinite values (first at ${at}). The checkpoint is damaged or was saved from a diverged model; it cannot be pruned.`);
+  }
+  return values;
+}
+
+/** The shard index (`model.safetensors.index.json`) validated: tensor → shard, and the shards in order. */
+export interface ShardIndex {
+  weightMap: [tensor: string, shard: string][];
+  files: string[];
+}
+
+/** Validates a parsed `model.safetensors.index.json`. Exported for fuzz tests. */
+export function parseIndex(raw: unknown, where: string): ShardIndex {
+  const bad = (what: string): TrimError => new TrimError('E_SAFETENSORS', `${where}: ${what}`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('is not a JSON object.');
+  const wm = (raw as Record<string, unknown>).weight_map;
+  if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) throw bad('has no "weight_map" object.');
+  const weightMap: [string, string][] = [];
+  const files: string[] = [];
+  const seen = new Set<string>();
+  for (const [name, f] of Object.entries(wm as Record<string, unknown>)) {
+    if (typeof f !== 'string') throw bad(`"weight_map" maps "${name}" to ${JSON.stringify(f)}, not a shard file name.`);
+    if (f === '' || f.includes('/') || f.includes('\\') || f.startsWith('.') || f.includes('\0') || !f.endsWith('.safetensors')) {
+      throw bad(`shard name ${JSON.stringify(f)} must be a plain *.safetensors file name in the folder.`);
+    }
+    weightMap.push([name, f]);
+    if (!seen.has(f)) {
+      seen.add(f);
+      files.push(f);
+    }
+  }
+  if (weightMap.length === 0) throw bad('"weight_map" is empty.');
+  return { weightMap, files };
+}
+
 export class Checkpoint {
   readonly config: ModelConfig;
   readonly layout: FamilyLayout;
@@ -117,23 +169,27 @@ export class Checkpoint {
     const indexPath = path.join(dir, 'model.safetensors.index.json');
     if (fs.existsSync(indexPath)) {
       this.indexFile = 'model.safetensors.index.json';
-      let index: { weight_map?: Record<string, string> };
+      let raw: unknown;
       try {
-        index = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
+        raw = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
       } catch (e) {
         throw new TrimError('E_SAFETENSORS', `${indexPath}: not valid JSON (${(e as Error).message}).`);
       }
-      if (!index || typeof index.weight_map !== 'object' || index.weight_map === null) {
-        throw new TrimError('E_SAFETENSORS', `${indexPath}: has no "weight_map" object.`);
-      }
-      const files = [...new Set(Object.values(index.weight_map).map(String))];
+      const index = parseIndex(raw, indexPath);
+      const files = index.files;
       for (const f of files) {
-        if (f.includes('/') || f.includes('\\') || f.startsWith('.')) throw new TrimError('E_SAFETENSORS', `${indexPath}: shard name "${f}" must be a plain file name in the folder.`);
-        if (!fs.existsSync(path.join(dir, f))) throw new TrimError('E_SAFETENSORS', `${indexPath} names the shard "${f}", which is missing from ${dir}.`);
+        let st: fs.Stats | null = null;
+        try {
+          st = fs.statSync(path.join(dir, f));
+        } catch {
+          st = null;
+        }
+        if (!st) throw new TrimError('E_SAFETENSORS', `${indexPath} names the shard "${f}", which is missing from ${dir}. Download it again.`);
+        if (!st.isFile()) throw new TrimError('E_SAFETENSORS', `${indexPath} names the shard "${f}", which is not a file.`);
       }
       this.shardFiles = files;
       for (const f of files) this.addHeader(readSafetensorsHeader(path.join(dir, f)));
-      for (const [name, f] of Object.entries(index.weight_map)) {
+      for (const [name, f] of index.weightMap) {
         const t = this.tensors.get(name);
         if (!t) throw new TrimError('E_SAFETENSORS', `${indexPath} maps "${name}" to ${f}, but no shard holds it.`);
         if (path.basename(t.file) !== f) throw new TrimError('E_SAFETENSORS', `${indexPath} maps "${name}" to ${f}, but it is stored in ${path.basename(t.file)}.`);
@@ -197,10 +253,10 @@ export class Checkpoint {
       throw new TrimError('E_MISSING_TENSOR', `${this.dir}: tensor "${name}" is missing from the checkpoint.`);
     }
     if (!FLOAT_DTYPES.has(t.dtype)) {
-      throw new TrimError('E_DTYPE', `${path.basename(t.file)}: tensor "${name}" is ${t.dtype}; only F16, BF16 and F32 weights can be pruned (quantized checkpoints are not supported).`);
+      throw new TrimError('E_DTYPE', `${t.file}: tensor "${name}" is ${t.dtype}; only F16, BF16 and F32 weights can be pruned (quantized checkpoints are not supported).`);
     }
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new TrimError('E_SHAPE', `${path.basename(t.file)}: tensor "${name}" has shape [${t.shape}] but config.json implies [${shape}].`);
+      throw new TrimError('E_SHAPE', `${t.file}: tensor "${name}" has shape [${t.shape}] but config.json implies [${shape}].`);
     }
   }
 
@@ -216,13 +272,22 @@ export class Checkpoint {
     }
     const shapes = blockShapes(c);
     for (let b = 0; b < c.layers; b++) for (const s of shapes) this.expect(this.blockName(b, s.name), s.shape, s.optional);
+    // Blocks beyond num_hidden_layers would be copied unpruned and ignored by the model.
+    const [before, after] = this.layout.blockPrefix.split('L');
+    for (const name of this.tensors.keys()) {
+      if (!name.startsWith(before)) continue;
+      const b = Number.parseInt(name.slice(before.length), 10);
+      if (Number.isInteger(b) && b >= c.layers && name.slice(before.length + String(b).length).startsWith(after)) {
+        throw new TrimError('E_SHAPE', `${this.tensors.get(name)!.file}: tensor "${name}" belongs to block ${b}, but config.json says num_hidden_layers = ${c.layers}. The config does not match the weights.`);
+      }
+    }
   }
 
   /** Reads a tensor as float32 (a global one such as the embeddings or the final norm). */
   readF32(name: string): Float32Array {
     const t = this.tensors.get(name);
     if (!t) throw new TrimError('E_MISSING_TENSOR', `${this.dir}: tensor "${name}" is missing.`);
-    return toFloat32(readTensorBytes(t), t.dtype as StoredDtype);
+    return checkFinite(toFloat32(readTensorBytes(t), t.dtype as StoredDtype), t);
   }
 
   lmHeadName(): string {
@@ -237,7 +302,7 @@ export class Checkpoint {
       const t = this.tensors.get(this.blockName(block, s.name));
       if (!t) continue;
       const bytes = readTensorBytes(t);
-      f32.set(s.name, toFloat32(bytes, t.dtype as StoredDtype));
+      f32.set(s.name, checkFinite(toFloat32(bytes, t.dtype as StoredDtype), t, block));
       if (withRaw && s.name.endsWith('.weight') && this.layout.linears.includes(s.name.slice(0, -'.weight'.length))) {
         raw.set(s.name.slice(0, -'.weight'.length), { info: t, bytes });
       }

@@ -87,7 +87,7 @@ function parseRope(c: Record<string, unknown>, where: string): { theta: number; 
         },
       };
     case 'dynamic':
-      return { theta, scaling: { type: 'dynamic', factor: num(s, 'factor', where), originalMaxPositions: Number(s.original_max_position_embeddings ?? maxPos) } };
+      return { theta, scaling: { type: 'dynamic', factor: num(s, 'factor', where), originalMaxPositions: posInt(s, 'original_max_position_embeddings', where, Number.isSafeInteger(maxPos) && maxPos > 0 ? maxPos : undefined) } };
     default:
       throw cfgError(where, `rotary scaling "${type}" is not supported (supported: default, linear, llama3, dynamic).`);
   }
@@ -98,8 +98,11 @@ export function parseConfig(raw: unknown, where = 'config.json'): ModelConfig {
   const c = raw as Record<string, unknown>;
   const archs = Array.isArray(c.architectures) ? (c.architectures as unknown[]).map(String) : [];
   const modelType = typeof c.model_type === 'string' ? c.model_type : '';
-  const architecture = archs.find((a) => a in SUPPORTED_ARCHITECTURES) ?? archs[0] ?? modelType;
-  const family = SUPPORTED_ARCHITECTURES[architecture] ?? (archs.length === 0 ? MODEL_TYPES[modelType] : undefined);
+  // Own properties only: "constructor" or "toString" must not match Object.prototype.
+  const architecture = archs.find((a) => Object.hasOwn(SUPPORTED_ARCHITECTURES, a)) ?? archs[0] ?? modelType;
+  const family = Object.hasOwn(SUPPORTED_ARCHITECTURES, architecture)
+    ? SUPPORTED_ARCHITECTURES[architecture]
+    : archs.length === 0 && Object.hasOwn(MODEL_TYPES, modelType) ? MODEL_TYPES[modelType] : undefined;
   if (!family) {
     throw new TrimError(
       'E_UNSUPPORTED_ARCH',
@@ -145,6 +148,7 @@ export function parseConfig(raw: unknown, where = 'config.json'): ModelConfig {
   if (act !== 'silu') throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: activation "${act}" is not supported (silu).`);
   let slidingWindow: number | null = null;
   const sw = typeof c.sliding_window === 'number' ? c.sliding_window : null;
+  if (sw !== null && (!Number.isSafeInteger(sw) || sw < 0)) throw cfgError(where, `"sliding_window" must be a non-negative integer or null, got ${sw}.`);
   if (family === 'mistral' && sw) slidingWindow = sw;
   if (family === 'qwen2' && sw && c.use_sliding_window === true) {
     const types = Array.isArray(c.layer_types) ? (c.layer_types as unknown[]) : null;

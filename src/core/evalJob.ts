@@ -5,7 +5,7 @@ import { Engine } from './engine';
 import { TrimError } from './errors';
 import { evaluatePerplexity } from './perplexity';
 import { Runner } from './runner';
-import { readText, TextTokenizer } from './tokenizer';
+import { checkIds, readText, TextTokenizer } from './tokenizer';
 
 export async function runEval(o: EvalOptions, emit: (e: TrimEvent) => void, job = 'eval'): Promise<EvalResult & { ep: Ep }> {
   const ckpt = Checkpoint.open(o.model);
@@ -16,7 +16,7 @@ export async function runEval(o: EvalOptions, emit: (e: TrimEvent) => void, job 
   const engine = await Engine.create(o.ep);
   emit({ type: 'start', job, ep: engine.ep, epNotice: engine.notice, model: ckpt.summary(), options: o });
   const tok = TextTokenizer.fromFolder(o.model);
-  const ids = tok.encode(readText(o.text, 'Evaluation'));
+  const ids = checkIds(tok.encode(readText(o.text, 'Evaluation')), ckpt.config.vocab, tok.source);
   const runner = new Runner(ckpt, engine, o.seqlen, Runner.autoBatch(ckpt, o.seqlen));
   try {
     emit({ type: 'phase', phase: 'eval', message: `Evaluating ${o.text}` });

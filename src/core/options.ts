@@ -9,6 +9,7 @@ export function defaultPruneOptions(): PruneOptions {
     model: defaults.model(),
     out: '',
     overwrite: false,
+    resume: false,
     sparsity: 0.7,
     blockSparsity: null,
     score: 'wanda',

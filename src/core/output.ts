@@ -13,10 +13,13 @@ import type { TensorInfo } from './safetensors';
 /** Files copied beside the weights: configuration, tokenizer and generation files. */
 const COPY_EXT = /\.(json|txt|model|tiktoken|jinja|md)$/i;
 
-function ioError(what: string, e: unknown): TrimError {
+export function ioError(what: string, e: unknown): TrimError {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EFBIG' || code === 'EDQUOT') {
-    return new TrimError('E_OUTPUT', `${what}: the disk is full (${code}). Free space or choose another --out; nothing was left behind.`);
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new TrimError('E_OUTPUT', `${what}: the disk is full (${code}). Free space or choose another --out; the partial output was removed.`);
+  }
+  if (code === 'EFBIG') {
+    return new TrimError('E_OUTPUT', `${what}: the file is larger than the filesystem or the file size limit (ulimit -f) allows (EFBIG). Choose another --out or raise the limit; the partial output was removed.`);
   }
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new TrimError('E_OUTPUT', `${what}: permission denied (${code}). Choose a writable --out.`);
@@ -51,10 +54,23 @@ export class OutputWriter {
     this.partial = partialDirFor(out);
   }
 
-  /** Creates the partial folder with a copy of every shard and the side files. */
-  static begin(ckpt: Checkpoint, out: string, overwrite: boolean): OutputWriter {
+  /**
+   * Creates the partial folder with a copy of every shard and the side files. With `reuse` (a
+   * run resumed from a checkpoint in it), the partial folder of the interrupted run is kept as it
+   * is: its shard copies already hold the pruned blocks.
+   */
+  static begin(ckpt: Checkpoint, out: string, overwrite: boolean, reuse = false): OutputWriter {
     const dst = checkOutputPath(ckpt.dir, out, overwrite);
     const w = new OutputWriter(ckpt, dst, overwrite);
+    if (reuse) {
+      for (const f of ckpt.shardFiles) {
+        const copy = path.join(w.partial, f);
+        if (!fs.existsSync(copy) || fs.statSync(copy).size !== fs.statSync(path.join(ckpt.dir, f)).size) {
+          throw new TrimError('E_OUTPUT', `--resume: ${copy} is missing or incomplete, so the interrupted run cannot be continued. Run without --resume to start over.`);
+        }
+      }
+      return w;
+    }
     try {
       fs.mkdirSync(path.dirname(dst), { recursive: true });
       fs.rmSync(w.partial, { recursive: true, force: true });
@@ -103,6 +119,28 @@ export class OutputWriter {
     } catch (e) {
       throw ioError(`writing ${name}`, e);
     }
+  }
+
+  /** Forces the pruned weights written so far to disk (before a checkpoint says they are there). */
+  sync(): void {
+    try {
+      for (const fd of this.fds.values()) fs.fsyncSync(fd);
+    } catch (e) {
+      throw ioError('syncing the pruned shards', e);
+    }
+  }
+
+  /** Closes the shard files and keeps the partial folder (an interrupted run to resume later). */
+  keep(): void {
+    for (const fd of this.fds.values()) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+    }
+    this.fds.clear();
+    this.done = true;
   }
 
   /** Flushes and closes the shard files (the partial folder is complete after this). */

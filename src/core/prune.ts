@@ -11,20 +11,21 @@ import * as os from 'node:os';
 import type {
   BlockReport, EvalResult, LayerReport, PhaseSeconds, PruneOptions, PruneSummary, TrimEvent, TrimReport,
 } from '../contract';
-import { REPORT_FORMAT } from '../contract';
+import { partialDirFor, REPORT_FORMAT } from '../contract';
 import { Checkpoint, type InputGroup } from './checkpoint';
 import { denseKey, readDense, writeDense } from './denseCache';
 import { blockMeanAlpha, computeModelAlphas, alphaTargets } from './alpha';
 import { Engine, ORT_VERSION } from './engine';
-import { TrimError } from './errors';
+import { isTrimError, TrimError } from './errors';
 import { buildTrimEvalGraph } from './graphs/trimEval';
-import { OutputWriter } from './output';
+import { checkOutputPath, OutputWriter } from './output';
 import { parseNM, validatePruneOptions } from './options';
 import { outlierRatio, owlTargets } from './owl';
 import { evaluatePerplexity } from './perplexity';
 import { Runner, type Activations, type BlockStats } from './runner';
 import { maskFromRanks, nmMask, prunedCounts, rowRanks, scoreMatrix, uniformCounts } from './scores';
-import { readText, TextTokenizer } from './tokenizer';
+import { fingerprint, ResumeStore, type ResumeState } from './resume';
+import { checkIds, readText, TextTokenizer } from './tokenizer';
 import { trimSearch } from './trimSearch';
 import { f32 } from './engine';
 
@@ -66,6 +67,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   validatePruneOptions(o);
   const ckpt = await timed('load', () => Checkpoint.open(o.model));
   const cfg = ckpt.config;
+  const dst = checkOutputPath(ckpt.dir, o.out, o.overwrite);
   const seqlen = o.seqlen ?? defaultSeqlen(cfg.maxPositions);
   if (seqlen > cfg.maxPositions) throw new TrimError('E_OPTION', `--seqlen ${seqlen} exceeds the model's ${cfg.maxPositions} positions.`);
   if (cfg.slidingWindow !== null && seqlen > cfg.slidingWindow) {
@@ -81,22 +83,34 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   // Calibration windows: the first nsamples consecutive windows of the text tokenized as one string.
   emit({ type: 'phase', phase: 'calibration', message: `Tokenizing ${o.calib}` });
   const tok = TextTokenizer.fromFolder(o.model);
-  const calibIds = await timed('calibration', () => tok.encode(readText(o.calib, 'Calibration')));
+  const calibIds = await timed('calibration', () => checkIds(tok.encode(readText(o.calib, 'Calibration')), cfg.vocab, tok.source));
   const need = o.nsamples * seqlen;
   if (calibIds.length < need) {
     throw new TrimError('E_OPTION', `--nsamples ${o.nsamples} × --seqlen ${seqlen} needs ${need} calibration tokens but ${o.calib} has ${calibIds.length}; lower --nsamples or --seqlen, or use a longer text.`);
   }
-  const evalIds = o.eval ? tok.encode(readText(o.eval, 'Evaluation')) : null;
+  const evalIds = o.eval ? checkIds(tok.encode(readText(o.eval, 'Evaluation')), cfg.vocab, tok.source) : null;
   ctl.check();
 
-  const writer = OutputWriter.begin(ckpt, o.out, o.overwrite);
+  // Checkpoints per finished block, in the partial folder: --resume continues from the last one.
   const batch = o.batch ?? Runner.autoBatch(ckpt, seqlen);
+  const fp = fingerprint(o, { seqlen, batch, ep: engine.ep, version: TRIM_VERSION }, ckpt);
+  const store = new ResumeStore(partialDirFor(dst));
+  const resumed = o.resume ? store.load(fp, cfg.layers) : null;
+  if (o.resume) {
+    emit({ type: 'log', level: 'info', message: resumed
+      ? `Resuming the interrupted run from block ${resumed.state.nextBlock} of ${cfg.layers}.`
+      : 'Nothing to resume: no checkpoint of an interrupted run beside --out; starting from the first block.' });
+  }
+  const writer = OutputWriter.begin(ckpt, o.out, o.overwrite, resumed !== null);
   const runner = new Runner(ckpt, engine, seqlen, batch);
-  const blocks: BlockReport[] = [];
+  const blocks: BlockReport[] = resumed ? resumed.blocks : [];
+  const resumedSeconds = resumed ? resumed.state.seconds.total : 0;
+  if (resumed) for (const k of Object.keys(sec) as (keyof PhaseSeconds)[]) sec[k] += resumed.state.seconds[k];
   try {
     // Dense perplexity (cached per model, text and protocol).
-    let dense: EvalResult | null = null;
-    if (evalIds && o.eval) {
+    let dense: EvalResult | null = resumed ? resumed.state.dense : null;
+    if (dense) emit({ type: 'eval', which: 'dense', result: dense });
+    else if (evalIds && o.eval) {
       const key = denseKey(ckpt, o.eval, seqlen, o.maxEvalWindows, engine.ep);
       dense = readDense(key);
       if (!dense) {
@@ -108,15 +122,15 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     }
 
     const windows = calibIds.subarray(0, need);
-    const embedTable = ckpt.readF32(ckpt.layout.embed);
-    const positions = ckpt.layout.positions ? ckpt.readF32(ckpt.layout.positions) : null;
-    const embed = (): Promise<Activations> => timed('embed', () => runner.embed(windows, embedTable, positions));
+    const embed = (): Promise<Activations> => timed('embed', () => runner.embed(
+      windows, ckpt.readF32(ckpt.layout.embed), ckpt.layout.positions ? ckpt.readF32(ckpt.layout.positions) : null));
 
     // Layer allocation: a target per block.
     let targets: number[] = new Array(cfg.layers).fill(o.sparsity);
     let ratios: number[] | null = null;
     let alphas: number[][] | null = null;
-    if (o.blockSparsity) targets = o.blockSparsity.slice();
+    if (resumed) ({ targets, ratios, alphas } = resumed.state);
+    else if (o.blockSparsity) targets = o.blockSparsity.slice();
     else if (o.allocation === 'owl') {
       emit({ type: 'phase', phase: 'allocation', message: 'OWL: outlier ratios from a dense pass' });
       ratios = await timed('allocation', async () => {
@@ -153,12 +167,22 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     const bad = targets.findIndex((t) => !(t >= 0 && t < 1));
     if (bad >= 0) throw new TrimError('E_OPTION', `block ${bad} would get sparsity ${targets[bad].toFixed(3)}, outside [0, 1); lower --owl-lambda or the target.`);
 
-    // Sequential block-wise pruning.
+    // Sequential block-wise pruning, from the first block or the one after the last checkpoint.
     emit({ type: 'phase', phase: 'blocks', message: `Pruning ${cfg.layers} blocks (${o.nsamples} windows × ${seqlen} tokens, ${batch} per batch)` });
-    let acts = await embed();
-    let zeros = 0;
-    let weights = 0;
-    for (let b = 0; b < cfg.layers; b++) {
+    const start = resumed ? resumed.state.nextBlock : 0;
+    for (const report of blocks) emit({ type: 'block_end', block: report.index, blocks: cfg.layers, report });
+    let acts = resumed ? resumed.acts ?? [] : await embed();
+    let zeros = resumed ? resumed.state.zeros : 0;
+    let weights = resumed ? resumed.state.weights : 0;
+    const checkpoint = (nextBlock: number, report: BlockReport | null, next: Activations | null): void => {
+      const state: ResumeState = {
+        format: 'trim-resume/1', fingerprint: fp, nextBlock, targets, ratios, alphas, dense, zeros, weights,
+        seconds: { ...sec, total: resumedSeconds + (performance.now() - tAll) / 1000 }, acts: null,
+      };
+      store.save(state, report, next);
+    };
+    if (!resumed) checkpoint(0, null, null);
+    for (let b = start; b < cfg.layers; b++) {
       ctl.check();
       const tBlock = performance.now();
       const T_ = targets[b];
@@ -254,6 +278,11 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
         layers,
       };
       blocks.push(report);
+      // The block's pruned weights reach the disk before the checkpoint that says they are there.
+      await timed('write', () => {
+        writer.sync();
+        checkpoint(b + 1, report, b + 1 < cfg.layers ? acts : null);
+      });
       emit({ type: 'block_end', block: b, blocks: cfg.layers, report });
       stats = null as unknown as BlockStats; // release before the next block
     }
@@ -275,7 +304,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       emit({ type: 'eval', which: 'pruned', result: pruned });
     }
     ctl.check();
-    sec.total = (performance.now() - tAll) / 1000;
+    sec.total = resumedSeconds + (performance.now() - tAll) / 1000;
     const sparsity = zeroFraction(zeros, weights);
     const report: TrimReport = {
       format: REPORT_FORMAT,
@@ -291,6 +320,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       out: writer.out,
     };
     writer.writeFile('trim-report.json', JSON.stringify(report));
+    store.remove();
     writer.commit();
     const result: PruneSummary = {
       type: 'summary',
@@ -305,6 +335,11 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     emit({ type: 'done', summary: result });
     return result;
   } catch (e) {
+    // A cancelled --resume run keeps its checkpoint; anything else leaves nothing behind.
+    if (o.resume && isTrimError(e) && e.code === 'E_CANCELLED' && store.exists()) {
+      writer.keep();
+      throw new TrimError('E_CANCELLED', `Cancelled; the finished blocks are kept in ${writer.partial}. Run again with --resume to continue.`);
+    }
     writer.abort();
     throw e;
   } finally {

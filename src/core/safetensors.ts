@@ -46,20 +46,38 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
     throw new TrimError('E_SAFETENSORS', `${file}: cannot open (${(e as NodeJS.ErrnoException).code ?? e}).`);
   }
   try {
-    const fileSize = fs.fstatSync(fd).size;
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw bad(file, 'is not a regular file');
+    const fileSize = st.size;
     if (fileSize < 8) throw bad(file, `only ${fileSize} bytes long, shorter than the 8-byte header length`);
     const lenBuf = Buffer.alloc(8);
-    fs.readSync(fd, lenBuf, 0, 8, 0);
+    readFully(fd, file, lenBuf, 0, 'the header length');
     const len = lenBuf.readBigUInt64LE(0);
-    if (len > BigInt(Math.min(MAX_HEADER, fileSize - 8))) {
-      throw bad(file, `header length ${len} exceeds the file (${fileSize} bytes)`);
-    }
+    if (len > BigInt(fileSize - 8)) throw bad(file, `header length ${len} exceeds the file (${fileSize} bytes; truncated file?)`);
+    if (len > BigInt(MAX_HEADER)) throw bad(file, `header length ${len} is larger than any real header (${MAX_HEADER} bytes)`);
+    if (len < 2n) throw bad(file, `header length ${len} is too small for a JSON header`);
     const headerLength = Number(len);
+    // Bounded by the file's size (checked above): never an allocation larger than the file.
     const hbuf = Buffer.alloc(headerLength);
-    fs.readSync(fd, hbuf, 0, headerLength, 8);
+    readFully(fd, file, hbuf, 8, 'the header');
     return parseHeader(file, hbuf, fileSize);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** Fills `buf` from `position`; a short read (the file shrank) or an I/O error is a TrimError. */
+function readFully(fd: number, file: string, buf: Buffer, position: number, what: string): void {
+  let done = 0;
+  while (done < buf.byteLength) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf, done, buf.byteLength - done, position + done);
+    } catch (e) {
+      throw bad(file, `cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? e})`);
+    }
+    if (n === 0) throw bad(file, `unexpected end of file while reading ${what}`);
+    done += n;
   }
 }
 
@@ -86,17 +104,18 @@ export function parseHeader(file: string, hbuf: Uint8Array, fileSize: number): S
     }
     if (typeof v !== 'object' || v === null) throw bad(file, `entry "${name}" is not an object`);
     const { dtype, shape, data_offsets: offs } = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof dtype !== 'string' || !(dtype in KNOWN_DTYPES)) throw bad(file, `tensor "${name}" has unknown dtype ${JSON.stringify(dtype)}`);
+    if (typeof dtype !== 'string' || !Object.hasOwn(KNOWN_DTYPES, dtype)) throw bad(file, `tensor "${name}" has unknown dtype ${JSON.stringify(dtype)}`);
     if (!Array.isArray(shape) || shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw bad(file, `tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
     }
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0) || offs[1] < offs[0]) {
       throw bad(file, `tensor "${name}" has invalid data_offsets ${JSON.stringify(offs)}`);
     }
-    let numel = 1;
+    // Stops growing past the data section's size (no overflow); a zero dimension wins.
+    let numel = (shape as number[]).includes(0) ? 0 : 1;
     for (const d of shape as number[]) {
+      if (numel === 0 || numel > dataSize) break;
       numel *= d;
-      if (numel > dataSize) break;
     }
     const byteLength = offs[1] - offs[0];
     if (numel * KNOWN_DTYPES[dtype] !== byteLength) {
@@ -117,15 +136,16 @@ export function parseHeader(file: string, hbuf: Uint8Array, fileSize: number): S
 
 /** Reads one tensor's bytes with a positioned read. */
 export function readTensorBytes(t: TensorInfo): Buffer {
-  const buf = Buffer.allocUnsafe(t.byteLength);
-  const fd = fs.openSync(t.file, 'r');
+  let fd: number;
   try {
-    let done = 0;
-    while (done < t.byteLength) {
-      const n = fs.readSync(fd, buf, done, t.byteLength - done, t.offset + done);
-      if (n === 0) throw bad(t.file, `unexpected end of file while reading "${t.name}"`);
-      done += n;
-    }
+    fd = fs.openSync(t.file, 'r');
+  } catch (e) {
+    throw new TrimError('E_SAFETENSORS', `${t.file}: cannot open to read "${t.name}" (${(e as NodeJS.ErrnoException).code ?? e}); was the checkpoint moved or deleted while pruning?`);
+  }
+  // byteLength was checked against the file's size when the header was parsed.
+  const buf = Buffer.allocUnsafe(t.byteLength);
+  try {
+    readFully(fd, t.file, buf, t.offset, `"${t.name}"`);
   } finally {
     fs.closeSync(fd);
   }

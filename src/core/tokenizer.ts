@@ -44,6 +44,16 @@ export class TextTokenizer {
   }
 }
 
+/** Token ids must index the model's embedding table; a tokenizer of another model does not fit. */
+export function checkIds(ids: Int32Array, vocab: number, source: string): Int32Array {
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] < 0 || ids[i] >= vocab) {
+      throw new TrimError('E_TOKENIZER', `${source} produced token id ${ids[i]}, but the model's vocab_size is ${vocab}: the tokenizer does not belong to this checkpoint. Copy the model's own tokenizer.json.`);
+    }
+  }
+  return ids;
+}
+
 export function readText(file: string, what: string): string {
   try {
     return fs.readFileSync(file, 'utf8');

@@ -68,18 +68,20 @@ async function bench(args) {
   });
   const code = await new Promise((r) => child.on('close', r));
   clearInterval(poll);
+  let report = null;
+  try { report = JSON.parse(fs.readFileSync(path.join(out, 'pruned', 'trim-report.json'), 'utf8')); } catch { /* failed run */ }
   fs.rmSync(out, { recursive: true, force: true });
   if (code !== 0 || !summary || !start) {
     console.error(`run failed (exit ${code}): ${args.join(' ')}`);
     return false;
   }
-  const o = start.options;
+  const o = report?.options ?? start.options;
   const s = summary.seconds;
   const rows = [
     ['model', `${path.basename(start.model.path)} (${start.model.architecture}, ${(start.model.parameters / 1e6).toFixed(1)}M, ${start.model.dtype})`],
     ['machine', `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`],
     ['execution provider', summary.ep],
-    ['windows × seqlen', `${o.nsamples} × ${o.seqlen ?? '(default)'}`],
+    ['windows × seqlen', `${o.nsamples} × ${o.seqlen ?? '(default)'}${o.batch ? ` (${o.batch} per batch)` : ''}`],
     ['method', `${o.score}${o.allocation !== 'uniform' ? ' + ' + o.allocation : ''}${o.trim ? ' + TRIM' : ''} ${(o.sparsity * 100).toFixed(0)}%`],
     ...['load', 'calibration', 'allocation', 'embed', 'statistics', 'trim', 'prune', 'propagate', 'write', 'dense_eval', 'eval'].map((k) => [`  ${k} (s)`, s[k].toFixed(2)]),
     ['  prune span (s): load→pruned weights', (s.load + s.calibration + s.allocation + s.embed + s.statistics + s.prune + s.propagate).toFixed(2)],

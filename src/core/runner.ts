@@ -37,7 +37,7 @@ export class Runner {
   }
 
   /** Windows per batch sized so one block run stays within `budgetBytes` of temporaries. */
-  static autoBatch(ckpt: Checkpoint, seqlen: number, budgetBytes = 768 * 2 ** 20): number {
+  static autoBatch(ckpt: Checkpoint, seqlen: number, budgetBytes = 384 * 2 ** 20): number {
     const c = ckpt.config;
     const perWindow = 4 * (2 * c.heads * seqlen * seqlen + 4 * seqlen * c.intermediate + 12 * seqlen * c.hidden + seqlen * c.vocab * 0);
     return Math.max(1, Math.min(32, Math.floor(budgetBytes / perWindow)));

@@ -18,24 +18,37 @@ const ICONS: Record<RunRecord['status'], [string, string | undefined]> = {
 
 const ppl = (x: number | null | undefined): string => (x === null || x === undefined ? '–' : x.toFixed(2));
 
-/** "70.0% → 69.8% · ppl 113.76 → 221.03": what the row says after the label. */
-export function describeRun(r: RunRecord, progress?: ProgressState): string {
-  const target = pct(r.options.sparsity);
+/** The run's label without the model's name: "70% · TRIM ×10". */
+export function shortLabel(r: RunRecord): string {
+  const model = path.basename(r.options.model);
+  return r.label.startsWith(`${model} · `) ? r.label.slice(model.length + 3) : r.label;
+}
+
+/**
+ * A row of the Runs view fits a sidebar of ordinary width (about 36 characters) with what matters
+ * first: a finished run leads with its result ("69.8% · ppl 113.76 → 221.03") and follows with
+ * what it was ("70% · TRIM ×10 · model"); any other run leads with what it is and follows with its
+ * state or progress. The tooltip has everything.
+ */
+export function describeRow(r: RunRecord, progress?: ProgressState): { label: string; description: string } {
+  const model = path.basename(r.options.model);
+  const what = shortLabel(r);
+  const tail = what === r.label ? '' : ` · ${model}`;
   switch (r.status) {
     case 'queued':
-      return `queued · target ${target}`;
+      return { label: what, description: `queued${tail}` };
     case 'running':
-      return progress ? `${Math.round(progress.fraction * 100)}% · ${progress.message}` : 'starting…';
+      return { label: what, description: progress ? `${Math.round(progress.fraction * 100)}% · ${progress.message}` : 'starting…' };
     case 'done': {
       const s = r.summary;
-      if (!s) return `target ${target}`;
+      if (!s) return { label: what, description: `done${tail}` };
       const p = s.perplexity !== null || s.densePerplexity !== null ? ` · ppl ${ppl(s.densePerplexity)} → ${ppl(s.perplexity)}` : '';
-      return `${target} → ${pct(s.sparsity)}${p}`;
+      return { label: `${pct(s.sparsity)}${p}`, description: `${what}${tail}` };
     }
     case 'failed':
-      return `failed · ${r.error?.code ?? 'error'}`;
+      return { label: what, description: `failed · ${r.error?.code ?? 'error'}${tail}` };
     case 'cancelled':
-      return 'cancelled';
+      return { label: what, description: `cancelled${tail}` };
   }
 }
 
@@ -55,9 +68,10 @@ export class RunsTree implements vscode.TreeDataProvider<RunRecord>, vscode.Disp
   }
 
   getTreeItem(r: RunRecord): vscode.TreeItem {
-    const item = new vscode.TreeItem(r.label, vscode.TreeItemCollapsibleState.None);
+    const row = describeRow(r, this.progressOf(r.id));
+    const item = new vscode.TreeItem(row.label, vscode.TreeItemCollapsibleState.None);
     item.id = r.id;
-    item.description = describeRun(r, this.progressOf(r.id));
+    item.description = row.description;
     const [icon, color] = ICONS[r.status];
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
     item.contextValue = `run.${r.status}`;

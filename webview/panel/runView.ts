@@ -128,7 +128,8 @@ export class RunView {
     ch.data.datasets[0].backgroundColor = [t.accentA, t.accentB];
     ch.options.scales = {
       x: { beginAtZero: true, ticks: { color: t.foreground }, grid: { color: t.grid } },
-      y: { ticks: { color: t.foreground }, grid: { display: false } },
+      // Both bars keep their label however short the chart is.
+      y: { ticks: { color: t.foreground, autoSkip: false }, grid: { display: false } },
     };
     ch.update('none');
   }

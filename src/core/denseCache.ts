@@ -41,12 +41,17 @@ export function readDense(key: string): EvalResult | null {
 }
 
 export function writeDense(key: string, r: EvalResult): void {
+  const file = path.join(cacheDir(), `dense-${key}.json`);
   try {
     fs.mkdirSync(cacheDir(), { recursive: true });
-    const file = path.join(cacheDir(), `dense-${key}.json`);
     fs.writeFileSync(`${file}.${process.pid}`, JSON.stringify(r));
     fs.renameSync(`${file}.${process.pid}`, file);
   } catch {
-    /* a cache that cannot be written only costs time */
+    /* a cache that cannot be written only costs time; its temporary file goes (disk full) */
+    try {
+      fs.rmSync(`${file}.${process.pid}`, { force: true });
+    } catch {
+      /* nothing more to do */
+    }
   }
 }

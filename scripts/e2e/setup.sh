@@ -14,8 +14,12 @@ CODE_SERVER_VERSION=4.139.1
 NODE_DIR=$CACHE/node-$NODE_VERSION
 CS_DIR=$CACHE/code-server-$CODE_SERVER_VERSION
 mkdir -p "$CACHE"
+# Under `npm run`, the outer npm's npm_* variables (npm_config_user_agent names ITS node, which
+# code-server's postinstall checks) would leak into the installs below: drop them.
+for v in $(env | sed -n 's/^\(npm_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+unset NODE
 # npm's cache for these installs lives in the project cache too (nothing in $HOME).
-export npm_config_cache="$CACHE/npm-cache"
+export npm_config_cache="$CACHE/npm-cache" npm_config_logs_dir="$CACHE/npm-logs"
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 
 SUDO=""

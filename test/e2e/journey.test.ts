@@ -182,10 +182,14 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     for (const p of HOME_WATCH) homeBefore.set(p, mtime(join(homedir(), p)));
     rmSync(ARTIFACTS, { recursive: true, force: true });
     mkdirSync(ARTIFACTS, { recursive: true });
-    if (process.env.E2E_SKIP_PACKAGE !== '1' || !existsSync(VSIX)) {
-      execFileSync('npm', ['run', 'package'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], timeout: 300_000 });
-    }
     sandbox = makeSandbox(mkdtempSync(join(tmpdir(), 'trim-e2e-')));
+    if (process.env.E2E_SKIP_PACKAGE !== '1' || !existsSync(VSIX)) {
+      // npm's debug logs (npm, and vsce's `npm list`) go to the sandbox, not ~/.npm/_logs.
+      execFileSync('npm', ['run', 'package'], {
+        cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], timeout: 300_000,
+        env: { ...process.env, npm_config_logs_dir: join(sandbox.dir, 'npm-logs') },
+      });
+    }
     installed = installExtension(sandbox, VSIX, EXTENSION_ID);
     const demo = join(installed, 'media', 'models', 'trim-demo-qwen2-small');
     assert.ok(existsSync(join(demo, 'config.json')), `the installed VSIX has no demo model at ${demo}`);

@@ -12,6 +12,7 @@ import type { TensorInfo } from './safetensors';
 
 /** Files copied beside the weights: configuration, tokenizer and generation files. */
 const COPY_EXT = /\.(json|txt|model|tiktoken|jinja|md)$/i;
+const OWNER_FILE = '.trim-owner';
 
 export function ioError(what: string, e: unknown): TrimError {
   const code = (e as NodeJS.ErrnoException).code;
@@ -62,7 +63,12 @@ export class OutputWriter {
   static begin(ckpt: Checkpoint, out: string, overwrite: boolean, reuse = false): OutputWriter {
     const dst = checkOutputPath(ckpt.dir, out, overwrite);
     const w = new OutputWriter(ckpt, dst, overwrite);
+    const other = w.otherOwner();
+    if (other !== null) {
+      throw new TrimError('E_OUTPUT', `another TRIM job (process ${other}) is writing ${dst}; wait for it, cancel it, or choose another --out.`);
+    }
     if (reuse) {
+      w.claim();
       for (const f of ckpt.shardFiles) {
         const copy = path.join(w.partial, f);
         if (!fs.existsSync(copy) || fs.statSync(copy).size !== fs.statSync(path.join(ckpt.dir, f)).size) {
@@ -75,6 +81,7 @@ export class OutputWriter {
       fs.mkdirSync(path.dirname(dst), { recursive: true });
       fs.rmSync(w.partial, { recursive: true, force: true });
       fs.mkdirSync(w.partial);
+      w.claim();
       for (const f of fs.readdirSync(ckpt.dir)) {
         const from = path.join(ckpt.dir, f);
         if (f === 'trim-report.json' || !fs.statSync(from).isFile()) continue;
@@ -90,6 +97,35 @@ export class OutputWriter {
       throw ioError(`writing ${w.partial}`, e);
     }
     return w;
+  }
+
+  /**
+   * The partial folder names the process writing it, so that a second job aimed at the same
+   * --out neither writes into it nor, when it fails, deletes the first job's work.
+   */
+  private ownerFile(): string {
+    return path.join(this.partial, OWNER_FILE);
+  }
+
+  private claim(): void {
+    fs.writeFileSync(this.ownerFile(), String(process.pid));
+  }
+
+  /** Pid of another live process that owns the partial folder, or null. */
+  private otherOwner(): number | null {
+    let pid: number;
+    try {
+      pid = Number(fs.readFileSync(this.ownerFile(), 'utf8'));
+    } catch {
+      return null;
+    }
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return null;
+    try {
+      process.kill(pid, 0);
+      return pid;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
+    }
   }
 
   private fd(file: string): number {
@@ -156,6 +192,7 @@ export class OutputWriter {
   commit(): void {
     this.flush();
     try {
+      fs.rmSync(this.ownerFile(), { force: true });
       if (fs.existsSync(this.out)) {
         if (!this.overwrite) throw new TrimError('E_OUTPUT', `${this.out} appeared while pruning; the result stays in ${this.partial}.`);
         const old = `${this.partial}-old`;
@@ -184,6 +221,7 @@ export class OutputWriter {
       }
     }
     this.fds.clear();
+    if (this.otherOwner() !== null) return; // another job's folder: not ours to remove
     fs.rmSync(this.partial, { recursive: true, force: true });
   }
 }

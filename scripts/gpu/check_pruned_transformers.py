@@ -35,4 +35,4 @@ theirs = math.exp(sum(losses) / len(losses))
 print(json.dumps({"model": d, "transformers": transformers.__version__, "windows": n, "tokens": len(ids),
                   "perplexity_transformers": theirs, "perplexity_ours": ours, "relative_difference": abs(theirs - ours) / ours,
                   "sparsity_torch": zeros / total, "sparsity_report": report["sparsity"],
-                  "missing_keys": info["missing_keys"], "unexpected_keys": info["unexpected_keys"]}))
+                  "missing_keys": sorted(info["missing_keys"]), "unexpected_keys": sorted(info["unexpected_keys"])}))

@@ -7,6 +7,7 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import * as cliProgress from 'cli-progress';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { TrimEvent } from './contract';
 import { isTrimError, TrimError } from './core/errors';
 
@@ -18,6 +19,7 @@ class TrimErrorCancelled extends TrimError {
 import { runEval } from './core/evalJob';
 import { defaultOut, defaultPruneOptions } from './core/options';
 import { runPrune } from './core/prune';
+import { defaults } from './core/defaults';
 import { PRESETS, writeSynth } from './core/synth';
 import type { PruneOptions } from './contract';
 import { LAYER_METRICS, ROW_METRICS } from './contract';
@@ -181,6 +183,9 @@ async function main(): Promise<void> {
       const spec = { ...PRESETS[a.preset], ...(a.layers ? { layers: a.layers } : {}) };
       const t = performance.now();
       const r = writeSynth(spec, a.out, a.seed);
+      // Random weights need no particular tokenizer: borrow the demo model's (8,192 ids, within
+      // every preset's vocabulary) so that the checkpoint can be pruned and evaluated as is.
+      for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(defaults.model(), f), path.join(a.out, f));
       console.log(`${a.preset}: ${spec.layers} blocks, ${(r.bytes / 2 ** 30).toFixed(2)} GiB in ${r.files.length} file(s) → ${a.out} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
     });
   await program.parseAsync(process.argv);

@@ -142,7 +142,8 @@ export function writeSynth(s: SynthSpec, dir: string, seed = 0): { files: string
   const std = s.std ?? 0.02;
   const st = ST[s.dtype];
   const width = st === 'F32' ? 4 : 2;
-  const limit = s.shardBytes ?? 4 * 2 ** 30;
+  // Shards stay under 2 GiB: one write call cannot take more (and hub checkpoints use ≤ 5 GB).
+  const limit = s.shardBytes ?? 2 ** 31 - 2 ** 24;
   // Assign tensors to shards by size first, so each shard can be generated and written alone.
   const list = tensorList(s);
   const shardOf: number[] = [];

@@ -189,7 +189,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       emit({ type: 'block_start', block: b, blocks: cfg.layers, target: T_ });
       const { f32: w, raw } = ckpt.readBlock(b, true);
       const s0 = performance.now();
-      let stats = (await runner.runBlock(w, acts, { stats: true, propagate: false })).stats!;
+      const stats = (await runner.runBlock(w, acts, { stats: true, propagate: false })).stats!;
       const statSeconds = (performance.now() - s0) / 1000;
       sec.statistics += statSeconds;
       const layers: LayerReport[] = [];
@@ -284,7 +284,6 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
         checkpoint(b + 1, report, b + 1 < cfg.layers ? acts : null);
       });
       emit({ type: 'block_end', block: b, blocks: cfg.layers, report });
-      stats = null as unknown as BlockStats; // release before the next block
     }
     acts = [];
     writer.flush();

@@ -19,7 +19,7 @@ before(() => {
   ws = mkdtempSync(path.join(tmpdir(), 'trim-ws-'));
   const model = path.join(ext, 'media/models/trim-demo-qwen2-small');
   mkdirSync(model, { recursive: true });
-  cpSync(path.join(ROOT, '../shared/fixtures/trim-demo-qwen2-small/config.json'), path.join(model, 'config.json'));
+  cpSync(path.join(ROOT, 'media/models/trim-demo-qwen2-small/config.json'), path.join(model, 'config.json'));
   writeFileSync(path.join(model, 'model.safetensors'), '');
   writeFileSync(path.join(model, 'tokenizer.json'), '{}');
   mkdirSync(path.join(ext, 'media/data'), { recursive: true });

@@ -46,6 +46,14 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
     bar?.stop();
     bar = null;
   };
+  const showBar = (phase: string, done: number, total: number): void => {
+    if (!bar || barPhase !== phase) {
+      stop();
+      bar = new cliProgress.SingleBar({ format: `  ${phase} [{bar}] {value}/{total} · {duration_formatted}`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
+      bar.start(total, done);
+      barPhase = phase;
+    } else bar.update(done);
+  };
   const emit = (e: TrimEvent): void => {
     switch (e.type) {
       case 'start':
@@ -57,16 +65,11 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
         console.error(e.message);
         break;
       case 'progress':
-        if (!tty) break;
-        if (!bar || barPhase !== e.phase) {
-          stop();
-          bar = new cliProgress.SingleBar({ format: `  ${e.phase} [{bar}] {value}/{total} · {duration_formatted}`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
-          bar.start(e.total, e.done);
-          barPhase = e.phase;
-        } else bar.update(e.done);
+        if (tty) showBar(e.phase, e.done, e.total);
         break;
       case 'block_end':
-        if (!tty) console.error(`  block ${e.block + 1}/${e.blocks}: target ${e.report.target.toFixed(3)}, achieved ${e.report.achieved.toFixed(4)}`);
+        if (tty) showBar('blocks', e.block + 1, e.blocks);
+        else console.error(`  block ${e.block + 1}/${e.blocks}: target ${e.report.target.toFixed(3)}, achieved ${e.report.achieved.toFixed(4)}`);
         break;
       case 'eval':
         stop();

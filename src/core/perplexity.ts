@@ -5,7 +5,7 @@
  */
 import type { EvalResult } from '../contract';
 import type { Checkpoint } from './checkpoint';
-import type { Runner, Activations } from './runner';
+import { readHeadWeights, type Runner, type Activations } from './runner';
 import { TrimError } from './errors';
 
 export interface EvalProgress {
@@ -53,8 +53,7 @@ export async function evaluatePerplexity(
     acts = (await runner.runBlock(f32, acts, { stats: false, propagate: true })).out!;
     onProgress?.(b + 2, total);
   }
-  const lmHead = ckpt.lmHeadName() === lay.embed ? embed : ckpt.readF32(ckpt.lmHeadName());
-  const norm = { weight: ckpt.readF32(lay.finalNormWeight), bias: lay.finalNormBias ? ckpt.readF32(lay.finalNormBias) : null };
+  const head = readHeadWeights(ckpt, embed);
   const losses = new Float64Array(windows);
   let w = 0;
   for (const x of acts) {
@@ -65,7 +64,7 @@ export async function evaluatePerplexity(
       const base = (w + j) * S;
       for (let t = 0; t < S - 1; t++) targets[j * S + t] = BigInt(use[base + t + 1]);
     }
-    const nll = await runner.head(x, targets, norm, lmHead);
+    const { nll } = await runner.head(x, targets, head);
     for (let j = 0; j < nWin; j++) {
       let s = 0;
       for (let t = 0; t < S - 1; t++) s += nll[j * S + t];

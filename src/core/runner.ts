@@ -16,13 +16,31 @@ export interface BlockStats {
   last: Map<InputGroup, Float32Array>;
 }
 
+/** Weights of the head: final norm and LM head (the embeddings when tied). */
+export interface HeadWeights {
+  normWeight: Float32Array;
+  normBias: Float32Array | null;
+  lmHead: Float32Array;
+}
+
+/** Reads the head's weights, reusing an already read embedding table when the LM head is tied to it. */
+export function readHeadWeights(ckpt: Checkpoint, embed?: Float32Array): HeadWeights {
+  const lay = ckpt.layout;
+  const tied = ckpt.lmHeadName() === lay.embed;
+  return {
+    normWeight: ckpt.readF32(lay.finalNormWeight),
+    normBias: lay.finalNormBias ? ckpt.readF32(lay.finalNormBias) : null,
+    lmHead: tied && embed ? embed : ckpt.readF32(ckpt.lmHeadName()),
+  };
+}
+
 /** Activations of all windows: one Float32Array [windows·seqlen, hidden] per batch. */
 export type Activations = Float32Array[];
 
 export class Runner {
   private blockSessions = new Map<string, Session>();
   private embedSession: Session | null = null;
-  private headSession: Session | null = null;
+  private headSessions = new Map<boolean, Session>();
   readonly biases: Set<string>;
   readonly weightNames: string[];
 
@@ -39,7 +57,7 @@ export class Runner {
   /** Windows per batch sized so one block run stays within `budgetBytes` of temporaries. */
   static autoBatch(ckpt: Checkpoint, seqlen: number, budgetBytes = 384 * 2 ** 20): number {
     const c = ckpt.config;
-    const perWindow = 4 * (2 * c.heads * seqlen * seqlen + 4 * seqlen * c.intermediate + 12 * seqlen * c.hidden + seqlen * c.vocab * 0);
+    const perWindow = 4 * (2 * c.heads * seqlen * seqlen + 4 * seqlen * c.intermediate + 12 * seqlen * c.hidden);
     return Math.max(1, Math.min(32, Math.floor(budgetBytes / perWindow)));
   }
 
@@ -119,27 +137,32 @@ export class Runner {
     return { out, stats };
   }
 
-  /** Per-token negative log-likelihood of each batch's next tokens. */
-  async head(x: Float32Array, targets: BigInt64Array, norm: { weight: Float32Array; bias: Float32Array | null }, lmHead: Float32Array): Promise<Float32Array> {
+  /**
+   * Per-token negative log-likelihood of each batch's next tokens (final norm, LM head,
+   * log-softmax); with `logits`, the logits [N, V] too (cross-checks).
+   */
+  async head(x: Float32Array, targets: BigInt64Array, w: HeadWeights, logits = false): Promise<{ nll: Float32Array; logits: Float32Array | null }> {
     const c = this.ckpt.config;
-    if (!this.headSession) this.headSession = await this.engine.session(buildHeadGraph(c));
+    let session = this.headSessions.get(logits);
+    if (!session) this.headSessions.set(logits, (session = await this.engine.session(buildHeadGraph(c, logits))));
     const feeds: Record<string, ort.Tensor> = {
       x: f32(x, [x.length / c.hidden, c.hidden]),
       targets: i64(targets, [targets.length]),
-      lm_head: f32(lmHead, [c.vocab, c.hidden]),
-      'norm.weight': f32(norm.weight, [c.hidden]),
+      lm_head: f32(w.lmHead, [c.vocab, c.hidden]),
+      'norm.weight': f32(w.normWeight, [c.hidden]),
     };
-    if (norm.bias) feeds['norm.bias'] = f32(norm.bias, [c.hidden]);
-    const r = await this.headSession.run(feeds);
-    return r.nll.data as Float32Array;
+    if (w.normBias) feeds['norm.bias'] = f32(w.normBias, [c.hidden]);
+    const r = await session.run(feeds);
+    return { nll: r.nll.data as Float32Array, logits: logits ? (r.logits.data as Float32Array) : null };
   }
 
   async release(): Promise<void> {
     for (const s of this.blockSessions.values()) await s.release();
     this.blockSessions.clear();
+    for (const s of this.headSessions.values()) await s.release();
+    this.headSessions.clear();
     await this.embedSession?.release();
-    await this.headSession?.release();
-    this.embedSession = this.headSession = null;
+    this.embedSession = null;
   }
 }
 

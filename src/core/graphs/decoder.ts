@@ -26,6 +26,18 @@ export interface BlockGraphOptions {
 
 const NEG = -3.4028234663852886e38;
 
+/** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · w. */
+function rmsNorm(g: GraphBuilder, x: string, w: string, eps: number): string {
+  const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+  const r = g.op('Sqrt', [g.op('Add', [ms, g.float([eps], [])])]);
+  return g.op('Mul', [g.op('Div', [x, r]), w]);
+}
+
+/** LayerNorm over the last axis (OPT). */
+function layerNorm(g: GraphBuilder, x: string, w: string, b: string, eps: number): string {
+  return g.op('LayerNormalization', [x, w, b], { axis: -1, epsilon: { float: eps } });
+}
+
 function causalMask(T_: number): Float32Array {
   const m = new Float32Array(T_ * T_);
   for (let i = 0; i < T_; i++) for (let j = i + 1; j < T_; j++) m[i * T_ + j] = NEG;
@@ -84,8 +96,7 @@ export function buildBlockGraph(cfg: ModelConfig, o: BlockGraphOptions): Uint8Ar
 
   let y: string;
   if (cfg.family === 'opt') {
-    const ln = (inp: string, p: string): string =>
-      g.op('LayerNormalization', [inp, w(`${p}.weight`, [H]), w(`${p}.bias`, [H])], { axis: -1, epsilon: { float: cfg.normEps } });
+    const ln = (inp: string, p: string): string => layerNorm(g, inp, w(`${p}.weight`, [H]), w(`${p}.bias`, [H]), cfg.normEps);
     const h = ln(x, 'self_attn_layer_norm');
     captured.set('attn_in', h);
     const q = g.op('Mul', [lin(h, 'self_attn.q_proj', H, H), g.float([D ** -0.5], [])]);
@@ -100,11 +111,7 @@ export function buildBlockGraph(cfg: ModelConfig, o: BlockGraphOptions): Uint8Ar
     captured.set('down_in', f);
     y = g.op('Add', [x2, lin(f, 'fc2', H, I)]);
   } else {
-    const rms = (inp: string, wname: string): string => {
-      const ms = g.op('ReduceMean', [g.op('Mul', [inp, inp])], { axes: [-1], keepdims: 1 });
-      const r = g.op('Sqrt', [g.op('Add', [ms, g.float([cfg.normEps], [])])]);
-      return g.op('Mul', [g.op('Div', [inp, r]), w(wname, [H])]);
-    };
+    const rms = (inp: string, wname: string): string => rmsNorm(g, inp, w(wname, [H]), cfg.normEps);
     const { cos, sin } = ropeTables(cfg.rope!.theta, D, cfg.rope!.scaling, S);
     const cosT = g.float(cos, [S, D]);
     const sinT = g.float(sin, [S, D]);
@@ -170,14 +177,9 @@ export function buildHeadGraph(cfg: ModelConfig, logits = false): Uint8Array {
   const x = g.input('x', T.FLOAT, ['N', H]);
   const targets = g.input('targets', T.INT64, ['N']);
   const W = g.input('lm_head', T.FLOAT, [cfg.vocab, H]);
-  let h: string;
-  if (cfg.family === 'opt') {
-    h = g.op('LayerNormalization', [x, g.input('norm.weight', T.FLOAT, [H]), g.input('norm.bias', T.FLOAT, [H])], { axis: -1, epsilon: { float: cfg.normEps } });
-  } else {
-    const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
-    const r = g.op('Sqrt', [g.op('Add', [ms, g.float([cfg.normEps], [])])]);
-    h = g.op('Mul', [g.op('Div', [x, r]), g.input('norm.weight', T.FLOAT, [H])]);
-  }
+  const h = cfg.family === 'opt'
+    ? layerNorm(g, x, g.input('norm.weight', T.FLOAT, [H]), g.input('norm.bias', T.FLOAT, [H]), cfg.normEps)
+    : rmsNorm(g, x, g.input('norm.weight', T.FLOAT, [H]), cfg.normEps);
   const lg = g.op('Gemm', [h, W], { transB: 1 });
   const lp = g.op('LogSoftmax', [lg], { axis: -1 });
   const picked = g.op('GatherElements', [lp, g.op('Unsqueeze', [targets, g.int64([1])])], { axis: 1 });

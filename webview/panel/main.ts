@@ -13,6 +13,7 @@ import { button, dropdown, registerControls } from '../shared/toolkit';
 import { connect } from '../shared/vscodeApi';
 import { Controls, type Draft } from './controls';
 import { RunView, type ViewContext } from './runView';
+import { coalesced } from '../shared/coalesce';
 
 export interface PanelState extends PersistedWebviewState {
   v: 1;
@@ -146,14 +147,7 @@ function refreshPickers(): void {
 }
 
 // ----- rendering (coalesced: a burst of events draws once)
-let pending = false;
-function scheduleRender(): void {
-  if (pending) return;
-  pending = true;
-  const go = () => { if (pending) { pending = false; render(); } };
-  requestAnimationFrame(go);
-  setTimeout(go, 100);
-}
+const scheduleRender = coalesced(() => render());
 
 function render(): void {
   const theme = readTheme();

@@ -13,6 +13,7 @@ import { legend } from '../shared/legend';
 import { blockCount, layerGrid, progress, type LayerCell } from '../shared/runModel';
 import { onThemeChange, readTheme } from '../shared/theme';
 import { connect } from '../shared/vscodeApi';
+import { coalesced } from '../shared/coalesce';
 
 type SidebarState = PersistedWebviewState & { v: 1 };
 
@@ -44,14 +45,7 @@ window.addEventListener('message', (e: MessageEvent) => {
   }
 });
 
-let pending = false;
-function schedule(): void {
-  if (pending) return;
-  pending = true;
-  const go = () => { if (pending) { pending = false; render(); } };
-  requestAnimationFrame(go);
-  setTimeout(go, 100);
-}
+const schedule = coalesced(() => render());
 
 function render(): void {
   const theme = readTheme();

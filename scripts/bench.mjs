@@ -53,6 +53,7 @@ async function bench(args) {
   let buf = '';
   let start = null;
   let summary = null;
+  const runLogs = [];
   child.stdout.on('data', (d) => {
     buf += d;
     let i;
@@ -63,6 +64,7 @@ async function bench(args) {
       const e = JSON.parse(line);
       if (e.type === 'start') start = e;
       if (e.type === 'summary') summary = e;
+      if (e.type === 'log' && /^Blocks \d/.test(e.message)) runLogs.push(e.message);
       if (e.type === 'error') console.error(`error: ${e.error.message}`);
     }
   });
@@ -94,6 +96,10 @@ async function bench(args) {
   const w = Math.max(...rows.map((r) => r[0].length));
   console.log(`\n| ${'phase'.padEnd(w)} | value |\n|${'-'.repeat(w + 2)}|-------|`);
   for (const [k, v] of rows) console.log(`| ${k.padEnd(w)} | ${v} |`);
+  if (runLogs.length) {
+    console.log(`\nDevice runs (${runLogs.length}):`);
+    for (const l of runLogs.length > 8 ? [...runLogs.slice(0, 4), '…', ...runLogs.slice(-3)] : runLogs) console.log(`  ${l}`);
+  }
   return true;
 }
 

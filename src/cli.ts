@@ -135,6 +135,9 @@ async function main(): Promise<void> {
     .option('--no-eval', 'skip the perplexity evaluation')
     .option('--max-eval-windows <n>', 'evaluate at most this many windows', int)
     .option('--batch <n>', 'windows per block run (default: sized automatically)', int)
+    .option('--gpu-memory <GiB>', 'device memory to size CUDA runs for (default 24, a 24 GB card)', float)
+    .option('--blocks-per-run <n>', 'blocks pruned per device run (default: as many as --gpu-memory allows on CUDA, 1 on the CPU)', int)
+    .addOption(new Option('--precision <p>', 'block passes in float32, or float16 as the authors run their model (CUDA)').choices(['float32', 'float16']).default('float32'))
     .addOption(new Option('--ep <ep>', 'execution provider').choices(['auto', 'cuda', 'cpu']).default('auto'))
     .option('--json', 'stream JSON events, one per line; the last line is the summary')
     .action(async (a) => {
@@ -153,6 +156,7 @@ async function main(): Promise<void> {
         calib: a.calib ?? d.calib,
         eval: a.eval === false ? null : typeof a.eval === 'string' ? a.eval : d.eval,
         maxEvalWindows: a.maxEvalWindows ?? null, ep: a.ep, batch: a.batch ?? null,
+        gpuMemory: a.gpuMemory ?? null, blocksPerRun: a.blocksPerRun ?? null, precision: a.precision,
       };
       const { emit, stop } = makeEmitter(!!a.json);
       const ac = { cancelled: false };

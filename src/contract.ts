@@ -66,6 +66,12 @@ export interface PruneOptions {
   ep: EpChoice;
   /** Windows per block run (null = sized automatically). */
   batch: number | null;
+  /** Device memory to size runs for, GiB (CUDA; default 24, a 24 GB card). */
+  gpuMemory?: number | null;
+  /** Blocks pruned per device run (null = as many as gpuMemory allows on CUDA, 1 on the CPU). */
+  blocksPerRun?: number | null;
+  /** Block passes in float32 (default) or float16 (as the authors run their model; CUDA). */
+  precision?: 'float32' | 'float16';
 }
 
 export interface EvalOptions {

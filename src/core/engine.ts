@@ -32,7 +32,7 @@ export class Engine {
   options(): ort.InferenceSession.SessionOptions {
     return {
       executionProviders: this.ep === 'cuda' ? [{ name: 'cuda', deviceId: 0 } as ort.InferenceSession.ExecutionProviderConfig] : ['cpu'],
-      graphOptimizationLevel: 'all',
+      graphOptimizationLevel: (process.env.TRIM_ORT_OPT as 'all' | 'basic' | 'extended' | 'disabled' | undefined) ?? 'all',
       // TRIM_ORT_LOG=verbose shows ORT's own log, including which provider each node was placed on.
       logSeverityLevel: process.env.TRIM_ORT_LOG === 'verbose' ? 0 : 3,
       logVerbosityLevel: 0,

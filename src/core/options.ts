@@ -67,6 +67,8 @@ export function validatePruneOptions(o: PruneOptions): void {
   int('--nsamples', o.nsamples, 1);
   if (o.seqlen !== null) int('--seqlen', o.seqlen, 2);
   if (o.batch !== null) int('--batch', o.batch, 1);
+  if (o.blocksPerRun != null) int('--blocks-per-run', o.blocksPerRun, 1);
+  if (o.gpuMemory != null) num('--gpu-memory', o.gpuMemory, 1, 4096, true);
   if (o.maxEvalWindows !== null) int('--max-eval-windows', o.maxEvalWindows, 1);
   num('--owl-lambda', o.owlLambda, 0, 0.5);
   num('--owl-m', o.owlM, 0, 1e6, true);

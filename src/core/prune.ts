@@ -27,6 +27,7 @@ import { maskFromRanks, nmMask, prunedCounts, rowRanks, scoreMatrix, uniformCoun
 import { fingerprint, ResumeStore, type ResumeState } from './resume';
 import { checkIds, readText, TextTokenizer } from './tokenizer';
 import { trimSearch } from './trimSearch';
+import { canFuse, FusedPruner, planFused } from './fused';
 import { f32 } from './engine';
 
 export const TRIM_VERSION = '0.1.0';
@@ -92,7 +93,10 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   ctl.check();
 
   // Checkpoints per finished block, in the partial folder: --resume continues from the last one.
-  const batch = o.batch ?? Runner.autoBatch(ckpt, seqlen);
+  const fusedPlan = canFuse(o)
+    ? planFused(ckpt, seqlen, o.nsamples, engine.ep === 'cuda' ? o.gpuMemory ?? 24 : cpuBudgetGiB(ckpt, seqlen), o.batch ?? (engine.ep === 'cuda' ? null : Runner.autoBatch(ckpt, seqlen)), o.blocksPerRun ?? (engine.ep === 'cuda' ? null : 1))
+    : null;
+  const batch = fusedPlan ? fusedPlan.chunkWindows : o.batch ?? Runner.autoBatch(ckpt, seqlen);
   const fp = fingerprint(o, { seqlen, batch, ep: engine.ep, version: TRIM_VERSION }, ckpt);
   const store = new ResumeStore(partialDirFor(dst));
   const resumed = o.resume ? store.load(fp, cfg.layers) : null;
@@ -168,10 +172,10 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     if (bad >= 0) throw new TrimError('E_OPTION', `block ${bad} would get sparsity ${targets[bad].toFixed(3)}, outside [0, 1); lower --owl-lambda or the target.`);
 
     // Sequential block-wise pruning, from the first block or the one after the last checkpoint.
-    emit({ type: 'phase', phase: 'blocks', message: `Pruning ${cfg.layers} blocks (${o.nsamples} windows × ${seqlen} tokens, ${batch} per batch)` });
+    emit({ type: 'phase', phase: 'blocks', message: `Pruning ${cfg.layers} blocks (${o.nsamples} windows × ${seqlen} tokens, ${batch} per batch${fusedPlan ? `, ${fusedPlan.blocksPerRun} block${fusedPlan.blocksPerRun > 1 ? 's' : ''} per device run, ~${(fusedPlan.estimate / 2 ** 30).toFixed(1)} of ${(fusedPlan.budget / 2 ** 30).toFixed(0)} GiB` : ''})` });
     const start = resumed ? resumed.state.nextBlock : 0;
     for (const report of blocks) emit({ type: 'block_end', block: report.index, blocks: cfg.layers, report });
-    let acts = resumed ? resumed.acts ?? [] : await embed();
+    let acts = resumed ? resumed.acts ?? [] : fusedPlan ? [] : await embed();
     let zeros = resumed ? resumed.state.zeros : 0;
     let weights = resumed ? resumed.state.weights : 0;
     const checkpoint = (nextBlock: number, report: BlockReport | null, next: Activations | null): void => {
@@ -182,108 +186,186 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       store.save(state, report, next);
     };
     if (!resumed) checkpoint(0, null, null);
-    for (let b = start; b < cfg.layers; b++) {
-      ctl.check();
-      const tBlock = performance.now();
-      const T_ = targets[b];
-      emit({ type: 'block_start', block: b, blocks: cfg.layers, target: T_ });
-      const { f32: w, raw } = ckpt.readBlock(b, true);
-      const s0 = performance.now();
-      const stats = (await runner.runBlock(w, acts, { stats: true, propagate: false })).stats!;
-      const statSeconds = (performance.now() - s0) / 1000;
-      sec.statistics += statSeconds;
-      const layers: LayerReport[] = [];
-      let group: InputGroup | null = null;
-      let lastStats = stats;
-      const p0 = performance.now();
-      for (let i = 0; i < ckpt.layout.linears.length; i++) {
-        ctl.check();
-        const tLayer = performance.now();
-        const name = ckpt.layout.linears[i];
-        const g = ckpt.layout.linearInput[i];
-        if (o.inputRecalc && o.trim && g !== group && group !== null) {
-          // Refresh X with the earlier linears of this block already pruned (scores stay).
-          const t = performance.now();
-          lastStats = (await runner.runBlock(w, acts, { stats: true, propagate: false })).stats!;
-          sec.statistics += (performance.now() - t) / 1000;
-        }
-        group = g;
-        const [rows, cols] = summary.linearShapes[i];
-        const W = w.get(`${name}.weight`)!;
-        const score = scoreMatrix(W, rows, cols, o.score, norm2(stats, g, o.nsamples));
-        let mask: Uint8Array;
-        let search: Awaited<ReturnType<typeof trimSearch>> | null = null;
-        let metricAfter: number | null = null;
-        if (o.nm) {
-          const { n, m } = parseNM(o.nm);
-          mask = nmMask(score, rows, cols, n, m);
-        } else {
-          const rank = rowRanks(score, rows, cols);
-          if (o.trim) {
-            const t = performance.now();
-            const X = lastStats.last.get(g)!;
-            const session = await engine.session(buildTrimEvalGraph({ W, rank, X, rows, cols, samples: X.length / cols }, o.layerMetric, o.rowMetric));
-            try {
-              const evaluate = async (s: Float32Array) => {
-                const r = await session.run({ s: f32(s, [rows]) });
-                return { q: r.q.data as Float64Array, Q: Number((r.Q.data as Float64Array)[0]) };
+    if (fusedPlan) {
+      // Runs of blocks on the device (graphs/fused.ts): statistics, scores, ranks, TRIM search,
+      // masks and propagation inside one session.run per run of blocks.
+      const fp_ = new FusedPruner(ckpt, engine, seqlen, fusedPlan, o);
+      let lastSave = performance.now();
+      try {
+        let input: { h: Float32Array } | { ids: Int32Array } = resumed ? { h: concatActs(acts) } : { ids: windows };
+        acts = [];
+        for (let b = start; b < cfg.layers;) {
+          ctl.check();
+          const count = Math.min(fusedPlan.blocksPerRun, cfg.layers - b);
+          for (let k = 0; k < count; k++) emit({ type: 'block_start', block: b + k, blocks: cfg.layers, target: targets[b + k] });
+          const last = b + count >= cfg.layers;
+          const r = await fp_.run(b, count, targets, input, !last);
+          sec.load += r.readSeconds;
+          sec.prune += r.seconds + r.sessionSeconds;
+
+          for (let k = 0; k < count; k++) {
+            const blk = b + k;
+            const layers: LayerReport[] = [];
+            for (let i = 0; i < r.blocks[k].linears.length; i++) {
+              const lr_ = r.blocks[k].linears[i];
+              const [rows, cols] = summary.linearShapes[i];
+              const info = ckpt.tensors.get(ckpt.blockName(blk, `${lr_.name}.weight`))!;
+              await timed('write', () => writer.writeTensor(info, lr_.bytes));
+              let layerZeros = 0;
+              for (const z of lr_.zeros) layerZeros += z;
+              zeros += layerZeros;
+              weights += rows * cols;
+              const t = lr_.trim;
+              const layer: LayerReport = {
+                name: lr_.name.split('.').pop()!, rows, cols, target: targets[blk],
+                achieved: zeroFraction(layerZeros, rows * cols),
+                rowSparsity: Array.from(lr_.zeros, (z) => Math.round((z / cols) * 1e6) / 1e6),
+                metricBefore: t ? t[0] : null,
+                metricAfter: t ? t[4] : null,
+                lr: t ? t[2] : null,
+                iteration: t ? t[3] : null,
+                alpha: alphas ? alphas[blk][i] : null,
+                seconds: r.seconds / (count * r.blocks[k].linears.length),
               };
-              search = await trimSearch(T_, rows, evaluate, { iterations: o.iterations, forbidNegLr: o.forbidNegLr });
-              metricAfter = (await evaluate(search.s)).Q;
-            } finally {
-              await session.release();
+              layers.push(layer);
+              emit({ type: 'layer', block: blk, layer });
             }
-            sec.trim += (performance.now() - t) / 1000;
-            mask = maskFromRanks(rank, rows, cols, prunedCounts(search.s, cols));
-          } else {
-            mask = maskFromRanks(rank, rows, cols, uniformCounts(rows, cols, T_));
+            const blockZeros = layers.reduce((a, l) => a + Math.round(l.achieved * l.rows * l.cols), 0);
+            const blockWeights = layers.reduce((a, l) => a + l.rows * l.cols, 0);
+            const report: BlockReport = {
+              index: blk, target: targets[blk], achieved: zeroFraction(blockZeros, blockWeights),
+              outlierRatio: ratios ? ratios[blk] : null,
+              alpha: alphas ? blockMeanAlpha(alphas[blk]) : null,
+              // One run does statistics, pruning and propagation together: its time, shared by its blocks.
+              seconds: { statistics: 0, prune: r.seconds / count, propagate: 0 },
+              layers,
+            };
+            blocks.push(report);
+            if (k < count - 1) emit({ type: 'block_end', block: blk, blocks: cfg.layers, report });
           }
+          b += count;
+          input = { h: r.h ?? new Float32Array(0) };
+          // Checkpoint for --resume: always for small activations, else at most once a minute.
+          const next = r.h ? [r.h] : null;
+          const actBytes = r.h ? r.h.byteLength : 0;
+          await timed('write', () => {
+            writer.sync();
+            if (actBytes <= 256 * 2 ** 20 || performance.now() - lastSave > 60_000 || !next) {
+              checkpoint(b, blocks[blocks.length - 1], next);
+              lastSave = performance.now();
+            }
+          });
+          emit({ type: 'block_end', block: b - 1, blocks: cfg.layers, report: blocks[blocks.length - 1] });
+          const gb = (n: number): string => (n / 1e9).toFixed(2);
+          emit({ type: 'log', level: 'info', message: `Blocks ${b - count}–${b - 1}: weights read in ${r.readSeconds.toFixed(2)} s, session ${r.sessionSeconds.toFixed(2)} s, device run ${r.seconds.toFixed(2)} s (${gb(r.bytesIn)} GB in, ${gb(r.bytesOut)} GB out).` });
         }
-        const rowSparsity = applyMask(W, raw.get(name)!.bytes, mask, rows, cols, raw.get(name)!.info.dtype);
-        let layerZeros = 0;
-        for (const v of rowSparsity) layerZeros += v * cols;
-        layerZeros = Math.round(layerZeros);
-        zeros += layerZeros;
-        weights += rows * cols;
-        const layer: LayerReport = {
-          name: name.split('.').pop()!,
-          rows, cols, target: T_,
-          achieved: zeroFraction(layerZeros, rows * cols),
-          rowSparsity: Array.from(rowSparsity, (v) => Math.round(v * 1e6) / 1e6),
-          metricBefore: search ? search.before : null,
-          metricAfter,
-          lr: search ? search.lr : null,
-          iteration: search ? search.iteration : null,
-          alpha: alphas ? alphas[b][i] : null,
-          seconds: (performance.now() - tLayer) / 1000,
-        };
-        layers.push(layer);
-        emit({ type: 'layer', block: b, layer });
+      } finally {
+        await fp_.release();
       }
-      sec.prune += (performance.now() - p0) / 1000;
-      await timed('write', () => {
-        for (const { info, bytes } of raw.values()) writer.writeTensor(info, bytes);
-      });
-      const q0 = performance.now();
-      acts = (await runner.runBlock(w, acts, { stats: false, propagate: true })).out!;
-      const propSeconds = (performance.now() - q0) / 1000;
-      sec.propagate += propSeconds;
-      const blockZeros = layers.reduce((a, l) => a + Math.round(l.achieved * l.rows * l.cols), 0);
-      const blockWeights = layers.reduce((a, l) => a + l.rows * l.cols, 0);
-      const report: BlockReport = {
-        index: b, target: T_, achieved: zeroFraction(blockZeros, blockWeights),
-        outlierRatio: ratios ? ratios[b] : null,
-        alpha: alphas ? blockMeanAlpha(alphas[b]) : null,
-        seconds: { statistics: statSeconds, prune: (performance.now() - tBlock) / 1000 - statSeconds - propSeconds, propagate: propSeconds },
-        layers,
-      };
-      blocks.push(report);
-      // The block's pruned weights reach the disk before the checkpoint that says they are there.
-      await timed('write', () => {
-        writer.sync();
-        checkpoint(b + 1, report, b + 1 < cfg.layers ? acts : null);
-      });
-      emit({ type: 'block_end', block: b, blocks: cfg.layers, report });
+    } else {
+      for (let b = start; b < cfg.layers; b++) {
+        ctl.check();
+        const tBlock = performance.now();
+        const T_ = targets[b];
+        emit({ type: 'block_start', block: b, blocks: cfg.layers, target: T_ });
+        const { f32: w, raw } = ckpt.readBlock(b, true);
+        const s0 = performance.now();
+        const stats = (await runner.runBlock(w, acts, { stats: true, propagate: false })).stats!;
+        const statSeconds = (performance.now() - s0) / 1000;
+        sec.statistics += statSeconds;
+        const layers: LayerReport[] = [];
+        let group: InputGroup | null = null;
+        let lastStats = stats;
+        const p0 = performance.now();
+        for (let i = 0; i < ckpt.layout.linears.length; i++) {
+          ctl.check();
+          const tLayer = performance.now();
+          const name = ckpt.layout.linears[i];
+          const g = ckpt.layout.linearInput[i];
+          if (o.inputRecalc && o.trim && g !== group && group !== null) {
+            // Refresh X with the earlier linears of this block already pruned (scores stay).
+            const t = performance.now();
+            lastStats = (await runner.runBlock(w, acts, { stats: true, propagate: false })).stats!;
+            sec.statistics += (performance.now() - t) / 1000;
+          }
+          group = g;
+          const [rows, cols] = summary.linearShapes[i];
+          const W = w.get(`${name}.weight`)!;
+          const score = scoreMatrix(W, rows, cols, o.score, norm2(stats, g, o.nsamples));
+          let mask: Uint8Array;
+          let search: Awaited<ReturnType<typeof trimSearch>> | null = null;
+          let metricAfter: number | null = null;
+          if (o.nm) {
+            const { n, m } = parseNM(o.nm);
+            mask = nmMask(score, rows, cols, n, m);
+          } else {
+            const rank = rowRanks(score, rows, cols);
+            if (o.trim) {
+              const t = performance.now();
+              const X = lastStats.last.get(g)!;
+              const session = await engine.session(buildTrimEvalGraph({ W, rank, X, rows, cols, samples: X.length / cols }, o.layerMetric, o.rowMetric));
+              try {
+                const evaluate = async (s: Float32Array) => {
+                  const r = await session.run({ s: f32(s, [rows]) });
+                  return { q: r.q.data as Float64Array, Q: Number((r.Q.data as Float64Array)[0]) };
+                };
+                search = await trimSearch(T_, rows, evaluate, { iterations: o.iterations, forbidNegLr: o.forbidNegLr });
+                metricAfter = (await evaluate(search.s)).Q;
+              } finally {
+                await session.release();
+              }
+              sec.trim += (performance.now() - t) / 1000;
+              mask = maskFromRanks(rank, rows, cols, prunedCounts(search.s, cols));
+            } else {
+              mask = maskFromRanks(rank, rows, cols, uniformCounts(rows, cols, T_));
+            }
+          }
+          const rowSparsity = applyMask(W, raw.get(name)!.bytes, mask, rows, cols, raw.get(name)!.info.dtype);
+          let layerZeros = 0;
+          for (const v of rowSparsity) layerZeros += v * cols;
+          layerZeros = Math.round(layerZeros);
+          zeros += layerZeros;
+          weights += rows * cols;
+          const layer: LayerReport = {
+            name: name.split('.').pop()!,
+            rows, cols, target: T_,
+            achieved: zeroFraction(layerZeros, rows * cols),
+            rowSparsity: Array.from(rowSparsity, (v) => Math.round(v * 1e6) / 1e6),
+            metricBefore: search ? search.before : null,
+            metricAfter,
+            lr: search ? search.lr : null,
+            iteration: search ? search.iteration : null,
+            alpha: alphas ? alphas[b][i] : null,
+            seconds: (performance.now() - tLayer) / 1000,
+          };
+          layers.push(layer);
+          emit({ type: 'layer', block: b, layer });
+        }
+        sec.prune += (performance.now() - p0) / 1000;
+        await timed('write', () => {
+          for (const { info, bytes } of raw.values()) writer.writeTensor(info, bytes);
+        });
+        const q0 = performance.now();
+        acts = (await runner.runBlock(w, acts, { stats: false, propagate: true })).out!;
+        const propSeconds = (performance.now() - q0) / 1000;
+        sec.propagate += propSeconds;
+        const blockZeros = layers.reduce((a, l) => a + Math.round(l.achieved * l.rows * l.cols), 0);
+        const blockWeights = layers.reduce((a, l) => a + l.rows * l.cols, 0);
+        const report: BlockReport = {
+          index: b, target: T_, achieved: zeroFraction(blockZeros, blockWeights),
+          outlierRatio: ratios ? ratios[b] : null,
+          alpha: alphas ? blockMeanAlpha(alphas[b]) : null,
+          seconds: { statistics: statSeconds, prune: (performance.now() - tBlock) / 1000 - statSeconds - propSeconds, propagate: propSeconds },
+          layers,
+        };
+        blocks.push(report);
+        // The block's pruned weights reach the disk before the checkpoint that says they are there.
+        await timed('write', () => {
+          writer.sync();
+          checkpoint(b + 1, report, b + 1 < cfg.layers ? acts : null);
+        });
+        emit({ type: 'block_end', block: b, blocks: cfg.layers, report });
+      }
     }
     acts = [];
     writer.flush();
@@ -344,6 +426,22 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   } finally {
     await runner.release();
   }
+}
+
+/** The CPU's "device" is host memory: one block per run, sized like the block-by-block path. */
+function cpuBudgetGiB(_ckpt: Checkpoint, _seqlen: number): number {
+  return 8;
+}
+
+function concatActs(parts: Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
 
 /** Wanda's norm2: the mean over windows of each channel's sum of squares. */

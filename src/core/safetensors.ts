@@ -67,7 +67,7 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
 }
 
 /** Fills `buf` from `position`; a short read (the file shrank) or an I/O error is a TrimError. */
-function readFully(fd: number, file: string, buf: Buffer, position: number, what: string): void {
+export function readFully(fd: number, file: string, buf: Uint8Array, position: number, what: string): void {
   let done = 0;
   while (done < buf.byteLength) {
     let n: number;

@@ -135,6 +135,8 @@ export function tensorList(s: SynthSpec): { name: string; shape: number[]; kind:
   return out;
 }
 
+const POOL = 1 << 22;
+
 /** Writes the checkpoint (config.json, generation_config.json, one or more safetensors shards). */
 export function writeSynth(s: SynthSpec, dir: string, seed = 0): { files: string[]; bytes: number } {
   fs.mkdirSync(dir, { recursive: true });
@@ -161,12 +163,27 @@ export function writeSynth(s: SynthSpec, dir: string, seed = 0): { files: string
   const names = shardCount === 1 ? ['model.safetensors'] : Array.from({ length: shardCount }, (_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(shardCount).padStart(5, '0')}.safetensors`);
   const files: string[] = [];
   let bytes = 0;
+  let pool: Uint8Array | null = null;
   const weightMap: Record<string, string> = {};
   for (let sh = 0; sh < shardCount; sh++) {
     const tensors: TensorToWrite[] = [];
     list.forEach((t, i) => {
       if (shardOf[i] !== sh) return;
       const n = t.shape.reduce((a, c) => a * c, 1);
+      if (t.kind === 'weight' && n > POOL) {
+        // Large matrices: slices of a pool of normal draws at random offsets (a 7B-shaped
+        // checkpoint in about a minute instead of drawing billions of normals one by one).
+        pool ??= fromFloat32(new Float32Array(POOL * 2).map(() => std * r.normal()), st);
+        const data = new Uint8Array(n * width);
+        for (let o = 0; o < n; o += POOL) {
+          const len = Math.min(POOL, n - o);
+          const from = Math.floor(r.uniform() * POOL);
+          data.set(pool.subarray(from * width, (from + len) * width), o * width);
+        }
+        tensors.push({ name: t.name, dtype: st, shape: t.shape, data });
+        weightMap[t.name] = names[sh];
+        return;
+      }
       const v = new Float32Array(n);
       if (t.kind === 'norm') for (let j = 0; j < n; j++) v[j] = 1 + 0.1 * r.normal();
       else if (t.kind === 'bias') for (let j = 0; j < n; j++) v[j] = 0.1 * r.normal();

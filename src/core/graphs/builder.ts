@@ -7,22 +7,31 @@ import { onnx } from 'onnx-proto';
 export const T = onnx.TensorProto.DataType;
 export type ElemType = onnx.TensorProto.DataType;
 type Dim = number | string;
-type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
+type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { graph: onnx.IGraphProto };
 
 export class GraphBuilder {
   private readonly nodes: onnx.INodeProto[] = [];
   private readonly inputs: onnx.IValueInfoProto[] = [];
   private readonly outputs: onnx.IValueInfoProto[] = [];
   private readonly inits: onnx.ITensorProto[] = [];
-  private counter = 0;
+  /** Shared by a graph and its subgraphs, so that every value name is unique in the model. */
+  private readonly counter: { n: number };
 
-  constructor(private readonly name: string, private readonly opset = 17) {}
-
-  private fresh(hint: string): string {
-    return `${hint}_${this.counter++}`;
+  constructor(private readonly name: string, private readonly opset = 17, counter?: { n: number }) {
+    this.counter = counter ?? { n: 0 };
   }
 
-  input(name: string, type: ElemType, dims: Dim[]): string {
+  fresh(hint: string): string {
+    return `${hint}_${this.counter.n++}`;
+  }
+
+  /** A builder for a subgraph (a Loop or If body) whose fresh names never collide with this graph's. */
+  sub(name: string): GraphBuilder {
+    return new GraphBuilder(`${name}_${this.counter.n++}`, this.opset, this.counter);
+  }
+
+  /** dims null: the type only (subgraph inputs whose shape varies). */
+  input(name: string, type: ElemType, dims: Dim[] | null): string {
     this.inputs.push(valueInfo(name, type, dims));
     return name;
   }
@@ -62,10 +71,22 @@ export class GraphBuilder {
     return name;
   }
 
+  /** An initializer of any element type from its little-endian bytes. */
+  initRaw(hint: string, dataType: ElemType, dims: number[], bytes: Uint8Array): string {
+    const name = this.fresh(hint);
+    this.inits.push({ name, dataType, dims, rawData: bytes });
+    return name;
+  }
+
   /** A named float32 initializer (data kept inside the session). */
   initFloat(name: string, data: Float32Array, dims: number[]): string {
     this.inits.push({ name, dataType: T.FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
     return name;
+  }
+
+  /** The graph itself (a subgraph's body, or the main graph before it is wrapped in a model). */
+  graph(): onnx.IGraphProto {
+    return { name: this.name, node: this.nodes, input: this.inputs, output: this.outputs, initializer: this.inits };
   }
 
   build(): Uint8Array {
@@ -73,13 +94,14 @@ export class GraphBuilder {
       irVersion: 8,
       producerName: 'trim-vscode',
       opsetImport: [{ domain: '', version: this.opset }, { domain: 'com.microsoft', version: 1 }],
-      graph: { name: this.name, node: this.nodes, input: this.inputs, output: this.outputs, initializer: this.inits },
+      graph: this.graph(),
     });
     return onnx.ModelProto.encode(model).finish();
   }
 }
 
-function valueInfo(name: string, elemType: ElemType, dims: Dim[]): onnx.IValueInfoProto {
+function valueInfo(name: string, elemType: ElemType, dims: Dim[] | null): onnx.IValueInfoProto {
+  if (dims === null) return { name, type: { tensorType: { elemType } } };
   return {
     name,
     type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
@@ -91,6 +113,7 @@ function attr(name: string, v: AttrValue): onnx.IAttributeProto {
   if (typeof v === 'number') return { name, type: A.INT, i: v };
   if (typeof v === 'string') return { name, type: A.STRING, s: new TextEncoder().encode(v) };
   if (Array.isArray(v)) return { name, type: A.INTS, ints: v };
+  if ('graph' in v) return { name, type: A.GRAPH, g: v.graph };
   if ('float' in v) return { name, type: A.FLOAT, f: v.float };
   return { name, type: A.FLOATS, floats: v.floats };
 }

@@ -13,6 +13,7 @@ import type { ModelConfig } from '../config';
 import { INPUT_GROUPS, type InputGroup } from '../checkpoint';
 import { ropeTables } from '../rope';
 import { GraphBuilder, T } from './builder';
+import { fromFloat32 } from '../dtype';
 
 export interface BlockGraphOptions {
   seqlen: number;
@@ -26,11 +27,13 @@ export interface BlockGraphOptions {
 
 const NEG = -3.4028234663852886e38;
 
-/** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · w. */
-function rmsNorm(g: GraphBuilder, x: string, w: string, eps: number): string {
-  const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+/** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · w (float16 x: computed in float32, as transformers does). */
+function rmsNorm(g: GraphBuilder, x: string, w: string, eps: number, half = false): string {
+  const x32 = half ? g.op('Cast', [x], { to: T.FLOAT }) : x;
+  const ms = g.op('ReduceMean', [g.op('Mul', [x32, x32])], { axes: [-1], keepdims: 1 });
   const r = g.op('Sqrt', [g.op('Add', [ms, g.float([eps], [])])]);
-  return g.op('Mul', [g.op('Div', [x, r]), w]);
+  const n = g.op('Div', [x32, r]);
+  return g.op('Mul', [half ? g.op('Cast', [n], { to: T.FLOAT16 }) : n, w]);
 }
 
 /** LayerNorm over the last axis (OPT). */
@@ -59,21 +62,30 @@ export function blockWeightNames(cfg: ModelConfig, biases: Set<string>): string[
   return names;
 }
 
-export function buildBlockGraph(cfg: ModelConfig, o: BlockGraphOptions): Uint8Array {
-  const g = new GraphBuilder(`block_${cfg.family}`);
-  const { hidden: H, heads: Hq, kvHeads: Hkv, headDim: D, seqlen: _ } = { ...cfg, seqlen: o.seqlen };
-  const S = o.seqlen;
+export interface BlockForward {
+  /** The block's output [N, H]. */
+  y: string;
+  /** The input of each linear group ([N, channels]). */
+  captured: Map<InputGroup, string>;
+}
+
+/**
+ * Adds one block's forward pass to `g` (a graph or a loop body). `x` is [windows·seqlen, H];
+ * `w(local, dims)` names the float32 value of a weight; constants shared by every block (causal
+ * mask, rotary tables) are created once in `root` and reused.
+ */
+export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConfig, S: number, biases: Set<string>, x: string, w: (local: string, dims: number[]) => string, half = false): BlockForward {
+  // float16: activations and products in half precision, norms and softmax in float32 (as transformers runs a float16 model).
+  const act = (v: number): string => (half ? root.initRaw('f16', T.FLOAT16, [], fromFloat32(Float32Array.of(v), 'F16')) : g.float([v], []));
+  const { hidden: H, heads: Hq, kvHeads: Hkv, headDim: D } = cfg;
   const I = cfg.intermediate;
-  const x = g.input('x', T.FLOAT, ['N', H]);
-  const w = (name: string, dims: number[]): string => g.input(name, T.FLOAT, dims);
   const lin = (inp: string, local: string, outDim: number, inDim: number): string => {
-    const wt = w(`${local}.weight`, [outDim, inDim]);
-    const ins = [inp, wt];
-    if (o.biases.has(`${local}.bias`)) ins.push(w(`${local}.bias`, [outDim]));
+    const ins = [inp, w(`${local}.weight`, [outDim, inDim])];
+    if (biases.has(`${local}.bias`)) ins.push(w(`${local}.bias`, [outDim]));
     return g.op('Gemm', ins, { transB: 1 });
   };
   const captured = new Map<InputGroup, string>();
-  const mask = g.float(causalMask(S), [S, S]);
+  const mask = sharedConst(root, `causal_${S}`, () => root.float(causalMask(S), [S, S]));
   const rep = Hq / Hkv;
 
   /** [N, heads·D] → [B, heads, S, D] */
@@ -87,8 +99,10 @@ export function buildBlockGraph(cfg: ModelConfig, o: BlockGraphOptions): Uint8Ar
     const v5 = g.op('Unsqueeze', [v, g.int64([2])]);
     const kt = g.op('Transpose', [k5], { perm: [0, 1, 2, 4, 3] });
     let sc = g.op('MatMul', [q5, kt]);
-    if (scale !== 1) sc = g.op('Mul', [sc, g.float([scale], [])]);
-    const p = g.op('Softmax', [g.op('Add', [sc, mask])], { axis: -1 });
+    if (scale !== 1) sc = g.op('Mul', [sc, act(scale)]);
+    if (half) sc = g.op('Cast', [sc], { to: T.FLOAT });
+    let p = g.op('Softmax', [g.op('Add', [sc, mask])], { axis: -1 });
+    if (half) p = g.op('Cast', [p], { to: T.FLOAT16 });
     const ctx = g.op('MatMul', [p, v5]); // [B,Hkv,rep,S,D]
     const c4 = g.op('Reshape', [ctx, g.int64([0, Hq, S, D])]);
     return g.op('Reshape', [g.op('Transpose', [c4], { perm: [0, 2, 1, 3] }), g.int64([-1, Hq * D])]);
@@ -99,7 +113,7 @@ export function buildBlockGraph(cfg: ModelConfig, o: BlockGraphOptions): Uint8Ar
     const ln = (inp: string, p: string): string => layerNorm(g, inp, w(`${p}.weight`, [H]), w(`${p}.bias`, [H]), cfg.normEps);
     const h = ln(x, 'self_attn_layer_norm');
     captured.set('attn_in', h);
-    const q = g.op('Mul', [lin(h, 'self_attn.q_proj', H, H), g.float([D ** -0.5], [])]);
+    const q = g.op('Mul', [lin(h, 'self_attn.q_proj', H, H), act(D ** -0.5)]);
     const k = lin(h, 'self_attn.k_proj', H, H);
     const v = lin(h, 'self_attn.v_proj', H, H);
     const a = attention(toHeads(q, Hq), toHeads(k, Hkv), toHeads(v, Hkv), 1);
@@ -111,10 +125,13 @@ export function buildBlockGraph(cfg: ModelConfig, o: BlockGraphOptions): Uint8Ar
     captured.set('down_in', f);
     y = g.op('Add', [x2, lin(f, 'fc2', H, I)]);
   } else {
-    const rms = (inp: string, wname: string): string => rmsNorm(g, inp, w(wname, [H]), cfg.normEps);
-    const { cos, sin } = ropeTables(cfg.rope!.theta, D, cfg.rope!.scaling, S);
-    const cosT = g.float(cos, [S, D]);
-    const sinT = g.float(sin, [S, D]);
+    const rms = (inp: string, wname: string): string => rmsNorm(g, inp, w(wname, [H]), cfg.normEps, half);
+    const [cosT, sinT] = sharedConst(root, `rope_${S}_${half}`, () => {
+      const { cos, sin } = ropeTables(cfg.rope!.theta, D, cfg.rope!.scaling, S);
+      const c = root.float(cos, [S, D]);
+      const sn = root.float(sin, [S, D]);
+      return half ? `${root.op('Cast', [c], { to: T.FLOAT16 })}|${root.op('Cast', [sn], { to: T.FLOAT16 })}` : `${c}|${sn}`;
+    }).split('|');
     const rope = (t: string): string => {
       const [a, b] = g.opN('Split', [t, g.int64([D / 2, D / 2])], 2, { axis: -1 });
       const rot = g.op('Concat', [g.op('Neg', [b]), a], { axis: -1 });
@@ -136,12 +153,40 @@ export function buildBlockGraph(cfg: ModelConfig, o: BlockGraphOptions): Uint8Ar
     captured.set('down_in', m);
     y = g.op('Add', [x2, lin(m, 'mlp.down_proj', H, I)]);
   }
+  return { y, captured };
+}
+
+const sharedConsts = new WeakMap<GraphBuilder, Map<string, string>>();
+function sharedConst(root: GraphBuilder, key: string, make: () => string): string {
+  let m = sharedConsts.get(root);
+  if (!m) sharedConsts.set(root, (m = new Map()));
+  let v = m.get(key);
+  if (v === undefined) m.set(key, (v = make()));
+  return v;
+}
+
+/** Channels of each input group. */
+export function groupWidth(cfg: ModelConfig, grp: InputGroup): number {
+  return grp === 'down_in' ? cfg.intermediate : grp === 'o_in' ? cfg.heads * cfg.headDim : cfg.hidden;
+}
+
+export function buildBlockGraph(cfg: ModelConfig, o: BlockGraphOptions): Uint8Array {
+  const g = new GraphBuilder(`block_${cfg.family}`);
+  const S = o.seqlen;
+  const x = g.input('x', T.FLOAT, ['N', cfg.hidden]);
+  const inputs = new Map<string, string>();
+  const w = (name: string, dims: number[]): string => {
+    let v = inputs.get(name);
+    if (!v) inputs.set(name, (v = g.input(name, T.FLOAT, dims)));
+    return v;
+  };
+  const { y, captured } = blockForward(g, g, cfg, S, o.biases, x, w);
   if (o.output) g.output(y, 'y');
   if (o.stats) {
     for (const grp of INPUT_GROUPS) {
       const t = captured.get(grp)!;
       g.output(g.op('ReduceSumSquare', [t], { axes: [0], keepdims: 0 }), `sumsq_${grp}`);
-      const dims = grp === 'down_in' ? I : grp === 'o_in' ? Hq * D : H;
+      const dims = groupWidth(cfg, grp);
       const t3 = g.op('Reshape', [t, g.int64([-1, S, dims])]);
       const last = g.op('Slice', [t3, g.int64([S - 1]), g.int64([S]), g.int64([1])]);
       g.output(g.op('Reshape', [last, g.int64([-1, dims])]), `last_${grp}`);

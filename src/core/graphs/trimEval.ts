@@ -38,7 +38,7 @@ export function buildTrimEvalGraph(d: TrimEvalInputs, layerMetric: LayerMetric, 
 }
 
 /** Metric definitions (TRIM authors' code, restated): a = dense output, b = pruned output. */
-class MetricOps {
+export class MetricOps {
   private diff2: string | null = null;
 
   constructor(private readonly g: GraphBuilder, private readonly a: string, private readonly b: string) {}

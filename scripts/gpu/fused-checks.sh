@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# GPU checks of the fused pruning graph on the lent H200 (bundle unpacked into /opt/trimgpu; see
+# ../shared/gpu/README.md). Prints short tables; figures go to BENCHMARKS.md by hand.
+#   bash scripts/gpu/fused-checks.sh parity                      demo rows of REFERENCE.md §5 on --ep cuda
+#   bash scripts/gpu/fused-checks.sh placement                   provider of every node of the fused graph
+#   bash scripts/gpu/fused-checks.sh bench PRESET [prune options] full real-shaped synth, TRIM 70%, 128 × 2048
+set -u
+export PATH=/opt/trimgpu:$PATH NODE_PATH=/opt/trimgpu/node_modules
+export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu
+export TRIM_CACHE_DIR=/tmp/trim-cache
+DEMO=media/models/trim-demo-qwen2-small
+mode=$1; shift
+case $mode in
+parity)
+  node dist/cli.js eval --model $DEMO --text media/data/eval-brown.txt --ep cuda --json | tail -1 | cut -c1-160
+  for row in "wanda70:--sparsity 0.7" "trim70:--sparsity 0.7 --trim" "wanda80:--sparsity 0.8" "trim80:--sparsity 0.8 --trim" "owl70:--sparsity 0.7 --allocation owl" "mag70:--sparsity 0.7 --score magnitude"; do
+    name=${row%%:*}; flags=${row#*:}
+    node dist/cli.js prune --model $DEMO --out /tmp/demo-$name --overwrite --ep cuda --json $flags "$@" | tail -1 |
+      node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const j=JSON.parse(s);console.log('$name', j.perplexity, j.sparsity, 'prune', j.seconds.prune.toFixed(2), 's')})"
+  done ;;
+placement)
+  TRIM_ORT_LOG=verbose node dist/cli.js prune --model $DEMO --out /tmp/placement --overwrite --trim --nsamples 4 --seqlen 128 --no-eval --ep cuda > /tmp/verbose.log 2>&1
+  echo "exit $?"
+  grep -iE "placed on|Node placements|All nodes" /tmp/verbose.log | sed -E 's/^.*\] //' | sort | uniq -c | sort -rn | head -30 ;;
+bench)
+  preset=$1; shift
+  dir=/tmp/synth-$preset
+  [ -d "$dir" ] || node dist/cli.js synth --preset "$preset" --out "$dir" | tail -1
+  # 128 × 2048 tokens need more text than calib.txt's 94k tokens: repeat it (timing only).
+  [ -f /tmp/calib3.txt ] || for i in 1 2 3; do cat media/data/calib.txt; done > /tmp/calib3.txt
+  cat "$dir"/*.safetensors > /dev/null   # page cache warm, as the criterion says
+  node scripts/bench.mjs --model "$dir" --calib /tmp/calib3.txt --trim --sparsity 0.7 --nsamples 128 --seqlen 2048 --no-eval --ep cuda "$@" ;;
+esac

@@ -1,0 +1,214 @@
+/**
+ * Runs the fused pruning graph (graphs/fused.ts): runs of consecutive blocks, each one
+ * `session.run` whose inputs are the run's stored weights and the activations (or, for the first
+ * run, the token ids and the embedding table) and whose outputs are the pruned weights, per-row
+ * zero counts, TRIM's search figures and the activations for the next run.
+ *
+ * The plan sizes two things to the device's memory: windows per chunk (one Loop iteration's
+ * temporaries) and blocks per run (each block's weights stay on the device for the whole run).
+ */
+import * as ort from 'onnxruntime-node';
+import type { PruneOptions } from '../contract';
+import type { Checkpoint } from './checkpoint';
+import { toFloat32, type StoredDtype } from './dtype';
+import { checkFinite } from './checkpoint';
+import type { Engine, Session } from './engine';
+import { TrimError } from './errors';
+import { blockWeightNames } from './graphs/decoder';
+import { buildFusedGraph, fusedOut, fusedWeight, type FusedSpec } from './graphs/fused';
+import type { TensorInfo } from './safetensors';
+import { readFully, readTensorBytes } from './safetensors';
+import * as fs from 'node:fs';
+
+export interface FusedPlan {
+  chunkWindows: number;
+  chunks: number;
+  blocksPerRun: number;
+  /** Estimated device bytes of one run (what the plan was sized against). */
+  estimate: number;
+  budget: number;
+}
+
+/** Options the fused graph implements; the rest (N:M, input_recalc) take the block-by-block path. */
+export function canFuse(o: PruneOptions): boolean {
+  return !o.nm && !o.inputRecalc && process.env.TRIM_FUSED !== '0';
+}
+
+const GiB = 2 ** 30;
+
+/**
+ * Device bytes, roughly: activations three times (input, Loop output, Loop's concatenation),
+ * per block its stored and float32 and pruned weights, the largest linear's sort temporaries,
+ * and one chunk's block temporaries (materialised attention scores, the MLP's intermediates).
+ */
+export function planFused(ckpt: Checkpoint, seqlen: number, nsamples: number, budgetGiB: number, chunkWindows: number | null, blocksPerRun: number | null): FusedPlan {
+  const c = ckpt.config;
+  const shapes = ckpt.linearShapes();
+  const blockParams = shapes.reduce((a, [r, k]) => a + r * k, 0);
+  const maxLinear = Math.max(...shapes.map(([r, k]) => r * k));
+  const stored = c.dtype === 'float32' ? 4 : 2;
+  const act = nsamples * seqlen * c.hidden * 4;
+  const perWindow = 4 * (3 * c.heads * seqlen * seqlen + 5 * seqlen * c.intermediate + 14 * seqlen * c.hidden);
+  const perBlock = blockParams * (2 * stored + 8);
+  const budget = budgetGiB * GiB;
+  const divisors = Array.from({ length: nsamples }, (_, i) => i + 1).filter((d) => nsamples % d === 0);
+  const B = chunkWindows !== null
+    ? Math.max(...divisors.filter((d) => d <= chunkWindows))
+    : Math.max(1, ...divisors.filter((d) => d <= 32 && d * perWindow <= 0.25 * budget));
+  const fixed = 3 * act + 28 * maxLinear + B * perWindow;
+  const K = blocksPerRun ?? Math.max(1, Math.min(c.layers, Math.floor((0.9 * budget - fixed) / perBlock)));
+  return { chunkWindows: B, chunks: nsamples / B, blocksPerRun: K, estimate: fixed + K * perBlock, budget };
+}
+
+export interface FusedRunResult {
+  /** Per block of the run: per linear, the pruned stored bytes, zeros per row, search figures. */
+  blocks: {
+    linears: { name: string; bytes: Uint8Array; zeros: Float32Array; trim: Float64Array | null }[];
+  }[];
+  /** The next run's inputs (null after the last block). */
+  h: Float32Array | null;
+  /** session.run; reading the stored weights; building and creating the session (first use only). */
+  seconds: number;
+  readSeconds: number;
+  sessionSeconds: number;
+  /** Bytes sent to and received from the run. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export class FusedPruner {
+  private sessions = new Map<string, Session>();
+  readonly weightNames: string[];
+  readonly biases: Set<string>;
+  private readonly dtypes = new Map<string, StoredDtype>();
+
+  constructor(readonly ckpt: Checkpoint, readonly engine: Engine, readonly seqlen: number, readonly plan: FusedPlan, readonly o: PruneOptions) {
+    this.biases = new Set(
+      [...ckpt.tensors.keys()]
+        .filter((n) => n.startsWith(ckpt.blockName(0, '')) && n.endsWith('.bias'))
+        .map((n) => n.slice(ckpt.blockName(0, '').length))
+        .filter((n) => n.includes('proj') || n.startsWith('fc')),
+    );
+    this.weightNames = blockWeightNames(ckpt.config, this.biases);
+    for (const n of this.weightNames) this.dtypes.set(n, this.info(0, n).dtype as StoredDtype);
+  }
+
+  private info(block: number, local: string): TensorInfo {
+    const t = this.ckpt.tensors.get(this.ckpt.blockName(block, local));
+    if (!t) throw new TrimError('E_MISSING_TENSOR', `${this.ckpt.dir}: tensor "${this.ckpt.blockName(block, local)}" is missing.`);
+    return t;
+  }
+
+  private async session(blocks: number, embed: boolean, output: boolean): Promise<Session> {
+    const key = `${blocks}-${embed}-${output}`;
+    let s = this.sessions.get(key);
+    if (s) return s;
+    const lay = this.ckpt.layout;
+    const shapes = this.ckpt.linearShapes();
+    const o = this.o;
+    const spec: FusedSpec = {
+      cfg: this.ckpt.config, seqlen: this.seqlen, chunkWindows: this.plan.chunkWindows, chunks: this.plan.chunks, blocks,
+      biases: this.biases, weightNames: this.weightNames, dtypes: this.dtypes,
+      linears: lay.linears.map((name, i) => ({ name, group: lay.linearInput[i], rows: shapes[i][0], cols: shapes[i][1] })),
+      embed: embed ? {
+        dtype: this.ckpt.tensors.get(lay.embed)!.dtype as StoredDtype,
+        positions: lay.positions ? this.ckpt.tensors.get(lay.positions)!.dtype as StoredDtype : null,
+      } : null,
+      output, score: o.score, precision: o.precision ?? 'float32',
+      trim: o.trim ? { iterations: o.iterations, forbidNegLr: o.forbidNegLr, layerMetric: o.layerMetric, rowMetric: o.rowMetric } : null,
+    };
+    s = await this.engine.session(buildFusedGraph(spec));
+    this.sessions.set(key, s);
+    return s;
+  }
+
+  /**
+   * Prunes blocks [first, first + count) in one run. `input` is either the previous run's
+   * activations or, for block 0, the calibration token ids.
+   */
+  async run(first: number, count: number, targets: number[], input: { h: Float32Array } | { ids: Int32Array }, output: boolean): Promise<FusedRunResult> {
+    const cfg = this.ckpt.config;
+    const embed = 'ids' in input;
+    const tS = performance.now();
+    const session = await this.session(count, embed, output);
+    const sessionSeconds = (performance.now() - tS) / 1000;
+    const tR = performance.now();
+    const feeds: Record<string, ort.Tensor> = {};
+    if ('ids' in input) {
+      feeds.ids = new ort.Tensor('int64', BigInt64Array.from(input.ids, (v) => BigInt(v)), [input.ids.length]);
+      feeds.embed = storedTensor([this.ckpt.tensors.get(this.ckpt.layout.embed)!]);
+      if (this.ckpt.layout.positions) feeds.positions = storedTensor([this.ckpt.tensors.get(this.ckpt.layout.positions)!]);
+    } else {
+      feeds.h = new ort.Tensor('float32', input.h, [this.plan.chunks, this.plan.chunkWindows * this.seqlen, cfg.hidden]);
+    }
+    feeds.targets = new ort.Tensor('float64', Float64Array.from(targets.slice(first, first + count)), [count]);
+    for (const n of this.weightNames) {
+      feeds[fusedWeight(n)] = storedTensor(Array.from({ length: count }, (_, k) => this.info(first + k, n)), true);
+    }
+    const readSeconds = (performance.now() - tR) / 1000;
+    const t0 = performance.now();
+    const r = await session.run(feeds);
+    const seconds = (performance.now() - t0) / 1000;
+    let bytesIn = 0;
+    let bytesOut = 0;
+    for (const t of Object.values(feeds)) bytesIn += (t.data as Uint8Array).byteLength;
+    for (const t of Object.values(r)) bytesOut += (t.data as Uint8Array).byteLength;
+    if (embed && (r['embed.nonfinite'].data as Float32Array)[0] > 0) {
+      this.ckpt.readF32(this.ckpt.layout.embed); // throws E_NONFINITE, naming the first bad value
+    }
+    const bad = r[fusedOut.nonfinite].data as Float32Array;
+    const nW = this.weightNames.length;
+    const blocks: FusedRunResult['blocks'] = [];
+    for (let k = 0; k < count; k++) {
+      const i = bad.subarray(k * nW, (k + 1) * nW).findIndex((v) => v > 0);
+      if (i >= 0) {
+        // The device counted; the host names the first bad value (and throws E_NONFINITE).
+        const t = this.info(first + k, this.weightNames[i]);
+        checkFinite(toFloat32(readTensorBytes(t), t.dtype as StoredDtype), t, first + k);
+        throw new TrimError('E_NONFINITE', `${t.file}: tensor "${t.name}" (block ${first + k}) holds NaN or infinite values.`);
+      }
+      blocks.push({
+        linears: this.ckpt.layout.linears.map((name) => {
+          const w = r[fusedOut.weight(name)].data as Float32Array | Uint16Array;
+          const per = w.byteLength / count;
+          const z = r[fusedOut.zeros(name)].data as Float32Array;
+          const rows = z.length / count;
+          return {
+            name,
+            bytes: new Uint8Array(w.buffer, w.byteOffset + k * per, per),
+            zeros: z.subarray(k * rows, (k + 1) * rows),
+            trim: this.o.trim ? (r[fusedOut.trim(name)].data as Float64Array).subarray(k * 5, k * 5 + 5) : null,
+          };
+        }),
+      });
+    }
+    return { blocks, h: output ? (r.hout.data as Float32Array) : null, seconds, readSeconds, sessionSeconds, bytesIn, bytesOut };
+  }
+
+  async release(): Promise<void> {
+    for (const s of this.sessions.values()) await s.release();
+    this.sessions.clear();
+  }
+}
+
+/**
+ * Stored bytes of one tensor, or of the same tensor of several blocks stacked [blocks, ...],
+ * read straight into one aligned buffer, as an ORT tensor of the graph's input type (16-bit
+ * weights as uint16 bits).
+ */
+function storedTensor(ts: TensorInfo[], stack = false): ort.Tensor {
+  const per = ts[0].byteLength;
+  const buf = new Uint8Array(new ArrayBuffer(per * ts.length));
+  for (let k = 0; k < ts.length; k++) {
+    const t = ts[k];
+    const fd = fs.openSync(t.file, 'r');
+    try {
+      readFully(fd, t.file, buf.subarray(k * per, (k + 1) * per), t.offset, `"${t.name}"`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  const dims = stack ? [ts.length, ...ts[0].shape] : ts[0].shape;
+  if (ts[0].dtype === 'F32') return new ort.Tensor('float32', new Float32Array(buf.buffer), dims);
+  return new ort.Tensor('uint16', new Uint16Array(buf.buffer), dims);
+}

@@ -23,6 +23,10 @@ import { defaults } from './core/defaults';
 import { PRESETS, writeSynth } from './core/synth';
 import type { PruneOptions } from './contract';
 import { LAYER_METRICS, ROW_METRICS } from './contract';
+import { cpus } from 'node:os';
+
+// Weight reads go out in parallel (core/fused.ts): more libuv threads than the default 4.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.min(16, Math.max(4, cpus().length)));
 
 function float(v: string): number {
   const n = Number(v);

@@ -9,6 +9,10 @@ import type { FromWorker, JobSpec, ToWorker, TrimEvent } from '../contract';
 import { isTrimError, TrimError } from '../core/errors';
 import { runEval } from '../core/evalJob';
 import { runPrune } from '../core/prune';
+import { cpus } from 'node:os';
+
+// Weight reads go out in parallel (core/fused.ts): more libuv threads than the default 4.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.min(16, Math.max(4, cpus().length)));
 
 let cancelled = false;
 let running = false;

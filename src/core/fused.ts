@@ -115,7 +115,6 @@ export class FusedPruner {
         positions: lay.positions ? this.ckpt.tensors.get(lay.positions)!.dtype as StoredDtype : null,
       } : null,
       output, score: o.score, precision: o.precision ?? 'float32',
-      rank: (process.env.TRIM_RANK as 'rows' | 'flat' | undefined) ?? (this.engine.ep === 'cuda' ? 'flat' : 'rows'),
       trim: o.trim ? { iterations: o.iterations, forbidNegLr: o.forbidNegLr, layerMetric: o.layerMetric, rowMetric: o.rowMetric } : null,
     };
     s = await this.engine.session(buildFusedGraph(spec));

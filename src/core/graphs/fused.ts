@@ -48,8 +48,6 @@ export interface FusedSpec {
    * float32; statistics, scores and the TRIM search in float32/float64 either way).
    */
   precision: 'float32' | 'float16';
-  /** How row ranks are computed: a TopK per row, or one sort of the whole matrix (see flatRanks). */
-  rank: 'rows' | 'flat';
 }
 
 /** Rank of each weight in its row by ascending score: a full TopK per row, scattered back (ties: lower column first). */
@@ -57,26 +55,6 @@ function rowRanksOps(b: GraphBuilder, root: GraphBuilder, score: string, cols: n
   const [, order] = b.opN('TopK', [score, b.int64([cols])], 2, { axis: -1, largest: 0, sorted: 1 });
   const positions = b.op('Add', [b.op('Mul', [score, b.float([0], [])]), root.float(Float32Array.from({ length: cols }, (_, i) => i), [cols])]);
   return b.op('ScatterElements', [score, order, positions], { axis: 1 });
-}
-
-/**
- * The same ranks from one sort of the whole matrix by the float64 key row + score / (2·row max):
- * rows stay apart and each row's order is its scores' order, except that scores below about
- * 1e-11 of their row's maximum can tie (they are then ordered by column, as ties are). ORT's
- * CUDA TopK sorts a long row per launch when rows are wide; one sort of everything is faster.
- */
-function flatRanks(b: GraphBuilder, root: GraphBuilder, score: string, rows: number, cols: number): string {
-  const s64 = b.op('Cast', [score], { to: T.DOUBLE });
-  const rowMax = b.op('Max', [b.op('ReduceMax', [s64], { axes: [1], keepdims: 1 }), b.double([1e-300], [])]);
-  const rowIdx = root.double(Array.from({ length: rows }, (_, i) => i), [rows, 1]);
-  const key = b.op('Reshape', [b.op('Add', [b.op('Div', [s64, b.op('Mul', [rowMax, b.double([2], [])])]), rowIdx]), b.int64([-1])]);
-  const [, order] = b.opN('TopK', [key, b.int64([rows * cols])], 2, { axis: 0, largest: 0, sorted: 1 });
-  // Position within the row of each sorted element: (0, 1, 2, …) mod cols, built from the data so
-  // that no rows·cols constant is folded into the model.
-  const ones = b.op('Add', [b.op('Mul', [key, b.double([0], [])]), b.double([1], [])]);
-  const pos = b.op('Mod', [b.op('Sub', [b.op('CumSum', [ones, b.int64([0], [])]), b.double([1], [])]), b.double([cols], [])], { fmod: 1 });
-  const flat = b.op('ScatterElements', [b.op('Reshape', [score, b.int64([-1])]), order, b.op('Cast', [pos], { to: T.FLOAT })], { axis: 0 });
-  return b.op('Reshape', [flat, b.int64([rows, cols])]);
 }
 
 /** Input name of the stacked [blocks, ...] tensor of a block weight. */
@@ -214,7 +192,7 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
       const norm2 = bb.op('Div', [sumsq.get(lin.group)!, bb.double([N], [])]);
       score = bb.op('Mul', [score, bb.op('Sqrt', [bb.op('Cast', [norm2], { to: T.FLOAT })])]);
     }
-    const rank = s.rank === 'flat' ? flatRanks(bb, g, score, rows, cols) : rowRanksOps(bb, g, score, cols);
+    const rank = rowRanksOps(bb, g, score, cols);
     let keep: string;
     if (s.trim) {
       const r = trimSearchOps(bb, { W, rank, X: lastX.get(lin.group)!, rows, cols, T: Tk }, s.trim);

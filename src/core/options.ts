@@ -31,6 +31,9 @@ export function defaultPruneOptions(): PruneOptions {
     maxEvalWindows: null,
     ep: 'auto',
     batch: null,
+    gpuMemory: null,
+    blocksPerRun: null,
+    precision: 'float32',
   };
 }
 

@@ -1,0 +1,74 @@
+// The fused path (one ONNX run for statistics, ranks, TRIM search, masks and propagation;
+// core/fused.ts) against the block-by-block path (TRIM_FUSED=0), whose block graphs are pinned to
+// transformers' logits (transformersLogits.test.ts): on every tiny checkpoint (Llama f16/bf16,
+// Mistral f32, OPT f16/f32) the pruned checkpoints are the same bytes.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { PruneOptions, TrimReport } from '../../src/contract';
+import { defaultPruneOptions } from '../../src/core/options';
+import { runPrune } from '../../src/core/prune';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const TINY = path.join(ROOT, 'test', 'data', 'tiny');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trim-fused-eq-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** A character-level tokenizer (95 printable ASCII characters + <unk>): ids fit the tiny models' vocabulary of 96. */
+function writeTokenizer(dir: string): void {
+  const vocab: Record<string, number> = { '<unk>': 0 };
+  for (let c = 32; c < 127; c++) vocab[String.fromCharCode(c)] = c - 31;
+  fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify({
+    version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null,
+    pre_tokenizer: { type: 'Split', pattern: { Regex: '.' }, behavior: 'Isolated', invert: false },
+    post_processor: null, decoder: null, model: { type: 'WordLevel', vocab, unk_token: '<unk>' },
+  }));
+}
+
+const calib = path.join(tmp, 'calib.txt');
+fs.writeFileSync(calib, fs.readFileSync(path.join(ROOT, 'media', 'data', 'calib.txt'), 'utf8').slice(0, 20000));
+
+async function prune(model: string, fused: boolean, extra: Partial<PruneOptions>): Promise<{ dir: string; report: TrimReport }> {
+  const out = path.join(tmp, `${path.basename(model)}-${fused ? 'fused' : 'blocks'}-${extra.trim ? 'trim' : 'wanda'}`);
+  const o: PruneOptions = {
+    ...defaultPruneOptions(), model, out, overwrite: true, sparsity: 0.6, nsamples: 8, seqlen: 32, batch: 4,
+    calib, eval: null, ep: 'cpu', ...extra,
+  };
+  const before = process.env.TRIM_FUSED;
+  process.env.TRIM_FUSED = fused ? '1' : '0';
+  try {
+    await runPrune(o, () => {});
+  } finally {
+    if (before === undefined) delete process.env.TRIM_FUSED;
+    else process.env.TRIM_FUSED = before;
+  }
+  return { dir: out, report: JSON.parse(fs.readFileSync(path.join(out, 'trim-report.json'), 'utf8')) as TrimReport };
+}
+
+describe('fused pruning = block-by-block pruning, byte for byte', () => {
+  for (const name of ['llama-f16', 'llama-bf16', 'mistral-f32', 'opt-f16', 'opt-f32']) {
+    for (const trim of [false, true]) {
+      it(`${name}, ${trim ? 'Wanda + TRIM' : 'Wanda'} 60%`, async () => {
+        const model = path.join(tmp, name);
+        if (!fs.existsSync(model)) {
+          fs.cpSync(path.join(TINY, name), model, { recursive: true });
+          writeTokenizer(model);
+        }
+        const extra = { trim, iterations: 4 };
+        const a = await prune(model, false, extra);
+        const b = await prune(model, true, extra);
+        const bytes = (d: string): Buffer => fs.readFileSync(path.join(d, 'model.safetensors'));
+        assert.ok(bytes(a.dir).equals(bytes(b.dir)), 'pruned checkpoints differ');
+        assert.ok(!bytes(a.dir).equals(fs.readFileSync(path.join(model, 'model.safetensors'))), 'nothing was pruned');
+        assert.equal(b.report.sparsity, a.report.sparsity);
+        b.report.blocks.forEach((blk, i) => blk.layers.forEach((l, j) => {
+          const m = a.report.blocks[i].layers[j];
+          assert.deepEqual([l.lr, l.iteration, l.rowSparsity], [m.lr, m.iteration, m.rowSparsity], `${l.name} of block ${i}`);
+          if (trim) assert.ok(Math.abs(l.metricAfter! - m.metricAfter!) <= 1e-9, `${l.name} of block ${i}: metric ${l.metricAfter} vs ${m.metricAfter}`);
+        }));
+      });
+    }
+  }
+});

@@ -15,6 +15,7 @@ import { checkFinite } from './checkpoint';
 import type { Engine, Session } from './engine';
 import { TrimError } from './errors';
 import { blockWeightNames } from './graphs/decoder';
+import { linearBiases } from './runner';
 import { buildFusedGraph, fusedOut, fusedWeight, type FusedSpec } from './graphs/fused';
 import type { TensorInfo } from './safetensors';
 import { readTensorBytes } from './safetensors';
@@ -83,12 +84,7 @@ export class FusedPruner {
   private readonly dtypes = new Map<string, StoredDtype>();
 
   constructor(readonly ckpt: Checkpoint, readonly engine: Engine, readonly seqlen: number, readonly plan: FusedPlan, readonly o: PruneOptions) {
-    this.biases = new Set(
-      [...ckpt.tensors.keys()]
-        .filter((n) => n.startsWith(ckpt.blockName(0, '')) && n.endsWith('.bias'))
-        .map((n) => n.slice(ckpt.blockName(0, '').length))
-        .filter((n) => n.includes('proj') || n.startsWith('fc')),
-    );
+    this.biases = linearBiases(ckpt);
     this.weightNames = blockWeightNames(ckpt.config, this.biases);
     for (const n of this.weightNames) this.dtypes.set(n, this.info(0, n).dtype as StoredDtype);
   }

@@ -34,6 +34,16 @@ export function readHeadWeights(ckpt: Checkpoint, embed?: Float32Array): HeadWei
   };
 }
 
+/** Local names of the linear biases a block has (e.g. 'self_attn.q_proj.bias'). */
+export function linearBiases(ckpt: Checkpoint): Set<string> {
+  return new Set(
+    [...ckpt.tensors.keys()]
+      .filter((n) => n.startsWith(ckpt.blockName(0, '')) && n.endsWith('.bias'))
+      .map((n) => n.slice(ckpt.blockName(0, '').length))
+      .filter((n) => n.includes('proj') || n.startsWith('fc')),
+  );
+}
+
 /** Activations of all windows: one Float32Array [windows·seqlen, hidden] per batch. */
 export type Activations = Float32Array[];
 
@@ -45,12 +55,7 @@ export class Runner {
   readonly weightNames: string[];
 
   constructor(readonly ckpt: Checkpoint, readonly engine: Engine, readonly seqlen: number, readonly batch: number) {
-    this.biases = new Set(
-      [...ckpt.tensors.keys()]
-        .filter((n) => n.startsWith(ckpt.blockName(0, '')) && n.endsWith('.bias'))
-        .map((n) => n.slice(ckpt.blockName(0, '').length))
-        .filter((n) => n.includes('proj') || n.startsWith('fc')),
-    );
+    this.biases = linearBiases(ckpt);
     this.weightNames = blockWeightNames(ckpt.config, this.biases);
   }
 

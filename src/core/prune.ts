@@ -93,8 +93,11 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   ctl.check();
 
   // Checkpoints per finished block, in the partial folder: --resume continues from the last one.
+  // CUDA: chunk and blocks per run sized to --gpu-memory. CPU: one block per run, chunks of the
+  // block-by-block path's batch (host memory is the limit there, and nothing crosses a bus).
+  const cuda = engine.ep === 'cuda';
   const fusedPlan = canFuse(o)
-    ? planFused(ckpt, seqlen, o.nsamples, engine.ep === 'cuda' ? o.gpuMemory ?? 24 : cpuBudgetGiB(ckpt, seqlen), o.batch ?? (engine.ep === 'cuda' ? null : Runner.autoBatch(ckpt, seqlen)), o.blocksPerRun ?? (engine.ep === 'cuda' ? null : 1))
+    ? planFused(ckpt, seqlen, o.nsamples, o.gpuMemory ?? 24, o.batch ?? (cuda ? null : Runner.autoBatch(ckpt, seqlen)), o.blocksPerRun ?? (cuda ? null : 1))
     : null;
   const batch = fusedPlan ? fusedPlan.chunkWindows : o.batch ?? Runner.autoBatch(ckpt, seqlen);
   const fp = fingerprint(o, { seqlen, batch, ep: engine.ep, version: TRIM_VERSION }, ckpt);
@@ -172,7 +175,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     if (bad >= 0) throw new TrimError('E_OPTION', `block ${bad} would get sparsity ${targets[bad].toFixed(3)}, outside [0, 1); lower --owl-lambda or the target.`);
 
     // Sequential block-wise pruning, from the first block or the one after the last checkpoint.
-    emit({ type: 'phase', phase: 'blocks', message: `Pruning ${cfg.layers} blocks (${o.nsamples} windows × ${seqlen} tokens, ${batch} per batch${fusedPlan ? `, ${fusedPlan.blocksPerRun} block${fusedPlan.blocksPerRun > 1 ? 's' : ''} per device run, ~${(fusedPlan.estimate / 2 ** 30).toFixed(1)} of ${(fusedPlan.budget / 2 ** 30).toFixed(0)} GiB` : ''})` });
+    emit({ type: 'phase', phase: 'blocks', message: `Pruning ${cfg.layers} blocks (${o.nsamples} windows × ${seqlen} tokens, ${batch} per batch${fusedPlan ? `, ${fusedPlan.blocksPerRun} block${fusedPlan.blocksPerRun > 1 ? 's' : ''} per run${cuda ? `, ~${(fusedPlan.estimate / 2 ** 30).toFixed(1)} of ${(fusedPlan.budget / 2 ** 30).toFixed(0)} GiB of GPU memory` : ''}` : ''})` });
     const start = resumed ? resumed.state.nextBlock : 0;
     for (const report of blocks) emit({ type: 'block_end', block: report.index, blocks: cfg.layers, report });
     let acts = resumed ? resumed.acts ?? [] : fusedPlan ? [] : await embed();
@@ -426,11 +429,6 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   } finally {
     await runner.release();
   }
-}
-
-/** The CPU's "device" is host memory: one block per run, sized like the block-by-block path. */
-function cpuBudgetGiB(_ckpt: Checkpoint, _seqlen: number): number {
-  return 8;
 }
 
 function concatActs(parts: Float32Array[]): Float32Array {

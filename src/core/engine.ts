@@ -34,6 +34,7 @@ export class Engine {
       executionProviders: this.ep === 'cuda' ? [{ name: 'cuda', deviceId: 0 } as ort.InferenceSession.ExecutionProviderConfig] : ['cpu'],
       graphOptimizationLevel: (process.env.TRIM_ORT_OPT as 'all' | 'basic' | 'extended' | 'disabled' | undefined) ?? 'all',
       // TRIM_ORT_LOG=verbose shows ORT's own log, including which provider each node was placed on.
+      enableCpuMemArena: process.env.TRIM_CPU_ARENA !== '0',
       logSeverityLevel: process.env.TRIM_ORT_LOG === 'verbose' ? 0 : 3,
       logVerbosityLevel: 0,
     };

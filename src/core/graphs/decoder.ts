@@ -63,7 +63,7 @@ export function blockWeightNames(cfg: ModelConfig, biases: Set<string>): string[
 }
 
 export interface BlockForward {
-  /** The block's output [N, H]. */
+  /** The block's output [N, H] ('' when not asked for: a statistics pass stops at down_proj's input). */
   y: string;
   /** The input of each linear group ([N, channels]). */
   captured: Map<InputGroup, string>;
@@ -74,7 +74,7 @@ export interface BlockForward {
  * `w(local, dims)` names the float32 value of a weight; constants shared by every block (causal
  * mask, rotary tables) are created once in `root` and reused.
  */
-export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConfig, S: number, biases: Set<string>, x: string, w: (local: string, dims: number[]) => string, half = false): BlockForward {
+export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConfig, S: number, biases: Set<string>, x: string, w: (local: string, dims: number[]) => string, half = false, withOutput = true): BlockForward {
   // float16: activations and products in half precision, norms and softmax in float32 (as transformers runs a float16 model).
   const act = (v: number): string => (half ? root.initRaw('f16', T.FLOAT16, [], fromFloat32(Float32Array.of(v), 'F16')) : g.float([v], []));
   const { hidden: H, heads: Hq, kvHeads: Hkv, headDim: D } = cfg;
@@ -123,7 +123,7 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
     captured.set('mlp_in', h2);
     const f = g.op('Relu', [lin(h2, 'fc1', I, H)]);
     captured.set('down_in', f);
-    y = g.op('Add', [x2, lin(f, 'fc2', H, I)]);
+    y = withOutput ? g.op('Add', [x2, lin(f, 'fc2', H, I)]) : '';
   } else {
     const rms = (inp: string, wname: string): string => rmsNorm(g, inp, w(wname, [H]), cfg.normEps, half);
     const [cosT, sinT] = sharedConst(root, `rope_${S}_${half}`, () => {
@@ -151,7 +151,7 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
     const up = lin(h2, 'mlp.up_proj', I, H);
     const m = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
     captured.set('down_in', m);
-    y = g.op('Add', [x2, lin(m, 'mlp.down_proj', H, I)]);
+    y = withOutput ? g.op('Add', [x2, lin(m, 'mlp.down_proj', H, I)]) : '';
   }
   return { y, captured };
 }

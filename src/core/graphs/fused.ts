@@ -158,7 +158,7 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   const it = sb.input(sb.fresh('it'), T.INT64, []);
   const cin = sb.input(sb.fresh('cond'), T.BOOL, []);
   const accIn = INPUT_GROUPS.map(() => sb.input(sb.fresh('acc'), T.DOUBLE, null));
-  const fw = blockForward(sb, g, cfg, S, s.biases, sb.op('Gather', [hIn, it], { axis: 0 }), (n) => denseAct.get(n)!, half);
+  const fw = blockForward(sb, g, cfg, S, s.biases, sb.op('Gather', [hIn, it], { axis: 0 }), (n) => denseAct.get(n)!, half, false);
   const f32 = (b: GraphBuilder, v: string): string => (half ? b.op('Cast', [v], { to: T.FLOAT }) : v);
   sb.output(cin, sb.fresh('cond_out'), T.BOOL);
   INPUT_GROUPS.forEach((grp, i) => {

@@ -22,7 +22,7 @@ import { checkOutputPath, OutputWriter } from './output';
 import { parseNM, validatePruneOptions } from './options';
 import { outlierRatio, owlTargets } from './owl';
 import { evaluatePerplexity } from './perplexity';
-import { Runner, type Activations, type BlockStats } from './runner';
+import { concat, Runner, type Activations, type BlockStats } from './runner';
 import { maskFromRanks, nmMask, prunedCounts, rowRanks, scoreMatrix, uniformCounts } from './scores';
 import { fingerprint, ResumeStore, type ResumeState } from './resume';
 import { checkIds, readText, TextTokenizer } from './tokenizer';
@@ -195,7 +195,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       const fp_ = new FusedPruner(ckpt, engine, seqlen, fusedPlan, o);
       let lastSave = performance.now();
       try {
-        let input: { h: Float32Array } | { ids: Int32Array } = resumed ? { h: concatActs(acts) } : { ids: windows };
+        let input: { h: Float32Array } | { ids: Int32Array } = resumed ? { h: concat(acts) } : { ids: windows };
         acts = [];
         for (let b = start; b < cfg.layers;) {
           ctl.check();
@@ -233,21 +233,13 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
               layers.push(layer);
               emit({ type: 'layer', block: blk, layer });
             }
-            const blockZeros = layers.reduce((a, l) => a + Math.round(l.achieved * l.rows * l.cols), 0);
-            const blockWeights = layers.reduce((a, l) => a + l.rows * l.cols, 0);
-            const report: BlockReport = {
-              index: blk, target: targets[blk], achieved: zeroFraction(blockZeros, blockWeights),
-              outlierRatio: ratios ? ratios[blk] : null,
-              alpha: alphas ? blockMeanAlpha(alphas[blk]) : null,
-              // One run does statistics, pruning and propagation together: its time, shared by its blocks.
-              seconds: { statistics: 0, prune: r.seconds / count, propagate: 0 },
-              layers,
-            };
+            // One run does statistics, pruning and propagation together: its time, shared by its blocks.
+            const report = blockReport(blk, targets[blk], layers, { statistics: 0, prune: r.seconds / count, propagate: 0 }, ratios, alphas);
             blocks.push(report);
             if (k < count - 1) emit({ type: 'block_end', block: blk, blocks: cfg.layers, report });
           }
           b += count;
-          input = { h: r.h ?? new Float32Array(0) };
+          if (r.h) input = { h: r.h };
           // Checkpoint for --resume: always for small activations, else at most once a minute.
           const next = r.h ? [r.h] : null;
           const actBytes = r.h ? r.h.byteLength : 0;
@@ -352,15 +344,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
         acts = (await runner.runBlock(w, acts, { stats: false, propagate: true })).out!;
         const propSeconds = (performance.now() - q0) / 1000;
         sec.propagate += propSeconds;
-        const blockZeros = layers.reduce((a, l) => a + Math.round(l.achieved * l.rows * l.cols), 0);
-        const blockWeights = layers.reduce((a, l) => a + l.rows * l.cols, 0);
-        const report: BlockReport = {
-          index: b, target: T_, achieved: zeroFraction(blockZeros, blockWeights),
-          outlierRatio: ratios ? ratios[b] : null,
-          alpha: alphas ? blockMeanAlpha(alphas[b]) : null,
-          seconds: { statistics: statSeconds, prune: (performance.now() - tBlock) / 1000 - statSeconds - propSeconds, propagate: propSeconds },
-          layers,
-        };
+        const report = blockReport(b, T_, layers, { statistics: statSeconds, prune: (performance.now() - tBlock) / 1000 - statSeconds - propSeconds, propagate: propSeconds }, ratios, alphas);
         blocks.push(report);
         // The block's pruned weights reach the disk before the checkpoint that says they are there.
         await timed('write', () => {
@@ -431,15 +415,17 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   }
 }
 
-function concatActs(parts: Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+/** A block's report from its layers' (achieved sparsity counted over all its weights). */
+function blockReport(index: number, target: number, layers: LayerReport[], seconds: BlockReport['seconds'], ratios: number[] | null, alphas: number[][] | null): BlockReport {
+  const blockZeros = layers.reduce((a, l) => a + Math.round(l.achieved * l.rows * l.cols), 0);
+  const blockWeights = layers.reduce((a, l) => a + l.rows * l.cols, 0);
+  return {
+    index, target, achieved: zeroFraction(blockZeros, blockWeights),
+    outlierRatio: ratios ? ratios[index] : null,
+    alpha: alphas ? blockMeanAlpha(alphas[index]) : null,
+    seconds,
+    layers,
+  };
 }
 
 /** Wanda's norm2: the mean over windows of each channel's sum of squares. */

@@ -171,7 +171,9 @@ export class Runner {
   }
 }
 
-function concat(parts: Float32Array[]): Float32Array {
+/** One array of several (the batches of Activations); a single part is returned as it is. */
+export function concat(parts: Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0];
   const n = parts.reduce((a, p) => a + p.length, 0);
   const out = new Float32Array(n);
   let o = 0;

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { partialDirFor } from '../contract';
 import type { Checkpoint } from './checkpoint';
 import { TrimError } from './errors';
+import { IO_MAX } from './safetensors';
 import type { TensorInfo } from './safetensors';
 
 /** Files copied beside the weights: configuration, tokenizer and generation files. */
@@ -143,7 +144,7 @@ export class OutputWriter {
     try {
       const fd = this.fd(info.file);
       let done = 0;
-      while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, info.offset + done);
+      while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, Math.min(IO_MAX, bytes.byteLength - done), info.offset + done);
     } catch (e) {
       throw ioError(`writing ${info.name}`, e);
     }

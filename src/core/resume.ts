@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import type { BlockReport, EvalResult, PhaseSeconds, PruneOptions } from '../contract';
 import type { Checkpoint } from './checkpoint';
 import { TrimError } from './errors';
+import { IO_MAX } from './safetensors';
 import { ioError } from './output';
 import type { Activations } from './runner';
 
@@ -152,7 +153,7 @@ export class ResumeStore {
           const bytes = new Uint8Array(a.buffer);
           let done = 0;
           while (done < bytes.byteLength) {
-            const r = fs.readSync(fd, bytes, done, bytes.byteLength - done, pos + done);
+            const r = fs.readSync(fd, bytes, done, Math.min(IO_MAX, bytes.byteLength - done), pos + done);
             if (r === 0) throw this.damaged(`${state.acts.file} ends early`);
             done += r;
           }
@@ -209,7 +210,7 @@ export class ResumeStore {
     try {
       for (const p of parts) {
         let done = 0;
-        while (done < p.byteLength) done += fs.writeSync(fd, p, done, p.byteLength - done);
+        while (done < p.byteLength) done += fs.writeSync(fd, p, done, Math.min(IO_MAX, p.byteLength - done));
       }
       fs.fsyncSync(fd);
     } finally {

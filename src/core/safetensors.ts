@@ -6,6 +6,9 @@
 import * as fs from 'node:fs';
 import { TrimError } from './errors';
 
+/** Largest length one fs read or write call takes (Node refuses over 2 GiB − 1). */
+export const IO_MAX = 2 ** 30;
+
 export const KNOWN_DTYPES: Record<string, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
   F8_E4M3: 1, F8_E5M2: 1, U16: 2, U32: 4, U64: 8,
@@ -72,7 +75,7 @@ export function readFully(fd: number, file: string, buf: Uint8Array, position: n
   while (done < buf.byteLength) {
     let n: number;
     try {
-      n = fs.readSync(fd, buf, done, buf.byteLength - done, position + done);
+      n = fs.readSync(fd, buf, done, Math.min(IO_MAX, buf.byteLength - done), position + done);
     } catch (e) {
       throw bad(file, `cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? e})`);
     }

@@ -20,6 +20,7 @@ import { buildFusedGraph, fusedOut, fusedWeight, type FusedSpec } from './graphs
 import type { TensorInfo } from './safetensors';
 import { readTensorBytes } from './safetensors';
 import * as fs from 'node:fs';
+import { MaskPool } from './maskPool';
 
 export interface FusedPlan {
   chunkWindows: number;
@@ -61,6 +62,25 @@ export function planFused(ckpt: Checkpoint, seqlen: number, nsamples: number, bu
   return { chunkWindows: B, chunks: nsamples / B, blocksPerRun: K, estimate: fixed + K * perBlock, budget };
 }
 
+/**
+ * Which attention and which ranking the graph uses. On CUDA: GroupQueryAttention in float16
+ * (flash attention), and ranks from two whole-matrix sorts (ORT's CUDA TopK sorts row by row).
+ * On the CPU the per-row TopK and the materialised attention. TRIM_ATTENTION / TRIM_RANKS
+ * override, for measurements.
+ */
+export function fusedKernels(ep: 'cpu' | 'cuda', precision: 'float32' | 'float16'): Pick<FusedSpec, 'attention' | 'ranks' | 'masks'> {
+  const att = process.env.TRIM_ATTENTION;
+  const rk = process.env.TRIM_RANKS;
+  const attention = att === 'matmul' || att === 'gqa' ? att : ep === 'cuda' && precision === 'float16' ? 'gqa' : 'matmul';
+  if (attention === 'gqa' && precision !== 'float16') throw new TrimError('E_OPTION', 'TRIM_ATTENTION=gqa needs --precision float16.');
+  const out = process.env.TRIM_OUTPUT;
+  return {
+    attention,
+    ranks: rk === 'row' || rk === 'flat' ? rk : ep === 'cuda' ? 'flat' : 'row',
+    masks: out === 'masks' || out === 'weights' ? out === 'masks' : ep === 'cuda',
+  };
+}
+
 export interface FusedRunResult {
   /** Per block of the run: per linear, the pruned stored bytes, zeros per row, search figures. */
   blocks: {
@@ -72,6 +92,8 @@ export interface FusedRunResult {
   seconds: number;
   readSeconds: number;
   sessionSeconds: number;
+  /** Zeroing the pruned weights on the host from the run's keep bits (masks mode). */
+  applySeconds: number;
   /** Bytes sent to and received from the run. */
   bytesIn: number;
   bytesOut: number;
@@ -82,11 +104,14 @@ export class FusedPruner {
   readonly weightNames: string[];
   readonly biases: Set<string>;
   private readonly dtypes = new Map<string, StoredDtype>();
+  private readonly masks: boolean;
+  private pool: MaskPool | null = null;
 
   constructor(readonly ckpt: Checkpoint, readonly engine: Engine, readonly seqlen: number, readonly plan: FusedPlan, readonly o: PruneOptions) {
     this.biases = linearBiases(ckpt);
     this.weightNames = blockWeightNames(ckpt.config, this.biases);
     for (const n of this.weightNames) this.dtypes.set(n, this.info(0, n).dtype as StoredDtype);
+    this.masks = fusedKernels(engine.ep, o.precision ?? 'float32').masks && ckpt.linearShapes().every(([, c]) => c % 8 === 0);
   }
 
   private info(block: number, local: string): TensorInfo {
@@ -111,11 +136,26 @@ export class FusedPruner {
         positions: lay.positions ? this.ckpt.tensors.get(lay.positions)!.dtype as StoredDtype : null,
       } : null,
       output, score: o.score, precision: o.precision ?? 'float32',
+      ...fusedKernels(this.engine.ep, o.precision ?? 'float32'),
+      masks: this.masks,
       trim: o.trim ? { iterations: o.iterations, forbidNegLr: o.forbidNegLr, layerMetric: o.layerMetric, rowMetric: o.rowMetric } : null,
     };
     s = await this.engine.session(buildFusedGraph(spec));
     this.sessions.set(key, s);
     return s;
+  }
+
+  private prefetched: { first: number; count: number; weights: Promise<ort.Tensor[]> } | null = null;
+
+  /** Starts reading the weights of the run [first, first + count) now (run() picks them up). */
+  prefetch(first: number, count: number): void {
+    const weights = storedTensors(this.runNames(count).map(({ n, k }) => this.info(first + k, n)), true);
+    weights.catch(() => {}); // awaited, and reported, by run()
+    this.prefetched = { first, count, weights };
+  }
+
+  private runNames(count: number): { n: string; k: number }[] {
+    return this.weightNames.flatMap((n) => Array.from({ length: count }, (_, k) => ({ n, k })));
   }
 
   /**
@@ -130,12 +170,15 @@ export class FusedPruner {
     const sessionSeconds = (performance.now() - tS) / 1000;
     const tR = performance.now();
     const feeds: Record<string, ort.Tensor> = {};
-    const stackedW = await storedTensors(this.weightNames.map((n) => Array.from({ length: count }, (_, k) => this.info(first + k, n))), true);
-    this.weightNames.forEach((n, i) => (feeds[fusedWeight(n)] = stackedW[i]));
+    const names = this.runNames(count);
+    const pre = this.prefetched;
+    this.prefetched = null;
+    const blockW = await (pre && pre.first === first && pre.count === count ? pre.weights : storedTensors(names.map(({ n, k }) => this.info(first + k, n)), true));
+    names.forEach(({ n, k }, i) => (feeds[fusedWeight(n, k)] = blockW[i]));
     if ('ids' in input) {
       feeds.ids = new ort.Tensor('int64', BigInt64Array.from(input.ids, (v) => BigInt(v)), [input.ids.length]);
       const lay = this.ckpt.layout;
-      const globals = await storedTensors([[this.ckpt.tensors.get(lay.embed)!], ...(lay.positions ? [[this.ckpt.tensors.get(lay.positions)!]] : [])], false);
+      const globals = await storedTensors([this.ckpt.tensors.get(lay.embed)!, ...(lay.positions ? [this.ckpt.tensors.get(lay.positions)!] : [])], false);
       feeds.embed = globals[0];
       if (lay.positions) feeds.positions = globals[1];
     } else {
@@ -155,6 +198,24 @@ export class FusedPruner {
     }
     const bad = r[fusedOut.nonfinite].data as Float32Array;
     const nW = this.weightNames.length;
+    // Masks mode: every block's weights go to a worker with their keep bits and come back pruned.
+    const tA = performance.now();
+    const prunedBytes = new Map<string, Uint8Array>();
+    if (this.masks) {
+      this.pool ??= new MaskPool();
+      const pool = this.pool;
+      await Promise.all(this.ckpt.layout.linears.flatMap((name) => {
+        const keep = r[fusedOut.keep(name)].data as Uint8Array;
+        const per = keep.length / count;
+        return Array.from({ length: count }, async (_, k) => {
+          const key = fusedWeight(`${name}.weight`, k);
+          const t = feeds[key];
+          const buf = await pool.apply((t.data as Uint8Array).buffer as ArrayBuffer, keep.subarray(k * per, (k + 1) * per), t.type === 'float32' ? 4 : 2);
+          prunedBytes.set(key, new Uint8Array(buf));
+        });
+      }));
+    }
+    const applySeconds = (performance.now() - tA) / 1000;
     const blocks: FusedRunResult['blocks'] = [];
     for (let k = 0; k < count; k++) {
       const i = bad.subarray(k * nW, (k + 1) * nW).findIndex((v) => v > 0);
@@ -166,67 +227,77 @@ export class FusedPruner {
       }
       blocks.push({
         linears: this.ckpt.layout.linears.map((name) => {
-          const w = r[fusedOut.weight(name)].data as Float32Array | Uint16Array;
-          const per = w.byteLength / count;
           const z = r[fusedOut.zeros(name)].data as Float32Array;
           const rows = z.length / count;
+          let bytes = prunedBytes.get(fusedWeight(`${name}.weight`, k));
+          if (!bytes) {
+            const w = r[fusedOut.weight(name)].data as Float32Array | Uint16Array;
+            const per = w.byteLength / count;
+            bytes = new Uint8Array(w.buffer, w.byteOffset + k * per, per);
+          }
           return {
             name,
-            bytes: new Uint8Array(w.buffer, w.byteOffset + k * per, per),
+            bytes,
             zeros: z.subarray(k * rows, (k + 1) * rows),
             trim: this.o.trim ? (r[fusedOut.trim(name)].data as Float64Array).subarray(k * 5, k * 5 + 5) : null,
           };
         }),
       });
     }
-    return { blocks, h: output ? (r.hout.data as Float32Array) : null, seconds, readSeconds, sessionSeconds, bytesIn, bytesOut };
+    return { blocks, h: output ? (r.hout.data as Float32Array) : null, seconds, readSeconds, sessionSeconds, applySeconds, bytesIn, bytesOut };
   }
 
   async release(): Promise<void> {
     for (const s of this.sessions.values()) await s.release();
     this.sessions.clear();
+    await this.pool?.close();
+    this.pool = null;
   }
 }
 
 /**
- * Stored bytes of one tensor, or of the same tensor of several blocks stacked [blocks, ...],
- * read straight into one aligned buffer, as an ORT tensor of the graph's input type (16-bit
- * weights as uint16 bits). Reads go out in 32 MiB pieces, all at once, so that the libuv
- * threads copy from the page cache in parallel (one thread reads about 1.2 GB/s here).
+ * Stored bytes of each tensor, each in its own buffer (so that it can be handed to a worker
+ * later), as an ORT tensor of the graph's input type (16-bit weights as uint16 bits), shaped
+ * [1, ...shape] when `lead` (one block of a run). Reads go out in 32 MiB pieces, all at once, so
+ * that the libuv threads copy from the page cache in parallel (one thread reads about 1.2 GB/s here).
  */
-async function storedTensors(groups: TensorInfo[][], stack: boolean): Promise<ort.Tensor[]> {
+async function storedTensors(list: TensorInfo[], lead: boolean): Promise<ort.Tensor[]> {
   const PIECE = 32 * 2 ** 20;
   const jobs: Promise<void>[] = [];
-  const handles = new Map<string, Promise<fs.promises.FileHandle>>();
-  const open = (file: string): Promise<fs.promises.FileHandle> => {
-    let h = handles.get(file);
-    if (!h) handles.set(file, (h = fs.promises.open(file, 'r')));
-    return h;
+  // Files are opened and every piece's first read is issued before this function first awaits,
+  // so the reads proceed on libuv's threads even while the main thread is busy (tokenizing).
+  const fds = new Map<string, number>();
+  const fdOf = (file: string): number => {
+    let fd = fds.get(file);
+    if (fd === undefined) fds.set(file, (fd = fs.openSync(file, 'r')));
+    return fd;
   };
-  const out = groups.map((ts) => {
-    const per = ts[0].byteLength;
-    const buf = new Uint8Array(new ArrayBuffer(per * ts.length));
-    ts.forEach((t, k) => {
-      for (let o = 0; o < per; o += PIECE) {
-        const len = Math.min(PIECE, per - o);
+  const readAt = (fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> =>
+    new Promise((resolve, reject) => fs.read(fd, buf, off, len, pos, (e, n) => (e ? reject(e) : resolve(n))));
+  try {
+    const out = list.map((t) => {
+      const buf = new Uint8Array(new ArrayBuffer(t.byteLength));
+      for (let o = 0; o < t.byteLength; o += PIECE) {
+        const len = Math.min(PIECE, t.byteLength - o);
         jobs.push((async () => {
-          const fh = await open(t.file);
+          const fd = fdOf(t.file);
           let done = 0;
           while (done < len) {
-            const { bytesRead } = await fh.read(buf, k * per + o + done, len - done, t.offset + o + done);
-            if (bytesRead === 0) throw new TrimError('E_SAFETENSORS', `${t.file}: unexpected end of file while reading "${t.name}"; was the checkpoint changed while pruning?`);
-            done += bytesRead;
+            const n = await readAt(fd, buf, o + done, len - done, t.offset + o + done);
+            if (n === 0) throw new TrimError('E_SAFETENSORS', `${t.file}: unexpected end of file while reading "${t.name}"; was the checkpoint changed while pruning?`);
+            done += n;
           }
         })());
       }
+      const dims = lead ? [1, ...t.shape] : t.shape;
+      return t.dtype === 'F32' ? new ort.Tensor('float32', new Float32Array(buf.buffer), dims) : new ort.Tensor('uint16', new Uint16Array(buf.buffer), dims);
     });
-    const dims = stack ? [ts.length, ...ts[0].shape] : ts[0].shape;
-    return ts[0].dtype === 'F32' ? new ort.Tensor('float32', new Float32Array(buf.buffer), dims) : new ort.Tensor('uint16', new Uint16Array(buf.buffer), dims);
-  });
-  try {
-    await Promise.all(jobs);
+    const settled = await Promise.allSettled(jobs);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return out;
   } finally {
-    for (const h of handles.values()) await (await h).close();
+    await Promise.allSettled(jobs);
+    for (const fd of fds.values()) fs.closeSync(fd);
   }
-  return out;
 }

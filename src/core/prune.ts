@@ -81,6 +81,17 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   const summary = ckpt.summary();
   emit({ type: 'start', job, ep: engine.ep, epNotice: engine.notice, model: summary, options: o });
 
+  const cuda = engine.ep === 'cuda';
+  const fusedPlan = canFuse(o)
+    ? planFused(ckpt, seqlen, o.nsamples, o.gpuMemory ?? 24, o.batch ?? (cuda ? null : Runner.autoBatch(ckpt, seqlen)), o.blocksPerRun ?? (cuda ? null : 1))
+    : null;
+  // The fused path's first run needs only the token ids: its weights are read while the text is tokenized.
+  let fused: FusedPruner | null = null;
+  if (fusedPlan && !o.resume && (o.allocation === 'uniform' || o.blockSparsity)) {
+    fused = new FusedPruner(ckpt, engine, seqlen, fusedPlan, o);
+    fused.prefetch(0, Math.min(fusedPlan.blocksPerRun, cfg.layers));
+  }
+
   // Calibration windows: the first nsamples consecutive windows of the text tokenized as one string.
   emit({ type: 'phase', phase: 'calibration', message: `Tokenizing ${o.calib}` });
   const tok = TextTokenizer.fromFolder(o.model);
@@ -95,10 +106,6 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   // Checkpoints per finished block, in the partial folder: --resume continues from the last one.
   // CUDA: chunk and blocks per run sized to --gpu-memory. CPU: one block per run, chunks of the
   // block-by-block path's batch (host memory is the limit there, and nothing crosses a bus).
-  const cuda = engine.ep === 'cuda';
-  const fusedPlan = canFuse(o)
-    ? planFused(ckpt, seqlen, o.nsamples, o.gpuMemory ?? 24, o.batch ?? (cuda ? null : Runner.autoBatch(ckpt, seqlen)), o.blocksPerRun ?? (cuda ? null : 1))
-    : null;
   const batch = fusedPlan ? fusedPlan.chunkWindows : o.batch ?? Runner.autoBatch(ckpt, seqlen);
   const fp = fingerprint(o, { seqlen, batch, ep: engine.ep, version: TRIM_VERSION }, ckpt);
   const store = new ResumeStore(partialDirFor(dst));
@@ -192,7 +199,8 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     if (fusedPlan) {
       // Runs of blocks on the device (graphs/fused.ts): statistics, scores, ranks, TRIM search,
       // masks and propagation inside one session.run per run of blocks.
-      const fp_ = new FusedPruner(ckpt, engine, seqlen, fusedPlan, o);
+      const fp_ = fused ?? new FusedPruner(ckpt, engine, seqlen, fusedPlan, o);
+      fused = null;
       let lastSave = performance.now();
       try {
         let input: { h: Float32Array } | { ids: Int32Array } = resumed ? { h: concat(acts) } : { ids: windows };
@@ -204,7 +212,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
           const last = b + count >= cfg.layers;
           const r = await fp_.run(b, count, targets, input, !last);
           sec.load += r.readSeconds;
-          sec.prune += r.seconds + r.sessionSeconds;
+          sec.prune += r.seconds + r.sessionSeconds + r.applySeconds;
 
           for (let k = 0; k < count; k++) {
             const blk = b + k;
@@ -252,7 +260,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
           });
           emit({ type: 'block_end', block: b - 1, blocks: cfg.layers, report: blocks[blocks.length - 1] });
           const gb = (n: number): string => (n / 1e9).toFixed(2);
-          emit({ type: 'log', level: 'info', message: `Blocks ${b - count}–${b - 1}: weights read in ${r.readSeconds.toFixed(2)} s, session ${r.sessionSeconds.toFixed(2)} s, device run ${r.seconds.toFixed(2)} s (${gb(r.bytesIn)} GB in, ${gb(r.bytesOut)} GB out).` });
+          emit({ type: 'log', level: 'info', message: `Blocks ${b - count}–${b - 1}: weights read in ${r.readSeconds.toFixed(2)} s, session ${r.sessionSeconds.toFixed(2)} s, device run ${r.seconds.toFixed(2)} s (${gb(r.bytesIn)} GB in, ${gb(r.bytesOut)} GB out)${r.applySeconds > 0 ? `, pruned weights zeroed from the device's keep bits in ${r.applySeconds.toFixed(2)} s` : ''}.` });
         }
       } finally {
         await fp_.release();

@@ -30,19 +30,22 @@ function writeTokenizer(dir: string): void {
 const calib = path.join(tmp, 'calib.txt');
 fs.writeFileSync(calib, fs.readFileSync(path.join(ROOT, 'media', 'data', 'calib.txt'), 'utf8').slice(0, 20000));
 
-async function prune(model: string, fused: boolean, extra: Partial<PruneOptions>): Promise<{ dir: string; report: TrimReport }> {
-  const out = path.join(tmp, `${path.basename(model)}-${fused ? 'fused' : 'blocks'}-${extra.trim ? 'trim' : 'wanda'}`);
+async function prune(model: string, fused: boolean, extra: Partial<PruneOptions>, env: Record<string, string> = {}): Promise<{ dir: string; report: TrimReport }> {
+  const out = path.join(tmp, `${path.basename(model)}-${fused ? 'fused' : 'blocks'}-${extra.trim ? 'trim' : 'wanda'}-${Object.values(env).join('-')}`);
   const o: PruneOptions = {
     ...defaultPruneOptions(), model, out, overwrite: true, sparsity: 0.6, nsamples: 8, seqlen: 32, batch: 4,
     calib, eval: null, ep: 'cpu', ...extra,
   };
-  const before = process.env.TRIM_FUSED;
-  process.env.TRIM_FUSED = fused ? '1' : '0';
+  const vars = { TRIM_FUSED: fused ? '1' : '0', ...env };
+  const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
   try {
     await runPrune(o, () => {});
   } finally {
-    if (before === undefined) delete process.env.TRIM_FUSED;
-    else process.env.TRIM_FUSED = before;
+    for (const [k, v] of Object.entries(before)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
   return { dir: out, report: JSON.parse(fs.readFileSync(path.join(out, 'trim-report.json'), 'utf8')) as TrimReport };
 }
@@ -59,8 +62,13 @@ describe('fused pruning = block-by-block pruning, byte for byte', () => {
         const extra = { trim, iterations: 4 };
         const a = await prune(model, false, extra);
         const b = await prune(model, true, extra);
+        // The CUDA choices, here on the CPU: ranks from two whole-matrix sorts, and keep bits
+        // applied to the weights on the host's worker threads instead of pruned weights returned.
+        const c = await prune(model, true, extra, { TRIM_RANKS: 'flat', TRIM_OUTPUT: 'masks' });
         const bytes = (d: string): Buffer => fs.readFileSync(path.join(d, 'model.safetensors'));
         assert.ok(bytes(a.dir).equals(bytes(b.dir)), 'pruned checkpoints differ');
+        assert.ok(bytes(a.dir).equals(bytes(c.dir)), 'pruned checkpoints differ (flat ranks, keep bits)');
+        assert.deepEqual(c.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)), b.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)));
         assert.ok(!bytes(a.dir).equals(fs.readFileSync(path.join(model, 'model.safetensors'))), 'nothing was pruned');
         assert.equal(b.report.sparsity, a.report.sparsity);
         b.report.blocks.forEach((blk, i) => blk.layers.forEach((l, j) => {

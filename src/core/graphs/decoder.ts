@@ -74,7 +74,24 @@ export interface BlockForward {
  * `w(local, dims)` names the float32 value of a weight; constants shared by every block (causal
  * mask, rotary tables) are created once in `root` and reused.
  */
-export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConfig, S: number, biases: Set<string>, x: string, w: (local: string, dims: number[]) => string, half = false, withOutput = true): BlockForward {
+export interface ForwardOptions {
+  /** Activations and products in float16 (norms and softmax in float32). */
+  half?: boolean;
+  /** Emit the block's output (false: a statistics pass stops at down_proj's input). */
+  withOutput?: boolean;
+  /**
+   * 'matmul': scores materialised, causal mask added, softmax (every provider, exact float32).
+   * 'gqa': ORT's com.microsoft.GroupQueryAttention (CUDA, float16 only: flash attention, causal,
+   * the key/value heads shared without being repeated).
+   */
+  attention?: 'matmul' | 'gqa';
+}
+
+export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConfig, S: number, biases: Set<string>, x: string, w: (local: string, dims: number[]) => string, fo: ForwardOptions = {}): BlockForward {
+  const half = fo.half ?? false;
+  const withOutput = fo.withOutput ?? true;
+  const gqa = fo.attention === 'gqa';
+  if (gqa && !half) throw new Error('GroupQueryAttention runs in float16 only');
   // float16: activations and products in half precision, norms and softmax in float32 (as transformers runs a float16 model).
   const act = (v: number): string => (half ? root.initRaw('f16', T.FLOAT16, [], fromFloat32(Float32Array.of(v), 'F16')) : g.float([v], []));
   const { hidden: H, heads: Hq, kvHeads: Hkv, headDim: D } = cfg;
@@ -108,6 +125,18 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
     return g.op('Reshape', [g.op('Transpose', [c4], { perm: [0, 2, 1, 3] }), g.int64([-1, Hq * D])]);
   };
 
+  /** [N, heads·D] rows of q, k, v → GroupQueryAttention (causal, prompt only: no past) → [N, Hq·D]. */
+  const fusedAttention = (q: string, k: string, v: string, scale: number): string => {
+    const bsh = (t: string, heads: number): string => g.op('Reshape', [t, g.int64([-1, S, heads * D])]);
+    const q3 = bsh(q, Hq);
+    const batch = g.op('Slice', [g.op('Shape', [q3]), g.int64([0]), g.int64([1])]);
+    const seqlensK = g.op('Expand', [root.initRaw('i32', T.INT32, [], new Uint8Array(Int32Array.of(S - 1).buffer)), batch]);
+    const total = root.initRaw('i32', T.INT32, [], new Uint8Array(Int32Array.of(S).buffer));
+    const [o] = g.opN('GroupQueryAttention', [q3, bsh(k, Hkv), bsh(v, Hkv), '', '', seqlensK, total], 3,
+      { num_heads: Hq, kv_num_heads: Hkv, scale: { float: scale } }, 'com.microsoft');
+    return g.op('Reshape', [o, g.int64([-1, Hq * D])]);
+  };
+
   let y: string;
   if (cfg.family === 'opt') {
     const ln = (inp: string, p: string): string => layerNorm(g, inp, w(`${p}.weight`, [H]), w(`${p}.bias`, [H]), cfg.normEps);
@@ -116,7 +145,7 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
     const q = g.op('Mul', [lin(h, 'self_attn.q_proj', H, H), act(D ** -0.5)]);
     const k = lin(h, 'self_attn.k_proj', H, H);
     const v = lin(h, 'self_attn.v_proj', H, H);
-    const a = attention(toHeads(q, Hq), toHeads(k, Hkv), toHeads(v, Hkv), 1);
+    const a = gqa ? fusedAttention(q, k, v, 1) : attention(toHeads(q, Hq), toHeads(k, Hkv), toHeads(v, Hkv), 1);
     captured.set('o_in', a);
     const x2 = g.op('Add', [x, lin(a, 'self_attn.out_proj', H, H)]);
     const h2 = ln(x2, 'final_layer_norm');
@@ -132,17 +161,28 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
       const sn = root.float(sin, [S, D]);
       return half ? `${root.op('Cast', [c], { to: T.FLOAT16 })}|${root.op('Cast', [sn], { to: T.FLOAT16 })}` : `${c}|${sn}`;
     }).split('|');
-    const rope = (t: string): string => {
+    const rope = (t: string, c: string, sn: string): string => {
       const [a, b] = g.opN('Split', [t, g.int64([D / 2, D / 2])], 2, { axis: -1 });
       const rot = g.op('Concat', [g.op('Neg', [b]), a], { axis: -1 });
-      return g.op('Add', [g.op('Mul', [t, cosT]), g.op('Mul', [rot, sinT])]);
+      return g.op('Add', [g.op('Mul', [t, c]), g.op('Mul', [rot, sn])]);
     };
     const h = rms(x, 'input_layernorm.weight');
     captured.set('attn_in', h);
-    const q = rope(toHeads(lin(h, 'self_attn.q_proj', Hq * D, H), Hq));
-    const k = rope(toHeads(lin(h, 'self_attn.k_proj', Hkv * D, H), Hkv));
-    const v = toHeads(lin(h, 'self_attn.v_proj', Hkv * D, H), Hkv);
-    const a = attention(q, k, v, D ** -0.5);
+    let a: string;
+    if (gqa) {
+      // Rotary in the [B, S, heads, D] layout the operator takes (tables [S, 1, D]); heads stay interleaved per token.
+      const [c3, s3] = sharedConst(root, `rope3_${S}`, () =>
+        [cosT, sinT].map((t) => root.op('Reshape', [t, root.int64([S, 1, D])])).join('|')).split('|');
+      const bshd = (t: string, heads: number): string => g.op('Reshape', [t, g.int64([-1, S, heads, D])]);
+      const q = rope(bshd(lin(h, 'self_attn.q_proj', Hq * D, H), Hq), c3, s3);
+      const k = rope(bshd(lin(h, 'self_attn.k_proj', Hkv * D, H), Hkv), c3, s3);
+      a = fusedAttention(q, k, lin(h, 'self_attn.v_proj', Hkv * D, H), D ** -0.5);
+    } else {
+      const q = rope(toHeads(lin(h, 'self_attn.q_proj', Hq * D, H), Hq), cosT, sinT);
+      const k = rope(toHeads(lin(h, 'self_attn.k_proj', Hkv * D, H), Hkv), cosT, sinT);
+      const v = toHeads(lin(h, 'self_attn.v_proj', Hkv * D, H), Hkv);
+      a = attention(q, k, v, D ** -0.5);
+    }
     captured.set('o_in', a);
     const x2 = g.op('Add', [x, lin(a, 'self_attn.o_proj', H, Hq * D)]);
     const h2 = rms(x2, 'post_attention_layernorm.weight');

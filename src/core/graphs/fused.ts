@@ -48,23 +48,59 @@ export interface FusedSpec {
    * float32; statistics, scores and the TRIM search in float32/float64 either way).
    */
   precision: 'float32' | 'float16';
+  /** Attention in the block passes (decoder.ts ForwardOptions); 'gqa' needs float16 and CUDA. */
+  attention: 'matmul' | 'gqa';
+  /** Row ranks by a TopK per row ('row') or by two stable sorts of the whole matrix ('flat'); the same ranks. */
+  ranks: 'row' | 'flat';
+  /**
+   * Return each linear's kept positions as bits (uint8 [blocks, rows, cols/8], bit j of byte i =
+   * element 8i+j) instead of the pruned weight: the host already holds the weights, and at 7B the
+   * pruned weights would be 14 GB through onnxruntime-node's slow device-to-host path (measured
+   * on the H200: 1 GiB in 139 ms to the device, ~765 ms back). Needs cols divisible by 8.
+   */
+  masks: boolean;
 }
 
 /** Rank of each weight in its row by ascending score: a full TopK per row, scattered back (ties: lower column first). */
-function rowRanksOps(b: GraphBuilder, root: GraphBuilder, score: string, cols: number): string {
+export function rowRanksOps(b: GraphBuilder, root: GraphBuilder, score: string, cols: number): string {
   const [, order] = b.opN('TopK', [score, b.int64([cols])], 2, { axis: -1, largest: 0, sorted: 1 });
   const positions = b.op('Add', [b.op('Mul', [score, b.float([0], [])]), root.float(Float32Array.from({ length: cols }, (_, i) => i), [cols])]);
   return b.op('ScatterElements', [score, order, positions], { axis: 1 });
 }
 
-/** Input name of the stacked [blocks, ...] tensor of a block weight. */
-export const fusedWeight = (local: string): string => `w.${local}`;
+/**
+ * The same ranks as rowRanksOps from two sorts of the whole matrix: by score (stable, so equal
+ * scores keep their flat order, i.e. their column order within a row), then by row (stable, so
+ * each row keeps that order). ORT's CUDA TopK sorts a long axis with one radix sort per row
+ * (several kernel launches each: ~50,000 rows per 7B block); this is two sorts per matrix.
+ */
+export function flatRanksOps(b: GraphBuilder, root: GraphBuilder, score: string, rows: number, cols: number): string {
+  const n = rows * cols;
+  const flat = b.op('Reshape', [score, b.int64([n])]);
+  const [, o1] = b.opN('TopK', [flat, b.int64([n])], 2, { axis: 0, largest: 0, sorted: 1 });
+  const rowOf = b.op('Cast', [b.op('Div', [o1, b.int64([cols], [])])], { to: T.FLOAT });
+  const [, o2] = b.opN('TopK', [rowOf, b.int64([n])], 2, { axis: 0, largest: 0, sorted: 1 });
+  const idx = b.op('Gather', [o1, o2], { axis: 0 });
+  // Position within the row of each sorted entry: 0..cols-1 repeated. Built from the scores
+  // (score·0 + [0..cols)) rather than Range over constants, which ORT would fold into a 0.5 GB
+  // initializer per matrix shape at session creation (7 s at 7B, measured on the H200).
+  const pos = b.op('Reshape', [b.op('Add', [b.op('Mul', [score, b.float([0], [])]), root.float(Float32Array.from({ length: cols }, (_, i) => i), [cols])]), b.int64([n])]);
+  return b.op('Reshape', [b.op('ScatterElements', [flat, idx, pos], { axis: 0 }), b.int64([rows, cols])]);
+}
+
+/**
+ * Input name of block k's (k-th of the run) weight, fed [1, ...shape]: one buffer per block and
+ * tensor, so that the host can hand each to a worker thread afterwards; the graph concatenates them.
+ */
+export const fusedWeight = (local: string, k: number): string => `w.${local}.${k}`;
 /** Output names, each stacked over the run's blocks. */
 export const fusedOut = {
   weight: (linear: string): string => `${linear}.pruned`,
   zeros: (linear: string): string => `${linear}.zeros`,
   /** float64 [blocks, 5]: metric before, best metric, lr, iteration, metric after. */
   trim: (linear: string): string => `${linear}.trim`,
+  /** uint8 [blocks, rows, cols/8]: kept positions as bits (masks mode). */
+  keep: (linear: string): string => `${linear}.keep`,
   /** float32 [blocks, tensors]: count of non-finite values per block tensor, in weightNames order. */
   nonfinite: 'nonfinite',
 };
@@ -124,7 +160,11 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   if (half) h = g.op('Cast', [h], { to: T.FLOAT16 });
   const targets = g.input('targets', T.DOUBLE, [s.blocks]);
   const stacked = new Map<string, string>();
-  for (const name of s.weightNames) stacked.set(name, g.input(fusedWeight(name), ELEM[s.dtypes.get(name)!], null));
+  for (const name of s.weightNames) {
+    const parts = Array.from({ length: s.blocks }, (_, k) => g.input(fusedWeight(name, k), ELEM[s.dtypes.get(name)!], null));
+    stacked.set(name, parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: 0 }));
+  }
+  const bitValues = g.initRaw('bit_values', T.INT32, [8], new Uint8Array(Int32Array.from([1, 2, 4, 8, 16, 32, 64, 128]).buffer));
 
   // The block body.
   const bb = g.sub('block');
@@ -158,7 +198,7 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   const it = sb.input(sb.fresh('it'), T.INT64, []);
   const cin = sb.input(sb.fresh('cond'), T.BOOL, []);
   const accIn = INPUT_GROUPS.map(() => sb.input(sb.fresh('acc'), T.DOUBLE, null));
-  const fw = blockForward(sb, g, cfg, S, s.biases, sb.op('Gather', [hIn, it], { axis: 0 }), (n) => denseAct.get(n)!, half, false);
+  const fw = blockForward(sb, g, cfg, S, s.biases, sb.op('Gather', [hIn, it], { axis: 0 }), (n) => denseAct.get(n)!, { half, withOutput: false, attention: s.attention });
   const f32 = (b: GraphBuilder, v: string): string => (half ? b.op('Cast', [v], { to: T.FLOAT }) : v);
   sb.output(cin, sb.fresh('cond_out'), T.BOOL);
   INPUT_GROUPS.forEach((grp, i) => {
@@ -192,7 +232,7 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
       const norm2 = bb.op('Div', [sumsq.get(lin.group)!, bb.double([N], [])]);
       score = bb.op('Mul', [score, bb.op('Sqrt', [bb.op('Cast', [norm2], { to: T.FLOAT })])]);
     }
-    const rank = rowRanksOps(bb, g, score, cols);
+    const rank = s.ranks === 'flat' ? flatRanksOps(bb, g, score, rows, cols) : rowRanksOps(bb, g, score, cols);
     let keep: string;
     if (s.trim) {
       const r = trimSearchOps(bb, { W, rank, X: lastX.get(lin.group)!, rows, cols, T: Tk }, s.trim);
@@ -206,7 +246,12 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
     pruned.set(wname, Wp);
     const zeros = bb.op('ReduceSum', [bb.op('Cast', [bb.op('Equal', [Wp, zeroF])], { to: T.FLOAT }), bb.int64([1])], { keepdims: 0 });
     scans.push({ value: zeros, name: fusedOut.zeros(lin.name), type: T.FLOAT });
-    if (s.dtypes.get(wname) === 'F32') scans.push({ value: Wp, name: fusedOut.weight(lin.name), type: T.FLOAT });
+    if (s.masks) {
+      if (cols % 8 !== 0) throw new Error(`masks mode needs columns divisible by 8 (${lin.name}: ${cols})`);
+      const bits = bb.op('Reshape', [bb.op('Cast', [keep], { to: T.INT32 }), bb.int64([rows, cols / 8, 8])]);
+      const packed = bb.op('ReduceSum', [bb.op('Mul', [bits, bitValues]), bb.int64([2])], { keepdims: 0 });
+      scans.push({ value: bb.op('Cast', [packed], { to: T.UINT8 }), name: fusedOut.keep(lin.name), type: T.UINT8 });
+    } else if (s.dtypes.get(wname) === 'F32') scans.push({ value: Wp, name: fusedOut.weight(lin.name), type: T.FLOAT });
     else {
       const w32 = bb.op('Where', [keep, bb.op('Cast', [raw.get(wname)!], { to: T.INT32 }), bb.initRaw('i32_zero', T.INT32, [], new Uint8Array(4))]);
       scans.push({ value: bb.op('Cast', [w32], { to: T.UINT16 }), name: fusedOut.weight(lin.name), type: T.UINT16 });
@@ -218,7 +263,7 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   const pb = bb.sub('propagate');
   const pit = pb.input(pb.fresh('it'), T.INT64, []);
   const pcin = pb.input(pb.fresh('cond'), T.BOOL, []);
-  const pf = blockForward(pb, g, cfg, S, s.biases, pb.op('Gather', [hIn, pit], { axis: 0 }), (n) => prunedAct.get(n)!, half);
+  const pf = blockForward(pb, g, cfg, S, s.biases, pb.op('Gather', [hIn, pit], { axis: 0 }), (n) => prunedAct.get(n)!, { half, attention: s.attention });
   pb.output(pcin, pb.fresh('cond_out'), T.BOOL);
   pb.output(pf.y, pb.fresh('y'), ACT);
   const hOut = bb.opN('Loop', [chunkCount, ''], 1, { body: { graph: pb.graph() } })[0];

@@ -104,14 +104,17 @@ export class FusedPruner {
   readonly weightNames: string[];
   readonly biases: Set<string>;
   private readonly dtypes = new Map<string, StoredDtype>();
-  private readonly masks: boolean;
+  /** Attention, ranks and output of the graph (fusedKernels; keep bits only where every row packs into bytes). */
+  private readonly kernels: Pick<FusedSpec, 'attention' | 'ranks' | 'masks'>;
   private pool: MaskPool | null = null;
+  private prefetched: { first: number; count: number; weights: Promise<ort.Tensor[]> } | null = null;
 
   constructor(readonly ckpt: Checkpoint, readonly engine: Engine, readonly seqlen: number, readonly plan: FusedPlan, readonly o: PruneOptions) {
     this.biases = linearBiases(ckpt);
     this.weightNames = blockWeightNames(ckpt.config, this.biases);
     for (const n of this.weightNames) this.dtypes.set(n, this.info(0, n).dtype as StoredDtype);
-    this.masks = fusedKernels(engine.ep, o.precision ?? 'float32').masks && ckpt.linearShapes().every(([, c]) => c % 8 === 0);
+    const k = fusedKernels(engine.ep, o.precision ?? 'float32');
+    this.kernels = { ...k, masks: k.masks && ckpt.linearShapes().every(([, c]) => c % 8 === 0) };
   }
 
   private info(block: number, local: string): TensorInfo {
@@ -136,16 +139,13 @@ export class FusedPruner {
         positions: lay.positions ? this.ckpt.tensors.get(lay.positions)!.dtype as StoredDtype : null,
       } : null,
       output, score: o.score, precision: o.precision ?? 'float32',
-      ...fusedKernels(this.engine.ep, o.precision ?? 'float32'),
-      masks: this.masks,
+      ...this.kernels,
       trim: o.trim ? { iterations: o.iterations, forbidNegLr: o.forbidNegLr, layerMetric: o.layerMetric, rowMetric: o.rowMetric } : null,
     };
     s = await this.engine.session(buildFusedGraph(spec));
     this.sessions.set(key, s);
     return s;
   }
-
-  private prefetched: { first: number; count: number; weights: Promise<ort.Tensor[]> } | null = null;
 
   /** Starts reading the weights of the run [first, first + count) now (run() picks them up). */
   prefetch(first: number, count: number): void {
@@ -201,7 +201,7 @@ export class FusedPruner {
     // Masks mode: every block's weights go to a worker with their keep bits and come back pruned.
     const tA = performance.now();
     const prunedBytes = new Map<string, Uint8Array>();
-    if (this.masks) {
+    if (this.kernels.masks) {
       this.pool ??= new MaskPool();
       const pool = this.pool;
       await Promise.all(this.ckpt.layout.linears.flatMap((name) => {
@@ -292,11 +292,11 @@ async function storedTensors(list: TensorInfo[], lead: boolean): Promise<ort.Ten
       const dims = lead ? [1, ...t.shape] : t.shape;
       return t.dtype === 'F32' ? new ort.Tensor('float32', new Float32Array(buf.buffer), dims) : new ort.Tensor('uint16', new Uint16Array(buf.buffer), dims);
     });
-    const settled = await Promise.allSettled(jobs);
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const failed = (await Promise.allSettled(jobs)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     return out;
   } finally {
+    // Every issued read ends before the files close, also when an allocation above threw.
     await Promise.allSettled(jobs);
     for (const fd of fds.values()) fs.closeSync(fd);
   }

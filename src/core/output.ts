@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { partialDirFor } from '../contract';
 import type { Checkpoint } from './checkpoint';
 import { TrimError } from './errors';
-import { IO_MAX } from './safetensors';
+import { writeFully } from './safetensors';
 import type { TensorInfo } from './safetensors';
 
 /** Files copied beside the weights: configuration, tokenizer and generation files. */
@@ -142,9 +142,7 @@ export class OutputWriter {
   writeTensor(info: TensorInfo, bytes: Uint8Array): void {
     if (bytes.byteLength !== info.byteLength) throw new Error(`size mismatch writing ${info.name}`);
     try {
-      const fd = this.fd(info.file);
-      let done = 0;
-      while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, Math.min(IO_MAX, bytes.byteLength - done), info.offset + done);
+      writeFully(this.fd(info.file), bytes, info.offset);
     } catch (e) {
       throw ioError(`writing ${info.name}`, e);
     }

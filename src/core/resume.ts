@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import type { BlockReport, EvalResult, PhaseSeconds, PruneOptions } from '../contract';
 import type { Checkpoint } from './checkpoint';
 import { TrimError } from './errors';
-import { IO_MAX } from './safetensors';
+import { IO_MAX, writeFully } from './safetensors';
 import { ioError } from './output';
 import type { Activations } from './runner';
 
@@ -208,10 +208,7 @@ export class ResumeStore {
     const tmp = path.join(this.dir, `${name}.tmp`);
     const fd = fs.openSync(tmp, 'w');
     try {
-      for (const p of parts) {
-        let done = 0;
-        while (done < p.byteLength) done += fs.writeSync(fd, p, done, Math.min(IO_MAX, p.byteLength - done));
-      }
+      for (const p of parts) writeFully(fd, p, null);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);

@@ -84,6 +84,12 @@ export function readFully(fd: number, file: string, buf: Uint8Array, position: n
   }
 }
 
+/** Writes all of `buf` at `position` (null: at the file's current position), in pieces of at most IO_MAX. */
+export function writeFully(fd: number, buf: Uint8Array, position: number | null): void {
+  let done = 0;
+  while (done < buf.byteLength) done += fs.writeSync(fd, buf, done, Math.min(IO_MAX, buf.byteLength - done), position === null ? null : position + done);
+}
+
 /** Validates a header's JSON against the data section's size. Exported for fuzz tests. */
 export function parseHeader(file: string, hbuf: Uint8Array, fileSize: number): SafetensorsHeader {
   const headerLength = hbuf.byteLength;

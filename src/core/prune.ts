@@ -81,13 +81,17 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   const summary = ckpt.summary();
   emit({ type: 'start', job, ep: engine.ep, epNotice: engine.notice, model: summary, options: o });
 
+  // CUDA: chunk and blocks per run sized to --gpu-memory. CPU: one block per run, chunks of the
+  // block-by-block path's batch (host memory is the limit there, and nothing crosses a bus).
   const cuda = engine.ep === 'cuda';
   const fusedPlan = canFuse(o)
     ? planFused(ckpt, seqlen, o.nsamples, o.gpuMemory ?? 24, o.batch ?? (cuda ? null : Runner.autoBatch(ckpt, seqlen)), o.blocksPerRun ?? (cuda ? null : 1))
     : null;
-  // The fused path's first run needs only the token ids: its weights are read while the text is tokenized.
+  // The fused path's first run needs only the token ids: its weights are read while the text is
+  // tokenized, when pruning follows at once (no dense evaluation or allocation pass in between,
+  // during which they would only hold host memory).
   let fused: FusedPruner | null = null;
-  if (fusedPlan && !o.resume && (o.allocation === 'uniform' || o.blockSparsity)) {
+  if (fusedPlan && !o.resume && !o.eval && (o.allocation === 'uniform' || o.blockSparsity)) {
     fused = new FusedPruner(ckpt, engine, seqlen, fusedPlan, o);
     fused.prefetch(0, Math.min(fusedPlan.blocksPerRun, cfg.layers));
   }
@@ -104,8 +108,6 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   ctl.check();
 
   // Checkpoints per finished block, in the partial folder: --resume continues from the last one.
-  // CUDA: chunk and blocks per run sized to --gpu-memory. CPU: one block per run, chunks of the
-  // block-by-block path's batch (host memory is the limit there, and nothing crosses a bus).
   const batch = fusedPlan ? fusedPlan.chunkWindows : o.batch ?? Runner.autoBatch(ckpt, seqlen);
   const fp = fingerprint(o, { seqlen, batch, ep: engine.ep, version: TRIM_VERSION }, ckpt);
   const store = new ResumeStore(partialDirFor(dst));

@@ -4,6 +4,8 @@
 #   bash scripts/gpu/fused-checks.sh parity                      demo rows of REFERENCE.md §5 on --ep cuda
 #   bash scripts/gpu/fused-checks.sh placement                   provider of every node of the fused graph
 #   bash scripts/gpu/fused-checks.sh bench PRESET [prune options] full real-shaped synth, TRIM 70%, 128 × 2048
+#   bash scripts/gpu/fused-checks.sh profile PRESET LAYERS [prune options]   the first LAYERS blocks of PRESET:
+#        ORT's per-node profile with CUDA_LAUNCH_BLOCKING=1 (GPU time per node), summed by phase and operator
 set -u
 export PATH=/opt/trimgpu:$PATH NODE_PATH=/opt/trimgpu/node_modules
 export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu
@@ -30,4 +32,14 @@ bench)
   [ -f /tmp/calib3.txt ] || for i in 1 2 3; do cat media/data/calib.txt; done > /tmp/calib3.txt
   cat "$dir"/*.safetensors > /dev/null   # page cache warm, as the criterion says
   node scripts/bench.mjs --model "$dir" --calib /tmp/calib3.txt --trim --sparsity 0.7 --nsamples 128 --seqlen 2048 --no-eval --ep cuda "$@" ;;
+profile)
+  preset=$1; layers=$2; shift 2
+  dir=/tmp/synth-$preset-L$layers
+  [ -d "$dir" ] || node dist/cli.js synth --preset "$preset" --layers "$layers" --out "$dir" | tail -1
+  [ -f /tmp/calib3.txt ] || for i in 1 2 3; do cat media/data/calib.txt; done > /tmp/calib3.txt
+  cat "$dir"/*.safetensors > /dev/null
+  rm -rf /tmp/prof && mkdir -p /tmp/prof
+  CUDA_LAUNCH_BLOCKING=1 TRIM_ORT_PROFILE=/tmp/prof/p node dist/cli.js prune --model "$dir" --calib /tmp/calib3.txt --trim --sparsity 0.7 \
+    --nsamples 128 --seqlen 2048 --no-eval --ep cuda --out /tmp/prof/out --overwrite --json "$@" | grep '"Blocks ' | cut -c1-400
+  node scripts/gpu/profile-summary.mjs /tmp/prof/p_*.json ;;
 esac

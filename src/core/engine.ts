@@ -37,6 +37,9 @@ export class Engine {
       enableCpuMemArena: process.env.TRIM_CPU_ARENA !== '0',
       logSeverityLevel: process.env.TRIM_ORT_LOG === 'verbose' ? 0 : 3,
       logVerbosityLevel: 0,
+      // TRIM_ORT_PROFILE=PREFIX writes ORT's per-node profile (PREFIX_<date>.json) when a session ends;
+      // node names carry their (sub)graph's name, e.g. "step_52/Gemm_61" (scripts/gpu/profile-summary.mjs).
+      ...(process.env.TRIM_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.TRIM_ORT_PROFILE } : {}),
     };
   }
 

@@ -147,6 +147,11 @@ export class FusedPruner {
     return s;
   }
 
+  /** Creates the session of a run of `blocks` blocks now (run() reuses it). */
+  async prepare(blocks: number, embed: boolean, output: boolean): Promise<void> {
+    await this.session(blocks, embed, output);
+  }
+
   /** Starts reading the weights of the run [first, first + count) now (run() picks them up). */
   prefetch(first: number, count: number): void {
     const weights = storedTensors(this.runNames(count).map(({ n, k }) => this.info(first + k, n)), true);
@@ -215,7 +220,7 @@ export class FusedPruner {
         });
       }));
     }
-    const applySeconds = (performance.now() - tA) / 1000;
+    const applySeconds = this.kernels.masks ? (performance.now() - tA) / 1000 : 0;
     const blocks: FusedRunResult['blocks'] = [];
     for (let k = 0; k < count; k++) {
       const i = bad.subarray(k * nW, (k + 1) * nW).findIndex((v) => v > 0);
@@ -248,7 +253,10 @@ export class FusedPruner {
   }
 
   async release(): Promise<void> {
-    for (const s of this.sessions.values()) await s.release();
+    for (const s of this.sessions.values()) {
+      if (process.env.TRIM_ORT_PROFILE) s.endProfiling();
+      await s.release();
+    }
     this.sessions.clear();
     await this.pool?.close();
     this.pool = null;

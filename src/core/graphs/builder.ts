@@ -49,7 +49,7 @@ export class GraphBuilder {
   opN(opType: string, inputs: string[], nOut: number, attrs: Record<string, AttrValue> = {}, domain = ''): string[] {
     const outs = Array.from({ length: nOut }, () => this.fresh(opType.toLowerCase()));
     this.nodes.push({
-      opType, domain, input: inputs, output: outs, name: this.fresh(`n_${opType}`),
+      opType, domain, input: inputs, output: outs, name: `${this.name}/${this.fresh(opType)}`,
       attribute: Object.entries(attrs).map(([k, v]) => attr(k, v)),
     });
     return outs;

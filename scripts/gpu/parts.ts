@@ -2,17 +2,17 @@
  * Times the parts of the fused pruning graph one at a time, at a real model's shapes, on the
  * provider given (default cuda): row ranks (a TopK per row, or two whole-matrix sorts), one
  * chunk's block pass (materialised attention or GroupQueryAttention), one linear's TRIM search,
- * and host↔device copies. Inputs are drawn inside the graphs (RandomUniform) and outputs are
+ * keep-bit packing (three ways) and host↔device copies. Inputs are drawn inside the graphs (RandomUniform) and outputs are
  * scalars, so only the copy part crosses the bus. Prints one table.
  *
  *   npx esbuild scripts/gpu/parts.ts --bundle --platform=node --external:onnxruntime-node --outfile=dist/parts.js
- *   node dist/parts.js [--preset qwen2.5-7b] [--ep cuda] [--windows 8] [--only ranks,block,search,copy]
+ *   node dist/parts.js [--preset qwen2.5-7b] [--ep cuda] [--windows 8] [--only ranks,block,search,copy,pack]
  */
 import * as ort from 'onnxruntime-node';
 import { parseArgs } from 'node:util';
 import { GraphBuilder, T } from '../../src/core/graphs/builder';
 import { blockForward } from '../../src/core/graphs/decoder';
-import { flatRanksOps, rowRanksOps, trimSearchOps } from '../../src/core/graphs/fused';
+import { flatRanksOps, packBitsOps, rowRanksOps, trimSearchOps, type PackKind } from '../../src/core/graphs/fused';
 import { PRESETS } from '../../src/core/synth';
 import type { ModelConfig } from '../../src/core/config';
 
@@ -164,6 +164,29 @@ async function main(): Promise<void> {
       scalar(g, t.s);
       g.output(t.info, 'info', T.DOUBLE);
       await time(`ranks flat + trim search ${n} ${r}×${c}`, g.build());
+    }
+  }
+  if (only.has('pack')) {
+    const kinds: PackKind[] = ['reduce-int', 'reduce-float', 'split-sum'];
+    {
+      // Every way against the int32 one, on one matrix.
+      const g = new GraphBuilder('packeq');
+      const keep = g.op('Less', [rand(g, [64, 4096], 0, 1, 7), g.float([0.3], [])]);
+      const ref = g.op('Cast', [packBitsOps(g, keep, 64, 4096, 'reduce-int')], { to: T.FLOAT });
+      kinds.slice(1).forEach((k, i) => g.output(g.op('ReduceMax', [g.op('Abs', [g.op('Sub', [ref, g.op('Cast', [packBitsOps(g, keep, 64, 4096, k)], { to: T.FLOAT })])])], { keepdims: 0 }), `maxdiff_${i}`));
+      await time(`pack: ${kinds.slice(1).join(', ')} vs reduce-int`, g.build());
+    }
+    for (const [n, r, c] of [shapes[3], shapes[4]]) {
+      {
+        const g = new GraphBuilder('keep');
+        scalar(g, g.op('Less', [rand(g, [r, c], 0, 1, 8), g.float([0.3], [])]));
+        await time(`keep only (baseline) ${n}`, g.build());
+      }
+      for (const k of kinds) {
+        const g = new GraphBuilder('pack');
+        scalar(g, packBitsOps(g, g.op('Less', [rand(g, [r, c], 0, 1, 8), g.float([0.3], [])]), r, c, k));
+        await time(`pack ${k} ${n} ${r}×${c}`, g.build());
+      }
     }
   }
   if (only.has('copy')) {

@@ -170,7 +170,7 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
     const parts = Array.from({ length: s.blocks }, (_, k) => g.input(fusedWeight(name, k), ELEM[s.dtypes.get(name)!], null));
     stacked.set(name, parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: 0 }));
   }
-  const bitValues = g.initRaw('bit_values', T.INT32, [8], new Uint8Array(Int32Array.from([1, 2, 4, 8, 16, 32, 64, 128]).buffer));
+
 
   // The block body.
   const bb = g.sub('block');
@@ -254,9 +254,7 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
     scans.push({ value: zeros, name: fusedOut.zeros(lin.name), type: T.FLOAT });
     if (s.masks) {
       if (cols % 8 !== 0) throw new Error(`masks mode needs columns divisible by 8 (${lin.name}: ${cols})`);
-      const bits = bb.op('Reshape', [bb.op('Cast', [keep], { to: T.INT32 }), bb.int64([rows, cols / 8, 8])]);
-      const packed = bb.op('ReduceSum', [bb.op('Mul', [bits, bitValues]), bb.int64([2])], { keepdims: 0 });
-      scans.push({ value: bb.op('Cast', [packed], { to: T.UINT8 }), name: fusedOut.keep(lin.name), type: T.UINT8 });
+      scans.push({ value: packBitsOps(bb, keep, rows, cols, packKind()), name: fusedOut.keep(lin.name), type: T.UINT8 });
     } else if (s.dtypes.get(wname) === 'F32') scans.push({ value: Wp, name: fusedOut.weight(lin.name), type: T.FLOAT });
     else {
       const w32 = bb.op('Where', [keep, bb.op('Cast', [raw.get(wname)!], { to: T.INT32 }), bb.initRaw('i32_zero', T.INT32, [], new Uint8Array(4))]);
@@ -284,6 +282,38 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
 }
 
 /** floor(cols · s) per row in float32, as prunedCounts does. */
+export type PackKind = 'reduce-int' | 'reduce-float' | 'split-sum';
+
+/**
+ * How keep bits are packed: split-sum (TRIM_PACK overrides, for measurements). H200, 7B gate_proj
+ * 18944×3584 (scripts/gpu/parts.ts --only pack): reduce-int 20.8 ms (ORT's generic int32
+ * reduction), reduce-float 1.9 ms, split-sum 1.0 ms.
+ */
+export function packKind(): PackKind {
+  const v = process.env.TRIM_PACK;
+  return v === 'reduce-int' || v === 'reduce-float' || v === 'split-sum' ? v : 'split-sum';
+}
+
+/**
+ * Packs a bool [rows, cols] into uint8 [rows, cols/8], bit j of byte i = element 8i+j: the
+ * weighted sum of each group of 8 with weights 1, 2, …, 128 (exact in int32 and in float32).
+ * reduce-*: a ReduceSum over the axis of 8; split-sum: the 8 strided slices summed elementwise.
+ */
+export function packBitsOps(b: GraphBuilder, keep: string, rows: number, cols: number, kind: PackKind): string {
+  const powers = [1, 2, 4, 8, 16, 32, 64, 128];
+  let packed: string;
+  if (kind === 'split-sum') {
+    const parts = b.opN('Split', [b.op('Reshape', [b.op('Cast', [keep], { to: T.FLOAT }), b.int64([rows, cols / 8, 8])]), b.int64(Array(8).fill(1))], 8, { axis: 2 });
+    packed = b.op('Squeeze', [b.op('Sum', parts.map((x, j) => (j === 0 ? x : b.op('Mul', [x, b.float([powers[j]], [])])))), b.int64([2])]);
+  } else {
+    const int = kind === 'reduce-int';
+    const bits = b.op('Reshape', [b.op('Cast', [keep], { to: int ? T.INT32 : T.FLOAT }), b.int64([rows, cols / 8, 8])]);
+    const w = int ? b.initRaw('bit_values', T.INT32, [8], new Uint8Array(Int32Array.from(powers).buffer)) : b.float(powers);
+    packed = b.op('ReduceSum', [b.op('Mul', [bits, w]), b.int64([2])], { keepdims: 0 });
+  }
+  return b.op('Cast', [packed], { to: T.UINT8 });
+}
+
 function floorCounts(g: GraphBuilder, s: string, cols: number): string {
   return g.op('Floor', [g.op('Mul', [s, g.float([cols], [])])]);
 }

@@ -29,6 +29,7 @@ import { checkIds, readText, TextTokenizer } from './tokenizer';
 import { trimSearch } from './trimSearch';
 import { canFuse, FusedPruner, planFused } from './fused';
 import { f32 } from './engine';
+import { collectGarbage } from './gc';
 
 export const TRIM_VERSION = '0.1.0';
 
@@ -93,7 +94,12 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   let fused: FusedPruner | null = null;
   if (fusedPlan && !o.resume && !o.eval && (o.allocation === 'uniform' || o.blockSparsity)) {
     fused = new FusedPruner(ckpt, engine, seqlen, fusedPlan, o);
-    fused.prefetch(0, Math.min(fusedPlan.blocksPerRun, cfg.layers));
+    const count = Math.min(fusedPlan.blocksPerRun, cfg.layers);
+    fused.prefetch(0, count);
+    // Building the graph and creating its session hold the main thread (0.3-0.7 s at 7B): done
+    // now, while the weights are being read, rather than after tokenizing.
+    const f = fused;
+    await timed('prune', () => f.prepare(count, true, count < cfg.layers));
   }
 
   // Calibration windows: the first nsamples consecutive windows of the text tokenized as one string.
@@ -212,6 +218,9 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
           const count = Math.min(fusedPlan.blocksPerRun, cfg.layers - b);
           for (let k = 0; k < count; k++) emit({ type: 'block_start', block: b + k, blocks: cfg.layers, target: targets[b + k] });
           const last = b + count >= cfg.layers;
+          // The previous run's inputs and the outputs' copies are garbage now: free them before
+          // this run allocates as much again (V8 would collect them later; host memory, not time).
+          if ('h' in input && input.h.byteLength >= 64 * 2 ** 20) collectGarbage();
           const r = await fp_.run(b, count, targets, input, !last);
           sec.load += r.readSeconds;
           sec.prune += r.seconds + r.sessionSeconds + r.applySeconds;

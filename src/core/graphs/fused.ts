@@ -171,7 +171,6 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
     stacked.set(name, parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: 0 }));
   }
 
-
   // The block body.
   const bb = g.sub('block');
   const k = bb.input(bb.fresh('k'), T.INT64, []);

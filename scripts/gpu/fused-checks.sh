@@ -11,6 +11,14 @@ export PATH=/opt/trimgpu:$PATH NODE_PATH=/opt/trimgpu/node_modules
 export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu
 export TRIM_CACHE_DIR=/tmp/trim-cache
 DEMO=media/models/trim-demo-qwen2-small
+# setup DIR SYNTH-OPTIONS: the synthetic checkpoint (once), the calibration text, the page cache warm.
+setup() {
+  local dir=$1; shift
+  [ -d "$dir" ] || node dist/cli.js synth "$@" --out "$dir" | tail -1
+  # 128 × 2048 tokens need more text than calib.txt's 94k tokens: repeat it (timing only).
+  [ -f /tmp/calib3.txt ] || for i in 1 2 3; do cat media/data/calib.txt; done > /tmp/calib3.txt
+  cat "$dir"/*.safetensors > /dev/null   # page cache warm, as the criterion says
+}
 mode=$1; shift
 case $mode in
 parity)
@@ -27,17 +35,12 @@ placement)
 bench)
   preset=$1; shift
   dir=/tmp/synth-$preset
-  [ -d "$dir" ] || node dist/cli.js synth --preset "$preset" --out "$dir" | tail -1
-  # 128 × 2048 tokens need more text than calib.txt's 94k tokens: repeat it (timing only).
-  [ -f /tmp/calib3.txt ] || for i in 1 2 3; do cat media/data/calib.txt; done > /tmp/calib3.txt
-  cat "$dir"/*.safetensors > /dev/null   # page cache warm, as the criterion says
+  setup "$dir" --preset "$preset"
   node scripts/bench.mjs --model "$dir" --calib /tmp/calib3.txt --trim --sparsity 0.7 --nsamples 128 --seqlen 2048 --no-eval --ep cuda "$@" ;;
 profile)
   preset=$1; layers=$2; shift 2
   dir=/tmp/synth-$preset-L$layers
-  [ -d "$dir" ] || node dist/cli.js synth --preset "$preset" --layers "$layers" --out "$dir" | tail -1
-  [ -f /tmp/calib3.txt ] || for i in 1 2 3; do cat media/data/calib.txt; done > /tmp/calib3.txt
-  cat "$dir"/*.safetensors > /dev/null
+  setup "$dir" --preset "$preset" --layers "$layers"
   rm -rf /tmp/prof && mkdir -p /tmp/prof
   CUDA_LAUNCH_BLOCKING=1 TRIM_ORT_PROFILE=/tmp/prof/p node dist/cli.js prune --model "$dir" --calib /tmp/calib3.txt --trim --sparsity 0.7 \
     --nsamples 128 --seqlen 2048 --no-eval --ep cuda --out /tmp/prof/out --overwrite --json "$@" | grep '"Blocks ' | cut -c1-400

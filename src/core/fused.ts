@@ -65,12 +65,15 @@ export function planFused(ckpt: Checkpoint, seqlen: number, nsamples: number, bu
 /**
  * Which attention and which ranking the graph uses. On CUDA: GroupQueryAttention in float16
  * (flash attention), and ranks from two whole-matrix sorts (ORT's CUDA TopK sorts row by row).
- * On the CPU the per-row TopK and the materialised attention. TRIM_ATTENTION / TRIM_RANKS
- * override, for measurements.
+ * On the CPU the per-row TopK and the materialised attention. Keep bits are packed by split-sum:
+ * H200, 7B gate_proj 18944×3584 (scripts/gpu/parts.ts --only pack): reduce-int 20.8 ms (ORT's
+ * generic int32 reduction), reduce-float 1.9 ms, split-sum 1.0 ms. TRIM_ATTENTION / TRIM_RANKS /
+ * TRIM_OUTPUT / TRIM_PACK override, for measurements.
  */
-export function fusedKernels(ep: 'cpu' | 'cuda', precision: 'float32' | 'float16'): Pick<FusedSpec, 'attention' | 'ranks' | 'masks'> {
+export function fusedKernels(ep: 'cpu' | 'cuda', precision: 'float32' | 'float16'): FusedKernels {
   const att = process.env.TRIM_ATTENTION;
   const rk = process.env.TRIM_RANKS;
+  const pk = process.env.TRIM_PACK;
   const attention = att === 'matmul' || att === 'gqa' ? att : ep === 'cuda' && precision === 'float16' ? 'gqa' : 'matmul';
   if (attention === 'gqa' && precision !== 'float16') throw new TrimError('E_OPTION', 'TRIM_ATTENTION=gqa needs --precision float16.');
   const out = process.env.TRIM_OUTPUT;
@@ -78,8 +81,11 @@ export function fusedKernels(ep: 'cpu' | 'cuda', precision: 'float32' | 'float16
     attention,
     ranks: rk === 'row' || rk === 'flat' ? rk : ep === 'cuda' ? 'flat' : 'row',
     masks: out === 'masks' || out === 'weights' ? out === 'masks' : ep === 'cuda',
+    pack: pk === 'reduce-int' || pk === 'reduce-float' || pk === 'split-sum' ? pk : 'split-sum',
   };
 }
+
+type FusedKernels = Pick<FusedSpec, 'attention' | 'ranks' | 'masks' | 'pack'>;
 
 export interface FusedRunResult {
   /** Per block of the run: per linear, the pruned stored bytes, zeros per row, search figures. */
@@ -104,8 +110,8 @@ export class FusedPruner {
   readonly weightNames: string[];
   readonly biases: Set<string>;
   private readonly dtypes = new Map<string, StoredDtype>();
-  /** Attention, ranks and output of the graph (fusedKernels; keep bits only where every row packs into bytes). */
-  private readonly kernels: Pick<FusedSpec, 'attention' | 'ranks' | 'masks'>;
+  /** Attention, ranks, output and packing of the graph (fusedKernels; keep bits only where every row packs into bytes). */
+  private readonly kernels: FusedKernels;
   private pool: MaskPool | null = null;
   private prefetched: { first: number; count: number; weights: Promise<ort.Tensor[]> } | null = null;
 

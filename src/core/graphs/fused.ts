@@ -59,6 +59,8 @@ export interface FusedSpec {
    * on the H200: 1 GiB in 139 ms to the device, ~765 ms back). Needs cols divisible by 8.
    */
   masks: boolean;
+  /** How keep bits are packed (packBitsOps). */
+  pack: PackKind;
 }
 
 /** Rank of each weight in its row by ascending score: a full TopK per row, scattered back (ties: lower column first). */
@@ -253,7 +255,7 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
     scans.push({ value: zeros, name: fusedOut.zeros(lin.name), type: T.FLOAT });
     if (s.masks) {
       if (cols % 8 !== 0) throw new Error(`masks mode needs columns divisible by 8 (${lin.name}: ${cols})`);
-      scans.push({ value: packBitsOps(bb, keep, rows, cols, packKind()), name: fusedOut.keep(lin.name), type: T.UINT8 });
+      scans.push({ value: packBitsOps(bb, keep, rows, cols, s.pack), name: fusedOut.keep(lin.name), type: T.UINT8 });
     } else if (s.dtypes.get(wname) === 'F32') scans.push({ value: Wp, name: fusedOut.weight(lin.name), type: T.FLOAT });
     else {
       const w32 = bb.op('Where', [keep, bb.op('Cast', [raw.get(wname)!], { to: T.INT32 }), bb.initRaw('i32_zero', T.INT32, [], new Uint8Array(4))]);
@@ -280,18 +282,7 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   return g.build();
 }
 
-/** floor(cols · s) per row in float32, as prunedCounts does. */
 export type PackKind = 'reduce-int' | 'reduce-float' | 'split-sum';
-
-/**
- * How keep bits are packed: split-sum (TRIM_PACK overrides, for measurements). H200, 7B gate_proj
- * 18944×3584 (scripts/gpu/parts.ts --only pack): reduce-int 20.8 ms (ORT's generic int32
- * reduction), reduce-float 1.9 ms, split-sum 1.0 ms.
- */
-export function packKind(): PackKind {
-  const v = process.env.TRIM_PACK;
-  return v === 'reduce-int' || v === 'reduce-float' || v === 'split-sum' ? v : 'split-sum';
-}
 
 /**
  * Packs a bool [rows, cols] into uint8 [rows, cols/8], bit j of byte i = element 8i+j: the
@@ -313,6 +304,7 @@ export function packBitsOps(b: GraphBuilder, keep: string, rows: number, cols: n
   return b.op('Cast', [packed], { to: T.UINT8 });
 }
 
+/** floor(cols · s) per row in float32, as prunedCounts does. */
 function floorCounts(g: GraphBuilder, s: string, cols: number): string {
   return g.op('Floor', [g.op('Mul', [s, g.float([cols], [])])]);
 }

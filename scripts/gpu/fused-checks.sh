@@ -4,6 +4,7 @@
 #   bash scripts/gpu/fused-checks.sh parity                      demo rows of REFERENCE.md §5 on --ep cuda
 #   bash scripts/gpu/fused-checks.sh placement                   provider of every node of the fused graph
 #   bash scripts/gpu/fused-checks.sh bench PRESET [prune options] full real-shaped synth, TRIM 70%, 128 × 2048
+#        (LAYERS=n: only the first n blocks of PRESET)
 #   bash scripts/gpu/fused-checks.sh profile PRESET LAYERS [prune options]   the first LAYERS blocks of PRESET:
 #        ORT's per-node profile with CUDA_LAUNCH_BLOCKING=1 (GPU time per node), summed by phase and operator
 set -u
@@ -34,8 +35,8 @@ placement)
   grep -iE "placed on|Node placements|All nodes" /tmp/verbose.log | sed -E 's/^.*\] //' | sort | uniq -c | sort -rn | head -30 ;;
 bench)
   preset=$1; shift
-  dir=/tmp/synth-$preset
-  setup "$dir" --preset "$preset"
+  dir=/tmp/synth-$preset${LAYERS:+-L$LAYERS}
+  setup "$dir" --preset "$preset" ${LAYERS:+--layers $LAYERS}
   node scripts/bench.mjs --model "$dir" --calib /tmp/calib3.txt --trim --sparsity 0.7 --nsamples 128 --seqlen 2048 --no-eval --ep cuda "$@" ;;
 profile)
   preset=$1; layers=$2; shift 2

@@ -43,9 +43,28 @@ export class Engine {
     };
   }
 
-  async session(model: Uint8Array): Promise<Session> {
+  /**
+   * `externalFolder`: the folder that the model's external-data locations are relative to (its
+   * initializers are then read from those files while the session is created).
+   */
+  async session(model: Uint8Array, externalFolder?: string): Promise<Session> {
     if (process.env.TRIM_ORT_LOG === 'verbose') ort.env.logLevel = 'verbose';
-    return ort.InferenceSession.create(model, this.options());
+    const options = this.options();
+    const session: Record<string, string> = {};
+    // TRIM_DETERMINISTIC=1: ORT's deterministic CUDA kernels, the same bytes from run to run.
+    // Without it, CUDA's sums vary in their last bits between processes: on the H200 the demo's
+    // TRIM 70% gave 220.70 in 3 of 4 runs and 222.53 in one (reference 222.53, tolerance 3%),
+    // 220.70 in 4 of 4 with it; at 7B it cost 3.1 s (device run 21.3 → 24.4 s, one warm run each).
+    if (process.env.TRIM_DETERMINISTIC === '1') session.use_deterministic_compute = '1';
+    if (externalFolder !== undefined) session.model_external_initializers_file_folder_path = externalFolder;
+    if (Object.keys(session).length > 0) options.extra = {
+      session,
+      // Constant folding would evaluate the subgraphs that read only initializers (the blocks'
+      // weights concatenated, the embedding table's finiteness check) on the host while the
+      // session is created: the whole model in host memory, which is what external data avoids.
+      ...(externalFolder !== undefined ? { optimization: { disable_specified_optimizers: 'ConstantFolding' } } : {}),
+    };
+    return ort.InferenceSession.create(model, options);
   }
 }
 

@@ -16,10 +16,11 @@ import type { Engine, Session } from './engine';
 import { TrimError } from './errors';
 import { blockWeightNames } from './graphs/decoder';
 import { linearBiases } from './runner';
-import { buildFusedGraph, fusedOut, fusedWeight, type FusedSpec } from './graphs/fused';
+import { buildFusedGraph, fusedOut, fusedWeight, type ExternalRef, type FusedSpec } from './graphs/fused';
 import type { TensorInfo } from './safetensors';
 import { readTensorBytes } from './safetensors';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { MaskPool } from './maskPool';
 
 export interface FusedPlan {
@@ -69,6 +70,12 @@ export function planFused(ckpt: Checkpoint, seqlen: number, nsamples: number, bu
  * H200, 7B gate_proj 18944×3584 (scripts/gpu/parts.ts --only pack): reduce-int 20.8 ms (ORT's
  * generic int32 reduction), reduce-float 1.9 ms, split-sum 1.0 ms. TRIM_ATTENTION / TRIM_RANKS /
  * TRIM_OUTPUT / TRIM_PACK override, for measurements.
+ *
+ * Weights: on CUDA, initializers that ORT reads from the checkpoint's files while the session is
+ * created, one tensor at a time (H200, Qwen2.5-7B shape: 14.1 GB in 3.3 s, peak host memory
+ * 1.7 GiB; scripts/gpu/probe-ext.ts), instead of inputs that the host must hold in full for the
+ * whole run (18 GiB at 7B with every block in one run). On the CPU, inputs (one block per run).
+ * TRIM_WEIGHTS=inputs|initializers overrides.
  */
 export function fusedKernels(ep: 'cpu' | 'cuda', precision: 'float32' | 'float16'): FusedKernels {
   const att = process.env.TRIM_ATTENTION;
@@ -77,7 +84,9 @@ export function fusedKernels(ep: 'cpu' | 'cuda', precision: 'float32' | 'float16
   const attention = att === 'matmul' || att === 'gqa' ? att : ep === 'cuda' && precision === 'float16' ? 'gqa' : 'matmul';
   if (attention === 'gqa' && precision !== 'float16') throw new TrimError('E_OPTION', 'TRIM_ATTENTION=gqa needs --precision float16.');
   const out = process.env.TRIM_OUTPUT;
+  const wt = process.env.TRIM_WEIGHTS;
   return {
+    weights: wt === 'inputs' || wt === 'initializers' ? wt : ep === 'cuda' ? 'initializers' : 'inputs',
     attention,
     ranks: rk === 'row' || rk === 'flat' ? rk : ep === 'cuda' ? 'flat' : 'row',
     masks: out === 'masks' || out === 'weights' ? out === 'masks' : ep === 'cuda',
@@ -85,16 +94,23 @@ export function fusedKernels(ep: 'cpu' | 'cuda', precision: 'float32' | 'float16
   };
 }
 
-type FusedKernels = Pick<FusedSpec, 'attention' | 'ranks' | 'masks' | 'pack'>;
+type FusedKernels = Pick<FusedSpec, 'attention' | 'ranks' | 'masks' | 'pack'> & {
+  /** Weights fed by the host on every run, or initializers of a session per run read from the checkpoint. */
+  weights: 'inputs' | 'initializers';
+};
 
 export interface FusedRunResult {
-  /** Per block of the run: per linear, the pruned stored bytes, zeros per row, search figures. */
+  /**
+   * Per block of the run: per linear, its pruned stored bytes, zeros per row, search figures.
+   * `pruned()` resolves at once where the bytes are in memory already; with the weights in the
+   * session it reads the stored tensor and zeroes it from the keep bits then (a few at a time).
+   */
   blocks: {
-    linears: { name: string; bytes: Uint8Array; zeros: Float32Array; trim: Float64Array | null }[];
+    linears: { name: string; pruned: () => Promise<Uint8Array>; zeros: Float32Array; trim: Float64Array | null }[];
   }[];
   /** The next run's inputs (null after the last block). */
   h: Float32Array | null;
-  /** session.run; reading the stored weights; building and creating the session (first use only). */
+  /** session.run; reading the stored weights; building and creating the session (and releasing it, when it holds the weights). */
   seconds: number;
   readSeconds: number;
   sessionSeconds: number;
@@ -114,6 +130,9 @@ export class FusedPruner {
   private readonly kernels: FusedKernels;
   private pool: MaskPool | null = null;
   private prefetched: { first: number; count: number; weights: Promise<ort.Tensor[]> } | null = null;
+  /** The filesystem root that external-data locations are relative to (weights in the session). */
+  private root = '';
+  private readonly realFiles = new Map<string, string>();
 
   constructor(readonly ckpt: Checkpoint, readonly engine: Engine, readonly seqlen: number, readonly plan: FusedPlan, readonly o: PruneOptions) {
     this.biases = linearBiases(ckpt);
@@ -121,6 +140,33 @@ export class FusedPruner {
     for (const n of this.weightNames) this.dtypes.set(n, this.info(0, n).dtype as StoredDtype);
     const k = fusedKernels(engine.ep, o.precision ?? 'float32');
     this.kernels = { ...k, masks: k.masks && ckpt.linearShapes().every(([, c]) => c % 8 === 0) };
+    if (this.kernels.weights === 'initializers') {
+      // ORT resolves each location below one folder and refuses one that leaves it after
+      // following links (a hub cache's shards link into its blobs folder): the root holds all,
+      // unless the shards lie on several Windows drives, where the host feeds the weights instead.
+      const roots = new Set(ckpt.shardFiles.map((f) => path.parse(this.real(path.join(ckpt.dir, f))).root));
+      if (roots.size === 1) this.root = [...roots][0];
+      else this.kernels.weights = 'inputs';
+    }
+  }
+
+  private real(file: string): string {
+    let r = this.realFiles.get(file);
+    if (r === undefined) this.realFiles.set(file, (r = fs.realpathSync(file)));
+    return r;
+  }
+
+  private ref(t: TensorInfo): ExternalRef {
+    return { location: path.relative(this.root, this.real(t.file)), offset: t.offset, length: t.byteLength, shape: t.shape };
+  }
+
+  private get external(): boolean {
+    return this.kernels.weights === 'initializers';
+  }
+
+  private key(first: number, blocks: number, embed: boolean, output: boolean): string {
+    // A session that holds its weights serves one run of blocks; one fed them serves every run of the same size.
+    return `${this.external ? first : 'any'}-${blocks}-${embed}-${output}`;
   }
 
   private info(block: number, local: string): TensorInfo {
@@ -129,8 +175,8 @@ export class FusedPruner {
     return t;
   }
 
-  private async session(blocks: number, embed: boolean, output: boolean): Promise<Session> {
-    const key = `${blocks}-${embed}-${output}`;
+  private async session(first: number, blocks: number, embed: boolean, output: boolean): Promise<Session> {
+    const key = this.key(first, blocks, embed, output);
     let s = this.sessions.get(key);
     if (s) return s;
     const lay = this.ckpt.layout;
@@ -145,21 +191,38 @@ export class FusedPruner {
         positions: lay.positions ? this.ckpt.tensors.get(lay.positions)!.dtype as StoredDtype : null,
       } : null,
       output, score: o.score, precision: o.precision ?? 'float32',
-      ...this.kernels,
+      attention: this.kernels.attention, ranks: this.kernels.ranks, masks: this.kernels.masks, pack: this.kernels.pack,
+      external: this.external ? {
+        weight: (k, local) => this.ref(this.info(first + k, local)),
+        embed: embed ? this.ref(this.ckpt.tensors.get(lay.embed)!) : null,
+        positions: embed && lay.positions ? this.ref(this.ckpt.tensors.get(lay.positions)!) : null,
+      } : null,
       trim: o.trim ? { iterations: o.iterations, forbidNegLr: o.forbidNegLr, layerMetric: o.layerMetric, rowMetric: o.rowMetric } : null,
     };
-    s = await this.engine.session(buildFusedGraph(spec));
+    const model = buildFusedGraph(spec);
+    try {
+      s = await this.engine.session(model, this.external ? this.root : undefined);
+    } catch (e) {
+      if (!this.external) throw e;
+      // ORT read the weights itself: a file changed or cut short since its header was checked.
+      const msg = String((e as Error).message ?? e).split('\n')[0].slice(0, 300);
+      throw new TrimError('E_SAFETENSORS', `${this.ckpt.dir}: the weights of ${blocks > 1 ? `blocks ${first}–${first + blocks - 1}` : `block ${first}`} could not be read (${msg}). Was the checkpoint changed while pruning? Check the files, or re-download them.`);
+    }
     this.sessions.set(key, s);
     return s;
   }
 
-  /** Creates the session of a run of `blocks` blocks now (run() reuses it). */
-  async prepare(blocks: number, embed: boolean, output: boolean): Promise<void> {
-    await this.session(blocks, embed, output);
+  /**
+   * Creates the session of the run [first, first + blocks) now (run() uses it); with the weights
+   * in the session, this is when they are read and sent to the device.
+   */
+  async prepare(first: number, blocks: number, embed: boolean, output: boolean): Promise<void> {
+    await this.session(first, blocks, embed, output);
   }
 
-  /** Starts reading the weights of the run [first, first + count) now (run() picks them up). */
+  /** Starts reading the weights of the run [first, first + count) now (run() picks them up); nothing to do when the session holds them. */
   prefetch(first: number, count: number): void {
+    if (this.external) return;
     const weights = storedTensors(this.runNames(count).map(({ n, k }) => this.info(first + k, n)), true);
     weights.catch(() => {}); // awaited, and reported, by run()
     this.prefetched = { first, count, weights };
@@ -177,21 +240,25 @@ export class FusedPruner {
     const cfg = this.ckpt.config;
     const embed = 'ids' in input;
     const tS = performance.now();
-    const session = await this.session(count, embed, output);
-    const sessionSeconds = (performance.now() - tS) / 1000;
+    const session = await this.session(first, count, embed, output);
+    let sessionSeconds = (performance.now() - tS) / 1000;
     const tR = performance.now();
     const feeds: Record<string, ort.Tensor> = {};
     const names = this.runNames(count);
     const pre = this.prefetched;
     this.prefetched = null;
-    const blockW = await (pre && pre.first === first && pre.count === count ? pre.weights : storedTensors(names.map(({ n, k }) => this.info(first + k, n)), true));
-    names.forEach(({ n, k }, i) => (feeds[fusedWeight(n, k)] = blockW[i]));
+    if (!this.external) {
+      const blockW = await (pre && pre.first === first && pre.count === count ? pre.weights : storedTensors(names.map(({ n, k }) => this.info(first + k, n)), true));
+      names.forEach(({ n, k }, i) => (feeds[fusedWeight(n, k)] = blockW[i]));
+    }
     if ('ids' in input) {
       feeds.ids = new ort.Tensor('int64', BigInt64Array.from(input.ids, (v) => BigInt(v)), [input.ids.length]);
       const lay = this.ckpt.layout;
-      const globals = await storedTensors([this.ckpt.tensors.get(lay.embed)!, ...(lay.positions ? [this.ckpt.tensors.get(lay.positions)!] : [])], false);
-      feeds.embed = globals[0];
-      if (lay.positions) feeds.positions = globals[1];
+      if (!this.external) {
+        const globals = await storedTensors([this.ckpt.tensors.get(lay.embed)!, ...(lay.positions ? [this.ckpt.tensors.get(lay.positions)!] : [])], false);
+        feeds.embed = globals[0];
+        if (lay.positions) feeds.positions = globals[1];
+      }
     } else {
       feeds.h = new ort.Tensor('float32', input.h, [this.plan.chunks, this.plan.chunkWindows * this.seqlen, cfg.hidden]);
     }
@@ -200,6 +267,14 @@ export class FusedPruner {
     const t0 = performance.now();
     const r = await session.run(feeds);
     const seconds = (performance.now() - t0) / 1000;
+    if (this.external) {
+      // Its weights are on the device: free them before the next run's session reads its own.
+      const tF = performance.now();
+      this.sessions.delete(this.key(first, count, embed, output));
+      if (process.env.TRIM_ORT_PROFILE) session.endProfiling();
+      await session.release();
+      sessionSeconds += (performance.now() - tF) / 1000;
+    }
     let bytesIn = 0;
     let bytesOut = 0;
     for (const t of Object.values(feeds)) bytesIn += (t.data as Uint8Array).byteLength;
@@ -209,10 +284,11 @@ export class FusedPruner {
     }
     const bad = r[fusedOut.nonfinite].data as Float32Array;
     const nW = this.weightNames.length;
-    // Masks mode: every block's weights go to a worker with their keep bits and come back pruned.
+    // Masks mode, weights fed: every block's weights go to a worker with their keep bits and come
+    // back pruned. Weights in the session: each is read and zeroed when pruned() asks for it.
     const tA = performance.now();
     const prunedBytes = new Map<string, Uint8Array>();
-    if (this.kernels.masks) {
+    if (this.kernels.masks && !this.external) {
       this.pool ??= new MaskPool();
       const pool = this.pool;
       await Promise.all(this.ckpt.layout.linears.flatMap((name) => {
@@ -226,7 +302,7 @@ export class FusedPruner {
         });
       }));
     }
-    const applySeconds = this.kernels.masks ? (performance.now() - tA) / 1000 : 0;
+    const applySeconds = this.kernels.masks && !this.external ? (performance.now() - tA) / 1000 : 0;
     const blocks: FusedRunResult['blocks'] = [];
     for (let k = 0; k < count; k++) {
       const i = bad.subarray(k * nW, (k + 1) * nW).findIndex((v) => v > 0);
@@ -240,15 +316,27 @@ export class FusedPruner {
         linears: this.ckpt.layout.linears.map((name) => {
           const z = r[fusedOut.zeros(name)].data as Float32Array;
           const rows = z.length / count;
-          let bytes = prunedBytes.get(fusedWeight(`${name}.weight`, k));
-          if (!bytes) {
+          let pruned: () => Promise<Uint8Array>;
+          const bytes = prunedBytes.get(fusedWeight(`${name}.weight`, k));
+          if (bytes) pruned = () => Promise.resolve(bytes);
+          else if (this.kernels.masks) {
+            const keep = r[fusedOut.keep(name)].data as Uint8Array;
+            const per = keep.length / count;
+            const t = this.info(first + k, `${name}.weight`);
+            pruned = async () => {
+              this.pool ??= new MaskPool();
+              const [stored] = await readStored([t]);
+              return new Uint8Array(await this.pool.apply(stored.buffer as ArrayBuffer, keep.subarray(k * per, (k + 1) * per), t.dtype === 'F32' ? 4 : 2));
+            };
+          } else {
             const w = r[fusedOut.weight(name)].data as Float32Array | Uint16Array;
             const per = w.byteLength / count;
-            bytes = new Uint8Array(w.buffer, w.byteOffset + k * per, per);
+            const out = new Uint8Array(w.buffer, w.byteOffset + k * per, per);
+            pruned = () => Promise.resolve(out);
           }
           return {
             name,
-            bytes,
+            pruned,
             zeros: z.subarray(k * rows, (k + 1) * rows),
             trim: this.o.trim ? (r[fusedOut.trim(name)].data as Float64Array).subarray(k * 5, k * 5 + 5) : null,
           };
@@ -270,12 +358,24 @@ export class FusedPruner {
 }
 
 /**
- * Stored bytes of each tensor, each in its own buffer (so that it can be handed to a worker
- * later), as an ORT tensor of the graph's input type (16-bit weights as uint16 bits), shaped
- * [1, ...shape] when `lead` (one block of a run). Reads go out in 32 MiB pieces, all at once, so
- * that the libuv threads copy from the page cache in parallel (one thread reads about 1.2 GB/s here).
+ * Stored bytes of each tensor as an ORT tensor of the graph's input type (16-bit weights as
+ * uint16 bits), shaped [1, ...shape] when `lead` (one block of a run).
  */
 async function storedTensors(list: TensorInfo[], lead: boolean): Promise<ort.Tensor[]> {
+  const bufs = await readStored(list);
+  return list.map((t, i) => {
+    const dims = lead ? [1, ...t.shape] : t.shape;
+    const b = bufs[i].buffer as ArrayBuffer;
+    return t.dtype === 'F32' ? new ort.Tensor('float32', new Float32Array(b), dims) : new ort.Tensor('uint16', new Uint16Array(b), dims);
+  });
+}
+
+/**
+ * Stored bytes of each tensor, each in its own buffer (so that it can be handed to a worker
+ * later). Reads go out in 32 MiB pieces, all at once, so that the libuv threads copy from the
+ * page cache in parallel (one thread reads about 1.2 GB/s here).
+ */
+async function readStored(list: TensorInfo[]): Promise<Uint8Array[]> {
   const PIECE = 32 * 2 ** 20;
   const jobs: Promise<void>[] = [];
   // Files are opened and every piece's first read is issued before this function first awaits,
@@ -303,8 +403,7 @@ async function storedTensors(list: TensorInfo[], lead: boolean): Promise<ort.Ten
           }
         })());
       }
-      const dims = lead ? [1, ...t.shape] : t.shape;
-      return t.dtype === 'F32' ? new ort.Tensor('float32', new Float32Array(buf.buffer), dims) : new ort.Tensor('uint16', new Uint16Array(buf.buffer), dims);
+      return buf;
     });
     const failed = (await Promise.allSettled(jobs)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;

@@ -96,10 +96,10 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     fused = new FusedPruner(ckpt, engine, seqlen, fusedPlan, o);
     const count = Math.min(fusedPlan.blocksPerRun, cfg.layers);
     fused.prefetch(0, count);
-    // Building the graph and creating its session hold the main thread (0.3-0.7 s at 7B): done
-    // now, while the weights are being read, rather than after tokenizing.
+    // Building the graph and creating its session hold the main thread (0.3-0.7 s at 7B; with the
+    // weights in the session, their reading too): done now, while fed weights are being read.
     const f = fused;
-    await timed('prune', () => f.prepare(count, true, count < cfg.layers));
+    await timed('prune', () => f.prepare(0, count, true, count < cfg.layers));
   }
 
   // Calibration windows: the first nsamples consecutive windows of the text tokenized as one string.
@@ -225,14 +225,25 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
           sec.load += r.readSeconds;
           sec.prune += r.seconds + r.sessionSeconds + r.applySeconds;
 
+          // Pruned weights, two blocks at a time: while one block's are written, the next block's
+          // are made (read and zeroed, where the session held the weights).
+          const start = (k: number): Promise<Uint8Array>[] => r.blocks[k].linears.map((l) => {
+            const p = l.pruned();
+            p.catch(() => {}); // awaited below, in order
+            return p;
+          });
+          let ahead = start(0);
           for (let k = 0; k < count; k++) {
             const blk = b + k;
             const layers: LayerReport[] = [];
+            const made = ahead;
+            if (k + 1 < count) ahead = start(k + 1);
             for (let i = 0; i < r.blocks[k].linears.length; i++) {
               const lr_ = r.blocks[k].linears[i];
               const [rows, cols] = summary.linearShapes[i];
               const info = ckpt.tensors.get(ckpt.blockName(blk, `${lr_.name}.weight`))!;
-              await timed('write', () => writer.writeTensor(info, lr_.bytes));
+              const bytes = await timed('prune', () => made[i]);
+              await timed('write', () => writer.writeTensor(info, bytes));
               let layerZeros = 0;
               for (const z of lr_.zeros) layerZeros += z;
               zeros += layerZeros;

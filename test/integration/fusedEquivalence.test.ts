@@ -31,7 +31,7 @@ const calib = path.join(tmp, 'calib.txt');
 fs.writeFileSync(calib, fs.readFileSync(path.join(ROOT, 'media', 'data', 'calib.txt'), 'utf8').slice(0, 20000));
 
 async function prune(model: string, fused: boolean, extra: Partial<PruneOptions>, env: Record<string, string> = {}): Promise<{ dir: string; report: TrimReport }> {
-  const out = path.join(tmp, `${path.basename(model)}-${fused ? 'fused' : 'blocks'}-${extra.trim ? 'trim' : 'wanda'}-${Object.values(env).join('-')}`);
+  const out = path.join(tmp, `${path.basename(model)}-${fused ? 'fused' : 'blocks'}-${extra.trim ? 'trim' : 'wanda'}-${extra.blocksPerRun ?? 1}-${Object.values(env).join('-')}`);
   const o: PruneOptions = {
     ...defaultPruneOptions(), model, out, overwrite: true, sparsity: 0.6, nsamples: 8, seqlen: 32, batch: 4,
     calib, eval: null, ep: 'cpu', ...extra,
@@ -62,13 +62,21 @@ describe('fused pruning = block-by-block pruning, byte for byte', () => {
         const extra = { trim, iterations: 4 };
         const a = await prune(model, false, extra);
         const b = await prune(model, true, extra);
-        // The CUDA choices, here on the CPU: ranks from two whole-matrix sorts, and keep bits
-        // applied to the weights on the host's worker threads instead of pruned weights returned.
-        const c = await prune(model, true, extra, { TRIM_RANKS: 'flat', TRIM_OUTPUT: 'masks' });
+        // The CUDA choices, here on the CPU: ranks from two whole-matrix sorts, keep bits applied
+        // on the host's worker threads instead of pruned weights returned, and the weights read
+        // by ORT from the checkpoint into the session (external data), one block per run and all
+        // in one run (the blocks' weights concatenated in the graph, the embedding table too);
+        // then keep bits with the weights fed by the host.
+        const cuda = { TRIM_RANKS: 'flat', TRIM_OUTPUT: 'masks', TRIM_WEIGHTS: 'initializers' };
+        const c = await prune(model, true, extra, cuda);
+        const d = await prune(model, true, { ...extra, blocksPerRun: 8 }, cuda);
+        const e = await prune(model, true, extra, { ...cuda, TRIM_WEIGHTS: 'inputs' });
         const bytes = (d: string): Buffer => fs.readFileSync(path.join(d, 'model.safetensors'));
         assert.ok(bytes(a.dir).equals(bytes(b.dir)), 'pruned checkpoints differ');
-        assert.ok(bytes(a.dir).equals(bytes(c.dir)), 'pruned checkpoints differ (flat ranks, keep bits)');
-        assert.deepEqual(c.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)), b.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)));
+        assert.ok(bytes(a.dir).equals(bytes(c.dir)), 'pruned checkpoints differ (flat ranks, keep bits, weights in the session)');
+        assert.ok(bytes(a.dir).equals(bytes(d.dir)), 'pruned checkpoints differ (the same, all blocks in one run)');
+        assert.ok(bytes(a.dir).equals(bytes(e.dir)), 'pruned checkpoints differ (flat ranks, keep bits, weights fed)');
+        for (const x of [c, d, e]) assert.deepEqual(x.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)), b.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)));
         assert.ok(!bytes(a.dir).equals(fs.readFileSync(path.join(model, 'model.safetensors'))), 'nothing was pruned');
         assert.equal(b.report.sparsity, a.report.sparsity);
         b.report.blocks.forEach((blk, i) => blk.layers.forEach((l, j) => {

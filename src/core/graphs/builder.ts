@@ -78,6 +78,18 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * An initializer whose bytes ORT reads from a file at session creation (ONNX external data):
+   * `location` is relative to the folder the session is told to resolve external data against.
+   */
+  initExternal(name: string, dataType: ElemType, dims: number[], location: string, offset: number, length: number): string {
+    this.inits.push({
+      name, dataType, dims, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [{ key: 'location', value: location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(length) }],
+    });
+    return name;
+  }
+
   /** A named float32 initializer (data kept inside the session). */
   initFloat(name: string, data: Float32Array, dims: number[]): string {
     this.inits.push({ name, dataType: T.FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });

@@ -10,8 +10,10 @@
  *   propagate   a Loop over chunks: the pruned block, whose outputs feed the next block
  *
  * Weights come in as stored (float32; float16; bfloat16 as uint16 bits, widened through a
- * 65,536-entry table) and the pruned weights go out in the same dtype, so the bus carries the
- * checkpoint's bytes once each way; activations cross only at the ends of the run.
+ * 65,536-entry table), as graph inputs or as initializers that ORT reads from the checkpoint's
+ * files (FusedSpec.external); the pruned weights go out in the same dtype, or as keep bits, so
+ * the bus carries the checkpoint's bytes at most once each way; activations cross only at the
+ * ends of the run.
  */
 import type { LayerMetric, RowMetric, ScoreKind } from '../../contract';
 import type { ModelConfig } from '../config';
@@ -61,6 +63,24 @@ export interface FusedSpec {
   masks: boolean;
   /** How keep bits are packed (packBitsOps). */
   pack: PackKind;
+  /**
+   * Where the weights come from: null, graph inputs (fed by the host on each run); else
+   * initializers that ONNX Runtime reads from the checkpoint's files when the session is created
+   * (ONNX external data), so that the host never holds them all.
+   */
+  external: {
+    weight: (k: number, local: string) => ExternalRef;
+    embed: ExternalRef | null;
+    positions: ExternalRef | null;
+  } | null;
+}
+
+/** A tensor's bytes in a file: its path relative to the session's external-data folder. */
+export interface ExternalRef {
+  location: string;
+  offset: number;
+  length: number;
+  shape: number[];
 }
 
 /** Rank of each weight in its row by ascending score: a full TopK per row, scattered back (ties: lower column first). */
@@ -153,11 +173,11 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   let h: string;
   if (s.embed) {
     const ids = g.input('ids', T.INT64, [N * S]);
-    const E = g.input('embed', ELEM[s.embed.dtype], [cfg.vocab, H]);
+    const E = globalWeight(g, s, 'embed', ELEM[s.embed.dtype], [cfg.vocab, H], s.external?.embed);
     g.output(countBad(g, widen(g, E, s.embed.dtype)), 'embed.nonfinite', T.FLOAT);
     let x = widen(g, g.op('Gather', [E, ids], { axis: 0 }), s.embed.dtype); // [N·S, H]
     if (s.embed.positions) {
-      const P = g.input('positions', ELEM[s.embed.positions], [cfg.maxPositions + 2, H]);
+      const P = globalWeight(g, s, 'positions', ELEM[s.embed.positions], [cfg.maxPositions + 2, H], s.external?.positions);
       const pe = widen(g, g.op('Gather', [P, g.int64(Array.from({ length: S }, (_, i) => i + 2))], { axis: 0 }), s.embed.positions);
       x = g.op('Add', [g.op('Reshape', [x, g.int64([N, S, H])]), pe]);
     }
@@ -169,7 +189,12 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   const targets = g.input('targets', T.DOUBLE, [s.blocks]);
   const stacked = new Map<string, string>();
   for (const name of s.weightNames) {
-    const parts = Array.from({ length: s.blocks }, (_, k) => g.input(fusedWeight(name, k), ELEM[s.dtypes.get(name)!], null));
+    const parts = Array.from({ length: s.blocks }, (_, k) => {
+      const type = ELEM[s.dtypes.get(name)!];
+      if (!s.external) return g.input(fusedWeight(name, k), type, null);
+      const r = s.external.weight(k, name);
+      return g.initExternal(fusedWeight(name, k), type, [1, ...r.shape], r.location, r.offset, r.length);
+    });
     stacked.set(name, parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: 0 }));
   }
 
@@ -280,6 +305,13 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   scans.forEach((sc, i) => g.output(outs[1 + i], sc.name, sc.type));
   if (s.output) g.output(half ? g.op('Cast', [outs[0]], { to: T.FLOAT }) : outs[0], 'hout', T.FLOAT);
   return g.build();
+}
+
+/** The embedding table (or OPT's positions): a graph input, or an initializer read from the checkpoint. */
+function globalWeight(g: GraphBuilder, s: FusedSpec, name: string, type: number, dims: number[], ref: ExternalRef | null | undefined): string {
+  if (!s.external) return g.input(name, type, dims);
+  if (!ref) throw new Error(`no external reference for ${name}`);
+  return g.initExternal(name, type, dims, ref.location, ref.offset, ref.length);
 }
 
 export type PackKind = 'reduce-int' | 'reduce-float' | 'split-sum';

@@ -17,7 +17,7 @@ const browser = {
 };
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' } },
-  { ...node, entryPoints: { worker: 'src/worker/worker.ts', cli: 'src/cli.ts' } },
+  { ...node, entryPoints: { worker: 'src/worker/worker.ts', cli: 'src/cli.ts', tokenize: 'src/core/tokenizeWorker.ts' } },
   { ...browser, entryPoints: { 'webview/panel': 'webview/panel/main.ts', 'webview/sidebar': 'webview/sidebar/main.ts' } },
 ].map((b) => ({
   ...b,

@@ -25,7 +25,7 @@ import { evaluatePerplexity } from './perplexity';
 import { concat, Runner, type Activations, type BlockStats } from './runner';
 import { maskFromRanks, nmMask, prunedCounts, rowRanks, scoreMatrix, uniformCounts } from './scores';
 import { fingerprint, ResumeStore, type ResumeState } from './resume';
-import { checkIds, readText, TextTokenizer } from './tokenizer';
+import { checkIds, encodeFileOffThread, readText, TextTokenizer, tokenizerSource } from './tokenizer';
 import { trimSearch } from './trimSearch';
 import { canFuse, FusedPruner, planFused } from './fused';
 import { f32 } from './engine';
@@ -92,25 +92,32 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   // tokenized, when pruning follows at once (no dense evaluation or allocation pass in between,
   // during which they would only hold host memory).
   let fused: FusedPruner | null = null;
+  let tokenized: Promise<Int32Array> | null = null;
   if (fusedPlan && !o.resume && !o.eval && (o.allocation === 'uniform' || o.blockSparsity)) {
     fused = new FusedPruner(ckpt, engine, seqlen, fusedPlan, o);
     const count = Math.min(fusedPlan.blocksPerRun, cfg.layers);
     fused.prefetch(0, count);
-    // Building the graph and creating its session hold the main thread (0.3-0.7 s at 7B; with the
-    // weights in the session, their reading too): done now, while fed weights are being read.
+    // Building the graph and creating its session hold this thread (0.3-0.7 s at 7B; with the
+    // weights in the session, their reading too: 2-3 s): the text is tokenized meanwhile on a
+    // worker thread, and fed weights are read on libuv's.
+    emit({ type: 'phase', phase: 'calibration', message: `Tokenizing ${o.calib}` });
+    tokenized = encodeFileOffThread(o.model, o.calib, 'Calibration');
+    tokenized.catch(() => {}); // awaited below
     const f = fused;
     await timed('prune', () => f.prepare(0, count, true, count < cfg.layers));
   }
 
   // Calibration windows: the first nsamples consecutive windows of the text tokenized as one string.
-  emit({ type: 'phase', phase: 'calibration', message: `Tokenizing ${o.calib}` });
-  const tok = TextTokenizer.fromFolder(o.model);
-  const calibIds = await timed('calibration', () => checkIds(tok.encode(readText(o.calib, 'Calibration')), cfg.vocab, tok.source));
+  if (!tokenized) emit({ type: 'phase', phase: 'calibration', message: `Tokenizing ${o.calib}` });
+  const source = tokenizerSource(o.model);
+  let tok: TextTokenizer | null = null;
+  const tokenizer = (): TextTokenizer => (tok ??= TextTokenizer.fromFolder(o.model));
+  const calibIds = await timed('calibration', async () => checkIds(await (tokenized ?? tokenizer().encode(readText(o.calib, 'Calibration'))), cfg.vocab, source));
   const need = o.nsamples * seqlen;
   if (calibIds.length < need) {
     throw new TrimError('E_OPTION', `--nsamples ${o.nsamples} × --seqlen ${seqlen} needs ${need} calibration tokens but ${o.calib} has ${calibIds.length}; lower --nsamples or --seqlen, or use a longer text.`);
   }
-  const evalIds = o.eval ? checkIds(tok.encode(readText(o.eval, 'Evaluation')), cfg.vocab, tok.source) : null;
+  const evalIds = o.eval ? checkIds(tokenizer().encode(readText(o.eval, 'Evaluation')), cfg.vocab, source) : null;
   ctl.check();
 
   // Checkpoints per finished block, in the partial folder: --resume continues from the last one.

@@ -1,14 +1,15 @@
 /** `tokenizer.json` applied as written, through the maintained `@huggingface/tokenizers` package. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { TrimError } from './errors';
+import { TrimError, type TrimErrorCode } from './errors';
 
 export class TextTokenizer {
   private constructor(private readonly tok: Tokenizer, readonly source: string) {}
 
   static fromFolder(dir: string): TextTokenizer {
-    const file = path.join(dir, 'tokenizer.json');
+    const file = tokenizerSource(dir);
     let json: Record<string, unknown>;
     try {
       json = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -44,6 +45,11 @@ export class TextTokenizer {
   }
 }
 
+/** The file a checkpoint's tokenizer comes from (named in errors about its ids). */
+export function tokenizerSource(dir: string): string {
+  return path.join(dir, 'tokenizer.json');
+}
+
 /** Token ids must index the model's embedding table; a tokenizer of another model does not fit. */
 export function checkIds(ids: Int32Array, vocab: number, source: string): Int32Array {
   for (let i = 0; i < ids.length; i++) {
@@ -60,4 +66,32 @@ export function readText(file: string, what: string): string {
   } catch (e) {
     throw new TrimError('E_TEXT', `${what} text ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? e}).`);
   }
+}
+
+/**
+ * Token ids of a text file (as TextTokenizer.fromFolder(dir).encode(readText(file, what))),
+ * tokenized on a worker thread, so that this thread can meanwhile do work that holds it (creating
+ * a session). The worker is dist/tokenize.js beside the bundle, or tokenizeWorker.ts through tsx
+ * when run from the sources (tests); without either, the text is tokenized here.
+ */
+export function encodeFileOffThread(dir: string, file: string, what: string): Promise<Int32Array> {
+  const bundled = path.join(__dirname, 'tokenize.js');
+  const source = path.join(__dirname, 'tokenizeWorker.ts');
+  const workerData = { dir, file, what };
+  if (!fs.existsSync(bundled) && !fs.existsSync(source)) {
+    return new Promise((resolve) => resolve(TextTokenizer.fromFolder(dir).encode(readText(file, what))));
+  }
+  return new Promise((resolve, reject) => {
+    const w = fs.existsSync(bundled)
+      ? new Worker(bundled, { workerData })
+      : new Worker(`require('tsx/cjs/api').register(); require(${JSON.stringify(source)});`, { eval: true, workerData });
+    let settled = false;
+    w.once('message', (m: { ids?: Int32Array; error?: { code: TrimErrorCode | null; message: string } }) => {
+      settled = true;
+      if (m.ids) resolve(m.ids);
+      else reject(m.error!.code ? new TrimError(m.error!.code, m.error!.message) : new Error(m.error!.message));
+    });
+    w.once('error', (e) => { settled = true; reject(e); });
+    w.once('exit', (code) => { if (!settled) reject(new Error(`the tokenizer's worker thread exited (code ${code}) before answering`)); });
+  });
 }

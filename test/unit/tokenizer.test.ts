@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { defaults } from '../../src/core/defaults';
-import { TextTokenizer } from '../../src/core/tokenizer';
+import { encodeFileOffThread, TextTokenizer } from '../../src/core/tokenizer';
+import { isTrimError } from '../../src/core/errors';
 
 const tok = TextTokenizer.fromFolder(defaults.model());
 
@@ -23,4 +24,15 @@ test('eval-brown.txt: 159,023 tokens, first ids', () => {
   const ids = tok.encode(fs.readFileSync(defaults.evalText(), 'utf8'));
   assert.equal(ids.length, 159023);
   assert.deepEqual(Array.from(ids.subarray(0, 8)), [37, 481, 7796, 741, 1901, 1045, 648, 3525]);
+});
+
+test('calib.txt tokenized on a worker thread: the same ids (REFERENCE.md §4); its errors keep their codes', async () => {
+  const ids = await encodeFileOffThread(defaults.model(), defaults.calib(), 'Calibration');
+  assert.equal(ids.length, 94309);
+  assert.deepEqual(Array.from(ids.subarray(0, 8)), [429, 438, 630, 267, 5764, 7961, 508, 1349]);
+  assert.deepEqual(Array.from(ids.subarray(-4)), [14, 1803, 14, 707]);
+  await assert.rejects(encodeFileOffThread(defaults.model(), '/nonexistent/calib.txt', 'Calibration'),
+    (e: unknown) => isTrimError(e) && e.code === 'E_TEXT' && /Calibration text \/nonexistent\/calib.txt: cannot be read/.test(e.message));
+  await assert.rejects(encodeFileOffThread('/nonexistent-model', defaults.calib(), 'Calibration'),
+    (e: unknown) => isTrimError(e) && e.code === 'E_TOKENIZER' && /no tokenizer.json/.test(e.message));
 });

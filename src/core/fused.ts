@@ -204,9 +204,16 @@ export class FusedPruner {
       s = await this.engine.session(model, this.external ? this.root : undefined);
     } catch (e) {
       if (!this.external) throw e;
-      // ORT read the weights itself: a file changed or cut short since its header was checked.
       const msg = String((e as Error).message ?? e).split('\n')[0].slice(0, 300);
-      throw new TrimError('E_SAFETENSORS', `${this.ckpt.dir}: the weights of ${blocks > 1 ? `blocks ${first}–${first + blocks - 1}` : `block ${first}`} could not be read (${msg}). Was the checkpoint changed while pruning? Check the files, or re-download them.`);
+      const which = blocks > 1 ? `blocks ${first}–${first + blocks - 1}` : `block ${first}`;
+      if (/out of memory|failed to allocate/i.test(msg)) {
+        throw new TrimError('E_EP', `The GPU has too little free memory for the weights of ${which} (${msg}). Lower --gpu-memory (or --blocks-per-run) to what the card has free.`);
+      }
+      if (/external|deserialize tensor/i.test(msg)) {
+        // ORT read the weights itself: a file changed or cut short since its header was checked.
+        throw new TrimError('E_SAFETENSORS', `${this.ckpt.dir}: the weights of ${which} could not be read (${msg}). Was the checkpoint changed while pruning? Check the files, or re-download them.`);
+      }
+      throw e;
     }
     this.sessions.set(key, s);
     return s;

@@ -1,7 +1,8 @@
 // The fused path's weights read by ONNX Runtime from the checkpoint's files (external data, the
 // CUDA default; core/fused.ts): a shard cut short after its header was checked gives an
-// actionable E_SAFETENSORS, not ORT's raw message; a checkpoint reached through a link to its
-// shard (a hub cache's layout) is read.
+// actionable E_SAFETENSORS, not ORT's raw message, and the device running out of memory while the
+// session takes the weights an E_EP that says what to lower; a checkpoint reached through links
+// to its files (a hub cache's layout) is read.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,11 +18,11 @@ const DEMO = path.resolve(__dirname, '..', '..', 'media', 'models', 'trim-demo-q
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trim-fused-ext-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function pruner(dir: string): Promise<FusedPruner> {
+async function pruner(dir: string, engine?: Engine): Promise<FusedPruner> {
   process.env.TRIM_WEIGHTS = 'initializers';
   try {
     const ckpt = Checkpoint.open(dir);
-    const engine = await Engine.create('cpu');
+    engine ??= await Engine.create('cpu');
     const o = { ...defaultPruneOptions(), model: dir, out: path.join(tmp, 'out'), nsamples: 2, seqlen: 16 };
     return new FusedPruner(ckpt, engine, 16, planFused(ckpt, 16, 2, 24, 2, 1), o);
   } finally {
@@ -42,6 +43,17 @@ test('a shard cut short after its header was read: E_SAFETENSORS naming the fold
     return true;
   });
   await p.release();
+});
+
+test('the device out of memory while the session reads the weights: E_EP asking for a lower --gpu-memory', async () => {
+  // ORT's message when the CUDA allocator fails inside session creation (the shape of it; no GPU here).
+  const oom = { ep: 'cpu', session: async () => { throw new Error('Deserialize tensor w.mlp.up_proj.weight.0 failed.CUDA failure 2: out of memory ; GPU=0'); } } as unknown as Engine;
+  const p = await pruner(DEMO, oom);
+  await assert.rejects(p.prepare(0, 1, true, true), (e: unknown) => {
+    assert.ok(isTrimError(e) && e.code === 'E_EP', String(e));
+    assert.match(e.message, /too little free memory for the weights of block 0 .*Lower --gpu-memory/);
+    return true;
+  });
 });
 
 test('shards reached through links into another folder (as in a hub cache) are read', async () => {

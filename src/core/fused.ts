@@ -296,8 +296,7 @@ export class FusedPruner {
     const tA = performance.now();
     const prunedBytes = new Map<string, Uint8Array>();
     if (this.kernels.masks && !this.external) {
-      this.pool ??= new MaskPool();
-      const pool = this.pool;
+      const pool = this.maskPool();
       await Promise.all(this.ckpt.layout.linears.flatMap((name) => {
         const keep = r[fusedOut.keep(name)].data as Uint8Array;
         const per = keep.length / count;
@@ -331,9 +330,8 @@ export class FusedPruner {
             const per = keep.length / count;
             const t = this.info(first + k, `${name}.weight`);
             pruned = async () => {
-              this.pool ??= new MaskPool();
               const [stored] = await readStored([t]);
-              return new Uint8Array(await this.pool.apply(stored.buffer as ArrayBuffer, keep.subarray(k * per, (k + 1) * per), t.dtype === 'F32' ? 4 : 2));
+              return new Uint8Array(await this.maskPool().apply(stored.buffer as ArrayBuffer, keep.subarray(k * per, (k + 1) * per), t.dtype === 'F32' ? 4 : 2));
             };
           } else {
             const w = r[fusedOut.weight(name)].data as Float32Array | Uint16Array;
@@ -351,6 +349,10 @@ export class FusedPruner {
       });
     }
     return { blocks, h: output ? (r.hout.data as Float32Array) : null, seconds, readSeconds, sessionSeconds, applySeconds, bytesIn, bytesOut };
+  }
+
+  private maskPool(): MaskPool {
+    return (this.pool ??= new MaskPool());
   }
 
   async release(): Promise<void> {

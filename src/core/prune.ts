@@ -91,6 +91,8 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   // The fused path's first run needs only the token ids: its weights are read while the text is
   // tokenized, when pruning follows at once (no dense evaluation or allocation pass in between,
   // during which they would only hold host memory).
+  // Calibration windows: the first nsamples consecutive windows of the text tokenized as one string.
+  emit({ type: 'phase', phase: 'calibration', message: `Tokenizing ${o.calib}` });
   let fused: FusedPruner | null = null;
   let tokenized: Promise<Int32Array> | null = null;
   if (fusedPlan && !o.resume && !o.eval && (o.allocation === 'uniform' || o.blockSparsity)) {
@@ -100,15 +102,12 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     // Building the graph and creating its session hold this thread (0.3-0.7 s at 7B; with the
     // weights in the session, their reading too: 2-3 s): the text is tokenized meanwhile on a
     // worker thread, and fed weights are read on libuv's.
-    emit({ type: 'phase', phase: 'calibration', message: `Tokenizing ${o.calib}` });
     tokenized = encodeFileOffThread(o.model, o.calib, 'Calibration');
     tokenized.catch(() => {}); // awaited below
     const f = fused;
     await timed('prune', () => f.prepare(0, count, true, count < cfg.layers));
   }
 
-  // Calibration windows: the first nsamples consecutive windows of the text tokenized as one string.
-  if (!tokenized) emit({ type: 'phase', phase: 'calibration', message: `Tokenizing ${o.calib}` });
   const source = tokenizerSource(o.model);
   let tok: TextTokenizer | null = null;
   const tokenizer = (): TextTokenizer => (tok ??= TextTokenizer.fromFolder(o.model));

@@ -4,12 +4,12 @@
  * (tokenizer.ts encodeFileOffThread).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { readText, TextTokenizer } from './tokenizer';
+import { encodeFile } from './tokenizer';
 import { isTrimError } from './errors';
 
 const { dir, file, what } = workerData as { dir: string; file: string; what: string };
 try {
-  const ids = TextTokenizer.fromFolder(dir).encode(readText(file, what));
+  const ids = encodeFile(dir, file, what);
   parentPort!.postMessage({ ids }, [ids.buffer as ArrayBuffer]);
 } catch (e) {
   parentPort!.postMessage({ error: { code: isTrimError(e) ? e.code : null, message: String((e as Error).message ?? e) } });

@@ -68,9 +68,13 @@ export function readText(file: string, what: string): string {
   }
 }
 
+/** Token ids of a text file with the tokenizer of the checkpoint in `dir`. */
+export function encodeFile(dir: string, file: string, what: string): Int32Array {
+  return TextTokenizer.fromFolder(dir).encode(readText(file, what));
+}
+
 /**
- * Token ids of a text file (as TextTokenizer.fromFolder(dir).encode(readText(file, what))),
- * tokenized on a worker thread, so that this thread can meanwhile do work that holds it (creating
+ * Token ids of a text file (encodeFile), tokenized on a worker thread, so that this thread can meanwhile do work that holds it (creating
  * a session). The worker is dist/tokenize.js beside the bundle, or tokenizeWorker.ts through tsx
  * when run from the sources (tests); without either, the text is tokenized here.
  */
@@ -79,7 +83,7 @@ export function encodeFileOffThread(dir: string, file: string, what: string): Pr
   const source = path.join(__dirname, 'tokenizeWorker.ts');
   const workerData = { dir, file, what };
   if (!fs.existsSync(bundled) && !fs.existsSync(source)) {
-    return new Promise((resolve) => resolve(TextTokenizer.fromFolder(dir).encode(readText(file, what))));
+    return new Promise((resolve) => resolve(encodeFile(dir, file, what)));
   }
   return new Promise((resolve, reject) => {
     const w = fs.existsSync(bundled)

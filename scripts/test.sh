@@ -15,6 +15,8 @@ sh scripts/e2e/setup.sh
 # Types are checked, not hoped for: esbuild and tsx strip them, so tsc runs here (strict, no emit):
 # src without DOM types, webview without Node types, then everything with the tests and scripts.
 npm run --silent typecheck
+# The layering (core never imports vscode or the host; webviews only the contract and the protocol).
+npm run --silent lint
 node scripts/build.mjs
 exec node --import tsx --test --test-concurrency=1 \
   test/unit/*.test.ts test/webview/*.test.ts test/integration/*.test.ts test/e2e/*.test.ts

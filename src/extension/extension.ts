@@ -12,11 +12,13 @@ import {
   OTHER_SETTINGS, SETTING_FIELDS, configFileLayer, demoModelPath, resolveOptions, settingsLayer, valuesLayer,
   type ConfigIssue, type LayerResult, type ResolveContext,
 } from './configResolve';
-import { JobManager, cleanInterrupted, newRunId } from './jobManager';
+import { JobManager, cleanInterrupted, isInterrupted, newRunId } from './jobManager';
 import { ProgressTracker, pct, type ProgressState } from './progress';
+import { registerRunActions, workspaceKey } from './runActions';
+import { pickItem } from './runLabels';
 import { RunSnapshots } from './runSnapshots';
 import { RunStore, type RunRecord } from './runStore';
-import { RunsTree, inWorkspace } from './runsTree';
+import { RunsTree } from './runsTree';
 import { ResultsPanel, SIDEBAR_VIEW_ID, SidebarView, connectionsOf, type WebviewActions } from './webviews';
 
 const CONFIG_FILE = 'trim.config.json';
@@ -36,7 +38,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const snapshots = new RunSnapshots(store, manager);
   const trackers = new Map<string, ProgressTracker>();
   const progressOf = (id: string): ProgressState | undefined => trackers.get(id)?.state;
-  const tree = new RunsTree(store, progressOf);
+  const wsKey = workspaceKey();
+  const tree = new RunsTree(store, progressOf, wsKey);
   const treeView = vscode.window.createTreeView('trim.runs', { treeDataProvider: tree, showCollapseAll: false });
 
   // ----- options
@@ -126,7 +129,7 @@ export function activate(context: vscode.ExtensionContext): void {
   };
 
   const submit = (options: PruneOptions, outAuto: boolean, id: string, parent: string | null): RunRecord => {
-    const run = manager.submit({ options, outAuto, id, parent });
+    const run = manager.submit({ options, outAuto, id, parent, workspace: wsKey });
     log.info(`queued ${run.id}: ${run.label} → ${options.out}`);
     if (manager.activeId !== run.id) {
       void vscode.window.showInformationMessage(`TRIM: ${run.label} is queued behind the running job.`);
@@ -144,15 +147,15 @@ export function activate(context: vscode.ExtensionContext): void {
   };
 
   const pickRun = async (placeHolder: string, filter: (r: RunRecord) => boolean): Promise<RunRecord | undefined> => {
-    const runs = store.list().filter(filter);
+    const runs = store.list(tree.scopeAll ? undefined : wsKey).filter(filter);
     if (runs.length === 0) {
       void vscode.window.showInformationMessage('TRIM: no run to choose from.');
       return undefined;
     }
     if (runs.length === 1) return runs[0];
     const item = await vscode.window.showQuickPick(
-      runs.map((r) => ({ label: r.label, description: r.status, detail: r.options.out, run: r })),
-      { placeHolder },
+      runs.map((r) => ({ ...pickItem(r), run: r })),
+      { placeHolder, matchOnDescription: true, matchOnDetail: true },
     );
     return item?.run;
   };
@@ -217,7 +220,8 @@ export function activate(context: vscode.ExtensionContext): void {
     } else if (r.status === 'done' || r.status === 'failed' || r.status === 'cancelled') {
       trackers.delete(r.id);
       snapshots.forget(r.id);
-      void announce(r);
+      // An interrupted run (the host goes away) is offered for Resume by the next host.
+      if (!isInterrupted(r)) void announce(r);
     }
   });
 
@@ -262,13 +266,7 @@ export function activate(context: vscode.ExtensionContext): void {
     log.info(`${r.id} done: ${detail} → ${r.options.out}`);
     const pick = await vscode.window.showInformationMessage(`TRIM: pruned ${r.label}: ${detail}.`, 'Open Results', 'Reveal Checkpoint');
     if (pick === 'Open Results') await panel.open(r.id);
-    else if (pick === 'Reveal Checkpoint') await revealOutput(r);
-  };
-
-  const revealOutput = async (r: RunRecord): Promise<void> => {
-    const uri = vscode.Uri.file(r.options.out);
-    if (!existsSync(r.options.out)) return void vscode.window.showWarningMessage(`TRIM: ${r.options.out} does not exist (any more).`);
-    await vscode.commands.executeCommand(inWorkspace(r.options.out) ? 'revealInExplorer' : 'revealFileInOS', uri);
+    else if (pick === 'Reveal Checkpoint') await vscode.commands.executeCommand('trim.revealOutput', r.id);
   };
 
   // ----- commands
@@ -331,7 +329,7 @@ export function activate(context: vscode.ExtensionContext): void {
     if (run) await sidebar.select(run.id);
   });
   command('trim.openResults', async (arg) => {
-    const run = runFromArg(arg) ?? await pickRun('Open the results of which run?', () => true);
+    const run = runFromArg(arg) ?? await pickRun('Open the results of which run?', (r) => r.status !== 'done' || (!!r.reportPath && existsSync(r.reportPath)));
     if (run) await panel.open(run.id);
   });
   command('trim.cancelRun', async (arg) => {
@@ -345,19 +343,12 @@ export function activate(context: vscode.ExtensionContext): void {
     const run = runFromArg(arg) ?? await pickRun('Run which run again?', (r) => r.status !== 'running' && r.status !== 'queued');
     if (run) await startFromRun(run, {}, 'Re-run');
   });
-  command('trim.revealOutput', async (arg) => {
-    const run = runFromArg(arg) ?? await pickRun('Reveal the checkpoint of which run?', (r) => r.status === 'done');
-    if (run) await revealOutput(run);
-  });
-  command('trim.openReport', async (arg) => {
-    const run = runFromArg(arg) ?? await pickRun('Open the report of which run?', (r) => r.status === 'done');
-    if (run?.reportPath) await vscode.window.showTextDocument(vscode.Uri.file(run.reportPath));
-  });
-  command('trim.removeRun', (arg) => {
-    const run = runFromArg(arg);
-    if (run && run.status !== 'running' && run.status !== 'queued') store.remove(run.id);
-  });
   command('trim.showLog', () => log.show());
+  // Open from a row, Resume, checkpoint actions, Explorer "Prune with TRIM", workspace scope.
+  registerRunActions({
+    context, store, manager, tree, panel, sidebar, log, workspaceKey: wsKey, command, runFromArg,
+    startFromWorkspace: (overrides) => startFromWorkspace(overrides),
+  });
 
   // ----- trim.config.json CodeLens
 
@@ -382,8 +373,9 @@ export function activate(context: vscode.ExtensionContext): void {
 }
 
 export async function deactivate(): Promise<void> {
-  // Kill a running worker and remove its partial output before the host goes away.
-  await jobs?.dispose();
+  // The host goes away (reload, window closed): the running worker is ended and its run marked
+  // interrupted, its finished blocks kept for Resume (not reported as a cancel).
+  await jobs?.interrupt();
   jobs = null;
 }
 

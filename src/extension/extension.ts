@@ -14,6 +14,7 @@ import {
 } from './configResolve';
 import { JobManager, cleanInterrupted, isInterrupted, newRunId } from './jobManager';
 import { ProgressTracker, pct, type ProgressState } from './progress';
+import { pickModel as pickModelFrom } from './modelPicker';
 import { registerRunActions, workspaceKey } from './runActions';
 import { pickItem } from './runLabels';
 import { RunSnapshots } from './runSnapshots';
@@ -162,16 +163,9 @@ export function activate(context: vscode.ExtensionContext): void {
 
   const pickModel = async (): Promise<string | undefined> => {
     const demo = demoModelPath(context.extensionPath);
-    const recent = [...new Set(store.list().map((r) => r.options.model))].filter((m) => m !== demo && existsSync(m)).slice(0, 5);
-    type Item = vscode.QuickPickItem & { model?: string; browse?: boolean };
-    const items: Item[] = [
-      { label: '$(beaker) Demo model', description: 'trim-demo-qwen2-small · Qwen2 · 6.8M parameters · shipped with the extension', model: demo },
-      { label: '$(folder-opened) Choose a model folder…', description: 'config.json, *.safetensors, tokenizer.json', browse: true },
-      ...recent.map((m) => ({ label: `$(history) ${path.basename(m)}`, description: m, model: m })),
-    ];
-    const pick = await vscode.window.showQuickPick(items, { placeHolder: 'Which checkpoint should TRIM prune?' });
-    if (!pick) return undefined;
-    return pick.browse ? browseModel() : pick.model;
+    const recent = [...new Set(store.list(wsKey).map((r) => r.options.model))].filter((m) => m !== demo && existsSync(m)).slice(0, 5);
+    // The demo, a folder, the Hugging Face cache, a download by model id (modelPicker.ts).
+    return pickModelFrom({ demo, recent, browse: () => browseModel(), log });
   };
 
   const browseModel = async (): Promise<string | undefined> => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { PruneOptions } from '../../src/contract';
-import { DEFAULTS } from '../../src/extension/configResolve';
+import { DEFAULTS, defaultOutName } from '../../src/extension/configResolve';
 import { changedOptions, modelName, pickItem, runState, runTitle, tooltipRows } from '../../src/extension/runLabels';
 import { RunStore, type RunRecord } from '../../src/extension/runStore';
 
@@ -31,6 +31,12 @@ describe('run labels', () => {
     assert.equal(modelName('/h/.cache/huggingface/hub/models--Qwen--Qwen2.5-0.5B/snapshots/0123abcd'), 'Qwen/Qwen2.5-0.5B');
     assert.equal(modelName('/h/.cache/huggingface/hub/models--gpt2/snapshots/0123abcd/'), 'gpt2');
     assert.equal(modelName('/work/models/llama'), 'llama');
+  });
+
+  it('a snapshot\'s derived output folder is named after the model, not the commit', () => {
+    const o = { score: 'wanda', trim: true, sparsity: 0.5, allocation: 'uniform' } as const;
+    assert.equal(defaultOutName({ ...o, model: '/h/hub/models--Qwen--Qwen2.5-0.5B/snapshots/0123abcd' }, 'R'), 'Qwen2.5-0.5B-wanda-trim-50-R');
+    assert.equal(defaultOutName({ ...o, model: '/x/llama' }, 'R'), 'llama-wanda-trim-50-R');
   });
 
   it('follow with the result or the state', () => {

@@ -45,7 +45,7 @@ export async function pickModel(d: ModelPickerDeps): Promise<string | undefined>
     const recent: Item[] = d.recent.map((m) => ({ label: `$(history) ${path.basename(m)}`, description: m, model: m }));
     return [
       ...head,
-      ...(cached.length ? [{ label: `Hugging Face cache · ${cacheDir}`, kind: vscode.QuickPickItemKind.Separator }, ...cached] : []),
+      ...(cached.length ? [{ label: 'Hugging Face cache', kind: vscode.QuickPickItemKind.Separator }, ...cached] : []),
       ...(recent.length ? [{ label: 'recent', kind: vscode.QuickPickItemKind.Separator }, ...recent] : []),
     ];
   })();

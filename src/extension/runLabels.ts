@@ -24,9 +24,13 @@ export function targetOf(o: PruneOptions): string {
   return o.allocation === 'uniform' ? pct(o.sparsity) : `${pct(o.sparsity)} ${o.allocation}`;
 }
 
-/** What the run was: "trim-demo-qwen2-small · TRIM ×10 · 70% owl". */
-export function runTitle(o: PruneOptions): string {
-  return `${modelName(o.model)} · ${methodOf(o)} · ${targetOf(o)}`;
+/**
+ * What the run was: "trim-demo-qwen2-small · TRIM ×10 · 70% owl". `short` (a Runs row, in a
+ * narrow side bar) drops the organisation of a Hugging Face model id.
+ */
+export function runTitle(o: PruneOptions, short = false): string {
+  const name = modelName(o.model);
+  return `${short ? name.slice(name.lastIndexOf('/') + 1) : name} · ${methodOf(o)} · ${targetOf(o)}`;
 }
 
 /**

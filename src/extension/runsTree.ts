@@ -23,7 +23,7 @@ const ICONS: Record<RunRecord['status'], [string, string | undefined]> = {
  * made, so that runs of the same settings differ. The tooltip has everything.
  */
 export function describeRow(r: RunRecord, progress?: ProgressState): { label: string; description: string } {
-  const label = runTitle(r.options);
+  const label = runTitle(r.options, true);
   if (r.status === 'running') {
     return { label, description: progress ? `${Math.round(progress.fraction * 100)}% · ${progress.message}` : 'starting…' };
   }

@@ -90,7 +90,12 @@ export class Workbench {
     const icon = this.page.locator('.activitybar .action-item a[aria-label^="TRIM"], .activitybar .action-item[aria-label^="TRIM"]').first();
     await waitFor('the TRIM icon in the activity bar (aria-label "TRIM")', () => icon.isVisible(), 60_000);
     const pane = this.runsPane();
-    if (!(await pane.isVisible())) await icon.click();
+    // The icon toggles the side bar: after a reload the container may be restoring (then a
+    // click would close it), so click only when the pane has not appeared for a while.
+    for (let i = 0; i < 4; i++) {
+      if (await waitFor('the Runs view', () => pane.isVisible(), 4000, 200).catch(() => false)) return;
+      await icon.click();
+    }
     await waitFor('the Runs view of the TRIM container', () => pane.isVisible());
   }
 

@@ -27,7 +27,10 @@ describe('run labels', () => {
     assert.equal(runTitle(opts({ sparsity: 0.6, trim: false, blockSparsity: [0.5, 0.7] })), 'trim-demo-qwen2-small · Wanda · 60% per block');
   });
 
-  it('name a Hugging Face cache snapshot by its model id', () => {
+  it('name a Hugging Face cache snapshot by its model id (a row: without the organisation)', () => {
+    const snap = opts({ model: '/h/hub/models--Qwen--Qwen2.5-0.5B/snapshots/0123abcd' });
+    assert.equal(runTitle(snap), 'Qwen/Qwen2.5-0.5B · Wanda · 70%');
+    assert.equal(runTitle(snap, true), 'Qwen2.5-0.5B · Wanda · 70%');
     assert.equal(modelName('/h/.cache/huggingface/hub/models--Qwen--Qwen2.5-0.5B/snapshots/0123abcd'), 'Qwen/Qwen2.5-0.5B');
     assert.equal(modelName('/h/.cache/huggingface/hub/models--gpt2/snapshots/0123abcd/'), 'gpt2');
     assert.equal(modelName('/work/models/llama'), 'llama');

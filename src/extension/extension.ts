@@ -12,7 +12,7 @@ import {
   OTHER_SETTINGS, SETTING_FIELDS, configFileLayer, demoModelPath, resolveOptions, settingsLayer, valuesLayer,
   type ConfigIssue, type LayerResult, type ResolveContext,
 } from './configResolve';
-import { JobManager, cleanInterrupted, isInterrupted, newRunId } from './jobManager';
+import { JobManager, cleanInterrupted, hasCheckpoint, isInterrupted, newRunId } from './jobManager';
 import { ProgressTracker, pct, type ProgressState } from './progress';
 import { pickModel as pickModelFrom } from './modelPicker';
 import { registerRunActions, workspaceKey } from './runActions';
@@ -31,7 +31,9 @@ export function activate(context: vscode.ExtensionContext): void {
   const store = new RunStore(context.globalStorageUri.fsPath);
   const interrupted = store.recoverInterrupted();
   void cleanInterrupted(interrupted);
-  for (const r of interrupted) log.warn(`run ${r.id} (${r.label}) was interrupted by a reload; its partial output was removed`);
+  for (const r of interrupted) {
+    log.warn(`run ${r.id} (${r.label}) was interrupted by a reload; ${hasCheckpoint(r.options.out) ? 'its finished blocks are kept for Resume' : 'its partial output was removed'}`);
+  }
 
   const workerPath = context.asAbsolutePath(path.join('dist', 'worker.js'));
   const manager = new JobManager({ workerPath, store });

@@ -30,9 +30,10 @@ export function hfHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.HF_HOME ?? path.join(env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'huggingface');
 }
 
-/** The access token for gated models: HF_TOKEN, else the file `huggingface-cli login` writes. */
+/** The access token for gated models: HF_TOKEN (or the older HUGGING_FACE_HUB_TOKEN), else the file `huggingface-cli login` writes. */
 export function hfToken(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.HF_TOKEN?.trim()) return env.HF_TOKEN.trim();
+  const fromEnv = (env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN)?.trim();
+  if (fromEnv) return fromEnv;
   const file = env.HF_TOKEN_PATH ?? path.join(hfHome(env), 'token');
   try {
     const t = fs.readFileSync(file, 'utf8').trim();

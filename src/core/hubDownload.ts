@@ -58,7 +58,7 @@ export async function downloadModel(o: DownloadOptions): Promise<string> {
   const repoDir = path.join(o.cacheDir ?? hubCacheDir(), `models--${o.repo.split('/').join('--')}`);
 
   // The commit the revision points to (the resolve endpoint names it in X-Repo-Commit).
-  const head = await doFetch(`${hub}/${o.repo}/resolve/${encodeURIComponent(revision)}/config.json`, { method: 'HEAD', headers: auth, signal: o.signal, redirect: 'manual' });
+  const head = await doFetch(`${hub}/${o.repo}/resolve/${encodeURIComponent(revision)}/config.json`, { method: 'HEAD', headers: auth, signal: o.signal });
   if (head.status === 401 || head.status === 403) {
     throw new DownloadError(`${o.repo} needs access: it is gated or private. Accept its terms on the Hub and set HF_TOKEN, or log in with \`huggingface-cli login\`.`, head.status);
   }

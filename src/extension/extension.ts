@@ -38,7 +38,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const workerPath = context.asAbsolutePath(path.join('dist', 'worker.js'));
   const manager = new JobManager({ workerPath, store });
   jobs = manager;
-  const snapshots = new RunSnapshots(store, manager);
+  // The webviews' run lists follow the Runs view's scope (this workspace, or all).
+  const snapshots = new RunSnapshots(store, manager, () => (tree.scopeAll ? undefined : wsKey));
   const trackers = new Map<string, ProgressTracker>();
   const progressOf = (id: string): ProgressState | undefined => trackers.get(id)?.state;
   const wsKey = workspaceKey();

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { partialDirFor, type EvalOptions, type PruneOptions } from '../contract';
 import { startEval } from './evalRunner';
-import { RESUME_DIR, canResume, hasCheckpoint, isInterrupted, newRunId, type JobManager } from './jobManager';
+import { RESUME_DIR, canResume, cleanInterrupted, hasCheckpoint, isInterrupted, newRunId, type JobManager } from './jobManager';
 import { pickItem } from './runLabels';
 import type { RunRecord, RunStore } from './runStore';
 import type { RunsTree } from './runsTree';
@@ -81,7 +81,14 @@ export function registerRunActions(d: RunActionsDeps): void {
   const file = store.file;
   const listener = (): void => store.refresh();
   watchFile(file, { interval: 1000 }, listener);
-  d.context.subscriptions.push({ dispose: () => unwatchFile(file, listener) });
+  // A run of another extension host (the one this window replaced, or another window) whose host
+  // ended without marking it (killed, crashed) is interrupted: found here, not only at activation.
+  const sweep = setInterval(() => {
+    if (!store.list().some((r) => (r.status === 'running' || r.status === 'queued') && r.hostPid !== process.pid)) return;
+    const found = store.recoverInterrupted();
+    if (found.length) void cleanInterrupted(found);
+  }, 10_000);
+  d.context.subscriptions.push({ dispose: () => { unwatchFile(file, listener); clearInterval(sweep); } });
 
   const mine = (r: RunRecord): boolean => all() || r.workspace === d.workspaceKey;
 

@@ -17,6 +17,7 @@ class TrimErrorCancelled extends TrimError {
   }
 }
 import { runEval } from './core/evalJob';
+import { resolveModel } from './core/hfCache';
 import { defaultOut, defaultPruneOptions } from './core/options';
 import { runPrune } from './core/prune';
 import { defaults } from './core/defaults';
@@ -97,7 +98,7 @@ async function main(): Promise<void> {
   program
     .command('eval')
     .description('perplexity of a checkpoint on a text (non-overlapping windows)')
-    .requiredOption('--model <dir>', 'Hugging Face checkpoint folder')
+    .requiredOption('--model <dir>', 'Hugging Face checkpoint folder, or the id (ORG/NAME) of a model in the Hugging Face cache')
     .requiredOption('--text <file>', 'evaluation text')
     .option('--seqlen <n>', 'tokens per window', int, 512)
     .option('--max-windows <n>', 'evaluate at most this many windows', int)
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
     .option('--json', 'print JSON events; the last line is the summary')
     .action(async (o) => {
       const { emit, stop } = makeEmitter(!!o.json);
-      const r = await runEval({ model: o.model, text: o.text, seqlen: o.seqlen, maxWindows: o.maxWindows ?? null, ep: o.ep }, emit);
+      const r = await runEval({ model: resolveModel(o.model), text: o.text, seqlen: o.seqlen, maxWindows: o.maxWindows ?? null, ep: o.ep }, emit);
       stop();
       const summary = { type: 'eval_summary' as const, ...r };
       if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
@@ -115,7 +116,7 @@ async function main(): Promise<void> {
   program
     .command('prune')
     .description('prune a checkpoint (Wanda/magnitude scores, uniform/OWL allocation, optional TRIM row-wise search)')
-    .option('--model <dir>', 'Hugging Face checkpoint folder (default: the embedded demo model)')
+    .option('--model <dir>', 'Hugging Face checkpoint folder, or the id (ORG/NAME) of a model in the Hugging Face cache (default: the embedded demo model)')
     .option('--out <dir>', 'output folder (default: <model>-pruned-<pct> or -trim-<pct> in the current folder)')
     .option('--overwrite', 'replace --out if it exists')
     .option('--resume', 'continue an interrupted run from its last finished block (same options; a cancelled run keeps its checkpoint)')
@@ -145,11 +146,12 @@ async function main(): Promise<void> {
     .addOption(new Option('--ep <ep>', 'execution provider').choices(['auto', 'cuda', 'cpu']).default('auto'))
     .option('--json', 'stream JSON events, one per line; the last line is the summary')
     .action(async (a) => {
-      const model = a.model ?? d.model;
+      // A model id (ORG/NAME) in the Hugging Face cache stands for its snapshot folder.
+      const model = a.model ? resolveModel(a.model) : d.model;
       const o: PruneOptions = {
         ...d,
         model,
-        out: a.out ?? defaultOut({ model, sparsity: a.sparsity, trim: !!a.trim }),
+        out: a.out ?? defaultOut({ model: a.model ?? model, sparsity: a.sparsity, trim: !!a.trim }),
         overwrite: !!a.overwrite,
         resume: !!a.resume,
         sparsity: a.sparsity, score: a.score, trim: !!a.trim, iterations: a.iterations,

@@ -222,7 +222,9 @@ export function expandPath(p: string, baseDir: string | null, workspaceFolder: s
 /** Folder name of a derived output: model, score, TRIM, target and run id. */
 export function defaultOutName(o: Pick<PruneOptions, 'model' | 'score' | 'trim' | 'sparsity' | 'allocation'>, runId: string): string {
   const pct = Math.round(o.sparsity * 1000) / 10;
-  const parts = [path.basename(o.model), o.score];
+  // A Hugging Face cache snapshot (…/models--ORG--NAME/snapshots/REV) is named NAME, not REV.
+  const hub = /[\\/]models--(?:[^\\/]*--)?([^\\/]+)[\\/]snapshots[\\/][^\\/]+[\\/]?$/.exec(o.model);
+  const parts = [hub ? hub[1] : path.basename(o.model), o.score];
   if (o.allocation !== 'uniform') parts.push(o.allocation);
   if (o.trim) parts.push('trim');
   parts.push(`${pct}`, runId);

@@ -12,11 +12,14 @@ import {
   OTHER_SETTINGS, SETTING_FIELDS, configFileLayer, demoModelPath, resolveOptions, settingsLayer, valuesLayer,
   type ConfigIssue, type LayerResult, type ResolveContext,
 } from './configResolve';
-import { JobManager, cleanInterrupted, newRunId } from './jobManager';
+import { JobManager, cleanInterrupted, hasCheckpoint, isInterrupted, newRunId } from './jobManager';
 import { ProgressTracker, pct, type ProgressState } from './progress';
+import { pickModel as pickModelFrom } from './modelPicker';
+import { registerRunActions, workspaceKey } from './runActions';
+import { pickItem } from './runLabels';
 import { RunSnapshots } from './runSnapshots';
 import { RunStore, type RunRecord } from './runStore';
-import { RunsTree, inWorkspace } from './runsTree';
+import { RunsTree } from './runsTree';
 import { ResultsPanel, SIDEBAR_VIEW_ID, SidebarView, connectionsOf, type WebviewActions } from './webviews';
 
 const CONFIG_FILE = 'trim.config.json';
@@ -28,15 +31,19 @@ export function activate(context: vscode.ExtensionContext): void {
   const store = new RunStore(context.globalStorageUri.fsPath);
   const interrupted = store.recoverInterrupted();
   void cleanInterrupted(interrupted);
-  for (const r of interrupted) log.warn(`run ${r.id} (${r.label}) was interrupted by a reload; its partial output was removed`);
+  for (const r of interrupted) {
+    log.warn(`run ${r.id} (${r.label}) was interrupted by a reload; ${hasCheckpoint(r.options.out) ? 'its finished blocks are kept for Resume' : 'its partial output was removed'}`);
+  }
 
   const workerPath = context.asAbsolutePath(path.join('dist', 'worker.js'));
   const manager = new JobManager({ workerPath, store });
   jobs = manager;
-  const snapshots = new RunSnapshots(store, manager);
+  // The webviews' run lists follow the Runs view's scope (this workspace, or all).
+  const snapshots = new RunSnapshots(store, manager, () => (tree.scopeAll ? undefined : wsKey));
   const trackers = new Map<string, ProgressTracker>();
   const progressOf = (id: string): ProgressState | undefined => trackers.get(id)?.state;
-  const tree = new RunsTree(store, progressOf);
+  const wsKey = workspaceKey();
+  const tree = new RunsTree(store, progressOf, wsKey);
   const treeView = vscode.window.createTreeView('trim.runs', { treeDataProvider: tree, showCollapseAll: false });
 
   // ----- options
@@ -126,7 +133,7 @@ export function activate(context: vscode.ExtensionContext): void {
   };
 
   const submit = (options: PruneOptions, outAuto: boolean, id: string, parent: string | null): RunRecord => {
-    const run = manager.submit({ options, outAuto, id, parent });
+    const run = manager.submit({ options, outAuto, id, parent, workspace: wsKey });
     log.info(`queued ${run.id}: ${run.label} → ${options.out}`);
     if (manager.activeId !== run.id) {
       void vscode.window.showInformationMessage(`TRIM: ${run.label} is queued behind the running job.`);
@@ -144,31 +151,24 @@ export function activate(context: vscode.ExtensionContext): void {
   };
 
   const pickRun = async (placeHolder: string, filter: (r: RunRecord) => boolean): Promise<RunRecord | undefined> => {
-    const runs = store.list().filter(filter);
+    const runs = store.list(tree.scopeAll ? undefined : wsKey).filter(filter);
     if (runs.length === 0) {
       void vscode.window.showInformationMessage('TRIM: no run to choose from.');
       return undefined;
     }
     if (runs.length === 1) return runs[0];
     const item = await vscode.window.showQuickPick(
-      runs.map((r) => ({ label: r.label, description: r.status, detail: r.options.out, run: r })),
-      { placeHolder },
+      runs.map((r) => ({ ...pickItem(r), run: r })),
+      { placeHolder, matchOnDescription: true, matchOnDetail: true },
     );
     return item?.run;
   };
 
   const pickModel = async (): Promise<string | undefined> => {
     const demo = demoModelPath(context.extensionPath);
-    const recent = [...new Set(store.list().map((r) => r.options.model))].filter((m) => m !== demo && existsSync(m)).slice(0, 5);
-    type Item = vscode.QuickPickItem & { model?: string; browse?: boolean };
-    const items: Item[] = [
-      { label: '$(beaker) Demo model', description: 'trim-demo-qwen2-small · Qwen2 · 6.8M parameters · shipped with the extension', model: demo },
-      { label: '$(folder-opened) Choose a model folder…', description: 'config.json, *.safetensors, tokenizer.json', browse: true },
-      ...recent.map((m) => ({ label: `$(history) ${path.basename(m)}`, description: m, model: m })),
-    ];
-    const pick = await vscode.window.showQuickPick(items, { placeHolder: 'Which checkpoint should TRIM prune?' });
-    if (!pick) return undefined;
-    return pick.browse ? browseModel() : pick.model;
+    const recent = [...new Set(store.list(wsKey).map((r) => r.options.model))].filter((m) => m !== demo && existsSync(m)).slice(0, 5);
+    // The demo, a folder, the Hugging Face cache, a download by model id (modelPicker.ts).
+    return pickModelFrom({ demo, recent, browse: () => browseModel(), log });
   };
 
   const browseModel = async (): Promise<string | undefined> => {
@@ -217,7 +217,8 @@ export function activate(context: vscode.ExtensionContext): void {
     } else if (r.status === 'done' || r.status === 'failed' || r.status === 'cancelled') {
       trackers.delete(r.id);
       snapshots.forget(r.id);
-      void announce(r);
+      // An interrupted run (the host goes away) is offered for Resume by the next host.
+      if (!isInterrupted(r)) void announce(r);
     }
   });
 
@@ -262,13 +263,7 @@ export function activate(context: vscode.ExtensionContext): void {
     log.info(`${r.id} done: ${detail} → ${r.options.out}`);
     const pick = await vscode.window.showInformationMessage(`TRIM: pruned ${r.label}: ${detail}.`, 'Open Results', 'Reveal Checkpoint');
     if (pick === 'Open Results') await panel.open(r.id);
-    else if (pick === 'Reveal Checkpoint') await revealOutput(r);
-  };
-
-  const revealOutput = async (r: RunRecord): Promise<void> => {
-    const uri = vscode.Uri.file(r.options.out);
-    if (!existsSync(r.options.out)) return void vscode.window.showWarningMessage(`TRIM: ${r.options.out} does not exist (any more).`);
-    await vscode.commands.executeCommand(inWorkspace(r.options.out) ? 'revealInExplorer' : 'revealFileInOS', uri);
+    else if (pick === 'Reveal Checkpoint') await vscode.commands.executeCommand('trim.revealOutput', r.id);
   };
 
   // ----- commands
@@ -331,7 +326,7 @@ export function activate(context: vscode.ExtensionContext): void {
     if (run) await sidebar.select(run.id);
   });
   command('trim.openResults', async (arg) => {
-    const run = runFromArg(arg) ?? await pickRun('Open the results of which run?', () => true);
+    const run = runFromArg(arg) ?? await pickRun('Open the results of which run?', (r) => r.status !== 'done' || (!!r.reportPath && existsSync(r.reportPath)));
     if (run) await panel.open(run.id);
   });
   command('trim.cancelRun', async (arg) => {
@@ -345,19 +340,12 @@ export function activate(context: vscode.ExtensionContext): void {
     const run = runFromArg(arg) ?? await pickRun('Run which run again?', (r) => r.status !== 'running' && r.status !== 'queued');
     if (run) await startFromRun(run, {}, 'Re-run');
   });
-  command('trim.revealOutput', async (arg) => {
-    const run = runFromArg(arg) ?? await pickRun('Reveal the checkpoint of which run?', (r) => r.status === 'done');
-    if (run) await revealOutput(run);
-  });
-  command('trim.openReport', async (arg) => {
-    const run = runFromArg(arg) ?? await pickRun('Open the report of which run?', (r) => r.status === 'done');
-    if (run?.reportPath) await vscode.window.showTextDocument(vscode.Uri.file(run.reportPath));
-  });
-  command('trim.removeRun', (arg) => {
-    const run = runFromArg(arg);
-    if (run && run.status !== 'running' && run.status !== 'queued') store.remove(run.id);
-  });
   command('trim.showLog', () => log.show());
+  // Open from a row, Resume, checkpoint actions, Explorer "Prune with TRIM", workspace scope.
+  registerRunActions({
+    context, store, manager, tree, panel, sidebar, log, workspaceKey: wsKey, command, runFromArg,
+    startFromWorkspace: (overrides) => startFromWorkspace(overrides),
+  });
 
   // ----- trim.config.json CodeLens
 
@@ -382,8 +370,9 @@ export function activate(context: vscode.ExtensionContext): void {
 }
 
 export async function deactivate(): Promise<void> {
-  // Kill a running worker and remove its partial output before the host goes away.
-  await jobs?.dispose();
+  // The host goes away (reload, window closed): the running worker is ended and its run marked
+  // interrupted, its finished blocks kept for Resume (not reported as a cancel).
+  await jobs?.interrupt();
   jobs = null;
 }
 

@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { partialDirFor, type FromWorker, type JobSpec, type PruneOptions, type ToWorker, type TrimEvent } from '../contract';
 import { applyEvent, emptyRun, type RunSnapshot } from '../webviewProtocol';
+import { runTitle } from './runLabels';
 import type { RunRecord, RunStore } from './runStore';
 
 export interface JobManagerOptions {
@@ -44,6 +45,8 @@ export interface SubmitRequest {
   parent?: string | null;
   /** Run id; default a fresh one (the resolved default output folder may already use it). */
   id?: string;
+  /** The workspace it is started in (RunRecord.workspace). */
+  workspace?: string;
 }
 
 type ManagerEvents = {
@@ -63,6 +66,8 @@ interface Active {
   outExisted: boolean;
   final: { type: 'done' | 'error'; event: TrimEvent } | null;
   cancelled: boolean;
+  /** Ended because the extension host goes away (reload, window closed): kept for Resume. */
+  interrupted: boolean;
   stderr: string[];
   timers: NodeJS.Timeout[];
   exited: Promise<void>;
@@ -78,14 +83,9 @@ export function newRunId(now = new Date()): string {
   return `${t}-${Math.random().toString(16).slice(2, 6)}`;
 }
 
-/** Short label of a run: "trim-demo-qwen2-small · 70% · owl · TRIM". */
+/** Short label of a run, what it was: "trim-demo-qwen2-small · TRIM ×10 · 70% owl" (runLabels.ts). */
 export function runLabel(o: PruneOptions): string {
-  const parts = [path.basename(o.model), `${Math.round(o.sparsity * 1000) / 10}%`];
-  if (o.blockSparsity) parts.push('per-block');
-  else if (o.allocation !== 'uniform') parts.push(o.allocation);
-  parts.push(o.trim ? `TRIM ×${o.iterations}` : o.score);
-  if (o.nm) parts.push(o.nm);
-  return parts.join(' · ');
+  return runTitle(o);
 }
 
 export class JobManager extends EventEmitter<ManagerEvents> {
@@ -116,6 +116,7 @@ export class JobManager extends EventEmitter<ManagerEvents> {
       summary: null,
       error: null,
       hostPid: process.pid,
+      ...(req.workspace !== undefined ? { workspace: req.workspace } : {}),
     };
     this.opts.store.add(run);
     this.queue.push(run.id);
@@ -197,6 +198,51 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     this.removeAllListeners();
   }
 
+  /**
+   * The extension host goes away (window reload, VS Code closed): the running worker is ended and
+   * its run marked interrupted (`INTERRUPTED`), keeping the resume checkpoint its finished blocks
+   * left in the partial folder; queued runs are marked interrupted too. Nothing is reported as a
+   * user's cancel. Then the manager is disposed.
+   */
+  async interrupt(): Promise<void> {
+    this.disposed = true;
+    const now = new Date().toISOString();
+    for (const id of this.queue.splice(0)) {
+      this.snapshots.delete(id);
+      this.finishRecord(id, { status: 'failed', error: interruptedError(false), finishedAt: now, hostPid: null });
+    }
+    const a = this.active;
+    if (a) {
+      if (!a.final && !a.cancelled) a.interrupted = true;
+      this.kill(a);
+      await a.exited;
+    }
+    this.removeAllListeners();
+  }
+
+  /**
+   * Continues an interrupted or cancelled run from the checkpoint its finished blocks left
+   * (core/resume.ts, the CLI's --resume): the same run goes back into the queue with
+   * `resume: true`. Throws with the reason when it cannot.
+   */
+  resume(id: string): RunRecord {
+    if (this.disposed) throw new Error('JobManager is disposed');
+    const run = this.opts.store.get(id);
+    if (!run) throw new Error(`no run ${id}`);
+    if (!canResume(run)) {
+      throw new Error(`${run.label} cannot be resumed: ${run.status === 'done' ? 'it is done' : run.status === 'running' || run.status === 'queued' ? 'it is still going' : 'it left no checkpoint of finished blocks'}.`);
+    }
+    const updated = this.opts.store.update(id, {
+      status: 'queued', options: { ...run.options, resume: true }, error: null, finishedAt: null, startedAt: null,
+      hostPid: process.pid, summary: null, reportPath: null,
+    })!;
+    this.queue.push(id);
+    this.snapshots.set(id, emptyRun(id, updated.label));
+    this.emit('change', updated);
+    this.pump();
+    return updated;
+  }
+
   // -------------------------------------------------------------------------------------------
 
   private pump(): void {
@@ -220,7 +266,7 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     });
     let exitedResolve!: () => void;
     const a: Active = {
-      id: run.id, child, options: run.options, outExisted, final: null, cancelled: false, stderr: [], timers: [],
+      id: run.id, child, options: run.options, outExisted, final: null, cancelled: false, interrupted: false, stderr: [], timers: [],
       exited: new Promise<void>((r) => { exitedResolve = r; }),
     };
     this.active = a;
@@ -295,10 +341,14 @@ export class JobManager extends EventEmitter<ManagerEvents> {
         : { status: 'done' };
       if (code !== 0) this.emit('output', a.id, 'stderr', `worker exited with ${describeExit(code, signal)} after finishing`);
     } else {
-      // Nothing half-written may remain: the partial folder always goes; the output folder
-      // too when a cancelled job created it.
-      await fsp.rm(partialDirFor(out), { recursive: true, force: true });
-      if (a.cancelled) {
+      // Nothing half-written may remain: the partial folder goes, the output folder too when a
+      // cancelled job created it. Kept: the checkpoint of a run the host's end interrupted, and
+      // of a cancelled resumed run (as the CLI keeps a cancelled --resume run's).
+      const keep = hasCheckpoint(out) && (a.interrupted || (a.cancelled && a.options.resume === true));
+      if (!keep) await fsp.rm(partialDirFor(out), { recursive: true, force: true });
+      if (a.interrupted) {
+        patch = { status: 'failed', error: interruptedError(true, keep) };
+      } else if (a.cancelled) {
         if (!a.outExisted) await fsp.rm(out, { recursive: true, force: true });
         patch = { status: 'cancelled', error: null };
       } else if (final?.type === 'error') {
@@ -347,7 +397,40 @@ export function describeExit(code: number | null, signal: NodeJS.Signals | null)
   return `exit code ${code}`;
 }
 
-/** Removes what interrupted runs (VS Code closed mid-run) left half-written. */
+/** The folder of a run's resume checkpoint (core/resume.ts RESUME_DIR; a test keeps them equal). */
+export const RESUME_DIR = '.trim-resume';
+
+/** Whether the partial folder of `out` holds a resume checkpoint (core/resume.ts: state.json). */
+export function hasCheckpoint(out: string): boolean {
+  return existsSync(path.join(partialDirFor(out), RESUME_DIR, 'state.json'));
+}
+
+/** A run stopped by the host's end (reload, window closed) rather than by the user. */
+export function isInterrupted(r: RunRecord): boolean {
+  return r.status === 'failed' && r.error?.code === 'INTERRUPTED';
+}
+
+/** Interrupted and cancelled runs that left a checkpoint of finished blocks can be resumed. */
+export function canResume(r: RunRecord): boolean {
+  return (isInterrupted(r) || r.status === 'cancelled') && hasCheckpoint(r.options.out);
+}
+
+function interruptedError(started: boolean, kept = false): { code: string; message: string } {
+  return {
+    code: 'INTERRUPTED',
+    message: started
+      ? `VS Code closed or reloaded while this run was running.${kept ? ' Its finished blocks are kept: Resume continues from there.' : ''}`
+      : 'VS Code closed or reloaded before this queued run started.',
+  };
+}
+
+/**
+ * What interrupted runs (VS Code closed mid-run) left: a partial folder holding a resume
+ * checkpoint is kept for Resume; anything else half-written is removed.
+ */
 export async function cleanInterrupted(runs: RunRecord[]): Promise<void> {
-  for (const r of runs) await fsp.rm(partialDirFor(r.options.out), { recursive: true, force: true });
+  for (const r of runs) {
+    if (r.status === 'failed' && r.error?.code === 'INTERRUPTED' && hasCheckpoint(r.options.out)) continue;
+    await fsp.rm(partialDirFor(r.options.out), { recursive: true, force: true });
+  }
 }

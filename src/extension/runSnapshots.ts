@@ -14,10 +14,11 @@ const CACHE = 4;
 export class RunSnapshots {
   private readonly reports = new Map<string, TrimReport>();
 
-  constructor(private readonly store: RunStore, private readonly jobs: JobManager) {}
+  /** `scope`: the workspace whose runs are listed (undefined: every workspace's). */
+  constructor(private readonly store: RunStore, private readonly jobs: JobManager, private readonly scope?: () => string | undefined) {}
 
   list(): RunListItem[] {
-    return this.store.list().map((r) => ({ id: r.id, label: r.label, status: r.status }));
+    return this.store.list(this.scope?.()).map((r) => ({ id: r.id, label: r.label, status: r.status }));
   }
 
   async get(id: string): Promise<RunSnapshot | null> {

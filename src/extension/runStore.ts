@@ -43,6 +43,11 @@ export interface RunRecord {
   error: { code: string; message: string } | null;
   /** Process id of the extension host that runs (or queued) it, while it is queued or running. */
   hostPid: number | null;
+  /**
+   * The workspace it was started in (workspaceKey: the workspace file's or first folder's URI;
+   * '' for a window without a folder). Absent on runs recorded before runs were kept per workspace.
+   */
+  workspace?: string;
 }
 
 interface RunsFile {
@@ -96,9 +101,13 @@ export class RunStore {
     return found;
   }
 
-  /** Newest first. */
-  list(): RunRecord[] {
-    return this.runs.slice().reverse();
+  /**
+   * Newest first: every run, or with `workspace` given only the runs started in that workspace
+   * (runs recorded before runs were kept per workspace belong to none).
+   */
+  list(workspace?: string): RunRecord[] {
+    const all = this.runs.slice().reverse();
+    return workspace === undefined ? all : all.filter((r) => r.workspace === workspace);
   }
 
   get(id: string): RunRecord | undefined {

@@ -4,8 +4,9 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { canResume, isInterrupted } from './jobManager';
 import type { ProgressState } from './progress';
-import { pct } from './progress';
+import { runState, runTitle, shortDate, tooltipRows } from './runLabels';
 import type { RunRecord, RunStore } from './runStore';
 
 const ICONS: Record<RunRecord['status'], [string, string | undefined]> = {
@@ -16,40 +17,17 @@ const ICONS: Record<RunRecord['status'], [string, string | undefined]> = {
   cancelled: ['circle-slash', 'disabledForeground'],
 };
 
-const ppl = (x: number | null | undefined): string => (x === null || x === undefined ? '–' : x.toFixed(2));
-
-/** The run's label without the model's name: "70% · TRIM ×10". */
-export function shortLabel(r: RunRecord): string {
-  const model = path.basename(r.options.model);
-  return r.label.startsWith(`${model} · `) ? r.label.slice(model.length + 3) : r.label;
-}
-
 /**
- * A row of the Runs view fits a sidebar of ordinary width (about 36 characters) with what matters
- * first: a finished run leads with its result ("69.8% · ppl 113.76 → 221.03") and follows with
- * what it was ("70% · TRIM ×10 · model"); any other run leads with what it is and follows with its
- * state or progress. The tooltip has everything.
+ * A row of the Runs view leads with what the run was — model · method · target — and follows with
+ * its result ("69.8% sparse · ppl 113.76 → 221.03") or its state or progress, then when it was
+ * made, so that runs of the same settings differ. The tooltip has everything.
  */
 export function describeRow(r: RunRecord, progress?: ProgressState): { label: string; description: string } {
-  const model = path.basename(r.options.model);
-  const what = shortLabel(r);
-  const tail = what === r.label ? '' : ` · ${model}`;
-  switch (r.status) {
-    case 'queued':
-      return { label: what, description: `queued${tail}` };
-    case 'running':
-      return { label: what, description: progress ? `${Math.round(progress.fraction * 100)}% · ${progress.message}` : 'starting…' };
-    case 'done': {
-      const s = r.summary;
-      if (!s) return { label: what, description: `done${tail}` };
-      const p = s.perplexity !== null || s.densePerplexity !== null ? ` · ppl ${ppl(s.densePerplexity)} → ${ppl(s.perplexity)}` : '';
-      return { label: `${pct(s.sparsity)}${p}`, description: `${what}${tail}` };
-    }
-    case 'failed':
-      return { label: what, description: `failed · ${r.error?.code ?? 'error'}${tail}` };
-    case 'cancelled':
-      return { label: what, description: `cancelled${tail}` };
+  const label = runTitle(r.options, true);
+  if (r.status === 'running') {
+    return { label, description: progress ? `${Math.round(progress.fraction * 100)}% · ${progress.message}` : 'starting…' };
   }
+  return { label, description: `${runState(r)} · ${shortDate(r.createdAt)}` };
 }
 
 export class RunsTree implements vscode.TreeDataProvider<RunRecord>, vscode.Disposable {
@@ -57,10 +35,30 @@ export class RunsTree implements vscode.TreeDataProvider<RunRecord>, vscode.Disp
   readonly onDidChangeTreeData = this.changed.event;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly store: RunStore, private readonly progressOf: (id: string) => ProgressState | undefined) {}
+  /** The runs of this workspace only (false: of every workspace). */
+  private scope: string | undefined;
+
+  constructor(
+    private readonly store: RunStore,
+    private readonly progressOf: (id: string) => ProgressState | undefined,
+    workspace?: string,
+  ) {
+    this.scope = workspace;
+  }
+
+  /** Whether the runs of every workspace are shown. */
+  get scopeAll(): boolean {
+    return this.scope === undefined;
+  }
+
+  /** Shows the runs of `workspace` only, or (undefined) of every workspace. */
+  setScope(workspace: string | undefined): void {
+    this.scope = workspace;
+    this.refresh();
+  }
 
   getChildren(element?: RunRecord): RunRecord[] {
-    return element ? [] : this.store.list();
+    return element ? [] : this.store.list(this.scope);
   }
 
   getParent(): undefined {
@@ -72,11 +70,13 @@ export class RunsTree implements vscode.TreeDataProvider<RunRecord>, vscode.Disp
     const item = new vscode.TreeItem(row.label, vscode.TreeItemCollapsibleState.None);
     item.id = r.id;
     item.description = row.description;
-    const [icon, color] = ICONS[r.status];
+    const [icon, color] = isInterrupted(r) ? ['debug-pause', 'editorWarning.foreground'] : ICONS[r.status];
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-    item.contextValue = `run.${r.status}`;
+    // run.<status>[.resumable]: menus match /^run\.(done|…)\b/.
+    item.contextValue = `run.${r.status}${canResume(r) ? '.resumable' : ''}`;
     item.tooltip = tooltip(r);
-    item.command = { command: 'trim.selectRun', title: 'Show in the Layers view', arguments: [r] };
+    // A click (or Enter) opens the results (and shows the run in the Layers view).
+    item.command = { command: 'trim.openRunRow', title: 'Open Results', arguments: [r] };
     return item;
   }
 
@@ -97,22 +97,9 @@ export class RunsTree implements vscode.TreeDataProvider<RunRecord>, vscode.Disp
 }
 
 function tooltip(r: RunRecord): vscode.MarkdownString {
-  const o = r.options;
   const md = new vscode.MarkdownString(undefined, true);
-  md.appendMarkdown(`**${escape(r.label)}** — ${r.status}\n\n`);
-  const rows: [string, string][] = [
-    ['model', o.model],
-    ['target', `${pct(o.sparsity)}${o.blockSparsity ? ' (per block)' : ` · ${o.allocation}`}`],
-    ['method', `${o.score}${o.trim ? ` + TRIM (${o.iterations} iterations, ${o.layerMetric}/${o.rowMetric})` : ''}${o.nm ? ` · ${o.nm}` : ''}`],
-  ];
-  if (r.summary) {
-    rows.push(['achieved', pct(r.summary.sparsity)]);
-    rows.push(['perplexity', `${ppl(r.summary.densePerplexity)} → ${ppl(r.summary.perplexity)}`]);
-    rows.push(['ran on', `${r.summary.ep.toUpperCase()} in ${r.summary.seconds.toFixed(1)} s`]);
-  }
-  rows.push(['output', o.out]);
-  rows.push(['created', new Date(r.createdAt).toLocaleString()]);
-  md.appendMarkdown(rows.map(([k, v]) => `${k}: \`${v.replace(/`/g, "'")}\``).join('  \n'));
+  md.appendMarkdown(`**${escape(runTitle(r.options))}** — ${escape(runState(r))}\n\n`);
+  md.appendMarkdown(tooltipRows(r).map(([k, v]) => `${k}: \`${v.replace(/`/g, "'")}\``).join('  \n'));
   if (r.error) md.appendMarkdown(`\n\n$(error) ${escape(r.error.message)}`);
   return md;
 }

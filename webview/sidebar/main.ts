@@ -56,6 +56,16 @@ function render(): void {
   const p = progress(r);
   const ppl = r.perplexity.pruned ? ` · ppl ${fmt.ppl(r.perplexity.dense?.perplexity)} → ${fmt.ppl(r.perplexity.pruned.perplexity)}` : '';
   head.textContent = `${r.label} · ${r.status}${r.status === 'running' ? ` ${p.done}/${p.total}` : ''}${ppl}`;
+  // A run that ended before any block finished (or whose blocks were not kept, e.g. one of an
+  // earlier session) has nothing to draw: say so instead of an empty map with a 0–100% legend.
+  if ((r.status === 'failed' || r.status === 'cancelled') && r.blocks.length === 0 && !r.current) {
+    map.root.hidden = true;
+    leg.hidden = true;
+    const why = r.error?.code === 'INTERRUPTED' ? 'interrupted' : r.status;
+    head.textContent = `${r.label} · ${why}. No layers to show: ${r.error ? r.error.message : 'no block had finished, or the run was cancelled in an earlier session.'}`;
+    document.body.dataset.renders = String(Number(document.body.dataset.renders ?? '0') + 1);
+    return;
+  }
   const g = layerGrid(r, 'sparsity');
   const scale = makeScale('sparsity', g.cells.flatMap((c) => (c.value === null ? [] : [c.value])));
   legend(leg, scale, 'sparsity');

@@ -26,8 +26,18 @@ function send(m: FromWorker): Promise<void> {
 
 async function run(spec: JobSpec): Promise<void> {
   running = true;
-  const emit = (event: TrimEvent): void => void send({ type: 'event', job: spec.id, event });
-  const ctl = { check: (): void => { if (cancelled) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was written.'); } };
+  // Sends in flight: the job awaits them (ctl.flush) after its commit, before it releases the
+  // output's lock, so that the host has the `done` event whenever the lock is gone.
+  const pending = new Set<Promise<void>>();
+  const emit = (event: TrimEvent): void => {
+    const p = send({ type: 'event', job: spec.id, event });
+    pending.add(p);
+    void p.then(() => pending.delete(p));
+  };
+  const ctl = {
+    check: (): void => { if (cancelled) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was written.'); },
+    flush: async (): Promise<void> => { await Promise.all([...pending]); },
+  };
   let ok = false;
   try {
     if (spec.kind === 'prune') {

@@ -143,8 +143,47 @@ function makeParents(dir: string): string[] {
   return created;
 }
 
+/** The folders `mkdir -p dir` would create now, outermost first (the job manager notes them before a job starts). */
+export function missingParents(dir: string): string[] {
+  const missing: string[] = [];
+  let cur = path.resolve(dir);
+  while (!fs.existsSync(cur)) {
+    missing.push(cur);
+    const up = path.dirname(cur);
+    if (up === cur) break;
+    cur = up;
+  }
+  return missing.reverse();
+}
+
+/**
+ * Removes the temporaries of lock takers that died before finishing (`.NAME.trim-lock.*`: a
+ * lock written under its temporary name, a breaker's lock) when their holder is gone; a file not
+ * yet written (killed between create and write) once it is a second old.
+ */
+export function cleanLockDebris(out: string): void {
+  const lock = lockFileFor(out);
+  const dir = path.dirname(lock);
+  const prefix = `${path.basename(lock)}.`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((f) => f.startsWith(prefix));
+  } catch {
+    return;
+  }
+  for (const f of names) {
+    const p = path.join(dir, f);
+    const cur = readLock(p);
+    let dead = false;
+    if (cur === 'invalid') {
+      try { dead = Date.now() - fs.statSync(p).mtimeMs > 1000; } catch { dead = false; }
+    } else if (cur !== null) dead = !holderAlive(cur);
+    if (dead) fs.rmSync(p, { force: true });
+  }
+}
+
 /** Removes the given folders, innermost first, as long as they are empty (never their content). */
-function removeEmpty(created: string[]): void {
+export function removeEmpty(created: string[]): void {
   for (const d of created.slice().reverse()) {
     try {
       fs.rmdirSync(d);
@@ -183,6 +222,7 @@ export class OutputLock {
       if (e instanceof TrimError) throw e;
       throw ioError(`locking ${out}`, e);
     }
+    cleanLockDebris(out);
     return new OutputLock(out, file, info);
   }
 
@@ -201,6 +241,7 @@ export class OutputLock {
     const cur = readLock(this.file);
     if (committed) fs.rmSync(commitFileFor(this.out), { force: true });
     if (cur !== null && cur !== 'invalid' && cur.token === this.info.token) fs.rmSync(this.file, { force: true });
+    cleanLockDebris(this.out);
     if (!committed) removeEmpty(this.info.created);
   }
 }
@@ -216,6 +257,10 @@ function take(file: string, info: LockInfo, depth: number, what: string): void {
         return;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' && fs.existsSync(path.dirname(file))) {
+          fs.writeFileSync(tmp, JSON.stringify(info), { flag: 'w' });
+          continue;
+        }
         if (code !== 'EEXIST') {
           // A filesystem without hard links: exclusive create (a reader may see it empty for an instant).
           if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {
@@ -281,7 +326,9 @@ export type AfterDeath = 'not-ours' | 'cleaned' | 'committed';
  * Anything that the lock does not name as this job's is left alone.
  */
 export function cleanAfterDeath(out: string, job: string, pid?: number): AfterDeath {
+  out = path.resolve(out);
   const file = lockFileFor(out);
+  cleanLockDebris(out);
   const cur = readLock(file);
   if (cur === null || cur === 'invalid' || cur.job !== job || (pid !== undefined && cur.pid !== pid) || holderAlive(cur)) return 'not-ours';
   const outcome = recoverCommit(out);

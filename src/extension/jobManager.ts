@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { FromWorker, JobSpec, PruneOptions, ToWorker, TrimEvent, TrimReport } from '../contract';
-import { cleanAfterDeath } from '../core/outputLock';
+import { cleanAfterDeath, missingParents, removeEmpty } from '../core/outputLock';
 import { applyEvent, emptyRun, type RunSnapshot } from '../webviewProtocol';
 import type { RunRecord, RunStore } from './runStore';
 
@@ -63,6 +63,8 @@ interface Active {
   id: string;
   child: ChildProcess;
   options: PruneOptions;
+  /** Parent folders of `out` missing when the job started: removed (while empty) unless it committed. */
+  missing: string[];
   final: { type: 'done' | 'error'; event: TrimEvent } | null;
   cancelled: boolean;
   stderr: string[];
@@ -221,7 +223,7 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     });
     let exitedResolve!: () => void;
     const a: Active = {
-      id: run.id, child, options: run.options, final: null, cancelled: false, stderr: [], timers: [],
+      id: run.id, child, options: run.options, missing: missingParents(path.dirname(path.resolve(run.options.out))), final: null, cancelled: false, stderr: [], timers: [],
       exited: new Promise<void>((r) => { exitedResolve = r; }),
     };
     this.active = a;
@@ -304,6 +306,8 @@ export class JobManager extends EventEmitter<ManagerEvents> {
       } catch (e) {
         this.emit('output', a.id, 'stderr', `could not clean up after the worker: ${(e as Error).message}`);
       }
+      // Killed before its lock existed (while creating the parents of `out`): those it made go, if still empty.
+      if (after === 'not-ours') removeEmpty(a.missing);
       const committed = after === 'committed' ? committedPatch(out) : null;
       if (committed) {
         // Killed after its commit: the output was replaced, so the run is done, whatever stopped it.

@@ -1,0 +1,173 @@
+/**
+ * Issue 16, class 1 (the source reached by another spelling) and class 3 (what --overwrite may
+ * replace), as properties over seeded spellings: the core's check (checkOutputPath) and the
+ * extension's (resolveOptions) must both answer what the oracle answers (GNU `realpath -m -L` and
+ * a table; outputPaths.fixture.ts), and neither writes anything.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { partialDirFor, REPORT_FORMAT } from '../../src/contract';
+import { isTrimError } from '../../src/core/errors';
+import { checkOutputPath, notATrimOutput } from '../../src/core/output';
+import { isWithin, overlap, physicalPath } from '../../src/core/paths';
+import { resolveOptions, valuesLayer, outsideWorkspace } from '../../src/extension/configResolve';
+import { hashTree, tmpDir } from './badInputs';
+import { expected, makeTree, spellings, type Verdict } from './outputPaths.fixture';
+
+const root = tmpDir('trim-paths-');
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+const tree = makeTree(path.join(root, 'R'));
+const cwd = process.cwd();
+const CASES = 600;
+
+/** Names, sizes, mtimes and bytes of everything under R (symlinks as their targets' text). */
+function snapshot(dir: string): string {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const f of fs.readdirSync(d).sort()) {
+      const p = path.join(d, f);
+      const st = fs.lstatSync(p);
+      if (st.isSymbolicLink()) out.push(`${p} -> ${fs.readlinkSync(p)}`);
+      else if (st.isDirectory()) { out.push(`${p}/ ${st.mtimeMs}`); walk(p); }
+      else out.push(`${p} ${st.size} ${st.mtimeMs}`);
+    }
+  };
+  walk(dir);
+  return out.join('\n') + JSON.stringify(hashTree(path.join(dir, 'blobs')));
+}
+
+function verdictOfCore(spelled: string, overwrite: boolean): Verdict | string {
+  try {
+    checkOutputPath(tree.M, spelled, overwrite, [tree.calib]);
+    return 'ok';
+  } catch (e) {
+    if (!isTrimError(e)) return `untyped: ${(e as Error).stack}`;
+    if (e.code === 'E_OPTION') return 'source';
+    if (e.code === 'E_OUTPUT' && /already exists/.test(e.message)) return 'exists';
+    if (e.code === 'E_OUTPUT' && /is not a TRIM output/.test(e.message)) return 'not-trim';
+    return `${e.code}: ${e.message}`;
+  }
+}
+
+function verdictOfExtension(spelled: string, overwrite: boolean): Verdict | string {
+  const r = resolveOptions([valuesLayer('command', { model: tree.M, out: spelled, overwrite, calib: tree.calib, eval: null }, cwd)], {
+    extensionPath: path.resolve(__dirname, '../..'), workspaceFolder: cwd, outputFolder: null, storageDir: root, runId: 'x',
+  });
+  if (r.ok) return 'ok';
+  const m = r.issues.map(String);
+  if (m.length !== 1 || !m[0].startsWith('command: "out" ')) return m.join(' | ');
+  if (/must be outside the model folder/.test(m[0])) return 'source';
+  if (/already exists/.test(m[0])) return 'exists';
+  if (/is not a TRIM output/.test(m[0])) return 'not-trim';
+  return m[0];
+}
+
+describe('output path spellings (seeded property test, oracle: realpath -m -L)', () => {
+  const before = snapshot(tree.R);
+  const cases = spellings(tree, 16, CASES, cwd);
+  const tally: Record<string, number> = {};
+
+  it(`${CASES} spellings: the core's check answers as the oracle, typed`, () => {
+    for (const s of cases) {
+      const want = expected(tree, s, cwd);
+      tally[want] = (tally[want] ?? 0) + 1;
+      assert.equal(verdictOfCore(s.spelled, s.overwrite), want, `${s.spelled} (overwrite ${s.overwrite}; ${s.how})`);
+    }
+    // The space is covered: every verdict occurs many times.
+    for (const v of ['source', 'exists', 'not-trim', 'ok']) assert.ok((tally[v] ?? 0) >= 20, `${v}: ${tally[v]}`);
+    console.log(`spellings by verdict: ${JSON.stringify(tally)}`);
+  });
+
+  it(`the same ${CASES} spellings: the extension's check (resolveOptions) answers the same`, () => {
+    for (const s of cases) {
+      assert.equal(verdictOfExtension(s.spelled, s.overwrite), expected(tree, s, cwd), `${s.spelled} (overwrite ${s.overwrite}; ${s.how})`);
+    }
+  });
+
+  it('nothing was written: names, sizes, mtimes and bytes of the whole tree are as they were', () => {
+    assert.equal(snapshot(tree.R), before);
+  });
+});
+
+describe('the examples of the issue and their neighbours', () => {
+  it('M/..pruned, M/..., M/.. and M/sub/.. are told apart by segments', () => {
+    assert.equal(isWithin(path.join(tree.M, '..pruned'), tree.M), true);
+    assert.equal(isWithin(path.join(tree.M, '...'), tree.M), true);
+    assert.equal(isWithin(path.dirname(tree.M), tree.M), false);
+    assert.equal(isWithin(`${tree.M}-x`, tree.M), false);
+    assert.equal(overlap(`${tree.M}/..pruned`, tree.M), 'inside');
+    assert.equal(overlap(`${tree.M}/sub/..`, tree.M), 'same');
+    assert.equal(overlap(`${tree.M}//`, tree.M), 'same');
+  });
+
+  it('a symlink to the source on either side', () => {
+    const L = path.join(tree.R, 'L');
+    assert.equal(physicalPath(L), tree.M);
+    assert.equal(overlap(L, tree.M), 'same');
+    assert.equal(overlap(tree.M, L), 'same');
+    assert.equal(overlap(path.join(tree.R, 'P'), L), 'contains');
+    assert.equal(overlap(path.join(L, 'x'), tree.M), 'inside');
+  });
+
+  it('the output\'s working names may not be the source either (a model named .NAME.trim-partial)', () => {
+    const parent = path.join(root, 'collide');
+    const model = path.join(parent, '.out.trim-partial');
+    fs.mkdirSync(model, { recursive: true });
+    assert.throws(() => checkOutputPath(model, path.join(parent, 'out'), true), /working name .*\.out\.trim-partial\) is the source model folder/);
+    const old = path.join(parent, '.o2.trim-partial-old', 'model');
+    fs.mkdirSync(old, { recursive: true });
+    assert.throws(() => checkOutputPath(old, path.join(parent, 'o2'), true), /contains the source model folder/);
+  });
+
+  it('partialDirFor: a trailing separator names the same folder', () => {
+    assert.equal(partialDirFor('/a/b/'), '/a/.b.trim-partial');
+    assert.equal(partialDirFor('/a/b//'), '/a/.b.trim-partial');
+    assert.equal(partialDirFor('/a/b'), '/a/.b.trim-partial');
+  });
+
+  it('outsideWorkspace: by the file system, through symlinks', () => {
+    const ws = path.join(tree.R, 'p');
+    assert.equal(outsideWorkspace(path.join(ws, 'other', 'x'), [ws]), false);
+    assert.equal(outsideWorkspace(path.join(ws, '..', 'x'), [ws]), true);
+    assert.equal(outsideWorkspace(path.join(ws, 'M', 'up', 'x'), [ws]), false);
+    assert.equal(outsideWorkspace(path.join(tree.R, 'P', 'x'), [ws]), false);
+    fs.symlinkSync(root, path.join(ws, 'escape'));
+    assert.equal(outsideWorkspace(path.join(ws, 'escape', 'x'), [ws]), true);
+    fs.rmSync(path.join(ws, 'escape'));
+    assert.equal(outsideWorkspace('/etc', [ws]), true);
+  });
+});
+
+describe('what --overwrite may replace (class 3)', () => {
+  const d = (name: string): string => path.join(root, 'ow', name);
+  fs.mkdirSync(d('empty'), { recursive: true });
+  fs.mkdirSync(d('trim'));
+  fs.writeFileSync(path.join(d('trim'), 'trim-report.json'), JSON.stringify({ format: REPORT_FORMAT }));
+  fs.writeFileSync(path.join(d('trim'), 'model.safetensors'), 'w');
+  fs.mkdirSync(d('docs'));
+  fs.writeFileSync(path.join(d('docs'), 'a.txt'), 'a');
+  fs.mkdirSync(d('fake'));
+  fs.writeFileSync(path.join(d('fake'), 'trim-report.json'), '{"format":"something-else"}');
+  fs.mkdirSync(path.join(d('nested'), 'inner'), { recursive: true });
+  fs.writeFileSync(path.join(d('nested'), 'trim-report.json'), JSON.stringify({ format: REPORT_FORMAT }));
+  fs.writeFileSync(d('file'), 'x');
+
+  it('an empty folder and an earlier TRIM output may be replaced', () => {
+    assert.equal(notATrimOutput(d('empty')), null);
+    assert.equal(notATrimOutput(d('trim')), null);
+  });
+  it('anything else is refused, saying why', () => {
+    assert.match(notATrimOutput(d('docs'))!, /holds no trim-report\.json/);
+    assert.match(notATrimOutput(d('fake'))!, /was not written by TRIM/);
+    assert.match(notATrimOutput(d('nested'))!, /holds the folder inner/);
+    assert.match(notATrimOutput(d('file'))!, /is a file/);
+    assert.match(notATrimOutput('/etc')!, /holds no trim-report\.json|holds the folder/);
+    const home = process.env.HOME ?? '/root';
+    if (fs.existsSync(home) && fs.readdirSync(home).length > 0) assert.notEqual(notATrimOutput(home), null);
+    for (const f of ['docs', 'fake', 'nested', 'file']) {
+      assert.throws(() => checkOutputPath(tree.M, d(f), true), (e: unknown) => isTrimError(e) && e.code === 'E_OUTPUT' && /is not a TRIM output/.test(e.message));
+    }
+  });
+});

@@ -159,7 +159,8 @@ export function missingParents(dir: string): string[] {
 /**
  * Removes the temporaries of lock takers that died before finishing (`.NAME.trim-lock.*`: a
  * lock written under its temporary name, a breaker's lock) when their holder is gone; a file not
- * yet written (killed between create and write) once it is a second old.
+ * yet written (killed between create and write) when the pid in its name is gone, or once it is a
+ * second old.
  */
 export function cleanLockDebris(out: string): void {
   const lock = lockFileFor(out);
@@ -176,7 +177,9 @@ export function cleanLockDebris(out: string): void {
     const cur = readLock(p);
     let dead = false;
     if (cur === 'invalid') {
-      try { dead = Date.now() - fs.statSync(p).mtimeMs > 1000; } catch { dead = false; }
+      // Not written yet: its taker's pid is in the name (`.NAME.trim-lock.PID.TOKEN.N.tmp`).
+      const pid = Number(/^(\d+)\./.exec(f.slice(prefix.length))?.[1]);
+      try { dead = (Number.isInteger(pid) && pid > 0 && !pidAlive(pid)) || Date.now() - fs.statSync(p).mtimeMs > 1000; } catch { dead = false; }
     } else if (cur !== null) dead = !holderAlive(cur);
     if (dead) fs.rmSync(p, { force: true });
   }
@@ -248,7 +251,7 @@ export class OutputLock {
 
 function take(file: string, info: LockInfo, depth: number, what: string): void {
   if (depth > 4) throw new TrimError('E_OUTPUT', `cannot take the lock ${file}: too many stale locks in a row; remove ${file}* by hand.`);
-  const tmp = `${file}.${info.token}.${depth}.tmp`;
+  const tmp = `${file}.${process.pid}.${info.token}.${depth}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(info), { flag: 'wx' });
   try {
     for (let attempt = 0; ; attempt++) {

@@ -296,7 +296,11 @@ export class JobManager extends EventEmitter<ManagerEvents> {
           summary: { sparsity: s.sparsity, perplexity: s.perplexity, densePerplexity: s.dense_perplexity, ep: s.ep, seconds: s.seconds.total },
         }
         : { status: 'done' };
-      if (code !== 0) this.emit('output', a.id, 'stderr', `worker exited with ${describeExit(code, signal)} after finishing`);
+      if (code !== 0) {
+        this.emit('output', a.id, 'stderr', `worker exited with ${describeExit(code, signal)} after finishing`);
+        // Ended between its `done` and the release of the output's lock: release it (only if it names this job).
+        try { cleanAfterDeath(out, a.id, a.child.pid); } catch { /* the next job on this output breaks the stale lock */ }
+      }
     } else {
       // Nothing half-written may remain, and nothing of another job is touched: the cleanup acts
       // only where the output's lock names this job (and its worker, now gone).

@@ -323,7 +323,8 @@ function lockIdentity(file: string): string {
 export type AfterDeath = 'not-ours' | 'cleaned' | 'committed';
 
 /**
- * After the process of job `job` (pid `pid`) is gone: when the lock of `out` still names it,
+ * After the process of job `job` (pid `pid`) is gone, or by that process itself as it exits
+ * without finishing (the worker when its host went away): when the lock of `out` still names it,
  * finishes or rolls back its commit, removes its partial folder and the parent folders it created,
  * and releases the lock. `committed`: the output was in place (the job's result is there).
  * Anything that the lock does not name as this job's is left alone.
@@ -333,7 +334,9 @@ export function cleanAfterDeath(out: string, job: string, pid?: number): AfterDe
   const file = lockFileFor(out);
   cleanLockDebris(out);
   const cur = readLock(file);
-  if (cur === null || cur === 'invalid' || cur.job !== job || (pid !== undefined && cur.pid !== pid) || holderAlive(cur)) return 'not-ours';
+  if (cur === null || cur === 'invalid' || cur.job !== job || (pid !== undefined && cur.pid !== pid)) return 'not-ours';
+  // The holder must be gone — or be this very process, abandoning its job (the worker whose host went away).
+  if (cur.pid !== process.pid && holderAlive(cur)) return 'not-ours';
   const outcome = recoverCommit(out);
   if (outcome !== 'committed') fs.rmSync(partialDirFor(out), { recursive: true, force: true });
   const again = readLock(file);

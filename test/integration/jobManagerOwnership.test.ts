@@ -120,6 +120,20 @@ describe('job manager + real worker: ownership of outputs (issue 16)', { skip: p
     assert.deepEqual(fs.readdirSync(root).filter((f) => f.startsWith('.')), [], 'no lock or partial folder anywhere');
   });
 
+  it('class 10: the host goes away mid-run (IPC disconnected): the worker removes what it wrote, and its lock', async () => {
+    const { fork } = await import('node:child_process');
+    const base = path.join(root, 'orphan');
+    fs.mkdirSync(base);
+    const out = path.join(base, 'out');
+    const child = fork(path.join(ROOT, 'dist', 'worker.js'), [], { execArgv: [], env: { ...process.env, ...cacheEnv }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const gone = new Promise<number | null>((r) => child.on('exit', r));
+    child.send({ type: 'run', spec: { kind: 'prune', id: 'orphan-job', options: options({ model: slowModel, out, nsamples: 8, seqlen: 64 }) } });
+    await waitFor(() => fs.existsSync(path.join(partialDirFor(out), '.trim-resume', 'state.json')), 'the worker\'s partial folder');
+    child.disconnect();
+    assert.equal(await gone, 1);
+    assert.deepEqual(fs.readdirSync(base), [], 'no partial folder, no lock');
+  });
+
   // Cancel while the worker is held at a moment of its commit of an --overwrite run.
   // [moment, the change after which the worker is held, the run's end, whether Cancel still applies]
   const moments: [string, string, 'done' | 'cancelled', boolean][] = [

@@ -12,7 +12,7 @@ import { partialDirFor, REPORT_FORMAT } from '../../src/contract';
 import { isTrimError } from '../../src/core/errors';
 import { checkOutputPath, notATrimOutput } from '../../src/core/output';
 import { isWithin, overlap, physicalPath } from '../../src/core/paths';
-import { resolveOptions, valuesLayer, outsideWorkspace } from '../../src/extension/configResolve';
+import { configFileLayer, outputConfirmation, outsideWorkspace, resolveOptions, valuesLayer } from '../../src/extension/configResolve';
 import { hashTree, tmpDir } from './badInputs';
 import { expected, makeTree, spellings, type Verdict } from './outputPaths.fixture';
 
@@ -169,5 +169,35 @@ describe('what --overwrite may replace (class 3)', () => {
     for (const f of ['docs', 'fake', 'nested', 'file']) {
       assert.throws(() => checkOutputPath(tree.M, d(f), true), (e: unknown) => isTrimError(e) && e.code === 'E_OUTPUT' && /is not a TRIM output/.test(e.message));
     }
+  });
+});
+
+describe('a workspace file aiming the output outside the workspace asks first (class 3)', () => {
+  const ws = path.join(tree.R, 'p');
+  const ctx = { extensionPath: path.resolve(__dirname, '../..'), workspaceFolder: ws, outputFolder: null, storageDir: root, runId: 'r1' };
+  const fromConfig = (cfg: Record<string, unknown>) => {
+    const r = resolveOptions([configFileLayer(path.join(ws, 'trim.config.json'), JSON.stringify({ model: tree.M, calib: tree.calib, evaluate: undefined, ...cfg }))], ctx);
+    assert.ok(r.ok, r.ok ? '' : r.issues.map(String).join('\n'));
+    return r;
+  };
+  it('out in trim.config.json outside the workspace (../.., a symlink leading out): a question naming the folder', () => {
+    fs.mkdirSync(path.join(root, 'elsewhere'), { recursive: true });
+    const q = outputConfirmation(fromConfig({ out: '../../elsewhere', overwrite: true }), [ws], 'trim.config.json', false);
+    assert.match(q!, /^trim\.config\.json \("out"\) writes the pruned model outside the workspace, to .*elsewhere, replacing what is there\. Write there\?$/);
+    fs.symlinkSync(path.join(root, 'elsewhere'), path.join(ws, 'out-link'));
+    assert.match(outputConfirmation(fromConfig({ out: 'out-link/x' }), [ws], 'trim.config.json', false)!, /outside the workspace/);
+    fs.rmSync(path.join(ws, 'out-link'));
+  });
+  it('out inside the workspace, or given by the user (command, Run again): nothing to confirm', () => {
+    assert.equal(outputConfirmation(fromConfig({ out: 'fresh-out' }), [ws], 'trim.config.json', false), null);
+    const r = resolveOptions([valuesLayer('command', { model: tree.M, calib: tree.calib, out: path.join(root, 'elsewhere2') }, ws)], ctx);
+    assert.ok(r.ok);
+    assert.equal(outputConfirmation(r, [ws], 'trim.config.json', false), null);
+  });
+  it('a workspace trim.outputFolder outside the workspace: asked; a user-level one: not', () => {
+    const r = resolveOptions([valuesLayer('command', { model: tree.M, calib: tree.calib }, ws)], { ...ctx, outputFolder: path.join(root, 'outs') });
+    assert.ok(r.ok && r.outAuto);
+    assert.match(outputConfirmation(r, [ws], 'trim.config.json', true)!, /^the workspace setting trim\.outputFolder writes/);
+    assert.equal(outputConfirmation(r, [ws], 'trim.config.json', false), null);
   });
 });

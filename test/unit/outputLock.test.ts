@@ -258,3 +258,31 @@ describe('an interrupted commit, at every point (class 10)', () => {
     assert.deepEqual(fs.readdirSync(dir), ['out']);
   });
 });
+
+describe('runs interrupted by a reload (cleanInterrupted at activation)', () => {
+  it('cleans only where the lock names the run; a committed output makes the run done', async () => {
+    const { cleanInterrupted } = await import('../../src/extension/jobManager');
+    const dir = path.join(root, 'reload');
+    const rec = (id: string, out: string) => ({ id, options: { out } }) as unknown as Parameters<typeof cleanInterrupted>[0][number];
+    // Ours, mid-run: partial and lock go.
+    const a = path.join(dir, 'a');
+    writeLock(a, { job: 'run-a' });
+    fs.mkdirSync(partialDirFor(a));
+    // Another job's (a CLI run holds it): untouched.
+    const b = path.join(dir, 'b');
+    const c = sleeper();
+    writeLock(b, { job: 'cli', pid: c.pid!, start: processStart(c.pid!) });
+    fs.mkdirSync(partialDirFor(b));
+    // Ours, killed after its journal: the output is put in place and the run is done.
+    const d = path.join(dir, 'd');
+    writeLock(d, { job: 'run-d' });
+    fs.mkdirSync(partialDirFor(d));
+    fs.writeFileSync(path.join(partialDirFor(d), 'trim-report.json'), JSON.stringify({ format: 'trim-report/1', sparsity: 0.5, perplexity: { dense: null, pruned: null }, ep: 'cpu', seconds: { total: 3 } }));
+    fs.writeFileSync(commitFileFor(d), '{}');
+    const done = cleanInterrupted([rec('run-a', a), rec('run-b', b), rec('run-d', d)]);
+    assert.deepEqual(done.map((x) => x.id), ['run-d']);
+    assert.equal(done[0].patch.status, 'done');
+    assert.deepEqual(done[0].patch.summary, { sparsity: 0.5, perplexity: null, densePerplexity: null, ep: 'cpu', seconds: 3 });
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['.b.trim-lock', '.b.trim-partial', 'd']);
+  });
+});

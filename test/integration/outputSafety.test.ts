@@ -15,7 +15,7 @@ import { after, describe, it } from 'node:test';
 import { partialDirFor } from '../../src/contract';
 import { lockFileFor } from '../../src/core/outputLock';
 import { tinyModel, tmpDir } from '../unit/badInputs';
-import { expected, makeTree, spellings } from '../unit/outputPaths.fixture';
+import { expectedAll, makeTree, spellings } from '../unit/outputPaths.fixture';
 import { ensureBuilt, ROOT } from './cli';
 
 const root = tmpDir('trim-safety-');
@@ -95,7 +95,9 @@ describe('class 1: the source reached by another spelling (CLI)', () => {
 
   const SAMPLE = 12;
   it(`${SAMPLE} seeded spellings that reach the source, with --overwrite, through the model spelled both ways: refused, nothing written`, () => {
-    const reach = spellings(tree, 1616, 400, ROOT).filter((s) => expected(tree, s, ROOT) === 'source');
+    const all = spellings(tree, 1616, 400, ROOT);
+    const verdicts = expectedAll(tree, all, ROOT);
+    const reach = all.filter((_, i) => verdicts[i] === 'source');
     const seen = new Set<string>();
     let n = 0;
     for (const s of reach) {

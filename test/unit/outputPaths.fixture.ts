@@ -112,11 +112,24 @@ const within = (child: string, parent: string): boolean => child === parent || c
 
 export type Verdict = 'source' | 'exists' | 'not-trim' | 'ok';
 
+/** The paths a run on `spelled` touches: the output, its partial and old folders, its lock and journal. */
+function touchedBy(spelled: string, cwd: string): string[] {
+  const lexical = path.resolve(cwd, spelled);
+  return [lexical, partialDirFor(lexical), `${partialDirFor(lexical)}-old`, path.join(path.dirname(lexical), `.${path.basename(lexical)}.trim-lock`), path.join(path.dirname(lexical), `.${path.basename(lexical)}.trim-commit`)];
+}
+
+/** What the checks must answer for each spelling, from the oracle alone (one realpath process for all). */
+export function expectedAll(tree: PathTree, cases: Spelling[], cwd: string): Verdict[] {
+  const all = realpathLogical(cases.flatMap((s) => touchedBy(s.spelled, cwd)), cwd);
+  return cases.map((s, i) => verdict(tree, s, all.slice(i * 5, i * 5 + 5)));
+}
+
 /** What the checks must answer, from the oracle alone. */
 export function expected(tree: PathTree, s: Spelling, cwd: string): Verdict {
-  const lexical = path.resolve(cwd, s.spelled);
-  const touched = [lexical, partialDirFor(lexical), `${partialDirFor(lexical)}-old`, path.join(path.dirname(lexical), `.${path.basename(lexical)}.trim-lock`), path.join(path.dirname(lexical), `.${path.basename(lexical)}.trim-commit`)];
-  const real = realpathLogical(touched, cwd);
+  return verdict(tree, s, realpathLogical(touchedBy(s.spelled, cwd), cwd));
+}
+
+function verdict(tree: PathTree, s: Spelling, real: string[]): Verdict {
   for (const t of real) {
     if (within(t, tree.M) || within(tree.M, t)) return 'source';
     for (const g of tree.guardedReal) if (within(g, t)) return 'source';

@@ -5,6 +5,7 @@
  * a table; outputPaths.fixture.ts), and neither writes anything.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -110,6 +111,25 @@ describe('the examples of the issue and their neighbours', () => {
     assert.equal(overlap(tree.M, L), 'same');
     assert.equal(overlap(path.join(tree.R, 'P'), L), 'contains');
     assert.equal(overlap(path.join(L, 'x'), tree.M), 'inside');
+  });
+
+  // One folder under two names that no spelling or realpath relates (as on a case-insensitive
+  // file system, `M` and `m`): a bind mount, where this user may mount. Only (device, inode) tells.
+  it('the source under another name that realpath does not resolve (a bind mount): refused by identity', (t) => {
+    const alias = path.join(root, 'alias');
+    fs.mkdirSync(alias);
+    const m = spawnSync('mount', ['--bind', tree.M, alias], { encoding: 'utf8' });
+    if (m.status !== 0) { t.skip(`cannot bind-mount here: ${m.stderr.trim()}`); return; }
+    try {
+      assert.equal(fs.realpathSync(alias), alias, 'realpath does not see through it');
+      assert.throws(() => checkOutputPath(tree.M, alias, true), /is the source model folder/);
+      assert.throws(() => checkOutputPath(tree.M, path.join(alias, 'sub', 'x'), true), /lies inside the source model folder/);
+      // Containing it through the mount cannot be told from the paths' ancestors; --overwrite's own
+      // rule (a TRIM output has no subfolders) refuses it all the same.
+      assert.throws(() => checkOutputPath(alias, path.dirname(tree.M), true), /contains the source model folder|is not a TRIM output/);
+    } finally {
+      spawnSync('umount', [alias]);
+    }
   });
 
   it('the output\'s working names may not be the source either (a model named .NAME.trim-partial)', () => {

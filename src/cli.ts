@@ -169,6 +169,11 @@ async function main(): Promise<void> {
       const onSignal = (): void => { ac.cancelled = true; };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      // Closing the terminal: stop like Ctrl-C (the partial output removed), writing nowhere.
+      process.once('SIGHUP', () => {
+        for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
+        onSignal();
+      });
       const r = await runPrune(o, emit, { check: () => { if (ac.cancelled) throw new TrimErrorCancelled(); } });
       stop();
       if (a.json) {

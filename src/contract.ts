@@ -218,6 +218,8 @@ export type FromWorker = { type: 'event'; job: string; event: TrimEvent } | { ty
  * any error it survives. Kept here so that both sides agree on the name.
  */
 export function partialDirFor(out: string): string {
+  // A trailing separator names the same folder (`out/` must not give `out/..trim-partial`).
+  if (/[^/\\][/\\]+$/.test(out)) out = out.replace(/[/\\]+$/, '');
   const slash = Math.max(out.lastIndexOf('/'), out.lastIndexOf('\\'));
   const parent = slash >= 0 ? out.slice(0, slash) : '.';
   const base = slash >= 0 ? out.slice(slash + 1) : out;

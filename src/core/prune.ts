@@ -19,6 +19,7 @@ import { Engine, ORT_VERSION } from './engine';
 import { isTrimError, TrimError } from './errors';
 import { buildTrimEvalGraph } from './graphs/trimEval';
 import { checkOutputPath, OutputWriter } from './output';
+import { OutputLock } from './outputLock';
 import { parseNM, validatePruneOptions } from './options';
 import { outlierRatio, owlTargets } from './owl';
 import { evaluatePerplexity } from './perplexity';
@@ -36,6 +37,12 @@ export const TRIM_VERSION = '0.1.0';
 export interface JobControl {
   /** Throws E_CANCELLED when the job should stop. */
   check(): void;
+  /**
+   * Resolves once the events emitted so far have reached their reader (the worker's IPC): awaited
+   * after the commit and before the output's lock is released, so that whoever watches the lock
+   * (the job manager) has the `done` event whenever the lock is gone.
+   */
+  flush?(): Promise<void>;
 }
 
 const never: JobControl = { check: () => {} };
@@ -54,7 +61,36 @@ export function zeroFraction(zeros: number, total: number): number {
   return total === 0 ? 0 : zeros / total;
 }
 
+/**
+ * Runs a pruning job under the lock of its output (outputLock.ts): the output path is checked
+ * against the source first (nothing is written before), then the lock is taken before anything of
+ * the output is touched, an earlier job's interrupted commit is finished or rolled back, and the
+ * lock is released at the end, with the parent folders this job created unless it committed.
+ */
 export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: JobControl = never, job = 'prune'): Promise<PruneSummary> {
+  validatePruneOptions(o);
+  const guarded = [o.calib, ...(o.eval ? [o.eval] : [])];
+  const out = checkOutputPath(o.model, o.out, o.overwrite, guarded);
+  const lock = OutputLock.acquire(out, job);
+  let committed = false;
+  try {
+    const recovered = lock.recover();
+    if (recovered !== 'none') {
+      emit({ type: 'log', level: 'warn', message: recovered === 'committed'
+        ? `An earlier run on ${out} was stopped while moving its result into place; its result was put in place.`
+        : `An earlier run on ${out} was stopped while moving its result into place; the previous ${out} was put back.` });
+    }
+    checkOutputPath(o.model, o.out, o.overwrite, guarded);
+    const r = await pruneLocked(o, emit, ctl, job);
+    committed = true;
+    await ctl.flush?.();
+    return r;
+  } finally {
+    lock.release(committed);
+  }
+}
+
+async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: JobControl, job: string): Promise<PruneSummary> {
   const tAll = performance.now();
   const sec = zeroPhases();
   const timed = async <T>(phase: keyof PhaseSeconds, f: () => Promise<T> | T): Promise<T> => {

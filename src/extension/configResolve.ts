@@ -14,6 +14,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import type { PruneOptions } from '../contract';
+import { isTrimError } from '../core/errors';
+import { checkOutputPath, notATrimOutput } from '../core/output';
+import { overlap } from '../core/paths';
 import schema from '../../schemas/trim.config.schema.json';
 
 export type OptionField = keyof PruneOptions;
@@ -286,10 +289,34 @@ export function resolveOptions(layers: LayerResult[], ctx: ResolveContext): Reso
 
 const isDir = (p: string): boolean => { try { return statSync(p).isDirectory(); } catch { return false; } };
 const isFile = (p: string): boolean => { try { return statSync(p).isFile(); } catch { return false; } };
-const inside = (child: string, parent: string): boolean => {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-};
+
+/**
+ * Whether `p` lies outside every workspace folder, as the file system resolves it (a symlink in
+ * the workspace that leads out of it counts as outside). No workspace folder: outside.
+ */
+export function outsideWorkspace(p: string, workspaceFolders: string[]): boolean {
+  return !workspaceFolders.some((w) => {
+    const r = overlap(p, w);
+    return r === 'same' || r === 'inside';
+  });
+}
+
+/**
+ * The question to ask before a run whose output a workspace file chose outside the workspace
+ * (`out` in trim.config.json, or a workspace `trim.outputFolder`): a workspace someone else wrote
+ * may not aim writes at the user's folders without the user's yes. Null: nothing to confirm.
+ */
+export function outputConfirmation(
+  r: Extract<ResolveResult, { ok: true }>, workspaceFolders: string[], configSource: string, outputFolderFromWorkspace: boolean,
+): string | null {
+  const fromConfig = r.sources.out === configSource;
+  const fromWorkspaceSetting = r.outAuto && outputFolderFromWorkspace;
+  if (!fromConfig && !fromWorkspaceSetting) return null;
+  if (!outsideWorkspace(r.options.out, workspaceFolders)) return null;
+  const by = fromConfig ? `${configSource} ("out")` : 'the workspace setting trim.outputFolder';
+  const replace = fromConfig && r.options.overwrite && existsSync(r.options.out) ? ', replacing what is there' : '';
+  return `${by} writes the pruned model outside the workspace, to ${r.options.out}${replace}. Write there?`;
+}
 
 function checkFiles(o: PruneOptions, at: (f: OptionField, m: string) => ConfigIssue): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -319,10 +346,14 @@ function checkFiles(o: PruneOptions, at: (f: OptionField, m: string) => ConfigIs
   }
   if (!isFile(o.calib)) issues.push(at('calib', `is not a file: ${o.calib}`));
   if (o.eval !== null && !isFile(o.eval)) issues.push(at('eval', `is not a file: ${o.eval}`));
-  if (inside(o.out, o.model) || inside(o.model, o.out)) {
-    issues.push(at('out', `must be outside the model folder (the source is never written): ${o.out}`));
-  } else if (existsSync(o.out) && !o.overwrite) {
-    issues.push(at('out', `already exists: set "overwrite" to true or choose another folder: ${o.out}`));
+  // The same check as the worker's (core/output.ts), on every spelling of the paths.
+  try {
+    checkOutputPath(o.model, o.out, o.overwrite, [o.calib, ...(o.eval !== null ? [o.eval] : [])]);
+  } catch (e) {
+    if (!isTrimError(e)) throw e;
+    if (e.code === 'E_OPTION') issues.push(at('out', `must be outside the model folder (the source is never written): ${e.message}`));
+    else if (!o.overwrite) issues.push(at('out', `already exists: set "overwrite" to true or choose another folder: ${o.out}`));
+    else issues.push(at('out', `is not a TRIM output, so "overwrite" does not replace it (${notATrimOutput(o.out) ?? e.message}); only the output of an earlier TRIM run or an empty folder is replaced. Choose another folder, or empty or remove it yourself: ${o.out}`));
   }
   return issues;
 }

@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import type { PruneOptions, TrimEvent } from '../contract';
 import type { RunOverrides } from '../webviewProtocol';
 import {
-  OTHER_SETTINGS, SETTING_FIELDS, configFileLayer, demoModelPath, resolveOptions, settingsLayer, valuesLayer,
+  OTHER_SETTINGS, SETTING_FIELDS, configFileLayer, demoModelPath, outputConfirmation, resolveOptions, settingsLayer, valuesLayer,
   type ConfigIssue, type LayerResult, type ResolveContext,
 } from './configResolve';
 import { JobManager, cleanInterrupted, hasCheckpoint, isInterrupted, newRunId } from './jobManager';
@@ -28,11 +28,16 @@ let jobs: JobManager | null = null;
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('TRIM', { log: true });
-  const store = new RunStore(context.globalStorageUri.fsPath);
+  // A damaged runs list is set aside with a notice; it never stops the extension.
+  const store = new RunStore(context.globalStorageUri.fsPath, undefined, (message) => {
+    log.warn(message);
+    void vscode.window.showWarningMessage(`TRIM: ${message}`);
+  });
   const interrupted = store.recoverInterrupted();
-  void cleanInterrupted(interrupted);
+  for (const { id, patch } of cleanInterrupted(interrupted)) store.update(id, patch);
   for (const r of interrupted) {
-    log.warn(`run ${r.id} (${r.label}) was interrupted by a reload; ${hasCheckpoint(r.options.out) ? 'its finished blocks are kept for Resume' : 'its partial output was removed'}`);
+    const kept = hasCheckpoint(r.options.out);
+    log.warn(`run ${r.id} (${r.label}) was interrupted by a reload; ${kept ? 'its finished blocks are kept for Resume' : 'what it left half-written was cleaned up'}`);
   }
 
   const workerPath = context.asAbsolutePath(path.join('dist', 'worker.js'));
@@ -70,10 +75,20 @@ export function activate(context: vscode.ExtensionContext): void {
     runId,
   });
 
-  /** The workspace's trim.config.json (as the editor has it, saved first when dirty), if any. */
+  /**
+   * The workspace's trim.config.json (as the editor has it, saved first when dirty), if any. In
+   * Restricted Mode (an untrusted workspace) it is not used: a file someone else wrote does not
+   * choose what is read and written (package.json `capabilities.untrustedWorkspaces`).
+   */
   const configLayer = async (uri?: vscode.Uri): Promise<{ layer: LayerResult; uri: vscode.Uri } | null> => {
     const target = uri ?? (workspaceFolder() ? vscode.Uri.joinPath(workspaceFolder()!.uri, CONFIG_FILE) : undefined);
     if (!target || !existsSync(target.fsPath)) return null;
+    if (!vscode.workspace.isTrusted) {
+      log.warn(`${CONFIG_FILE} is not used in Restricted Mode; trust the workspace to use it`);
+      void vscode.window.showWarningMessage(`TRIM: ${CONFIG_FILE} is not used while the workspace is in Restricted Mode. Trust the workspace to use it.`, 'Manage Workspace Trust')
+        .then((pick) => { if (pick) void vscode.commands.executeCommand('workbench.trust.manage'); });
+      return null;
+    }
     const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === target.toString());
     if (open?.isDirty) await open.save();
     const text = open ? open.getText() : Buffer.from(await vscode.workspace.fs.readFile(target)).toString('utf8');
@@ -109,6 +124,19 @@ export function activate(context: vscode.ExtensionContext): void {
       return null;
     }
     log.info(`options: ${Object.entries(r.sources).filter(([, s]) => s !== 'default').map(([k, s]) => `${k} from ${s}`).join(', ') || 'all defaults'}`);
+    // A workspace file may not aim the output outside the workspace without the user's yes.
+    const of = vscode.workspace.getConfiguration('trim', workspaceFolder()).inspect('outputFolder');
+    const question = outputConfirmation(
+      r, (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath), CONFIG_FILE,
+      of?.workspaceFolderValue !== undefined || of?.workspaceValue !== undefined,
+    );
+    if (question) {
+      const yes = await vscode.window.showWarningMessage(`TRIM: ${question}`, { modal: true }, 'Write There');
+      if (yes !== 'Write There') {
+        log.info(`not started: the output ${r.options.out} is outside the workspace and was not confirmed`);
+        return null;
+      }
+    }
     return submit(r.options, r.outAuto, runId, null);
   };
 
@@ -301,6 +329,11 @@ export function activate(context: vscode.ExtensionContext): void {
     if (model) await startFromWorkspace({ model });
   });
   command('trim.runConfig', async (arg) => {
+    if (!vscode.workspace.isTrusted) {
+      const pick = await vscode.window.showWarningMessage(`TRIM: ${CONFIG_FILE} is not run while the workspace is in Restricted Mode. Trust the workspace to run it.`, 'Manage Workspace Trust');
+      if (pick) await vscode.commands.executeCommand('workbench.trust.manage');
+      return;
+    }
     let uri = arg instanceof vscode.Uri ? arg : undefined;
     const active = vscode.window.activeTextEditor?.document.uri;
     if (!uri && active && path.basename(active.fsPath) === CONFIG_FILE) uri = active;

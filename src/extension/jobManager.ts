@@ -4,20 +4,24 @@
  * Each job gets a fresh worker (`child_process.fork` of the worker bundle with
  * `ELECTRON_RUN_AS_NODE=1`, so that inside VS Code the Electron binary runs as plain Node). The
  * host sends `{type:'run', spec}` and receives the worker's `FromWorker` messages. Cancelling is
- * killing: SIGTERM, then SIGKILL after a grace period; once the process is gone the job's partial
- * output folder (`partialDirFor(out)`) is removed, and the output folder too if this job created
- * it, so that nothing half-written remains. A worker that exits without a `done` or `error`
- * event (crash, OOM kill, native abort) fails its run with `WORKER_CRASHED`.
+ * killing: SIGTERM, then SIGKILL after a grace period; once the process is gone, what the job
+ * left half-written is cleaned up (core/outputLock.ts `cleanAfterDeath`) — only when the output's
+ * lock still names this job: a job refused because another (a CLI run, another window) writes the
+ * same output never touches that one's folders. A kill during the commit is finished from the
+ * commit's journal, and the run is then reported done (its output is in place), not cancelled.
+ * A worker that exits without a `done` or `error` event (crash, OOM kill, native abort) fails its
+ * run with `WORKER_CRASHED`.
  *
  * Every change of a run is written to the `RunStore`; live events are re-emitted and folded into
  * a snapshot (`applyEvent` of the webview protocol) for views that open mid-run.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, promises as fsp } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
-import { partialDirFor, type FromWorker, type JobSpec, type PruneOptions, type ToWorker, type TrimEvent } from '../contract';
+import type { FromWorker, JobSpec, PruneOptions, ToWorker, TrimEvent, TrimReport } from '../contract';
+import { cleanAfterDeath, hasResumeCheckpoint, missingParents, removeEmpty } from '../core/outputLock';
 import { applyEvent, emptyRun, type RunSnapshot } from '../webviewProtocol';
 import { runTitle } from './runLabels';
 import type { RunRecord, RunStore } from './runStore';
@@ -62,8 +66,8 @@ interface Active {
   id: string;
   child: ChildProcess;
   options: PruneOptions;
-  /** `out` existed before the job started (then cancel must not remove it). */
-  outExisted: boolean;
+  /** Parent folders of `out` missing when the job started: removed (while empty) unless it committed. */
+  missing: string[];
   final: { type: 'done' | 'error'; event: TrimEvent } | null;
   cancelled: boolean;
   /** Ended because the extension host goes away (reload, window closed): kept for Resume. */
@@ -256,7 +260,6 @@ export class JobManager extends EventEmitter<ManagerEvents> {
 
   private start(run: RunRecord): void {
     const spec: JobSpec = { kind: 'prune', id: run.id, options: run.options };
-    const outExisted = existsSync(run.options.out);
     const child = fork(this.opts.workerPath, [], {
       execPath: this.opts.execPath,
       execArgv: [],
@@ -266,7 +269,7 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     });
     let exitedResolve!: () => void;
     const a: Active = {
-      id: run.id, child, options: run.options, outExisted, final: null, cancelled: false, interrupted: false, stderr: [], timers: [],
+      id: run.id, child, options: run.options, missing: missingParents(path.dirname(path.resolve(run.options.out))), final: null, cancelled: false, interrupted: false, stderr: [], timers: [],
       exited: new Promise<void>((r) => { exitedResolve = r; }),
     };
     this.active = a;
@@ -339,17 +342,33 @@ export class JobManager extends EventEmitter<ManagerEvents> {
           summary: { sparsity: s.sparsity, perplexity: s.perplexity, densePerplexity: s.dense_perplexity, ep: s.ep, seconds: s.seconds.total },
         }
         : { status: 'done' };
-      if (code !== 0) this.emit('output', a.id, 'stderr', `worker exited with ${describeExit(code, signal)} after finishing`);
+      if (code !== 0) {
+        this.emit('output', a.id, 'stderr', `worker exited with ${describeExit(code, signal)} after finishing`);
+        // Ended between its `done` and the release of the output's lock: release it (only if it names this job).
+        try { cleanAfterDeath(out, a.id, a.child.pid); } catch { /* the next job on this output breaks the stale lock */ }
+      }
     } else {
-      // Nothing half-written may remain: the partial folder goes, the output folder too when a
-      // cancelled job created it. Kept: the checkpoint of a run the host's end interrupted, and
-      // of a cancelled resumed run (as the CLI keeps a cancelled --resume run's).
-      const keep = hasCheckpoint(out) && (a.interrupted || (a.cancelled && a.options.resume === true));
-      if (!keep) await fsp.rm(partialDirFor(out), { recursive: true, force: true });
-      if (a.interrupted) {
-        patch = { status: 'failed', error: interruptedError(true, keep) };
+      // Nothing half-written may remain, and nothing of another job is touched: the cleanup acts
+      // only where the output's lock names this job (and its worker, now gone). Kept: the resume
+      // checkpoint of a run the host's end interrupted, and of a cancelled resumed run (as the CLI
+      // keeps a cancelled --resume run's).
+      const keep = a.interrupted || (a.cancelled && a.options.resume === true);
+      let after: ReturnType<typeof cleanAfterDeath> = 'not-ours';
+      try {
+        after = cleanAfterDeath(out, a.id, a.child.pid, keep);
+      } catch (e) {
+        this.emit('output', a.id, 'stderr', `could not clean up after the worker: ${(e as Error).message}`);
+      }
+      // Killed before its lock existed (while creating the parents of `out`): those it made go, if still empty.
+      if (after === 'not-ours') removeEmpty(a.missing);
+      const committed = after === 'committed' ? committedPatch(out) : null;
+      if (committed) {
+        // Killed after its commit: the output was replaced, so the run is done, whatever stopped it.
+        this.emit('output', a.id, 'stderr', `the worker ended (${describeExit(code, signal)}) after its result was moved into place: ${out}`);
+        patch = committed;
+      } else if (a.interrupted) {
+        patch = { status: 'failed', error: interruptedError(true, after === 'kept' || (after === 'not-ours' && hasCheckpoint(out))) };
       } else if (a.cancelled) {
-        if (!a.outExisted) await fsp.rm(out, { recursive: true, force: true });
         patch = { status: 'cancelled', error: null };
       } else if (final?.type === 'error') {
         patch = { status: 'failed', error: final.error };
@@ -397,13 +416,10 @@ export function describeExit(code: number | null, signal: NodeJS.Signals | null)
   return `exit code ${code}`;
 }
 
-/** The folder of a run's resume checkpoint (core/resume.ts RESUME_DIR; a test keeps them equal). */
-export const RESUME_DIR = '.trim-resume';
+export { RESUME_DIR } from '../core/resume';
 
 /** Whether the partial folder of `out` holds a resume checkpoint (core/resume.ts: state.json). */
-export function hasCheckpoint(out: string): boolean {
-  return existsSync(path.join(partialDirFor(out), RESUME_DIR, 'state.json'));
-}
+export const hasCheckpoint = hasResumeCheckpoint;
 
 /** A run stopped by the host's end (reload, window closed) rather than by the user. */
 export function isInterrupted(r: RunRecord): boolean {
@@ -424,13 +440,33 @@ function interruptedError(started: boolean, kept = false): { code: string; messa
   };
 }
 
-/**
- * What interrupted runs (VS Code closed mid-run) left: a partial folder holding a resume
- * checkpoint is kept for Resume; anything else half-written is removed.
- */
-export async function cleanInterrupted(runs: RunRecord[]): Promise<void> {
-  for (const r of runs) {
-    if (r.status === 'failed' && r.error?.code === 'INTERRUPTED' && hasCheckpoint(r.options.out)) continue;
-    await fsp.rm(partialDirFor(r.options.out), { recursive: true, force: true });
+/** The record of a run whose output was committed, drawn from its trim-report.json. */
+function committedPatch(out: string): Partial<RunRecord> | null {
+  const reportPath = `${out}/trim-report.json`;
+  try {
+    const r = JSON.parse(readFileSync(reportPath, 'utf8')) as TrimReport;
+    return {
+      status: 'done', error: null, reportPath,
+      summary: { sparsity: r.sparsity, perplexity: r.perplexity.pruned?.perplexity ?? null, densePerplexity: r.perplexity.dense?.perplexity ?? null, ep: r.ep, seconds: r.seconds.total },
+    };
+  } catch {
+    return { status: 'done', error: null, reportPath, summary: null };
   }
+}
+
+/**
+ * Cleans up after interrupted runs (VS Code closed mid-run): only where the output's lock still
+ * names the run and its worker is gone; a partial folder holding a resume checkpoint is kept for
+ * Resume. Returns the runs whose output had been committed (their records become done).
+ */
+export function cleanInterrupted(runs: RunRecord[]): { id: string; patch: Partial<RunRecord> }[] {
+  const done: { id: string; patch: Partial<RunRecord> }[] = [];
+  for (const r of runs) {
+    try {
+      if (cleanAfterDeath(r.options.out, r.id, undefined, isInterrupted(r)) === 'committed') done.push({ id: r.id, patch: committedPatch(r.options.out)! });
+    } catch {
+      /* left for the next job on that output, which recovers under its lock */
+    }
+  }
+  return done;
 }

@@ -86,7 +86,7 @@ export function registerRunActions(d: RunActionsDeps): void {
   const sweep = setInterval(() => {
     if (!store.list().some((r) => (r.status === 'running' || r.status === 'queued') && r.hostPid !== process.pid)) return;
     const found = store.recoverInterrupted();
-    if (found.length) void cleanInterrupted(found);
+    for (const { id, patch } of cleanInterrupted(found)) store.update(id, patch);
   }, 10_000);
   d.context.subscriptions.push({ dispose: () => { unwatchFile(file, listener); clearInterval(sweep); } });
 

@@ -9,6 +9,7 @@ import type { FromWorker, JobSpec, ToWorker, TrimEvent } from '../contract';
 import { isTrimError, TrimError } from '../core/errors';
 import { runEval } from '../core/evalJob';
 import { runPrune } from '../core/prune';
+import { cleanAfterDeath } from '../core/outputLock';
 import { cpus } from 'node:os';
 
 // Weight reads go out in parallel (core/fused.ts): more libuv threads than the default 4.
@@ -16,6 +17,8 @@ process.env.UV_THREADPOOL_SIZE ??= String(Math.min(16, Math.max(4, cpus().length
 
 let cancelled = false;
 let running = false;
+/** The prune job in progress: what to clean up when the host goes away. */
+let current: { out: string; job: string } | null = null;
 
 function send(m: FromWorker): Promise<void> {
   return new Promise((resolve) => {
@@ -26,12 +29,24 @@ function send(m: FromWorker): Promise<void> {
 
 async function run(spec: JobSpec): Promise<void> {
   running = true;
-  const emit = (event: TrimEvent): void => void send({ type: 'event', job: spec.id, event });
-  const ctl = { check: (): void => { if (cancelled) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was written.'); } };
+  // Sends in flight: the job awaits them (ctl.flush) after its commit, before it releases the
+  // output's lock, so that the host has the `done` event whenever the lock is gone.
+  const pending = new Set<Promise<void>>();
+  const emit = (event: TrimEvent): void => {
+    const p = send({ type: 'event', job: spec.id, event });
+    pending.add(p);
+    void p.then(() => pending.delete(p));
+  };
+  const ctl = {
+    check: (): void => { if (cancelled) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was written.'); },
+    flush: async (): Promise<void> => { await Promise.all([...pending]); },
+  };
   let ok = false;
   try {
     if (spec.kind === 'prune') {
+      current = { out: spec.options.out, job: spec.id };
       await runPrune(spec.options, emit, ctl, spec.id);
+      current = null;
     } else {
       const r = await runEval(spec.options, emit, spec.id);
       emit({ type: 'done', summary: { type: 'eval_summary', ...r } });
@@ -49,4 +64,16 @@ process.on('message', (m: ToWorker) => {
   if (m.type === 'run' && !running) void run(m.spec);
   else if (m.type === 'cancel') cancelled = true;
 });
-process.on('disconnect', () => process.exit(running ? 1 : 0));
+// The host went away (the editor closed or reloaded): nobody will clean up after this job, so it
+// does so itself — only what its output's lock names as its own, a decided commit finished, and
+// the resume checkpoint of its finished blocks kept (the next host offers Resume).
+process.on('disconnect', () => {
+  if (current) {
+    try {
+      cleanAfterDeath(current.out, current.job, process.pid, true);
+    } catch {
+      /* the next job on this output recovers under its lock */
+    }
+  }
+  process.exit(running ? 1 : 0);
+});

@@ -107,9 +107,19 @@ describe('bad options through the CLI (demo model)', () => {
     }
   });
 
-  it('--overwrite replaces an existing output folder and leaves no temporary folder', () => {
+  it('--overwrite replaces only an empty folder or an earlier TRIM output, and leaves no temporary folder', () => {
     const out = path.join(root, 'overwrite-me');
     fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, 'old.txt'), 'old');
+    // A folder that is not a TRIM output (issue 16, class 3): refused, untouched.
+    const refused = cli(['prune', '--out', out, '--overwrite', ...demoSmall]);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /^error: --out .+ exists and is not a TRIM output \(it holds no trim-report\.json\); --overwrite only replaces/m);
+    assert.deepEqual(fs.readdirSync(out), ['old.txt']);
+    // Empty: replaced.
+    fs.rmSync(path.join(out, 'old.txt'));
+    assert.equal(cli(['prune', '--out', out, '--overwrite', ...demoSmall]).status, 0);
+    // An earlier TRIM output (with a file of the user's in it): replaced whole.
     fs.writeFileSync(path.join(out, 'old.txt'), 'old');
     const r = cli(['prune', '--out', out, '--overwrite', ...demoSmall]);
     assert.equal(r.status, 0, r.stderr);

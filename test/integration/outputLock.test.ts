@@ -15,7 +15,7 @@ test('a second job on the same --out is refused while the first runs; the first 
   const first = spawn(process.execPath, args, { stdio: 'ignore' }); // unread pipes would fill and block it
   const done = new Promise<number | null>((r) => first.on('close', r));
   const t0 = Date.now();
-  while (!fs.existsSync(path.join(partialDirFor(out), '.trim-owner'))) {
+  while (!fs.existsSync(partialDirFor(out))) {
     assert.ok(Date.now() - t0 < 60000, 'the first job created its partial folder');
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -24,7 +24,7 @@ test('a second job on the same --out is refused while the first runs; the first 
   assert.match(second.stderr, /another TRIM job \(process \d+\) is writing/);
   assert.equal(await done, 0, 'the first job completed');
   assert.ok(fs.existsSync(path.join(out, 'trim-report.json')));
-  assert.ok(!fs.existsSync(path.join(out, '.trim-owner')), 'the owner mark does not reach the output');
   assert.ok(!fs.existsSync(partialDirFor(out)));
+  assert.deepEqual(fs.readdirSync(dir), ['out'], 'no lock, journal or partial folder left beside the output');
   fs.rmSync(dir, { recursive: true, force: true });
 });

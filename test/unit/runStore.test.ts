@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -87,6 +87,67 @@ describe('RunStore', () => {
     assert.ok(readdirSync(dir).some((f) => f.startsWith('runs.json.damaged-')));
     s.add(record('x'));
     assert.equal(JSON.parse(readFileSync(s.file, 'utf8')).runs.length, 1);
+  });
+
+  // Issue 16, class 11: a damaged store never throws; it is set aside with a notice.
+  describe('a damaged store is set aside with a notice, never thrown', () => {
+    const open = (dir: string): { s: RunStore; notices: string[] } => {
+      const notices: string[] = [];
+      const s = new RunStore(dir, undefined, (m) => notices.push(m));
+      return { s, notices };
+    };
+    const aside = (dir: string): string[] => readdirSync(dir).filter((f) => /^runs\.json\.damaged-\d{4}-\d\d-\d\dT/.test(f));
+    const entries: [string, unknown][] = [
+      ['a null entry', null], ['a number', 7], ['an array', []], ['no id', { ...record('x'), id: undefined }],
+      ['an unknown status', { ...record('x'), status: 'exploded' }], ['options null', { ...record('x'), options: null }],
+      ['a summary without numbers', { ...record('x'), summary: { sparsity: 'high' } }], ['an error without a message', { ...record('x'), error: { code: 'X' } }],
+      ['a huge id', { ...record('x'), id: 'i'.repeat(1000) }],
+    ];
+    for (const [name, bad] of entries) {
+      it(`${name} among good runs: the good ones kept, the file as it was set aside`, () => {
+        const dir = fresh();
+        writeFileSync(path.join(dir, 'runs.json'), JSON.stringify({ format: 'trim-runs/1', runs: [record('good1'), bad, record('good2')] }));
+        const { s, notices } = open(dir);
+        assert.deepEqual(s.list().map((r) => r.id), ['good2', 'good1']);
+        assert.equal(aside(dir).length, 1);
+        assert.match(notices[0], /The TRIM runs list was damaged \(1 malformed entry\); it was set aside as .*runs\.json\.damaged-/);
+        assert.equal(JSON.parse(readFileSync(path.join(dir, 'runs.json'), 'utf8')).runs.length, 2);
+        s.recoverInterrupted(); // what activate() does next
+        s.add(record('new'));
+        assert.equal(new RunStore(dir).list().length, 3);
+      });
+    }
+    for (const [name, make] of [
+      ['a folder in its place', (f: string) => { mkdirSync(f); writeFileSync(path.join(f, 'x'), 'x'); }],
+      ['a file of 40 MB (sparse)', (f: string) => { writeFileSync(f, ''); truncateSync(f, 40 * 2 ** 20); }],
+      ['not JSON', (f: string) => writeFileSync(f, '\u0000\u0001')],
+      ['JSON of another shape', (f: string) => writeFileSync(f, JSON.stringify({ format: 'trim-runs/1', runs: { a: 1 } }))],
+      ['null', (f: string) => writeFileSync(f, 'null')],
+    ] as const) {
+      it(`${name}: set aside, an empty list, a notice, and the next change written`, () => {
+        const dir = fresh();
+        make(path.join(dir, 'runs.json'));
+        const { s, notices } = open(dir);
+        assert.deepEqual(s.list(), []);
+        assert.equal(aside(dir).length, 1);
+        assert.equal(notices.length, 1);
+        assert.match(notices[0], /damaged/);
+        s.add(record('x'));
+        assert.equal(JSON.parse(readFileSync(s.file, 'utf8')).runs.length, 1);
+      });
+    }
+    it('a store folder that cannot be created (a file in its place): runs kept in memory, with a notice', () => {
+      const base = fresh();
+      const file = path.join(base, 'storage');
+      writeFileSync(file, 'not a folder');
+      const { s, notices } = open(file);
+      assert.match(notices[0], /cannot create .*; runs are kept for this session only/);
+      s.add(record('m'));
+      s.update('m', { label: 'changed' });
+      assert.equal(s.get('m')?.label, 'changed');
+      assert.equal(s.recoverInterrupted().length, 0);
+      assert.equal(readFileSync(file, 'utf8'), 'not a folder');
+    });
   });
 
   it('notifies listeners of every change', () => {

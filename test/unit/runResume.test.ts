@@ -5,10 +5,12 @@
 // run equals an uninterrupted one.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type PruneOptions } from '../../src/contract';
+import { lockFileFor, type LockInfo } from '../../src/core/outputLock';
 import { RESUME_DIR as CORE_RESUME_DIR } from '../../src/core/resume';
 import { DEFAULTS } from '../../src/extension/configResolve';
 import { JobManager, RESUME_DIR, canResume, cleanInterrupted, hasCheckpoint, isInterrupted } from '../../src/extension/jobManager';
@@ -126,10 +128,13 @@ describe('runs survive the editor', () => {
     await jm.dispose();
   });
 
-  it('cleanInterrupted removes a half-written folder without a checkpoint', async () => {
+  it('cleanInterrupted removes a half-written folder without a checkpoint (its lock names the run, whose worker is gone)', async () => {
     const out = path.join(dir, 'stale');
     mkdirSync(partialDirFor(out), { recursive: true });
     writeFileSync(path.join(partialDirFor(out), 'model.safetensors'), 'half');
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const lock: LockInfo = { format: 'trim-lock/1', host: hostname(), pid: dead, start: null, boot: null, token: 't', job: 'x', created: [], since: new Date().toISOString() };
+    writeFileSync(lockFileFor(out), JSON.stringify(lock));
     const store = new RunStore(path.join(dir, 'store-d'));
     store.add({
       id: 'x', label: 'x', status: 'failed', options: options('stale'), outAuto: true, parent: null, createdAt: new Date().toISOString(),
@@ -137,5 +142,6 @@ describe('runs survive the editor', () => {
     });
     await cleanInterrupted(store.list());
     assert.ok(!existsSync(partialDirFor(out)));
+    assert.ok(!existsSync(lockFileFor(out)), 'and its lock is released');
   });
 });

@@ -47,6 +47,10 @@ export interface RunListItem {
   id: string;
   label: string;
   status: RunStatus;
+  /** When the run was queued (ISO 8601): tells runs of one label apart. */
+  createdAt?: string;
+  /** The run's options (the picker names the ones that differ between runs). */
+  options?: PruneOptions | null;
 }
 
 /** What "Run again" may override; anything absent keeps the run's own value. */
@@ -76,7 +80,9 @@ export type ToWebview =
   /** One live event of run `runId`; applied to every slot that shows that run. */
   | { type: 'event'; runId: string; event: TrimEvent }
   /** The runs the user can pick for comparison; `busy` when a job is running or queued. */
-  | { type: 'runs'; runs: RunListItem[]; busy: boolean };
+  | { type: 'runs'; runs: RunListItem[]; busy: boolean }
+  /** Panel: show block `block` (and linear `layer`, when given) of run `runId` (a sidebar click). */
+  | { type: 'focus'; runId: string; block: number; layer: string | null };
 
 // ---------------------------------------------------------------------------------------------
 // webview → host
@@ -91,7 +97,9 @@ export type FromWebview =
   /** Sidebar: open the panel on this run, at this block (and linear, when given). */
   | { type: 'reveal'; runId: string; block: number; layer: string | null }
   /** Cancel the running job `runId`. */
-  | { type: 'cancel'; runId: string };
+  | { type: 'cancel'; runId: string }
+  /** Open the README's section `section` (the "What am I looking at?" notes). */
+  | { type: 'help'; section: string };
 
 /**
  * Checks a message received from a webview (it arrives untyped). Returns the typed message, or
@@ -117,6 +125,8 @@ export function parseFromWebview(value: unknown): FromWebview | null {
       return { type: 'reveal', runId: m.runId, block: m.block as number, layer: m.layer };
     case 'cancel':
       return str(m.runId) ? { type: 'cancel', runId: m.runId } : null;
+    case 'help':
+      return typeof m.section === 'string' && /^[a-z0-9-]{1,80}$/.test(m.section) ? { type: 'help', section: m.section } : null;
     default:
       return null;
   }

@@ -189,8 +189,9 @@ export function activate(context: vscode.ExtensionContext): void {
       const next = await startFromRun(run, overrides, 'Run again');
       if (next) await panel.open(next.id);
     },
-    reveal: async (runId) => { await panel.open(runId); },
+    reveal: async (runId, block, layer) => { await panel.open(runId, { block, layer }); },
     cancel: async (runId) => { await manager.cancel(runId); },
+    shown: (runId) => { void sidebar.select(runId); },
   };
   const panel = new ResultsPanel(context.extensionUri, snapshots, manager, actions, log);
   const sidebar = new SidebarView(context.extensionUri, snapshots, manager, actions, log);

@@ -17,7 +17,7 @@ export class RunSnapshots {
   constructor(private readonly store: RunStore, private readonly jobs: JobManager) {}
 
   list(): RunListItem[] {
-    return this.store.list().map((r) => ({ id: r.id, label: r.label, status: r.status }));
+    return this.store.list().map((r) => ({ id: r.id, label: r.label, status: r.status, createdAt: r.createdAt, options: r.options }));
   }
 
   async get(id: string): Promise<RunSnapshot | null> {

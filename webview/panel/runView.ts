@@ -206,6 +206,7 @@ export class RunView {
     const change = d !== null && q !== null ? ` (${q >= d ? '+' : '−'}${Math.abs((q / d - 1) * 100).toFixed(1)}%)` : '';
     this.pplText.textContent = `Perplexity: dense ${fmt.ppl(d)} → pruned ${fmt.ppl(q)}${change}${sparsity}`;
     this.pplCanvas.setAttribute('aria-label', this.pplText.textContent);
+    this.pplCanvas.dataset.axisMax = String(ctx.pplMax);
     const data = [d, q];
     if (!this.pplChart) {
       this.pplChart = new Chart<'bar', (number | null)[]>(this.pplCanvas, {

@@ -1,0 +1,259 @@
+/**
+ * Issue 19, "results that tell the truth", on recorded reports in headless Chromium: fair
+ * compare (protocol warning and its wording, B − A view, no self-compare, picker names, one
+ * perplexity axis), TRIM's gain disabled for a run without TRIM, navigation (focus from the
+ * sidebar, a row-view click selects the row), the help link. Expected numbers come from
+ * test/data/report-demo.json and variants made here; expected colours from reference.ts.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import type { TrimReport } from '../../src/contract';
+import { runFromReport, type RunListItem, type ToWebview } from '../../src/webviewProtocol';
+import { DEMO_SHAPES, synthReport } from './fixtures/synthReport';
+import { ensureBuilt, launch, serve, WebviewPage, type Served, type ThemeName } from './harness';
+import { distance, expectedDiffColor, expectedGainColor, layerMatrix, pct, pp } from './reference';
+
+const report: TrimReport = JSON.parse(readFileSync(join(__dirname, '../data/report-demo.json'), 'utf8'));
+const B = report.blocks.length;
+const names = report.model.linears;
+const L = names.length;
+const LAYER_A = '.run-primary canvas.layer-heatmap';
+const LAYER_B = '.run-compare canvas.layer-heatmap';
+const ROWS = '.run-primary canvas.row-heatmap';
+const DIFF = 'canvas.diff-heatmap';
+
+/** The same report as plain Wanda would have written it (no TRIM metrics). */
+function asWanda(r: TrimReport): TrimReport {
+  const c: TrimReport = structuredClone(r);
+  c.options.trim = false;
+  for (const b of c.blocks) for (const l of b.layers) { l.metricBefore = null; l.metricAfter = null; l.lr = null; l.iteration = null; }
+  return c;
+}
+/** The report re-measured with a smaller protocol: 32 calibration windows, 60 evaluation windows. */
+function smallerProtocol(r: TrimReport): TrimReport {
+  const c: TrimReport = structuredClone(r);
+  c.options.nsamples = 32;
+  c.options.maxEvalWindows = 60;
+  for (const k of ['dense', 'pruned'] as const) c.perplexity[k] = { ...c.perplexity[k]!, windows: 60, tokens: 60 * 512 };
+  c.perplexity.pruned!.perplexity = 255.1;
+  return c;
+}
+const other = synthReport(DEMO_SHAPES, { seed: 5, sparsity: 0.7, allocation: 'owl' });
+
+let browser: Browser;
+let server: Served;
+
+const item = (id: string, label: string, r: TrimReport, createdAt: string): RunListItem => ({ id, label, status: 'done', createdAt, options: r.options });
+
+async function comparePage(a: TrimReport, b: TrimReport, theme: ThemeName = 'dark'): Promise<WebviewPage> {
+  const w = await WebviewPage.open(browser, server.origin, 'panel', theme);
+  await w.send(
+    { type: 'runs', runs: [item('run-a', 'demo · 70% · TRIM ×10', a, '2026-12-01T10:00:00Z'), item('run-b', 'demo · 70% · wanda', b, '2026-12-02T11:30:00Z')], busy: false },
+    { type: 'run', slot: 'primary', run: runFromReport('run-a', 'demo · 70% · TRIM ×10', a) },
+    { type: 'run', slot: 'compare', run: runFromReport('run-b', 'demo · 70% · wanda', b) },
+  );
+  return w;
+}
+
+async function choose(w: WebviewPage, id: string, value: string): Promise<void> {
+  await w.page.locator(`#${id}`).click();
+  await w.page.locator(`#${id} vscode-option[value="${value}"]`).click();
+  await w.settle();
+}
+
+const text = (w: WebviewPage, sel: string) => w.page.locator(sel).first().textContent().then((t) => t ?? '');
+
+describe('panel: fair comparison and TRIM made visible', () => {
+  before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
+  after(async () => { await browser?.close(); await server?.close(); });
+
+  it('warns, naming each difference, when the compared runs were not measured the same way', async () => {
+    const b = smallerProtocol(report);
+    const w = await comparePage(report, b);
+    const seq = report.options.seqlen;
+    const dw = report.perplexity.pruned!.windows;
+    assert.equal(await text(w, '#protocol-warning'),
+      'These runs were not measured the same way, so their numbers are not directly comparable. Differences: '
+      + `calibration windows: ${report.options.nsamples} × ${seq} tokens (A) vs 32 × ${seq} tokens (B); `
+      + `evaluation windows: ${dw} × ${seq} tokens (A) vs 60 × ${seq} tokens (B).`);
+    assert.equal(await w.page.locator('#protocol-warning').isVisible(), true);
+    // Each run's protocol, from its report.
+    const proto = await w.page.$$eval('.run-primary .protocol-list dd', (d) => Object.fromEntries(d.map((x) => [(x as HTMLElement).dataset.key, x.textContent])));
+    assert.equal(proto.model, report.model.path);
+    assert.equal(proto.calib, 'calib.txt');
+    assert.equal(proto.calibWindows, `${report.options.nsamples} × ${seq} tokens`);
+    assert.equal(proto.eval, 'eval-brown.txt');
+    assert.equal(proto.evalWindows, `${dw} × ${seq} tokens`);
+    assert.equal(proto.precision, 'float32');
+    assert.equal(proto.device, report.ep.toUpperCase());
+    assert.equal(proto.versions, `trim ${report.versions.trim} · onnxruntime ${report.versions.onnxruntime}`);
+    console.log(`screenshot ${await w.screenshot('compare-protocol-dark')}`);
+    await w.close();
+    // Same protocol (TRIM vs plain Wanda of the same report): no warning.
+    const same = await comparePage(report, asWanda(report));
+    assert.equal(await same.page.locator('#protocol-warning').isVisible(), false);
+    await same.close();
+  });
+
+  it('draws the difference B − A per layer on a diverging scale, with its values in the tooltips', async () => {
+    for (const theme of ['dark', 'light', 'high-contrast'] as const) {
+      const w = await comparePage(report, other, theme);
+      const diffs = layerMatrix(other, (l) => l.achieved).flat().map((v, i) => v - layerMatrix(report, (l) => l.achieved).flat()[i]);
+      const m = Math.max(...diffs.map(Math.abs));
+      const g = await w.grid(DIFF);
+      assert.deepEqual([g.rows, g.cols], [B, L]);
+      const colors = await w.cellColors(DIFF);
+      diffs.forEach((d, i) => assert.ok(distance(colors[i], expectedDiffColor(d, m)) <= 2, `diff cell ${i}: ${colors[i]} vs ${expectedDiffColor(d, m).map(Math.round)}`));
+      const leg = await w.page.$eval('.diff .legend', (e) => [e.querySelector('.legend-min')?.textContent, e.querySelector('.legend-max')?.textContent]);
+      assert.deepEqual(leg, [pp(-m), pp(m)]);
+      if (theme === 'dark') {
+        await w.page.locator(DIFF).scrollIntoViewIfNeeded();
+        for (const [x, y] of [[0, 0], [L - 1, B - 1], [3, 2]]) {
+          const la = report.blocks[y].layers.find((l) => l.name === names[x])!;
+          const lb = other.blocks[y].layers.find((l) => l.name === names[x])!;
+          assert.deepEqual(await w.hoverCell(DIFF, x, y), [`block ${y} · ${names[x]}`, `B − A ${pp(lb.achieved - la.achieved)}`, `A ${pct(la.achieved)} · B ${pct(lb.achieved)}`]);
+        }
+        // Gain: B's gain − A's on RdBu.
+        await choose(w, 'color-mode', 'gain');
+        const ga = layerMatrix(report, (l) => l.metricAfter! - l.metricBefore!).flat();
+        const gd = layerMatrix(other, (l) => l.metricAfter! - l.metricBefore!).flat().map((v, i) => v - ga[i]);
+        const gm = Math.max(...gd.map(Math.abs));
+        const gc = await w.cellColors(DIFF);
+        gd.forEach((d, i) => assert.ok(distance(gc[i], expectedGainColor(d, gm)) <= 2, `gain diff cell ${i}`));
+        console.log(`screenshot ${await w.screenshot('compare-gain-dark')}`);
+        await choose(w, 'color-mode', 'sparsity');
+      }
+      await w.page.locator('.diff').scrollIntoViewIfNeeded();
+      console.log(`screenshot ${await w.screenshot(`compare-${theme}`)}`);
+      assert.deepEqual(w.errors, []);
+      await w.close();
+    }
+  });
+
+  it('never shows a run against itself: opening the compared run as A makes the old A the B', async () => {
+    const w = await comparePage(report, other);
+    await w.clearPosted();
+    // What the host did before: primary = run-b while the compare slot still holds run-b.
+    await w.send({ type: 'run', slot: 'primary', run: runFromReport('run-b', 'demo · 70% · wanda', other) });
+    assert.match(await text(w, '.run-primary .run-title'), /^A: demo · 70% · wanda/);
+    assert.match(await text(w, '.run-compare .run-title'), /^B: demo · 70% · TRIM ×10/);
+    assert.deepEqual(await w.waitForPosted((m) => m.type === 'compare'), { type: 'compare', runId: 'run-a' });
+    // The picker does not offer A itself.
+    const values = await w.page.$$eval('#compare vscode-option', (o) => o.map((x) => x.getAttribute('value')));
+    assert.deepEqual(values, ['', 'run-a']);
+    // A host asking for B = A is refused.
+    await w.clearPosted();
+    await w.send({ type: 'run', slot: 'compare', run: runFromReport('run-b', 'demo · 70% · wanda', other) });
+    assert.equal(await w.page.locator('.run').count(), 1);
+    assert.deepEqual(await w.waitForPosted((m) => m.type === 'compare'), { type: 'compare', runId: null });
+    await w.close();
+  });
+
+  it('names the runs of the picker so that two of one label are told apart', async () => {
+    const w = await WebviewPage.open(browser, server.origin, 'panel', 'dark');
+    const small = smallerProtocol(report);
+    await w.send(
+      { type: 'runs', runs: [
+        item('a', 'demo · 70% · wanda', report, '2026-12-01T10:00:00Z'),
+        item('b', 'demo · 70% · wanda', small, '2026-12-01T10:05:00Z'),
+        item('c', 'demo · 70% · wanda', report, '2026-12-01T10:05:00Z'),
+        item('d', 'demo · 70% · wanda', report, '2026-12-01T10:05:00Z'),
+      ], busy: false },
+      { type: 'run', slot: 'primary', run: runFromReport('a', 'demo · 70% · wanda', report) },
+    );
+    const labels = await w.page.$$eval('#compare vscode-option', (o) => o.map((x) => x.textContent));
+    assert.deepEqual(labels, [
+      'none',
+      'demo · 70% · wanda · calib 32 · eval windows 60 · Dec 1, 10:05:00 (done)',
+      `demo · 70% · wanda · calib ${report.options.nsamples} · eval windows all · Dec 1, 10:05:00 (done) [c]`,
+      `demo · 70% · wanda · calib ${report.options.nsamples} · eval windows all · Dec 1, 10:05:00 (done) [d]`,
+    ]);
+    await w.close();
+  });
+
+  it('puts both perplexity charts on one axis and writes each value', async () => {
+    const b = smallerProtocol(report);
+    const w = await comparePage(report, b);
+    const axes = await w.page.$$eval('canvas.ppl-chart', (c) => c.map((x) => Number((x as HTMLElement).dataset.axisMax)));
+    const top = Math.max(report.perplexity.dense!.perplexity, report.perplexity.pruned!.perplexity, b.perplexity.pruned!.perplexity);
+    assert.equal(axes.length, 2);
+    assert.equal(axes[0], axes[1]);
+    assert.ok(axes[0] >= top && axes[0] <= top * 1.5, `axis ${axes[0]} for values up to ${top}`);
+    const tb = await text(w, '.run-compare .ppl-text');
+    const change = ((b.perplexity.pruned!.perplexity / b.perplexity.dense!.perplexity - 1) * 100).toFixed(1);
+    assert.equal(tb, `Perplexity: dense ${b.perplexity.dense!.perplexity.toFixed(2)} → pruned ${b.perplexity.pruned!.perplexity.toFixed(2)} (+${change}%) · achieved sparsity ${pct(b.sparsity)}`);
+    await w.close();
+  });
+
+  it('disables the TRIM gain colour, with a note, for a run without TRIM', async () => {
+    const w = await WebviewPage.open(browser, server.origin, 'panel', 'dark');
+    await w.send(
+      { type: 'runs', runs: [], busy: false },
+      { type: 'run', slot: 'primary', run: runFromReport('w', 'demo · 70% · wanda', asWanda(report)) },
+    );
+    assert.equal(await w.page.locator('#color-mode vscode-option[value="gain"]').getAttribute('disabled'), '');
+    assert.equal(await text(w, '#gain-note'), 'TRIM gain is not available: this run was not pruned with TRIM, so no layer metric was measured. Colour shows sparsity.');
+    assert.equal(await w.page.locator('.run-primary .metric-frame').isVisible(), false);
+    assert.match(await text(w, '.run-primary .metric-note'), /pruned without TRIM/);
+    console.log(`screenshot ${await w.screenshot('panel-wanda-dark')}`);
+    await w.close();
+    // Comparing TRIM (A) with plain Wanda (B) by gain: B says why it has nothing, instead of an empty grid.
+    const c = await comparePage(report, asWanda(report));
+    await choose(c, 'color-mode', 'gain');
+    assert.equal(await c.page.locator(LAYER_B).isVisible(), false);
+    assert.match(await text(c, '.run-compare .layer-note'), /^No TRIM gain to show: this run was pruned without TRIM/);
+    assert.equal(await c.page.locator(LAYER_A).isVisible(), true);
+    console.log(`screenshot ${await c.screenshot('compare-gain-vs-wanda-dark')}`);
+    await c.close();
+  });
+
+  it('lands on the cell the sidebar asked for, and a click in the row view selects that row', async () => {
+    const w = await WebviewPage.open(browser, server.origin, 'panel', 'dark');
+    // The focus may arrive before the run (a panel that was just created).
+    await w.page.evaluate(() => window.postMessage({ type: 'focus', runId: 'run-a', block: 4, layer: 'k_proj' }, '*'));
+    await w.send({ type: 'runs', runs: [], busy: false }, { type: 'run', slot: 'primary', run: runFromReport('run-a', 'demo', report) });
+    const l = report.blocks[4].layers.find((x) => x.name === 'k_proj')!;
+    assert.match(await text(w, '.run-primary .rows h3'), new RegExp(`^Rows of block 4 · k_proj \\(${l.rows} rows, full resolution`));
+    let st = await w.state<{ block: number; layer: string }>();
+    assert.deepEqual([st!.block, st!.layer], [4, 'k_proj']);
+    // And while the run is shown.
+    await w.send({ type: 'focus', runId: 'run-a', block: 2, layer: 'up_proj' });
+    assert.match(await text(w, '.run-primary .rows h3'), /^Rows of block 2 · up_proj /);
+    // A click on a row selects it (and stays at full resolution).
+    const up = report.blocks[2].layers.find((x) => x.name === 'up_proj')!;
+    const g = await w.grid(ROWS);
+    const [x, y] = [5, 3];
+    const r = y * g.cols + x;
+    await w.clickCell(ROWS, x, y);
+    await w.settle();
+    assert.match(await text(w, '.run-primary .rows h3'), /full resolution/);
+    assert.equal(await text(w, '.run-primary .row-info'), `Selected: row ${r} · sparsity ${pct(up.rowSparsity[r])} (${pp(up.rowSparsity[r] - up.target)} from the layer's target ${pct(up.target)})`);
+    st = await w.state<{ block: number; layer: string; row: number }>();
+    assert.equal((st as unknown as { row: number }).row, r);
+    console.log(`screenshot ${await w.screenshot('panel-row-selected-dark')}`);
+    // The help link asks the host for the README section.
+    await w.clearPosted();
+    await w.page.locator('.run-primary .layers .help summary').click();
+    await w.page.locator('.run-primary .layers .help-link').click();
+    assert.deepEqual(await w.waitForPosted((m) => m.type === 'help'), { type: 'help', section: 'reading-the-results-panel' });
+    assert.deepEqual(w.errors, []);
+    await w.close();
+  });
+
+  it('explains TRIM\'s gain chart in words', async () => {
+    const w = await WebviewPage.open(browser, server.origin, 'panel', 'light');
+    await w.send({ type: 'runs', runs: [], busy: false }, { type: 'run', slot: 'primary', run: runFromReport('run-a', 'demo', report) });
+    await w.page.locator('.run-primary .metrics .help summary').click();
+    const t = await text(w, '.run-primary .metrics .help-text');
+    const lrs = [...new Set(report.blocks.flatMap((b) => b.layers.map((l) => l.lr!)))].sort((a, b) => a - b);
+    assert.ok(t.includes(`TRIM runs ${report.options.iterations} steps`), t);
+    assert.ok(t.includes('lr 0.01 = 2 percentage points'), t);
+    assert.ok(t.endsWith(`Learning rates chosen in this run: ${lrs.join(', ')}.`), t);
+    await w.page.locator('.run-primary .metrics').scrollIntoViewIfNeeded();
+    console.log(`screenshot ${await w.screenshot('panel-gain-chart-light')}`);
+    await w.close();
+  });
+});

@@ -12,7 +12,7 @@
  * a slot shows as an `event` message. A webview never computes a result: it only draws.
  */
 import type {
-  Allocation, BlockReport, EvalResult, LayerReport, ModelSummary, PruneOptions, TrimEvent,
+  Allocation, BlockReport, EvalResult, LayerReport, ModelSummary, PruneOptions, ScoreKind, TrimEvent,
   TrimReport,
 } from './contract';
 
@@ -60,6 +60,17 @@ export interface RunOverrides {
   /** Per-block targets (length = number of blocks), or null to clear them. */
   blockSparsity?: number[] | null;
   allocation?: Allocation;
+  trim?: boolean;
+  score?: ScoreKind;
+  owlLambda?: number;
+  owlM?: number;
+  alphaEpsilon?: number;
+  nsamples?: number;
+  /** Tokens per window, or null for the automatic choice. */
+  seqlen?: number | null;
+  /** Evaluation windows at most, or null for all. */
+  maxEvalWindows?: number | null;
+  precision?: string;
 }
 
 /**
@@ -153,6 +164,34 @@ function parseOverrides(o: Record<string, unknown>): RunOverrides | null {
   if (o.allocation !== undefined) {
     if (o.allocation !== 'uniform' && o.allocation !== 'owl' && o.allocation !== 'alpha') return null;
     out.allocation = o.allocation;
+  }
+  // The rest is only shape-checked here: the host resolves the overrides against the schema.
+  if (o.trim !== undefined) {
+    if (typeof o.trim !== 'boolean') return null;
+    out.trim = o.trim;
+  }
+  if (o.score !== undefined) {
+    if (o.score !== 'wanda' && o.score !== 'magnitude') return null;
+    out.score = o.score;
+  }
+  const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+  for (const k of ['owlLambda', 'owlM', 'alphaEpsilon'] as const) {
+    if (o[k] === undefined) continue;
+    if (!finite(o[k])) return null;
+    out[k] = o[k];
+  }
+  if (o.nsamples !== undefined) {
+    if (!Number.isInteger(o.nsamples) || (o.nsamples as number) < 1) return null;
+    out.nsamples = o.nsamples as number;
+  }
+  for (const k of ['seqlen', 'maxEvalWindows'] as const) {
+    if (o[k] === undefined) continue;
+    if (o[k] !== null && (!Number.isInteger(o[k]) || (o[k] as number) < 1)) return null;
+    out[k] = o[k] as number | null;
+  }
+  if (o.precision !== undefined) {
+    if (typeof o.precision !== 'string' || !/^[a-z0-9]{1,16}$/.test(o.precision)) return null;
+    out.precision = o.precision;
   }
   return out;
 }

@@ -167,8 +167,11 @@ export class ResultsPanel implements vscode.Disposable {
     }));
   }
 
-  /** Opens (or reveals) the panel on a run; `at`: the block (and linear) to show. */
-  async open(runId: string, at?: { block: number; layer: string | null }): Promise<void> {
+  /**
+   * Opens (or reveals) the panel on a run; `at`: the block (and linear) to show; `compareWith`:
+   * the run to show beside it (after Run again: the run it came from).
+   */
+  async open(runId: string, at?: { block: number; layer: string | null }, compareWith?: string): Promise<void> {
     if (!this.panel) {
       this.adopt(vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, 'TRIM Results', vscode.ViewColumn.Active, { enableScripts: true }));
     } else {
@@ -177,6 +180,7 @@ export class ResultsPanel implements vscode.Disposable {
     const label = this.snapshots.list().find((r) => r.id === runId)?.label;
     if (label) this.panel!.title = `TRIM: ${label}`;
     await this.conn!.show('primary', runId);
+    if (compareWith && compareWith !== runId) await this.conn!.show('compare', compareWith);
     if (at) await this.conn!.focus(runId, at.block, at.layer);
   }
 

@@ -235,7 +235,12 @@ describe('panel webview', () => {
     await choose(w, 'allocation', 'alpha');
     await w.page.locator('#run-again').click();
     const m = await w.waitForPosted((x) => x.type === 'runAgain');
-    assert.deepEqual(m, { type: 'runAgain', runId: 'run-a', overrides: { iterations: 7, sparsity: 0.6, blockSparsity: targets.map((t) => t / 100), allocation: 'alpha' } });
+    const o = report.options;
+    assert.deepEqual(m, { type: 'runAgain', runId: 'run-a', overrides: {
+      trim: o.trim, iterations: 7, score: o.score, sparsity: 0.6, blockSparsity: targets.map((t) => t / 100), allocation: 'alpha',
+      owlLambda: o.owlLambda, owlM: o.owlM, alphaEpsilon: o.alphaEpsilon, nsamples: o.nsamples, seqlen: o.seqlen,
+      maxEvalWindows: o.maxEvalWindows, precision: o.precision ?? 'float32',
+    } });
     // Invalid: a per-block list of the wrong length disables the button and says why.
     await w.clearPosted();
     await w.page.locator('#block-sparsity input').fill('50, 60');

@@ -134,3 +134,13 @@ describe('issue 19: scales and protocol (pure)', () => {
     assert.deepEqual(protocolDifferences(a, runFromReport('b', 'b', c)), ['precision: float32 (A) vs float16 (B)', 'device: CPU (A) vs CUDA (B)']);
   });
 });
+
+describe('issue 19: Run again overrides (pure)', () => {
+  it('carries TRIM on/off, score, allocation parameters, calibration, evaluation and precision, and rejects bad shapes', () => {
+    const all = { trim: false, score: 'magnitude', owlLambda: 0.1, owlM: 7, alphaEpsilon: 0.2, nsamples: 32, seqlen: null, maxEvalWindows: 60, precision: 'float16' };
+    assert.deepEqual(parseFromWebview({ type: 'runAgain', runId: 'a', overrides: all }), { type: 'runAgain', runId: 'a', overrides: all });
+    for (const bad of [{ trim: 'yes' }, { score: 'sparsegpt' }, { owlM: 'x' }, { nsamples: 0 }, { seqlen: 2.5 }, { maxEvalWindows: -1 }, { precision: 'fp 16' }]) {
+      assert.equal(parseFromWebview({ type: 'runAgain', runId: 'a', overrides: bad }), null, JSON.stringify(bad));
+    }
+  });
+});

@@ -257,3 +257,70 @@ describe('panel: fair comparison and TRIM made visible', () => {
     await w.close();
   });
 });
+
+describe('panel: Run again with every option that matters', () => {
+  before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
+  after(async () => { await browser?.close(); await server?.close(); });
+
+  const schema = JSON.parse(readFileSync(join(__dirname, '../../schemas/trim.config.schema.json'), 'utf8')).properties;
+
+  it('switches TRIM off, changes score, calibration, evaluation and precision, and posts them', async () => {
+    const w = await WebviewPage.open(browser, server.origin, 'panel', 'dark');
+    await w.send({ type: 'runs', runs: [], busy: false }, { type: 'run', slot: 'primary', run: runFromReport('run-a', 'demo', report) });
+    await choose(w, 'trim', 'off');
+    assert.equal(await w.page.locator('#iterations').isVisible(), false, 'iterations shown with TRIM off');
+    await choose(w, 'score', 'magnitude');
+    await choose(w, 'allocation', 'owl');
+    assert.equal(await w.page.locator('#owl-lambda').isVisible(), true);
+    await w.page.locator('#owl-lambda input').fill('0.1');
+    await w.page.locator('#owl-m input').fill('7');
+    await w.page.locator('#nsamples input').fill('32');
+    await w.page.locator('#seqlen input').fill('');
+    await w.page.locator('#max-eval-windows input').fill('60');
+    const precisions: string[] = schema.precision.enum;
+    await choose(w, 'precision', precisions[precisions.length - 1]);
+    console.log(`screenshot ${await w.screenshot('panel-run-again-dark')}`);
+    await w.clearPosted();
+    await w.page.locator('#run-again').click();
+    const m = await w.waitForPosted((x) => x.type === 'runAgain');
+    const o = report.options;
+    assert.deepEqual(m, { type: 'runAgain', runId: 'run-a', overrides: {
+      trim: false, iterations: o.iterations, score: 'magnitude', sparsity: o.sparsity, blockSparsity: null, allocation: 'owl',
+      owlLambda: 0.1, owlM: 7, alphaEpsilon: o.alphaEpsilon, nsamples: 32, seqlen: null, maxEvalWindows: 60,
+      precision: precisions[precisions.length - 1],
+    } });
+    await w.close();
+  });
+
+  it('refuses values outside the bounds of schemas/trim.config.schema.json, saying the bounds', async () => {
+    const w = await WebviewPage.open(browser, server.origin, 'panel', 'dark');
+    await w.send({ type: 'runs', runs: [], busy: false }, { type: 'run', slot: 'primary', run: runFromReport('run-a', 'demo', report) });
+    const cases: [string, string, RegExp][] = [
+      ['#iterations input', String(schema.iterations.maximum + 1), new RegExp(`^Iterations: a whole number from ${schema.iterations.minimum} to ${schema.iterations.maximum}\\.$`)],
+      ['#nsamples input', String(schema.nsamples.maximum + 1), new RegExp(`^Calibration windows: a whole number from ${schema.nsamples.minimum} to ${schema.nsamples.maximum}\\.$`)],
+      ['#nsamples input', '2.5', /^Calibration windows: a whole number/],
+      ['#seqlen input', String(schema.seqlen.minimum - 1), new RegExp(`^Tokens per window: a whole number from ${schema.seqlen.minimum} to ${schema.seqlen.maximum}, or empty for auto\\.$`)],
+      ['#max-eval-windows input', '0', new RegExp(`^Evaluation windows: a whole number from ${schema.maxEvalWindows.minimum} or more, or empty for all\\.$`)],
+      ['#sparsity input', '100', new RegExp(`^Target sparsity \\(%\\): a percentage from ${schema.sparsity.minimum * 100} up to \\(not including\\) ${schema.sparsity.exclusiveMaximum * 100}\\.$`)],
+    ];
+    for (const [sel, bad, msg] of cases) {
+      const good = await w.page.locator(sel).inputValue();
+      await w.page.locator(sel).fill(bad);
+      await w.settle();
+      assert.match((await w.page.locator('#controls-message').textContent())!, msg, `${sel} = ${bad}`);
+      await w.clearPosted();
+      await w.page.locator('#run-again').click({ force: true });
+      await w.settle();
+      assert.deepEqual((await w.posted()).filter((x) => x.type === 'runAgain'), [], `${sel} = ${bad} was posted`);
+      await w.page.locator(sel).fill(good);
+      await w.settle();
+      assert.equal(await w.page.locator('#controls-message').textContent(), '', `${sel} = ${good} refused`);
+    }
+    // OWL's λ, only shown with OWL.
+    await choose(w, 'allocation', 'owl');
+    await w.page.locator('#owl-lambda input').fill(String(schema.owlLambda.maximum + 0.1));
+    await w.settle();
+    assert.equal(await w.page.locator('#controls-message').textContent(), `OWL λ: a number from ${schema.owlLambda.minimum} to ${schema.owlLambda.maximum}.`);
+    await w.close();
+  });
+});

@@ -13,6 +13,7 @@ import type {
 } from '../contract';
 import { partialDirFor, REPORT_FORMAT } from '../contract';
 import { Checkpoint, type InputGroup } from './checkpoint';
+import { runBaseline } from './baseline';
 import { denseKey, readDense, writeDense } from './denseCache';
 import { blockMeanAlpha, computeModelAlphas, alphaTargets } from './alpha';
 import { Engine, ORT_VERSION } from './engine';
@@ -67,6 +68,8 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   };
 
   validatePruneOptions(o);
+  // The baseline (TRIM off, same protocol) first, so the report is written once, whole.
+  const baseline = o.baseline && o.trim ? await runBaseline(o, emit, (b, e) => runPrune(b, e, ctl, `${job}-baseline`)) : null;
   const ckpt = await timed('load', () => Checkpoint.open(o.model));
   const cfg = ckpt.config;
   const dst = checkOutputPath(ckpt.dir, o.out, o.overwrite);
@@ -422,6 +425,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       blocks,
       seconds: sec,
       out: writer.out,
+      ...(baseline ? { baseline } : {}),
     };
     writer.writeFile('trim-report.json', JSON.stringify(report));
     store.remove();
@@ -435,6 +439,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       ep: engine.ep,
       out: writer.out,
       report: `${writer.out}/trim-report.json`,
+      ...(baseline ? { baseline_perplexity: baseline.perplexity?.perplexity ?? null } : {}),
     };
     emit({ type: 'done', summary: result });
     return result;

@@ -324,3 +324,35 @@ describe('panel: Run again with every option that matters', () => {
     await w.close();
   });
 });
+
+describe('panel: a TRIM run against its baseline', () => {
+  before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
+  after(async () => { await browser?.close(); await server?.close(); });
+
+  // Recorded with: node dist/cli.js prune --trim --baseline --nsamples 16 --seqlen 128 --max-eval-windows 16 --ep cpu (demo model).
+  const rec: TrimReport = JSON.parse(readFileSync(join(__dirname, 'fixtures/report-demo-baseline.json'), 'utf8'));
+
+  it('reads dense → baseline → TRIM with the difference, and the baseline per layer', async () => {
+    for (const theme of ['dark', 'light', 'high-contrast'] as const) {
+      const w = await WebviewPage.open(browser, server.origin, 'panel', theme);
+      await w.send({ type: 'runs', runs: [], busy: false }, { type: 'run', slot: 'primary', run: runFromReport('t', 'demo · 70% · TRIM ×10', rec) });
+      const d = rec.perplexity.dense!.perplexity;
+      const b = rec.baseline!.perplexity!.perplexity;
+      const q = rec.perplexity.pruned!.perplexity;
+      const rel = ((q / b - 1) * 100);
+      assert.equal(await text(w, '.run-primary .ppl-text'),
+        `Perplexity: dense ${d.toFixed(2)} → baseline (${rec.baseline!.score}, TRIM off) ${b.toFixed(2)} → TRIM ${q.toFixed(2)} (TRIM ${rel >= 0 ? '+' : '−'}${Math.abs(rel).toFixed(1)}% vs baseline) · achieved sparsity ${pct(rec.sparsity)}`);
+      const axis = Number(await w.page.$eval('canvas.ppl-chart', (c) => (c as HTMLElement).dataset.axisMax));
+      assert.ok(axis >= Math.max(d, b, q) && axis <= 1.5 * Math.max(d, b, q), String(axis));
+      if (theme === 'dark') {
+        const l = rec.blocks[3].layers[6];
+        const bl = rec.baseline!.blocks[3].layers.find((x) => x.name === l.name)!;
+        const tip = await w.hoverCell(LAYER_A, 6, 3);
+        assert.ok(tip.includes(`baseline (TRIM off) ${pct(bl.achieved)} (${pp(l.achieved - bl.achieved)} with TRIM)`), tip.join(' | '));
+      }
+      console.log(`screenshot ${await w.screenshot(`panel-baseline-${theme}`)}`);
+      assert.deepEqual(w.errors, []);
+      await w.close();
+    }
+  });
+});

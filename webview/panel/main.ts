@@ -269,7 +269,7 @@ function render(): void {
       if (c.layer) layerAchieved.push(c.layer.achieved);
     }
     blockRowValues(r, Math.min(state.block, Math.max(0, blockCount(r) - 1)), relative, rows);
-    for (const e of [r.perplexity.dense, r.perplexity.pruned]) if (e && Number.isFinite(e.perplexity)) pplMax = Math.max(pplMax, e.perplexity);
+    for (const e of [r.perplexity.dense, r.perplexity.pruned, r.report?.baseline?.perplexity]) if (e && Number.isFinite(e.perplexity)) pplMax = Math.max(pplMax, e.perplexity);
   }
   const layerKind = mode === 'gain' ? 'gain' : kind;
   const ctx: ViewContext = {

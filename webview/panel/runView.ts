@@ -88,6 +88,7 @@ export class RunView {
   private readonly header: HTMLElement;
   private readonly pplText: HTMLElement;
   private readonly pplCanvas: HTMLCanvasElement;
+  private readonly pplFrame: HTMLElement;
   private pplChart: Chart<'bar', (number | null)[]> | null = null;
   private readonly protocolList: HTMLElement;
   private readonly layerLegend: HTMLElement;
@@ -118,13 +119,14 @@ export class RunView {
     const ppl = el('div', 'ppl');
     this.pplText = el('div', 'ppl-text');
     const pplFrame = el('div', 'ppl-frame');
+    this.pplFrame = pplFrame;
     this.pplCanvas = document.createElement('canvas');
     this.pplCanvas.className = 'ppl-chart';
     this.pplCanvas.setAttribute('role', 'img');
     pplFrame.append(this.pplCanvas);
     ppl.append(this.pplText, pplFrame);
     const pplHelp = el('div');
-    helpNote(pplHelp, 'ppl-help', 'Perplexity of the evaluation text (lower is better): the dense model before pruning and the pruned model after. Each bar is labelled with its value; in compare both columns share one axis. Only runs measured with the same protocol (below) can be compared number for number.', help);
+    helpNote(pplHelp, 'ppl-help', 'Perplexity of the evaluation text (lower is better): the dense model before pruning and the pruned model after; for a TRIM run with a baseline, also the same job with TRIM off (plain score at each layer\'s target, same protocol), so the difference is what TRIM bought. Each bar is labelled with its value; in compare both columns share one axis. Only runs measured with the same protocol (below) can be compared number for number.', help);
 
     const proto = document.createElement('details');
     proto.className = 'protocol';
@@ -202,23 +204,35 @@ export class RunView {
     const t = ctx.theme;
     const d = run.perplexity.dense?.perplexity ?? null;
     const q = run.perplexity.pruned?.perplexity ?? null;
+    const base = run.report?.baseline ?? null;
+    const bq = base?.perplexity?.perplexity ?? null;
     const sparsity = run.report ? ` · achieved sparsity ${fmt.pct(run.report.sparsity)}` : '';
-    const change = d !== null && q !== null ? ` (${q >= d ? '+' : '−'}${Math.abs((q / d - 1) * 100).toFixed(1)}%)` : '';
-    this.pplText.textContent = `Perplexity: dense ${fmt.ppl(d)} → pruned ${fmt.ppl(q)}${change}${sparsity}`;
+    const rel = (a: number, b: number) => `${a >= b ? '+' : '−'}${Math.abs((a / b - 1) * 100).toFixed(1)}%`;
+    if (bq !== null) {
+      // dense → baseline (TRIM off, same protocol) → TRIM, and what TRIM bought over the baseline.
+      const vs = q !== null ? ` (TRIM ${rel(q, bq)} vs baseline)` : '';
+      this.pplText.textContent = `Perplexity: dense ${fmt.ppl(d)} → baseline (${base!.score}, TRIM off) ${fmt.ppl(bq)} → TRIM ${fmt.ppl(q)}${vs}${sparsity}`;
+    } else {
+      const change = d !== null && q !== null ? ` (${rel(q, d)})` : '';
+      this.pplText.textContent = `Perplexity: dense ${fmt.ppl(d)} → pruned ${fmt.ppl(q)}${change}${sparsity}`;
+    }
     this.pplCanvas.setAttribute('aria-label', this.pplText.textContent);
     this.pplCanvas.dataset.axisMax = String(ctx.pplMax);
-    const data = [d, q];
+    const labels = bq !== null ? ['dense', 'baseline', 'TRIM'] : ['dense', 'pruned'];
+    const data = bq !== null ? [d, bq, q] : [d, q];
+    this.pplFrame.style.height = `${bq !== null ? 90 : 70}px`;
     if (!this.pplChart) {
       this.pplChart = new Chart<'bar', (number | null)[]>(this.pplCanvas, {
         type: 'bar',
-        data: { labels: ['dense', 'pruned'], datasets: [{ label: 'perplexity', data }] },
+        data: { labels, datasets: [{ label: 'perplexity', data }] },
         options: { indexAxis: 'y', plugins: { legend: { display: false } }, responsive: true, maintainAspectRatio: false, layout: { padding: { right: 48 } } },
         plugins: [barValues],
       });
     }
     const ch = this.pplChart;
+    ch.data.labels = labels;
     ch.data.datasets[0].data = data;
-    ch.data.datasets[0].backgroundColor = [t.accentA, t.accentB];
+    ch.data.datasets[0].backgroundColor = bq !== null ? [t.accentA, t.muted, t.accentB] : [t.accentA, t.accentB];
     (ch.options as { color?: string }).color = t.foreground;
     ch.options.scales = {
       x: { beginAtZero: true, min: 0, max: ctx.pplMax, ticks: { color: t.foreground, maxTicksLimit: 6 }, grid: { color: t.grid } },
@@ -264,7 +278,7 @@ export class RunView {
       xTitle: 'linear layer',
       yTitle: 'block',
       color: (v) => ctx.layerScale.color(v),
-      tooltip: (c) => layerTooltip(c, metricName),
+      tooltip: (c) => layerTooltip(c, metricName, run),
       label: `Per-layer heatmap of ${run.label}: ${g.rows} blocks × ${g.cols} linear layers, colour = ${ctx.layerScale.title}. Arrow keys move, Enter opens the rows of a layer.`,
       cellHeight: g.rows > 16 ? 16 : 22,
       isSelected: (c) => c.block === ctx.block && (ctx.layer === null || c.name === ctx.layer),
@@ -387,7 +401,7 @@ export class RunView {
   }
 }
 
-function layerTooltip(c: LayerCell, metricName: string): string[] {
+function layerTooltip(c: LayerCell, metricName: string, run: RunSnapshot): string[] {
   const l: LayerReport | null = c.layer;
   const title = `block ${c.block} · ${c.name}`;
   if (!l) return [title, 'not pruned yet'];
@@ -398,6 +412,8 @@ function layerTooltip(c: LayerCell, metricName: string): string[] {
   if (l.metricBefore !== null && l.metricAfter !== null) {
     lines.push(`${metricName} ${fmt.metric(l.metricBefore)} → ${fmt.metric(l.metricAfter)} (${fmt.gain(layerGain(l))})`);
   }
+  const bl = run.report?.baseline?.blocks.find((b) => b.index === c.block)?.layers.find((x) => x.name === c.name);
+  if (bl) lines.push(`baseline (TRIM off) ${fmt.pct(bl.achieved)} (${fmt.pp(l.achieved - bl.achieved)} with TRIM)`);
   if (l.lr !== null) lines.push(l.lr === 0 ? 'TRIM kept the uniform start' : `TRIM step size (lr) ${l.lr}, best after ${l.iteration ?? '—'} step(s)`);
   lines.push(`${l.rows} × ${l.cols} · ${fmt.seconds(l.seconds)}`);
   return lines;

@@ -110,7 +110,9 @@ export type FromWebview =
   /** Cancel the running job `runId`. */
   | { type: 'cancel'; runId: string }
   /** Open the README's section `section` (the "What am I looking at?" notes). */
-  | { type: 'help'; section: string };
+  | { type: 'help'; section: string }
+  /** Save `data` (CSV text, or a PNG data URL) under a name the user picks, `name` suggested. */
+  | { type: 'export'; format: 'csv' | 'png'; name: string; data: string };
 
 /**
  * Checks a message received from a webview (it arrives untyped). Returns the typed message, or
@@ -136,6 +138,12 @@ export function parseFromWebview(value: unknown): FromWebview | null {
       return { type: 'reveal', runId: m.runId, block: m.block as number, layer: m.layer };
     case 'cancel':
       return str(m.runId) ? { type: 'cancel', runId: m.runId } : null;
+    case 'export': {
+      if ((m.format !== 'csv' && m.format !== 'png') || typeof m.name !== 'string' || typeof m.data !== 'string') return null;
+      if (!new RegExp(`^[A-Za-z0-9._-]{1,120}\\.${m.format}$`).test(m.name)) return null;
+      if (m.format === 'png' && !m.data.startsWith('data:image/png;base64,')) return null;
+      return { type: 'export', format: m.format, name: m.name, data: m.data };
+    }
     case 'help':
       return typeof m.section === 'string' && /^[a-z0-9-]{1,80}$/.test(m.section) ? { type: 'help', section: m.section } : null;
     default:

@@ -124,6 +124,19 @@ class Connection implements vscode.Disposable {
         case 'cancel':
           await this.actions.cancel(m.runId);
           break;
+        case 'export': {
+          const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+          const target = await vscode.window.showSaveDialog({
+            defaultUri: folder ? vscode.Uri.joinPath(folder, m.name) : undefined,
+            filters: m.format === 'csv' ? { 'CSV table': ['csv'] } : { 'PNG image': ['png'] },
+            title: m.format === 'csv' ? 'Save the per-layer table' : 'Save the heatmap',
+          });
+          if (!target) break;
+          const bytes = m.format === 'csv' ? Buffer.from(m.data, 'utf8') : Buffer.from(m.data.slice('data:image/png;base64,'.length), 'base64');
+          await vscode.workspace.fs.writeFile(target, bytes);
+          void vscode.window.showInformationMessage(`TRIM: saved ${target.fsPath}`);
+          break;
+        }
         case 'help': {
           const readme = vscode.Uri.joinPath(this.extensionUri, 'README.md').with({ fragment: m.section });
           await vscode.commands.executeCommand('markdown.showPreview', readme);

@@ -144,3 +144,14 @@ describe('issue 19: Run again overrides (pure)', () => {
     }
   });
 });
+
+describe('issue 19: export messages (pure)', () => {
+  it('accepts a CSV or PNG export with a plain file name and nothing else', () => {
+    const ok = { type: 'export', format: 'png', name: 'demo-layers.png', data: 'data:image/png;base64,iVBORw0KGgo=' };
+    assert.deepEqual(parseFromWebview(ok), ok);
+    assert.deepEqual(parseFromWebview({ type: 'export', format: 'csv', name: 'a.csv', data: 'block\n' }), { type: 'export', format: 'csv', name: 'a.csv', data: 'block\n' });
+    for (const bad of [{ ...ok, name: '../x.png' }, { ...ok, name: 'x.csv' }, { ...ok, data: 'data:text/html,<b>' }, { ...ok, format: 'svg' }, { ...ok, name: 'a/b.png' }]) {
+      assert.equal(parseFromWebview(bad), null, JSON.stringify(bad));
+    }
+  });
+});

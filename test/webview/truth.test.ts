@@ -356,3 +356,44 @@ describe('panel: a TRIM run against its baseline', () => {
     }
   });
 });
+
+describe('panel: exports', () => {
+  before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
+  after(async () => { await browser?.close(); await server?.close(); });
+  const rec: TrimReport = JSON.parse(readFileSync(join(__dirname, 'fixtures/report-demo-baseline.json'), 'utf8'));
+
+  it('saves the per-layer table as CSV with the report\'s numbers, and each heatmap as a PNG of its size', async () => {
+    const w = await WebviewPage.open(browser, server.origin, 'panel', 'dark');
+    await w.send({ type: 'runs', runs: [], busy: false }, { type: 'run', slot: 'primary', run: runFromReport('t', 'demo · 70% · TRIM ×10', rec) });
+    await w.clearPosted();
+    await w.page.locator('#primary-export-csv').click();
+    const csv = await w.waitForPosted((m) => m.type === 'export') as Extract<import('../../src/webviewProtocol').FromWebview, { type: 'export' }>;
+    assert.equal(csv.format, 'csv');
+    assert.equal(csv.name, 'demo-70pct-TRIM-x10-layers.csv');
+    const lines = csv.data.trimEnd().split('\n');
+    assert.equal(lines[0], 'block,linear,rows,cols,target,achieved,achieved_minus_target_pp,metric,metric_before,metric_after,gain,lr,best_iteration,baseline_achieved,seconds');
+    assert.equal(lines.length, 1 + B * L);
+    const rows = lines.slice(1).map((l) => l.split(','));
+    rec.blocks.forEach((b, bi) => b.layers.forEach((l, li) => {
+      const r = rows[bi * b.layers.length + li];
+      const bl = rec.baseline!.blocks[bi].layers.find((x) => x.name === l.name)!.achieved;
+      assert.deepEqual(r.slice(0, 2), [String(b.index), l.name]);
+      assert.deepEqual(r.slice(2, 7).map(Number), [l.rows, l.cols, l.target, l.achieved, (l.achieved - l.target) * 100]);
+      assert.equal(r[7], rec.options.layerMetric);
+      assert.deepEqual([Number(r[8]), Number(r[9]), Number(r[10]), Number(r[11]), Number(r[12]), Number(r[13])], [l.metricBefore, l.metricAfter, l.metricAfter! - l.metricBefore!, l.lr, l.iteration, bl]);
+    }));
+    for (const [button, name] of [['#primary-export-layers-png', 'demo-70pct-TRIM-x10-layers.png'], ['#primary-export-rows-png', 'demo-70pct-TRIM-x10-block0-rows.png']]) {
+      await w.clearPosted();
+      await w.page.locator(button).click();
+      const png = await w.waitForPosted((m) => m.type === 'export') as Extract<import('../../src/webviewProtocol').FromWebview, { type: 'export' }>;
+      assert.equal(png.format, 'png');
+      assert.equal(png.name, name);
+      const bytes = Buffer.from(png.data.slice('data:image/png;base64,'.length), 'base64');
+      assert.deepEqual([...bytes.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10], 'not a PNG');
+      const sel = button.includes('layers') ? LAYER_A : ROWS;
+      const size = await w.page.$eval(sel, (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height]);
+      assert.deepEqual([bytes.readUInt32BE(16), bytes.readUInt32BE(20)], size);
+    }
+    await w.close();
+  });
+});

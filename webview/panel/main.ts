@@ -97,7 +97,12 @@ diffSection.setAttribute('aria-label', 'Difference B − A');
 const diffTitle = el('h3');
 const diffLegend = el('div', 'legend');
 const diffNote = el('p', 'note diff-note');
-diffSection.append(diffTitle, diffLegend, diffNote);
+const diffExports = el('div', 'exports');
+diffExports.append(button('diff-export-png', 'Save heatmap (PNG)', () => {
+  const data = diffMap.png();
+  if (data) host.post({ type: 'export', format: 'png', name: 'trim-difference-b-minus-a.png', data });
+}, 'secondary').element);
+diffSection.append(diffTitle, diffExports, diffLegend, diffNote);
 const diffMap = new Heatmap<DiffCell>(diffSection, (c) => selectLayer(c.block, c.name));
 diffMap.canvas.classList.add('diff-heatmap');
 const diffHelp = helpNote(diffSection, 'diff-help', '', () => help());
@@ -285,6 +290,7 @@ function render(): void {
     onSelectLayer: (b, l) => selectLayer(b, l),
     onSelectRow: (r) => { state.row = r; save(); scheduleRender(); },
     onHelp: (s) => help(s),
+    onExport: (format, name, data) => host.post({ type: 'export', format, name, data }),
   };
   for (const slot of ['primary', 'compare'] as const) {
     const run = slot === 'primary' ? primary : compare;

@@ -13,6 +13,8 @@ import * as fmt from '../shared/format';
 import { Heatmap } from '../shared/heatmap';
 import { legend } from '../shared/legend';
 import { runProtocol } from '../shared/protocol';
+import { fileStem, layerCsv } from '../shared/exports';
+import { button } from '../shared/toolkit';
 import {
   allLayers, blockCount, blockRowGrid, fullRowGrid, hasMetrics, layerAt, layerGain, layerGrid,
   progress, type LayerCell, type RowCell,
@@ -35,6 +37,7 @@ export interface ViewContext {
   onSelectLayer(block: number, layer: string | null): void;
   onSelectRow(row: number): void;
   onHelp(section: string): void;
+  onExport(format: 'csv' | 'png', name: string, data: string): void;
 }
 
 type FullCell = { x: number; y: number; row: number; sparsity: number; value: number };
@@ -141,7 +144,12 @@ export class RunView {
     this.layerLegend = el('div', 'legend');
     this.layerNote = el('p', 'note layer-note');
     this.layerNote.hidden = true;
-    layers.append(lh, this.layerLegend, this.layerNote);
+    const exports = el('div', 'exports');
+    exports.append(
+      button(`${slot}-export-csv`, 'Save table (CSV)', () => this.export('csv'), 'secondary').element,
+      button(`${slot}-export-layers-png`, 'Save heatmap (PNG)', () => this.export('layers'), 'secondary').element,
+    );
+    layers.append(lh, exports, this.layerLegend, this.layerNote);
     this.layerMap = new Heatmap<LayerCell>(layers, (c) => this.ctx?.onSelectLayer(c.block, c.name));
     this.layerMap.canvas.classList.add('layer-heatmap');
     this.layerHelp = helpNote(layers, 'layer-help', '', help);
@@ -152,7 +160,9 @@ export class RunView {
     this.rowHost = el('div', 'row-host');
     this.rowInfo = el('div', 'row-info');
     this.rowInfo.setAttribute('role', 'status');
-    rows.append(this.rowTitle, this.rowLegend, this.rowHost, this.rowInfo);
+    const rowExports = el('div', 'exports');
+    rowExports.append(button(`${slot}-export-rows-png`, 'Save heatmap (PNG)', () => this.export('rows'), 'secondary').element);
+    rows.append(this.rowTitle, rowExports, this.rowLegend, this.rowHost, this.rowInfo);
     this.rowHelp = helpNote(rows, 'row-help', '', help);
 
     const metrics = el('div', 'section metrics');
@@ -174,6 +184,7 @@ export class RunView {
 
   update(run: RunSnapshot, ctx: ViewContext): void {
     this.ctx = ctx;
+    this.run = run;
     const p = progress(run);
     const status = run.status === 'running' ? `running · block ${Math.min(p.done + 1, p.total)}/${p.total}` : run.status;
     this.header.textContent = `${this.slot === 'primary' ? 'A' : 'B'}: ${run.label} — ${status}`;
@@ -185,10 +196,20 @@ export class RunView {
     this.renderMetrics(run, ctx.theme);
   }
 
-  /** PNG of a chart of this column, for the export. */
-  image(which: 'layers' | 'rows'): string | null {
-    const c = which === 'layers' ? this.layerMap.canvas : (this.fullRows ?? this.blockRows)?.canvas;
-    return c ? c.toDataURL('image/png') : null;
+  private run: RunSnapshot | null = null;
+
+  /** Saves the per-layer table (CSV) or a heatmap (PNG) through the host's save dialog. */
+  private export(what: 'csv' | 'layers' | 'rows'): void {
+    const run = this.run;
+    const ctx = this.ctx;
+    if (!run || !ctx) return;
+    const stem = fileStem(run.label);
+    if (what === 'csv') { ctx.onExport('csv', `${stem}-layers.csv`, layerCsv(run)); return; }
+    const map = what === 'layers' ? this.layerMap : this.fullRows ?? this.blockRows;
+    const data = map?.png();
+    if (!data) return;
+    const part = what === 'layers' ? 'layers' : ctx.layer ? `block${ctx.block}-${ctx.layer}-rows` : `block${ctx.block}-rows`;
+    ctx.onExport('png', `${stem}-${part}.png`, data);
   }
 
   destroy(): void {

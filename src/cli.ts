@@ -143,6 +143,7 @@ async function main(): Promise<void> {
     .option('--blocks-per-run <n>', 'blocks pruned per device run (default: as many as --gpu-memory allows on CUDA, 1 on the CPU)', int)
     .addOption(new Option('--precision <p>', 'block passes in float32, or float16 as the authors run their model (CUDA)').choices(['float32', 'float16']).default('float32'))
     .addOption(new Option('--ep <ep>', 'execution provider').choices(['auto', 'cuda', 'cpu']).default('auto'))
+    .option('--save-masks', 'also write the keep masks, bit-packed, as trim-masks.bits (safetensors format) in --out')
     .option('--baseline', 'with --trim: also prune with TRIM off under the same protocol (or reuse a cached one); the report carries both')
     .option('--json', 'stream JSON events, one per line; the last line is the summary')
     .action(async (a) => {
@@ -162,7 +163,7 @@ async function main(): Promise<void> {
         eval: a.eval === false ? null : typeof a.eval === 'string' ? a.eval : d.eval,
         maxEvalWindows: a.maxEvalWindows ?? null, ep: a.ep, batch: a.batch ?? null,
         gpuMemory: a.gpuMemory ?? null, blocksPerRun: a.blocksPerRun ?? null, precision: a.precision,
-        baseline: !!a.baseline,
+        baseline: !!a.baseline, saveMasks: !!a.saveMasks,
       };
       if (o.baseline && !o.trim) throw new TrimError('E_OPTION', '--baseline: the baseline is the same job with TRIM off; it goes with --trim.');
       const { emit, stop } = makeEmitter(!!a.json);

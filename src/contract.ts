@@ -77,6 +77,8 @@ export interface PruneOptions {
    * carry it in the report as `baseline`. Optional: absent = false.
    */
   baseline?: boolean;
+  /** Also write the keep masks, bit-packed, as `trim-masks.bits` in `out`. Optional: absent = false. */
+  saveMasks?: boolean;
 }
 
 export interface EvalOptions {

@@ -16,7 +16,7 @@ import { cacheDir } from './denseCache';
 /** Options that only matter with TRIM on, or only for where and how the job runs. */
 const IGNORED: (keyof PruneOptions)[] = [
   'model', 'out', 'overwrite', 'resume', 'trim', 'iterations', 'layerMetric', 'rowMetric', 'forbidNegLr', 'inputRecalc',
-  'batch', 'gpuMemory', 'blocksPerRun', 'baseline', 'calib', 'eval',
+  'batch', 'gpuMemory', 'blocksPerRun', 'baseline', 'saveMasks', 'calib', 'eval',
 ];
 
 function stamp(file: string): string {
@@ -89,7 +89,7 @@ export async function runBaseline(o: PruneOptions, emit: (e: TrimEvent) => void,
   const out = path.join(tmp, 'out');
   try {
     emit({ type: 'phase', phase: 'blocks', message: 'Baseline: pruning with TRIM off (same score, allocation and protocol)' });
-    await prune({ ...o, trim: false, baseline: false, resume: false, out, overwrite: true }, (e) => {
+    await prune({ ...o, trim: false, baseline: false, saveMasks: false, resume: false, out, overwrite: true }, (e) => {
       if (e.type === 'phase') emit({ ...e, message: `Baseline: ${e.message}` });
       else if (e.type === 'progress' || e.type === 'log') emit(e);
     });

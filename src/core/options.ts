@@ -35,6 +35,7 @@ export function defaultPruneOptions(): PruneOptions {
     blocksPerRun: null,
     precision: 'float32',
     baseline: false,
+    saveMasks: false,
   };
 }
 

@@ -14,6 +14,7 @@ import type {
 import { partialDirFor, REPORT_FORMAT } from '../contract';
 import { Checkpoint, type InputGroup } from './checkpoint';
 import { runBaseline } from './baseline';
+import { writeMasks } from './masks';
 import { denseKey, readDense, writeDense } from './denseCache';
 import { blockMeanAlpha, computeModelAlphas, alphaTargets } from './alpha';
 import { Engine, ORT_VERSION } from './engine';
@@ -409,6 +410,10 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
         await r2.release();
       }
       emit({ type: 'eval', which: 'pruned', result: pruned });
+    }
+    if (o.saveMasks) {
+      emit({ type: 'phase', phase: 'write', message: 'Writing the keep masks (bit-packed)' });
+      await timed('write', () => writeMasks(Checkpoint.open(writer.partial), writer.partial));
     }
     ctl.check();
     sec.total = resumedSeconds + (performance.now() - tAll) / 1000;

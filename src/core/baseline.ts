@@ -1,15 +1,15 @@
 /**
  * The baseline of a TRIM run: the same job with TRIM off (plain Wanda or magnitude at each layer's
  * target, same allocation, calibration and evaluation protocol), so that a report can say what
- * TRIM bought over it. Pruned into a temporary folder that is removed afterwards (only its report
- * is kept, summarised), or reused from the cache: keyed by the model's and texts' files (paths,
+ * TRIM bought over it. Pruned into a folder inside the TRIM job's partial folder that is removed
+ * afterwards (only its report is kept, summarised), or reused from the cache: keyed by the model's and texts' files (paths,
  * sizes, modification times, as the dense perplexity) and every option that changes a result
  * without TRIM.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BaselineReport, PruneOptions, TrimEvent, TrimReport } from '../contract';
+import { partialDirFor, type BaselineReport, type PruneOptions, type TrimEvent, type TrimReport } from '../contract';
 import { Checkpoint } from './checkpoint';
 import { cacheDir } from './denseCache';
 
@@ -73,7 +73,7 @@ type Prune = (o: PruneOptions, emit: (e: TrimEvent) => void) => Promise<unknown>
 
 /**
  * The baseline of `o` (a TRIM job): from the cache, or by running `prune` with TRIM off into a
- * temporary folder under the cache directory. Its events are told as phases and progress of the
+ * folder inside the job's partial folder. Its events are told as phases and progress of the
  * TRIM job ("Baseline (TRIM off): …"), not as blocks of it. Cancelling cancels it (through
  * `prune`'s control), and its folder goes either way.
  */
@@ -84,9 +84,11 @@ export async function runBaseline(o: PruneOptions, emit: (e: TrimEvent) => void,
     emit({ type: 'log', level: 'info', message: `Baseline (TRIM off, same protocol): reused from the cache (perplexity ${hit.perplexity?.perplexity.toFixed(2) ?? '—'}).` });
     return hit;
   }
-  fs.mkdirSync(cacheDir(), { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(cacheDir(), 'baseline-run-'));
-  const out = path.join(tmp, 'out');
+  // Inside the TRIM job's partial folder, which whoever kills the job (Cancel, a crash) removes:
+  // a baseline interrupted by a killed worker leaves nothing behind either.
+  const holder = partialDirFor(o.out);
+  const existed = fs.existsSync(holder);
+  const out = path.join(holder, 'baseline');
   try {
     emit({ type: 'phase', phase: 'blocks', message: 'Baseline: pruning with TRIM off (same score, allocation and protocol)' });
     await prune({ ...o, trim: false, baseline: false, saveMasks: false, resume: false, out, overwrite: true }, (e) => {
@@ -98,6 +100,8 @@ export async function runBaseline(o: PruneOptions, emit: (e: TrimEvent) => void,
     writeCache(key, b);
     return b;
   } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.rmSync(out, { recursive: true, force: true });
+    fs.rmSync(partialDirFor(out), { recursive: true, force: true });
+    if (!existed) fs.rmSync(holder, { recursive: true, force: true });
   }
 }

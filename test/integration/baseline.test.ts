@@ -2,8 +2,9 @@
  * `--baseline` (issue 19): a TRIM run carries the same job with TRIM off. Compared against a
  * plain run made separately by the CLI with the same options (outside the code under test's
  * baseline path): same perplexity, sparsity and per-layer achieved sparsity; the second TRIM run
- * reuses the cached baseline; a cancelled run leaves no baseline folder behind; --baseline without
- * --trim is refused.
+ * reuses the cached baseline; a run cancelled during its baseline leaves nothing behind; a worker
+ * killed during its baseline leaves only the job's partial folder (which the extension removes);
+ * --baseline without --trim is refused.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -53,10 +54,28 @@ describe('prune --trim --baseline', () => {
     let out = '';
     await new Promise<void>((ok) => child.stdout.on('data', (d) => { out += String(d); if (out.includes('Baseline:') && out.includes('"block_start"') === false && out.includes('"progress"')) ok(); }));
     child.kill('SIGINT');
+    assert.ok(!out.includes('"type":"start"'), 'cancelled after the baseline, not during it');
     const code = await new Promise<number | null>((ok) => child.on('exit', ok));
     assert.equal(code, 2);
-    assert.ok(fs.readdirSync(cache).every((f) => !f.startsWith('baseline-run-')), `left: ${fs.readdirSync(cache)}`);
-    assert.equal(fs.existsSync(path.join(root, 'cancelled')), false);
+    // Nothing of the baseline nor of the job is left beside --out, nor in the cache but its files.
+    assert.deepEqual(fs.readdirSync(root).filter((f) => f.includes('cancelled')), []);
+    assert.ok((fs.existsSync(cache) ? fs.readdirSync(cache) : []).every((f) => f.endsWith('.json')), `left in the cache: ${fs.existsSync(cache) ? fs.readdirSync(cache) : ''}`);
+  });
+
+  it('keeps the baseline of a killed job inside the job\'s partial folder', { timeout: 120_000 }, async () => {
+    const cache = path.join(root, 'cache-kill');
+    const out = path.join(root, 'killed');
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'prune', '--trim', '--baseline', ...COMMON, '--out', out], {
+      cwd: ROOT, env: { ...process.env, TRIM_CACHE_DIR: cache }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let seen = '';
+    await new Promise<void>((ok) => child.stdout.on('data', (d) => { seen += String(d); if (seen.includes('Baseline:') && seen.includes('"progress"')) ok(); }));
+    child.kill('SIGKILL');
+    assert.ok(!seen.includes('"type":"start"'), 'killed after the baseline, not during it');
+    await new Promise((ok) => child.on('exit', ok));
+    // What the extension removes after killing a worker: partialDirFor(out). Nothing else remains.
+    assert.deepEqual(fs.readdirSync(root).filter((f) => f.includes('killed')), ['.killed.trim-partial']);
+    assert.ok((fs.existsSync(cache) ? fs.readdirSync(cache) : []).every((f) => f.endsWith('.json')), `left in the cache: ${fs.existsSync(cache) ? fs.readdirSync(cache) : ''}`);
   });
 
   it('refuses --baseline without --trim', () => {

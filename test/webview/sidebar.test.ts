@@ -38,7 +38,7 @@ describe('sidebar webview', () => {
       diffs.forEach((d, i) => assert.ok(colors[i][3] === 255 && distance(colors[i], expectedTargetColor(d, m)) <= 2, `cell ${i}: ${colors[i]} vs ${expectedTargetColor(d, m)}`));
       assert.deepEqual(await w.page.$eval('.legend', (e) => [e.querySelector('.legend-min')?.textContent, e.querySelector('.legend-max')?.textContent]), [pp(-m), pp(m)]);
       const l = report.blocks[1].layers[3];
-      assert.deepEqual(await w.hoverCell(MAP, 3, 1), [`block 1 · ${names[3]}`, `achieved ${pct(l.achieved)} (target ${pct(l.target)}, ${pp(l.achieved - l.target)})`]);
+      assert.deepEqual(await w.hoverCell(MAP, 3, 1), [`block 1 · ${names[3]}`, `achieved ${pct(l.achieved)} (target ${pct(l.target)})`, `${pp(l.achieved - l.target)} from target`]);
       assert.deepEqual(w.errors, []);
       assert.deepEqual(await w.problems(), []);
       console.log(`screenshot ${await w.screenshot(`sidebar-${theme}`)}`);

@@ -332,7 +332,7 @@ describe('panel: a TRIM run against its baseline', () => {
   // Recorded with: node dist/cli.js prune --trim --baseline --nsamples 16 --seqlen 128 --max-eval-windows 16 --ep cpu (demo model).
   const rec: TrimReport = JSON.parse(readFileSync(join(__dirname, 'fixtures/report-demo-baseline.json'), 'utf8'));
 
-  it('reads dense → baseline → TRIM with the difference, and the baseline per layer', async () => {
+  it('reads dense, baseline and TRIM with the difference, and the baseline per layer', async () => {
     for (const theme of ['dark', 'light', 'high-contrast'] as const) {
       const w = await WebviewPage.open(browser, server.origin, 'panel', theme);
       await w.send({ type: 'runs', runs: [], busy: false }, { type: 'run', slot: 'primary', run: runFromReport('t', 'demo · 70% · TRIM ×10', rec) });
@@ -341,7 +341,9 @@ describe('panel: a TRIM run against its baseline', () => {
       const q = rec.perplexity.pruned!.perplexity;
       const rel = ((q / b - 1) * 100);
       assert.equal(await text(w, '.run-primary .ppl-text'),
-        `Perplexity: dense ${d.toFixed(2)} → baseline (${rec.baseline!.score}, TRIM off) ${b.toFixed(2)} → TRIM ${q.toFixed(2)} (TRIM ${rel >= 0 ? '+' : '−'}${Math.abs(rel).toFixed(1)}% vs baseline) · achieved sparsity ${pct(rec.sparsity)}`);
+        `Perplexity: dense ${d.toFixed(2)} → pruned ${q.toFixed(2)} with TRIM; baseline (${rec.baseline!.score}, TRIM off, same protocol) ${b.toFixed(2)} (TRIM ${rel >= 0 ? '+' : '−'}${Math.abs(rel).toFixed(1)}% vs baseline) · achieved sparsity ${pct(rec.sparsity)}`);
+      // The bars, in order: dense, baseline, TRIM.
+      assert.equal(await w.page.$eval('canvas.ppl-chart', (c) => c.getAttribute('aria-label')), await text(w, '.run-primary .ppl-text'));
       const axis = Number(await w.page.$eval('canvas.ppl-chart', (c) => (c as HTMLElement).dataset.axisMax));
       assert.ok(axis >= Math.max(d, b, q) && axis <= 1.5 * Math.max(d, b, q), String(axis));
       if (theme === 'dark') {

@@ -232,7 +232,7 @@ export class RunView {
     if (bq !== null) {
       // dense → baseline (TRIM off, same protocol) → TRIM, and what TRIM bought over the baseline.
       const vs = q !== null ? ` (TRIM ${rel(q, bq)} vs baseline)` : '';
-      this.pplText.textContent = `Perplexity: dense ${fmt.ppl(d)} → baseline (${base!.score}, TRIM off) ${fmt.ppl(bq)} → TRIM ${fmt.ppl(q)}${vs}${sparsity}`;
+      this.pplText.textContent = `Perplexity: dense ${fmt.ppl(d)} → pruned ${fmt.ppl(q)} with TRIM; baseline (${base!.score}, TRIM off, same protocol) ${fmt.ppl(bq)}${vs}${sparsity}`;
     } else {
       const change = d !== null && q !== null ? ` (${rel(q, d)})` : '';
       this.pplText.textContent = `Perplexity: dense ${fmt.ppl(d)} → pruned ${fmt.ppl(q)}${change}${sparsity}`;
@@ -334,7 +334,7 @@ export class RunView {
         xTitle: 'row offset',
         yTitle: 'first row',
         color: (v) => ctx.rowScale.color(v),
-        tooltip: (c) => [`block ${block} · ${layer.name} · row ${c.row}`, `sparsity ${fmt.pct(c.sparsity)} (${fmt.pp(c.sparsity - layer.target)} from target)`],
+        tooltip: (c) => [`block ${block} · ${layer.name} · row ${c.row}`, `sparsity ${fmt.pct(c.sparsity)}`],
         label: `Row sparsity of block ${block} ${layer.name}, ${layer.rows} rows. Enter selects a row.`,
         cellHeight: g.rows > 64 ? 4 : g.rows > 16 ? 8 : 16,
         gap: [0, 0],
@@ -428,11 +428,12 @@ function layerTooltip(c: LayerCell, metricName: string, run: RunSnapshot): strin
   if (!l) return [title, 'not pruned yet'];
   const lines = [
     title,
-    `achieved ${fmt.pct(l.achieved)} (target ${fmt.pct(l.target)}, ${fmt.pp(l.achieved - l.target)})`,
+    `achieved ${fmt.pct(l.achieved)} (target ${fmt.pct(l.target)})`,
   ];
   if (l.metricBefore !== null && l.metricAfter !== null) {
     lines.push(`${metricName} ${fmt.metric(l.metricBefore)} → ${fmt.metric(l.metricAfter)} (${fmt.gain(layerGain(l))})`);
   }
+  lines.push(`${fmt.pp(l.achieved - l.target)} from target`);
   const bl = run.report?.baseline?.blocks.find((b) => b.index === c.block)?.layers.find((x) => x.name === c.name);
   if (bl) lines.push(`baseline (TRIM off) ${fmt.pct(bl.achieved)} (${fmt.pp(l.achieved - bl.achieved)} with TRIM)`);
   if (l.lr !== null) lines.push(l.lr === 0 ? 'TRIM kept the uniform start' : `TRIM step size (lr) ${l.lr}, best after ${l.iteration ?? '—'} step(s)`);

@@ -68,7 +68,7 @@ function render(): void {
     yLabel: (i) => (blockCount(r) > 16 && i % 4 !== 0 ? '' : String(i)),
     color: (v) => scale.color(v),
     tooltip: (c) => c.layer
-      ? [`block ${c.block} · ${c.name}`, `achieved ${fmt.pct(c.layer.achieved)} (target ${fmt.pct(c.layer.target)}, ${fmt.pp(c.layer.achieved - c.layer.target)})`]
+      ? [`block ${c.block} · ${c.name}`, `achieved ${fmt.pct(c.layer.achieved)} (target ${fmt.pct(c.layer.target)})`, `${fmt.pp(c.layer.achieved - c.layer.target)} from target`]
       : [`block ${c.block} · ${c.name}`, 'not pruned yet'],
     label: `Per-layer sparsity of ${r.label}: ${g.rows} blocks × ${g.cols} linear layers. Arrow keys move, Enter opens the panel there.`,
     cellHeight: g.rows > 16 ? 10 : 14,

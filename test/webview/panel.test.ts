@@ -221,6 +221,15 @@ describe('panel webview', () => {
     const m = Math.max(...gains.map(Math.abs));
     const colors = await w.cellColors(LAYER);
     gains.forEach((v, i) => assert.ok(distance(colors[i], expectedGainColor(v, m)) <= 2, `gain cell ${i}: ${colors[i]} vs ${expectedGainColor(v, m).map(Math.round)}`));
+    // The rows still show sparsity against the target (a row has no metric of its own).
+    const mr = maxAbs(blockRowDiffs(report, 0));
+    const rl = await legendText(w, '.run-primary .rows .legend');
+    assert.deepEqual([rl.lo, rl.hi], [pp(-mr), pp(mr)]);
+    const bins = Math.min(64, ...report.blocks[0].layers.map((l) => l.rows));
+    const l0 = report.blocks[0].layers.find((l) => l.name === names[0])!;
+    const e0 = Math.floor(l0.rows / bins);
+    const mean0 = l0.rowSparsity.slice(0, e0).reduce((a, x) => a + x, 0) / e0 - l0.target;
+    assert.ok(distance((await w.cellColors(ROWS))[0], expectedTargetColor(mean0, mr)) <= 2, 'row bin 0 in the gain mode');
     console.log(`screenshot ${await w.screenshot('panel-light-gain')}`);
     await choose(w, 'color-mode', 'sparsity');
     await w.close();

@@ -244,7 +244,6 @@ function render(): void {
   setOptionDisabled(modeField.element, 'gain', !gainOk && shown.length > 0);
   gainNote.hidden = gainOk || shown.length === 0;
   gainNote.textContent = gainOk ? '' : `TRIM gain is not available: ${shown.length > 1 ? 'neither run was' : 'this run was not'} pruned with TRIM, so no layer metric was measured. Colour shows sparsity.`;
-  (scaleField.element.querySelector('vscode-dropdown') as HTMLElement & { disabled: boolean }).disabled = mode === 'gain';
   if (primary) {
     const p = primary;
     const done = p.blocks.length;
@@ -261,7 +260,9 @@ function render(): void {
 
   // Shared scales: the same colour means the same value in both columns, and the block's
   // overview and its drill-down use one scale (every row of the block, not the bin means).
+  // The rows always show sparsity (a row has no metric of its own): on the sparsity scale chosen.
   const relative = mode === 'sparsity' && kind === 'target';
+  const rowRelative = kind === 'target';
   const metricName = primary?.options?.layerMetric ?? compare?.options?.layerMetric ?? 'metric';
   const layerValues: number[] = [];
   const layerAchieved: number[] = [];
@@ -273,13 +274,14 @@ function render(): void {
       layerValues.push(c.value);
       if (c.layer) layerAchieved.push(c.layer.achieved);
     }
-    blockRowValues(r, Math.min(state.block, Math.max(0, blockCount(r) - 1)), relative, rows);
+    blockRowValues(r, Math.min(state.block, Math.max(0, blockCount(r) - 1)), rowRelative, rows);
     for (const e of [r.perplexity.dense, r.perplexity.pruned, r.report?.baseline?.perplexity]) if (e && Number.isFinite(e.perplexity)) pplMax = Math.max(pplMax, e.perplexity);
   }
   const layerKind = mode === 'gain' ? 'gain' : kind;
   const ctx: ViewContext = {
     mode,
     relative,
+    rowRelative,
     layerScale: makeScale(layerKind, layerValues, { achieved: layerAchieved, metric: metricName }),
     rowScale: makeScale(kind, rows.values, { achieved: rows.achieved }),
     block: state.block,

@@ -25,6 +25,8 @@ export interface ViewContext {
   mode: ColorMode;
   /** Sparsity cells carry achieved − target (the default scale). */
   relative: boolean;
+  /** The same for the rows (which show sparsity in the gain mode too). */
+  rowRelative: boolean;
   layerScale: Scale;
   rowScale: Scale;
   block: number;
@@ -312,11 +314,11 @@ export class RunView {
     const block = Math.min(ctx.block, Math.max(0, blocks - 1));
     const layer = ctx.layer ? layerAt(run, block, ctx.layer) : null;
     legend(this.rowLegend, ctx.rowScale);
-    const what = ctx.relative ? 'row sparsity minus the layer\'s target (percentage points; white on target, purple below, orange above)' : 'row sparsity';
+    const what = ctx.rowRelative ? 'row sparsity minus the layer\'s target (percentage points; white on target, purple below, orange above)' : 'row sparsity';
     if (layer) {
       this.blockRows?.destroy();
       this.blockRows = null;
-      const g = fullRowGrid(layer, ctx.relative);
+      const g = fullRowGrid(layer, ctx.rowRelative);
       this.rowTitle.textContent = `Rows of block ${block} · ${layer.name} (${layer.rows} rows, full resolution, ${g.cols} per line)`;
       if (!this.fullRows) this.fullRows = new Heatmap<FullCell>(this.rowHost, (c) => this.ctx?.onSelectRow(c.row));
       this.fullRows.canvas.classList.add('row-heatmap');
@@ -346,7 +348,7 @@ export class RunView {
     this.fullRows?.destroy();
     this.fullRows = null;
     this.rowInfo.textContent = '';
-    const g = blockRowGrid(run, block, undefined, ctx.relative);
+    const g = blockRowGrid(run, block, undefined, ctx.rowRelative);
     this.rowTitle.textContent = `Rows of block ${block}, every linear (binned: ${g.rows} bins per linear)`;
     this.rowHelp.textContent = `The output rows of each linear of block ${block} (columns), top = row 0, averaged in ${g.rows} bins of neighbouring rows. The colour is the ${what}, on the same scale as the full-resolution view of one linear. Click a column to see every row of that linear.`;
     if (!this.blockRows) this.blockRows = new Heatmap<RowCell>(this.rowHost, (c) => this.ctx?.onSelectLayer(block, c.name));

@@ -24,7 +24,7 @@ describe('sidebar webview', () => {
   before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
   after(async () => { await browser?.close(); await server?.close(); });
 
-  for (const theme of ['dark', 'light'] as const) {
+  for (const theme of ['dark', 'light', 'high-contrast'] as const) {
     it(`draws the compact per-layer heatmap of the selected run (${theme})`, async () => {
       const w = await WebviewPage.open(browser, server.origin, 'sidebar', theme, SIZE);
       await w.send({ type: 'run', slot: 'primary', run: runFromReport('run-a', 'demo', report) });

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type { TrimReport } from '../../src/contract';
 import { cli, ROOT, tmp } from './cli';
 
@@ -19,6 +19,7 @@ const COMMON = ['--nsamples', '8', '--seqlen', '64', '--max-eval-windows', '4', 
 describe('prune --trim --baseline', () => {
   const root = tmp('trim-baseline-');
   const env = { TRIM_CACHE_DIR: path.join(root, 'cache') };
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
   const read = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'trim-report.json'), 'utf8')) as TrimReport;
 
   it('reports the plain run of the same protocol beside TRIM, then reuses it', { timeout: 300_000 }, () => {

@@ -54,5 +54,6 @@ describe('prune --save-masks', () => {
     }
     // The masks agree with the report's achieved sparsity.
     assert.ok(Math.abs((1 - kept / total) - report.sparsity) < 1e-9, `${1 - kept / total} vs ${report.sparsity}`);
+    fs.rmSync(root, { recursive: true, force: true });
   });
 });

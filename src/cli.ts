@@ -144,6 +144,8 @@ async function main(): Promise<void> {
     .option('--blocks-per-run <n>', 'blocks pruned per device run (default: as many as --gpu-memory allows on CUDA, 1 on the CPU)', int)
     .addOption(new Option('--precision <p>', 'block passes in float32, or float16 as the authors run their model (CUDA)').choices(['float32', 'float16']).default('float32'))
     .addOption(new Option('--ep <ep>', 'execution provider').choices(['auto', 'cuda', 'cpu']).default('auto'))
+    .option('--save-masks', 'also write the keep masks, bit-packed, as trim-masks.bits (safetensors format) in --out')
+    .option('--baseline', 'with --trim: also prune with TRIM off under the same protocol (or reuse a cached one); the report carries both')
     .option('--json', 'stream JSON events, one per line; the last line is the summary')
     .action(async (a) => {
       // A model id (ORG/NAME) in the Hugging Face cache stands for its snapshot folder.
@@ -163,7 +165,9 @@ async function main(): Promise<void> {
         eval: a.eval === false ? null : typeof a.eval === 'string' ? a.eval : d.eval,
         maxEvalWindows: a.maxEvalWindows ?? null, ep: a.ep, batch: a.batch ?? null,
         gpuMemory: a.gpuMemory ?? null, blocksPerRun: a.blocksPerRun ?? null, precision: a.precision,
+        baseline: !!a.baseline, saveMasks: !!a.saveMasks,
       };
+      if (o.baseline && !o.trim) throw new TrimError('E_OPTION', '--baseline: the baseline is the same job with TRIM off; it goes with --trim.');
       const { emit, stop } = makeEmitter(!!a.json);
       const ac = { cancelled: false };
       const onSignal = (): void => { ac.cancelled = true; };
@@ -185,7 +189,10 @@ async function main(): Promise<void> {
       console.log(`pruned ${model}`);
       console.log(`  → ${r.out}`);
       console.log(`  sparsity   ${(r.sparsity * 100).toFixed(2)}% of the linear weights (target ${(o.sparsity * 100).toFixed(0)}%${o.trim ? ', TRIM' : ''}${o.allocation !== 'uniform' ? ', ' + o.allocation : ''})`);
-      if (r.perplexity !== null) console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.perplexity.toFixed(2)} pruned`);
+      if (r.perplexity !== null && r.baseline_perplexity != null) {
+        const d = (r.perplexity / r.baseline_perplexity - 1) * 100;
+        console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.baseline_perplexity.toFixed(2)} baseline (TRIM off) → ${r.perplexity.toFixed(2)} TRIM (${d <= 0 ? '−' : '+'}${Math.abs(d).toFixed(1)}% vs baseline)`);
+      } else if (r.perplexity !== null) console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.perplexity.toFixed(2)} pruned`);
       console.log(`  time       ${s.total.toFixed(1)} s (statistics ${s.statistics.toFixed(1)}, TRIM ${s.trim.toFixed(1)}, propagation ${s.propagate.toFixed(1)}, evaluation ${(s.eval + s.dense_eval).toFixed(1)}) on ${r.ep}`);
       console.log(`  report     ${r.report}`);
     });

@@ -72,6 +72,13 @@ export interface PruneOptions {
   blocksPerRun?: number | null;
   /** Block passes in float32 (default) or float16 (as the authors run their model; CUDA). */
   precision?: 'float32' | 'float16';
+  /**
+   * With `trim`: also prune with TRIM off under the same protocol (or reuse a cached one) and
+   * carry it in the report as `baseline`. Optional: absent = false.
+   */
+  baseline?: boolean;
+  /** Also write the keep masks, bit-packed, as `trim-masks.bits` in `out`. Optional: absent = false. */
+  saveMasks?: boolean;
 }
 
 export interface EvalOptions {
@@ -164,6 +171,20 @@ export interface PhaseSeconds {
   total: number;
 }
 
+/** The plain (TRIM off) run a TRIM report is compared with: same options and protocol. */
+export interface BaselineReport {
+  score: ScoreKind;
+  /** Perplexity of the baseline's pruned model (the dense one is the report's). */
+  perplexity: EvalResult | null;
+  sparsity: number;
+  blocks: { index: number; target: number; achieved: number; layers: { name: string; achieved: number }[] }[];
+  /** Seconds the baseline run took (when it was run, not reused). */
+  seconds: number;
+  createdAt: string;
+  /** Reused from the cache rather than run for this report. */
+  cached: boolean;
+}
+
 export interface TrimReport {
   format: typeof REPORT_FORMAT;
   createdAt: string;
@@ -177,6 +198,8 @@ export interface TrimReport {
   blocks: BlockReport[];
   seconds: PhaseSeconds;
   out: string;
+  /** The same job with TRIM off (options.baseline); absent in reports written without it. */
+  baseline?: BaselineReport | null;
 }
 
 /** The final object of a prune job (the CLI's last `--json` line). */
@@ -189,6 +212,8 @@ export interface PruneSummary {
   ep: Ep;
   out: string;
   report: string;
+  /** Perplexity of the baseline (TRIM off, same protocol), when the job had one. */
+  baseline_perplexity?: number | null;
 }
 
 export type Phase =

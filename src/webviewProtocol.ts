@@ -12,7 +12,7 @@
  * a slot shows as an `event` message. A webview never computes a result: it only draws.
  */
 import type {
-  Allocation, BlockReport, EvalResult, LayerReport, ModelSummary, PruneOptions, TrimEvent,
+  Allocation, BlockReport, EvalResult, LayerReport, ModelSummary, PruneOptions, ScoreKind, TrimEvent,
   TrimReport,
 } from './contract';
 
@@ -47,6 +47,10 @@ export interface RunListItem {
   id: string;
   label: string;
   status: RunStatus;
+  /** When the run was queued (ISO 8601): tells runs of one label apart. */
+  createdAt?: string;
+  /** The run's options (the picker names the ones that differ between runs). */
+  options?: PruneOptions | null;
 }
 
 /** What "Run again" may override; anything absent keeps the run's own value. */
@@ -56,6 +60,17 @@ export interface RunOverrides {
   /** Per-block targets (length = number of blocks), or null to clear them. */
   blockSparsity?: number[] | null;
   allocation?: Allocation;
+  trim?: boolean;
+  score?: ScoreKind;
+  owlLambda?: number;
+  owlM?: number;
+  alphaEpsilon?: number;
+  nsamples?: number;
+  /** Tokens per window, or null for the automatic choice. */
+  seqlen?: number | null;
+  /** Evaluation windows at most, or null for all. */
+  maxEvalWindows?: number | null;
+  precision?: string;
 }
 
 /**
@@ -76,7 +91,9 @@ export type ToWebview =
   /** One live event of run `runId`; applied to every slot that shows that run. */
   | { type: 'event'; runId: string; event: TrimEvent }
   /** The runs the user can pick for comparison; `busy` when a job is running or queued. */
-  | { type: 'runs'; runs: RunListItem[]; busy: boolean };
+  | { type: 'runs'; runs: RunListItem[]; busy: boolean }
+  /** Panel: show block `block` (and linear `layer`, when given) of run `runId` (a sidebar click). */
+  | { type: 'focus'; runId: string; block: number; layer: string | null };
 
 // ---------------------------------------------------------------------------------------------
 // webview → host
@@ -91,7 +108,11 @@ export type FromWebview =
   /** Sidebar: open the panel on this run, at this block (and linear, when given). */
   | { type: 'reveal'; runId: string; block: number; layer: string | null }
   /** Cancel the running job `runId`. */
-  | { type: 'cancel'; runId: string };
+  | { type: 'cancel'; runId: string }
+  /** Open the README's section `section` (the "What am I looking at?" notes). */
+  | { type: 'help'; section: string }
+  /** Save `data` (CSV text, or a PNG data URL) under a name the user picks, `name` suggested. */
+  | { type: 'export'; format: 'csv' | 'png'; name: string; data: string };
 
 /**
  * Checks a message received from a webview (it arrives untyped). Returns the typed message, or
@@ -117,6 +138,14 @@ export function parseFromWebview(value: unknown): FromWebview | null {
       return { type: 'reveal', runId: m.runId, block: m.block as number, layer: m.layer };
     case 'cancel':
       return str(m.runId) ? { type: 'cancel', runId: m.runId } : null;
+    case 'export': {
+      if ((m.format !== 'csv' && m.format !== 'png') || typeof m.name !== 'string' || typeof m.data !== 'string') return null;
+      if (!new RegExp(`^[A-Za-z0-9._-]{1,120}\\.${m.format}$`).test(m.name)) return null;
+      if (m.format === 'png' && !m.data.startsWith('data:image/png;base64,')) return null;
+      return { type: 'export', format: m.format, name: m.name, data: m.data };
+    }
+    case 'help':
+      return typeof m.section === 'string' && /^[a-z0-9-]{1,80}$/.test(m.section) ? { type: 'help', section: m.section } : null;
     default:
       return null;
   }
@@ -143,6 +172,34 @@ function parseOverrides(o: Record<string, unknown>): RunOverrides | null {
   if (o.allocation !== undefined) {
     if (o.allocation !== 'uniform' && o.allocation !== 'owl' && o.allocation !== 'alpha') return null;
     out.allocation = o.allocation;
+  }
+  // The rest is only shape-checked here: the host resolves the overrides against the schema.
+  if (o.trim !== undefined) {
+    if (typeof o.trim !== 'boolean') return null;
+    out.trim = o.trim;
+  }
+  if (o.score !== undefined) {
+    if (o.score !== 'wanda' && o.score !== 'magnitude') return null;
+    out.score = o.score;
+  }
+  const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+  for (const k of ['owlLambda', 'owlM', 'alphaEpsilon'] as const) {
+    if (o[k] === undefined) continue;
+    if (!finite(o[k])) return null;
+    out[k] = o[k];
+  }
+  if (o.nsamples !== undefined) {
+    if (!Number.isInteger(o.nsamples) || (o.nsamples as number) < 1) return null;
+    out.nsamples = o.nsamples as number;
+  }
+  for (const k of ['seqlen', 'maxEvalWindows'] as const) {
+    if (o[k] === undefined) continue;
+    if (o[k] !== null && (!Number.isInteger(o[k]) || (o[k] as number) < 1)) return null;
+    out[k] = o[k] as number | null;
+  }
+  if (o.precision !== undefined) {
+    if (typeof o.precision !== 'string' || !/^[a-z0-9]{1,16}$/.test(o.precision)) return null;
+    out.precision = o.precision;
   }
   return out;
 }

@@ -34,6 +34,8 @@ export function defaultPruneOptions(): PruneOptions {
     gpuMemory: null,
     blocksPerRun: null,
     precision: 'float32',
+    baseline: false,
+    saveMasks: false,
   };
 }
 
@@ -87,5 +89,6 @@ export function validatePruneOptions(o: PruneOptions): void {
     if (o.allocation !== 'uniform' || o.blockSparsity) throw opt('--nm', 'N:M fixes the sparsity at N/M; it cannot be combined with a layer allocation or per-block targets.');
   }
   if (o.blockSparsity) o.blockSparsity.forEach((v, i) => num(`blockSparsity[${i}]`, v, 0, 1, false, true));
+  if (o.baseline !== undefined && typeof o.baseline !== 'boolean') throw opt('--baseline', `must be true or false, got ${o.baseline}.`);
   if (!o.out) throw opt('--out', 'an output folder is required.');
 }

@@ -13,6 +13,8 @@ import type {
 } from '../contract';
 import { partialDirFor, REPORT_FORMAT } from '../contract';
 import { Checkpoint, type InputGroup } from './checkpoint';
+import { runBaseline } from './baseline';
+import { writeMasks } from './masks';
 import { denseKey, readDense, writeDense } from './denseCache';
 import { blockMeanAlpha, computeModelAlphas, alphaTargets } from './alpha';
 import { Engine, ORT_VERSION } from './engine';
@@ -103,6 +105,8 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
   };
 
   validatePruneOptions(o);
+  // The baseline (TRIM off, same protocol) first, so the report is written once, whole.
+  const baseline = o.baseline && o.trim ? await runBaseline(o, emit, (b, e) => runPrune(b, e, ctl, `${job}-baseline`)) : null;
   const ckpt = await timed('load', () => Checkpoint.open(o.model));
   const cfg = ckpt.config;
   const dst = checkOutputPath(ckpt.dir, o.out, o.overwrite);
@@ -443,6 +447,10 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       }
       emit({ type: 'eval', which: 'pruned', result: pruned });
     }
+    if (o.saveMasks) {
+      emit({ type: 'phase', phase: 'write', message: 'Writing the keep masks (bit-packed)' });
+      await timed('write', () => writeMasks(Checkpoint.open(writer.partial), writer.partial));
+    }
     ctl.check();
     sec.total = resumedSeconds + (performance.now() - tAll) / 1000;
     const sparsity = zeroFraction(zeros, weights);
@@ -458,6 +466,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       blocks,
       seconds: sec,
       out: writer.out,
+      ...(baseline ? { baseline } : {}),
     };
     writer.writeFile('trim-report.json', JSON.stringify(report));
     store.remove();
@@ -471,6 +480,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       ep: engine.ep,
       out: writer.out,
       report: `${writer.out}/trim-report.json`,
+      ...(baseline ? { baseline_perplexity: baseline.perplexity?.perplexity ?? null } : {}),
     };
     emit({ type: 'done', summary: result });
     return result;

@@ -215,10 +215,12 @@ export function activate(context: vscode.ExtensionContext): void {
       const run = store.get(runId);
       if (!run) return void vscode.window.showWarningMessage('TRIM: that run is no longer in the Runs list.');
       const next = await startFromRun(run, overrides, 'Run again');
-      if (next) await panel.open(next.id);
+      // The new run opens beside the one it came from, ready to compare.
+      if (next) await panel.open(next.id, undefined, run.id);
     },
-    reveal: async (runId) => { await panel.open(runId); },
+    reveal: async (runId, block, layer) => { await panel.open(runId, { block, layer }); },
     cancel: async (runId) => { await manager.cancel(runId); },
+    shown: (runId) => { void sidebar.select(runId); },
   };
   const panel = new ResultsPanel(context.extensionUri, snapshots, manager, actions, log);
   const sidebar = new SidebarView(context.extensionUri, snapshots, manager, actions, log);
@@ -323,7 +325,7 @@ export function activate(context: vscode.ExtensionContext): void {
     }
     await startFromWorkspace(model ? { model } : {});
   });
-  command('trim.pruneDemo', () => startFromWorkspace({ model: demoModelPath(context.extensionPath) }));
+  command('trim.pruneDemo', () => startFromWorkspace({ model: demoModelPath(context.extensionPath), trim: true }));
   command('trim.pruneFolder', async () => {
     const model = await browseModel();
     if (model) await startFromWorkspace({ model });

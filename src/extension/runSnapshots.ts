@@ -18,7 +18,7 @@ export class RunSnapshots {
   constructor(private readonly store: RunStore, private readonly jobs: JobManager, private readonly scope?: () => string | undefined) {}
 
   list(): RunListItem[] {
-    return this.store.list(this.scope?.()).map((r) => ({ id: r.id, label: r.label, status: r.status }));
+    return this.store.list(this.scope?.()).map((r) => ({ id: r.id, label: r.label, status: r.status, createdAt: r.createdAt, options: r.options }));
   }
 
   async get(id: string): Promise<RunSnapshot | null> {

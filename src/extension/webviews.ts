@@ -20,6 +20,8 @@ export interface WebviewActions {
   runAgain(runId: string, overrides: Extract<FromWebview, { type: 'runAgain' }>['overrides']): Promise<void>;
   reveal(runId: string, block: number, layer: string | null): Promise<void>;
   cancel(runId: string): Promise<void>;
+  /** The panel now shows `runId` as its primary run (the sidebar follows it). */
+  shown?(runId: string): void;
 }
 
 /** One webview's connection: its slots and the messages in both directions. */
@@ -34,7 +36,7 @@ class Connection implements vscode.Disposable {
     private readonly snapshots: RunSnapshots,
     private readonly jobs: JobManager,
     private readonly actions: WebviewActions,
-    extensionUri: vscode.Uri,
+    private readonly extensionUri: vscode.Uri,
     private readonly log: vscode.LogOutputChannel,
   ) {
     webview.options = { enableScripts: true, localResourceRoots: webviewResourceRoots(extensionUri, vscode.Uri.joinPath) };
@@ -42,10 +44,34 @@ class Connection implements vscode.Disposable {
     this.subs.push(webview.onDidReceiveMessage((m) => this.receive(m)));
   }
 
-  /** Shows a run in a slot (null clears it). */
+  /**
+   * Shows a run in a slot (null clears it). A run is never compared with itself: opening the
+   * compared run as the primary one swaps the two; comparing the primary run clears the slot.
+   */
   async show(slot: Slot, runId: string | null): Promise<void> {
+    const previous = this.slots.primary;
+    if (slot === 'compare' && runId !== null && runId === this.slots.primary) runId = null;
     this.slots[slot] = runId;
+    if (slot === 'primary' && runId !== null && this.slots.compare === runId) {
+      this.slots.compare = previous !== runId ? previous : null;
+      if (this.ready) await this.sendSlot('compare');
+    }
     if (this.ready) await this.sendSlot(slot);
+    if (slot === 'primary' && runId !== null && this.kind === 'panel') this.actions.shown?.(runId);
+  }
+
+  private pendingFocus: Extract<ToWebview, { type: 'focus' }> | null = null;
+
+  /** Panel: show block (and linear) of the primary run; sent once the script is ready. */
+  async focus(runId: string, block: number, layer: string | null): Promise<void> {
+    this.pendingFocus = { type: 'focus', runId, block, layer };
+    if (this.ready) await this.flushFocus();
+  }
+
+  private async flushFocus(): Promise<void> {
+    const f = this.pendingFocus;
+    this.pendingFocus = null;
+    if (f) await this.post(f);
   }
 
   shows(runId: string): boolean {
@@ -84,6 +110,7 @@ class Connection implements vscode.Disposable {
           await this.post({ type: 'runs', runs: this.snapshots.list(), busy: this.jobs.busy });
           await this.sendSlot('primary');
           if (this.kind === 'panel') await this.sendSlot('compare');
+          await this.flushFocus();
           break;
         case 'runAgain':
           await this.actions.runAgain(m.runId, m.overrides);
@@ -97,6 +124,24 @@ class Connection implements vscode.Disposable {
         case 'cancel':
           await this.actions.cancel(m.runId);
           break;
+        case 'export': {
+          const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+          const target = await vscode.window.showSaveDialog({
+            defaultUri: folder ? vscode.Uri.joinPath(folder, m.name) : undefined,
+            filters: m.format === 'csv' ? { 'CSV table': ['csv'] } : { 'PNG image': ['png'] },
+            title: m.format === 'csv' ? 'Save the per-layer table' : 'Save the heatmap',
+          });
+          if (!target) break;
+          const bytes = m.format === 'csv' ? Buffer.from(m.data, 'utf8') : Buffer.from(m.data.slice('data:image/png;base64,'.length), 'base64');
+          await vscode.workspace.fs.writeFile(target, bytes);
+          void vscode.window.showInformationMessage(`TRIM: saved ${target.fsPath}`);
+          break;
+        }
+        case 'help': {
+          const readme = vscode.Uri.joinPath(this.extensionUri, 'README.md').with({ fragment: m.section });
+          await vscode.commands.executeCommand('markdown.showPreview', readme);
+          break;
+        }
       }
     } catch (e) {
       this.log.error(`handling ${m.type} from the ${this.kind} webview: ${(e as Error).stack ?? e}`);
@@ -135,8 +180,11 @@ export class ResultsPanel implements vscode.Disposable {
     }));
   }
 
-  /** Opens (or reveals) the panel on a run. */
-  async open(runId: string): Promise<void> {
+  /**
+   * Opens (or reveals) the panel on a run; `at`: the block (and linear) to show; `compareWith`:
+   * the run to show beside it (after Run again: the run it came from).
+   */
+  async open(runId: string, at?: { block: number; layer: string | null }, compareWith?: string): Promise<void> {
     if (!this.panel) {
       this.adopt(vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, 'TRIM Results', vscode.ViewColumn.Active, { enableScripts: true }));
     } else {
@@ -145,6 +193,8 @@ export class ResultsPanel implements vscode.Disposable {
     const label = this.snapshots.list().find((r) => r.id === runId)?.label;
     if (label) this.panel!.title = `TRIM: ${label}`;
     await this.conn!.show('primary', runId);
+    if (compareWith && compareWith !== runId) await this.conn!.show('compare', compareWith);
+    if (at) await this.conn!.focus(runId, at.block, at.layer);
   }
 
   get connection(): Connection | null {

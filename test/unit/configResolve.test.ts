@@ -50,7 +50,7 @@ describe('config resolution', () => {
     );
     // Every PruneOptions field is present.
     const fields = ['model', 'out', 'overwrite', 'sparsity', 'blockSparsity', 'score', 'trim', 'iterations', 'allocation', 'owlLambda', 'owlM',
-      'alphaEpsilon', 'nm', 'layerMetric', 'rowMetric', 'forbidNegLr', 'inputRecalc', 'nsamples', 'seqlen', 'calib', 'eval', 'maxEvalWindows', 'ep', 'batch', 'gpuMemory', 'blocksPerRun', 'precision'];
+      'alphaEpsilon', 'nm', 'layerMetric', 'rowMetric', 'forbidNegLr', 'inputRecalc', 'nsamples', 'seqlen', 'calib', 'eval', 'maxEvalWindows', 'ep', 'batch', 'gpuMemory', 'blocksPerRun', 'precision', 'baseline', 'saveMasks'];
     assert.deepEqual(Object.keys(o).sort(), fields.sort());
     assert.equal(r.sources.sparsity, 'default');
   });

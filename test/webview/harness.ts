@@ -182,8 +182,20 @@ export class WebviewPage {
     });
   }
 
+  /** Scrolls the page so that cell (x, y) of a heatmap lies in the viewport (the mouse only reaches what is shown). */
+  async scrollToCell(selector: string, x: number, y: number): Promise<void> {
+    const g = await this.grid(selector);
+    await this.page.$eval(selector, (c, [cx, cy, left, top, right, bottom, cols, rows]) => {
+      const r = c.getBoundingClientRect();
+      const px = r.left + left + ((cx + 0.5) * (right - left)) / cols;
+      const py = r.top + top + ((cy + 0.5) * (bottom - top)) / rows;
+      if (py < 0 || py > window.innerHeight || px < 0 || px > window.innerWidth) window.scrollBy(0, py - window.innerHeight / 2);
+    }, [x, y, g.left, g.top, g.right, g.bottom, g.cols, g.rows]);
+  }
+
   /** Moves the mouse to the centre of cell (x, y) of a heatmap and returns the tooltip's lines. */
   async hoverCell(selector: string, x: number, y: number): Promise<string[]> {
+    await this.scrollToCell(selector, x, y);
     const g = await this.grid(selector);
     const box = (await this.page.locator(selector).boundingBox())!;
     await this.page.mouse.move(box.x + g.left + ((x + 0.5) * (g.right - g.left)) / g.cols, box.y + g.top + ((y + 0.5) * (g.bottom - g.top)) / g.rows);
@@ -193,6 +205,7 @@ export class WebviewPage {
   }
 
   async clickCell(selector: string, x: number, y: number): Promise<void> {
+    await this.scrollToCell(selector, x, y);
     const g = await this.grid(selector);
     const box = (await this.page.locator(selector).boundingBox())!;
     await this.page.mouse.click(box.x + g.left + ((x + 0.5) * (g.right - g.left)) / g.cols, box.y + g.top + ((y + 0.5) * (g.bottom - g.top)) / g.rows);

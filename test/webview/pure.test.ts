@@ -106,3 +106,52 @@ describe('runModel', () => {
     assert.equal(c.y * g.cols + c.x, l.rows - 1);
   });
 });
+
+describe('issue 19: scales and protocol (pure)', () => {
+  it('accepts a help request for a README section and nothing else', () => {
+    assert.deepEqual(parseFromWebview({ type: 'help', section: 'reading-the-results-panel' }), { type: 'help', section: 'reading-the-results-panel' });
+    for (const bad of [{ type: 'help' }, { type: 'help', section: '../x' }, { type: 'help', section: 'a b' }]) assert.equal(parseFromWebview(bad), null);
+  });
+  it('builds a diverging target scale symmetric around 0 and a flat one for equal values', async () => {
+    const { makeScale, NEUTRAL } = await import('../../webview/shared/colorScale');
+    const s = makeScale('target', [-0.002, 0.001]);
+    assert.deepEqual([s.min, s.max, s.lo, s.hi, s.flat], [-0.002, 0.002, '−0.20 pp', '+0.20 pp', false]);
+    assert.equal(s.color(0), 'rgb(247, 247, 247)');
+    const f = makeScale('target', [0, 0, 0], { achieved: [0.7, 0.7, 0.7] });
+    assert.equal(f.flat, true);
+    assert.equal(f.flatText, 'all 70.00% (on target)');
+    assert.equal(f.color(0), `rgb(${[1, 3, 5].map((i) => parseInt(NEUTRAL.slice(i, i + 2), 16)).join(', ')})`);
+    const a = makeScale('absolute', [0.5, 0.6]);
+    assert.deepEqual([a.min, a.max, a.lo, a.hi], [0, 1, '0.00%', '100.00%']);
+  });
+  it('finds no protocol difference between a run and itself, and each one that differs', async () => {
+    const { protocolDifferences } = await import('../../webview/shared/protocol');
+    const a = runFromReport('a', 'a', report);
+    assert.deepEqual(protocolDifferences(a, a), []);
+    const c: TrimReport = structuredClone(report);
+    c.options.precision = 'float16';
+    c.ep = 'cuda';
+    assert.deepEqual(protocolDifferences(a, runFromReport('b', 'b', c)), ['precision: float32 (A) vs float16 (B)', 'device: CPU (A) vs CUDA (B)']);
+  });
+});
+
+describe('issue 19: Run again overrides (pure)', () => {
+  it('carries TRIM on/off, score, allocation parameters, calibration, evaluation and precision, and rejects bad shapes', () => {
+    const all = { trim: false, score: 'magnitude', owlLambda: 0.1, owlM: 7, alphaEpsilon: 0.2, nsamples: 32, seqlen: null, maxEvalWindows: 60, precision: 'float16' };
+    assert.deepEqual(parseFromWebview({ type: 'runAgain', runId: 'a', overrides: all }), { type: 'runAgain', runId: 'a', overrides: all });
+    for (const bad of [{ trim: 'yes' }, { score: 'sparsegpt' }, { owlM: 'x' }, { nsamples: 0 }, { seqlen: 2.5 }, { maxEvalWindows: -1 }, { precision: 'fp 16' }]) {
+      assert.equal(parseFromWebview({ type: 'runAgain', runId: 'a', overrides: bad }), null, JSON.stringify(bad));
+    }
+  });
+});
+
+describe('issue 19: export messages (pure)', () => {
+  it('accepts a CSV or PNG export with a plain file name and nothing else', () => {
+    const ok = { type: 'export', format: 'png', name: 'demo-layers.png', data: 'data:image/png;base64,iVBORw0KGgo=' };
+    assert.deepEqual(parseFromWebview(ok), ok);
+    assert.deepEqual(parseFromWebview({ type: 'export', format: 'csv', name: 'a.csv', data: 'block\n' }), { type: 'export', format: 'csv', name: 'a.csv', data: 'block\n' });
+    for (const bad of [{ ...ok, name: '../x.png' }, { ...ok, name: 'x.csv' }, { ...ok, data: 'data:text/html,<b>' }, { ...ok, format: 'svg' }, { ...ok, name: 'a/b.png' }]) {
+      assert.equal(parseFromWebview(bad), null, JSON.stringify(bad));
+    }
+  });
+});

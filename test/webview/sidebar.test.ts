@@ -8,7 +8,7 @@ import type { TrimReport } from '../../src/contract';
 import { emptyRun, runFromReport, type ToWebview } from '../../src/webviewProtocol';
 import { eventsFromReport } from './fixtures/synthReport';
 import { ensureBuilt, launch, serve, WebviewPage, type Served } from './harness';
-import { distance, expectedSparsityColor, layerMatrix, pct } from './reference';
+import { distance, expectedTargetColor, layerMatrix, pct, pp } from './reference';
 
 const report: TrimReport = JSON.parse(readFileSync(join(__dirname, '../data/report-demo.json'), 'utf8'));
 const B = report.blocks.length;
@@ -24,20 +24,21 @@ describe('sidebar webview', () => {
   before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
   after(async () => { await browser?.close(); await server?.close(); });
 
-  for (const theme of ['dark', 'light'] as const) {
+  for (const theme of ['dark', 'light', 'high-contrast'] as const) {
     it(`draws the compact per-layer heatmap of the selected run (${theme})`, async () => {
       const w = await WebviewPage.open(browser, server.origin, 'sidebar', theme, SIZE);
       await w.send({ type: 'run', slot: 'primary', run: runFromReport('run-a', 'demo', report) });
       const g = await w.grid(MAP);
       assert.equal(g.rows, B);
       assert.equal(g.cols, L);
-      const values = layerMatrix(report, (l) => l.achieved).flat();
-      const min = Math.min(...values);
-      const max = Math.max(...values);
+      // The panel's default scale: achieved − target on PuOr over [−m, m].
+      const diffs = layerMatrix(report, (l) => l.achieved - l.target).flat();
+      const m = Math.max(...diffs.map(Math.abs));
       const colors = await w.cellColors(MAP);
-      values.forEach((v, i) => assert.ok(colors[i][3] === 255 && distance(colors[i], expectedSparsityColor(v, min, max)) <= 2, `cell ${i}`));
+      diffs.forEach((d, i) => assert.ok(colors[i][3] === 255 && distance(colors[i], expectedTargetColor(d, m)) <= 2, `cell ${i}: ${colors[i]} vs ${expectedTargetColor(d, m)}`));
+      assert.deepEqual(await w.page.$eval('.legend', (e) => [e.querySelector('.legend-min')?.textContent, e.querySelector('.legend-max')?.textContent]), [pp(-m), pp(m)]);
       const l = report.blocks[1].layers[3];
-      assert.deepEqual(await w.hoverCell(MAP, 3, 1), [`block 1 · ${names[3]}`, `achieved ${pct(l.achieved)} (target ${pct(l.target)})`]);
+      assert.deepEqual(await w.hoverCell(MAP, 3, 1), [`block 1 · ${names[3]}`, `achieved ${pct(l.achieved)} (target ${pct(l.target)})`, `${pp(l.achieved - l.target)} from target`]);
       assert.deepEqual(w.errors, []);
       assert.deepEqual(await w.problems(), []);
       console.log(`screenshot ${await w.screenshot(`sidebar-${theme}`)}`);

@@ -25,3 +25,12 @@ export function ppl(v: number | null | undefined): string {
 export function seconds(v: number | null | undefined): string {
   return v === null || v === undefined ? '—' : v < 10 ? `${v.toFixed(2)} s` : `${v.toFixed(1)} s`;
 }
+
+/** A difference of fractions in percentage points, signed: −0.0016 → "−0.16 pp". */
+export function pp(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  const x = v * 100;
+  const a = Math.abs(x);
+  const s = a === 0 || a >= 0.01 ? a.toFixed(2) : Number(a.toPrecision(2)).toString();
+  return `${x < 0 && s !== '0.00' ? '−' : x > 0 && s !== '0.00' ? '+' : '±'}${s} pp`;
+}

@@ -182,6 +182,11 @@ export class Heatmap<C extends HeatCell> {
     if (i !== undefined) { this.canvas.focus(); this.activate(i); }
   }
 
+  /** The heatmap as a PNG data URL (chart.js' toBase64Image), or null before the first render. */
+  png(): string | null {
+    return this.chart ? this.chart.toBase64Image('image/png', 1) : null;
+  }
+
   destroy(): void {
     this.chart?.destroy();
     this.chart = null;

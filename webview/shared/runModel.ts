@@ -4,7 +4,12 @@
  */
 import type { LayerReport } from '../../src/contract';
 import type { RunSnapshot } from '../../src/webviewProtocol';
-import type { ColorMode } from './colorScale';
+
+/**
+ * What a cell's value is: the achieved sparsity (`sparsity`), its difference from the target
+ * (`vsTarget`: achieved − target, the default colouring), or TRIM's metric gain (`gain`).
+ */
+export type Measure = 'sparsity' | 'vsTarget' | 'gain';
 
 /** Names of the linears of one block, in order. */
 export function linearNames(run: RunSnapshot): string[] {
@@ -34,8 +39,8 @@ export function layerGain(l: LayerReport): number | null {
   return l.metricBefore === null || l.metricAfter === null ? null : l.metricAfter - l.metricBefore;
 }
 
-export function layerValue(l: LayerReport, mode: ColorMode): number | null {
-  return mode === 'sparsity' ? l.achieved : layerGain(l);
+export function layerValue(l: LayerReport, mode: Measure): number | null {
+  return mode === 'sparsity' ? l.achieved : mode === 'vsTarget' ? l.achieved - l.target : layerGain(l);
 }
 
 /** True when at least one layer carries TRIM metrics (the gain mode makes sense). */
@@ -55,7 +60,7 @@ export interface LayerCell {
 }
 
 /** Every cell of the blocks × linears grid; cells whose layer has not arrived have layer null. */
-export function layerGrid(run: RunSnapshot, mode: ColorMode): { cols: number; rows: number; names: string[]; cells: LayerCell[] } {
+export function layerGrid(run: RunSnapshot, mode: Measure): { cols: number; rows: number; names: string[]; cells: LayerCell[] } {
   const names = linearNames(run);
   const rows = blockCount(run);
   const cells: LayerCell[] = [];
@@ -107,12 +112,17 @@ export interface RowCell {
   y: number;
   name: string;
   bin: RowBin;
-  /** The bin's mean row sparsity (what the cell's colour shows). */
+  /** The layer's target. */
+  target: number;
+  /** The bin's mean row sparsity, minus the layer's target when relative (what the colour shows). */
   value: number;
 }
 
-/** Overview of a block: one column per linear, OVERVIEW_BINS bins of rows each (top = row 0). */
-export function blockRowGrid(run: RunSnapshot, block: number, bins = OVERVIEW_BINS): { cols: number; rows: number; names: string[]; cells: RowCell[] } {
+/**
+ * Overview of a block: one column per linear, OVERVIEW_BINS bins of rows each (top = row 0).
+ * `relative`: values are row sparsity − the layer's target.
+ */
+export function blockRowGrid(run: RunSnapshot, block: number, bins = OVERVIEW_BINS, relative = false): { cols: number; rows: number; names: string[]; cells: RowCell[] } {
   const names = linearNames(run);
   const layers = names.map((n) => layerAt(run, block, n));
   const minRows = Math.min(...layers.map((l) => (l ? l.rowSparsity.length : Infinity)));
@@ -120,7 +130,7 @@ export function blockRowGrid(run: RunSnapshot, block: number, bins = OVERVIEW_BI
   const cells: RowCell[] = [];
   layers.forEach((l, x) => {
     if (!l) return;
-    binRows(l.rowSparsity, k).forEach((bin, y) => cells.push({ x, y, name: l.name, bin, value: bin.mean }));
+    binRows(l.rowSparsity, k).forEach((bin, y) => cells.push({ x, y, name: l.name, bin, target: l.target, value: relative ? bin.mean - l.target : bin.mean }));
   });
   return { cols: names.length, rows: k, names, cells };
 }
@@ -132,11 +142,12 @@ export function fullWidth(rows: number): number {
 }
 
 /** Full resolution of one linear: row r sits at (r mod W, ⌊r / W⌋). */
-export function fullRowGrid(layer: LayerReport): { cols: number; rows: number; cells: { x: number; y: number; row: number; value: number }[] } {
+export function fullRowGrid(layer: LayerReport, relative = false): { cols: number; rows: number; cells: { x: number; y: number; row: number; sparsity: number; value: number }[] } {
   const n = layer.rowSparsity.length;
   const w = fullWidth(n);
   const cells = new Array(n);
-  for (let r = 0; r < n; r++) cells[r] = { x: r % w, y: Math.floor(r / w), row: r, value: layer.rowSparsity[r] };
+  const off = relative ? layer.target : 0;
+  for (let r = 0; r < n; r++) cells[r] = { x: r % w, y: Math.floor(r / w), row: r, sparsity: layer.rowSparsity[r], value: layer.rowSparsity[r] - off };
   return { cols: w, rows: Math.ceil(n / w), cells };
 }
 
@@ -151,4 +162,45 @@ export function allLayers(run: RunSnapshot): { block: number; layer: LayerReport
   for (const b of run.blocks) for (const l of b.layers) out.push({ block: b.index, layer: l });
   if (run.current) for (const l of run.current.layers) out.push({ block: run.current.index, layer: l });
   return out;
+}
+
+/**
+ * Every row value of a block (all its linears, full resolution), for the row colour scale: the
+ * overview (bin means) and the drill-down (rows) of a block then share one scale, since bin
+ * means lie within the range of their rows.
+ */
+export function blockRowValues(run: RunSnapshot, block: number, relative: boolean, out: { values: number[]; achieved: number[] }): void {
+  for (const n of linearNames(run)) {
+    const l = layerAt(run, block, n);
+    if (!l) continue;
+    const off = relative ? l.target : 0;
+    for (const v of l.rowSparsity) { out.values.push(v - off); out.achieved.push(v); }
+  }
+}
+
+export interface DiffCell extends LayerCell {
+  a: LayerReport | null;
+  b: LayerReport | null;
+}
+
+/**
+ * B − A per layer cell (same blocks × linears grid), of achieved sparsity or of TRIM's gain;
+ * null where either side has no value. Null when the two runs do not have the same grid.
+ */
+export function diffGrid(a: RunSnapshot, b: RunSnapshot, mode: 'sparsity' | 'gain'): { cols: number; rows: number; names: string[]; cells: DiffCell[] } | null {
+  const names = linearNames(a);
+  const nb = linearNames(b);
+  const rows = blockCount(a);
+  if (rows !== blockCount(b) || names.length !== nb.length || names.some((n, i) => n !== nb[i])) return null;
+  const cells: DiffCell[] = [];
+  for (let y = 0; y < rows; y++) {
+    names.forEach((name, x) => {
+      const la = layerAt(a, y, name);
+      const lb = layerAt(b, y, name);
+      const va = la ? layerValue(la, mode) : null;
+      const vb = lb ? layerValue(lb, mode) : null;
+      cells.push({ x, y, block: y, name, layer: lb, a: la, b: lb, value: va === null || vb === null ? null : vb - va });
+    });
+  }
+  return { cols: names.length, rows, names, cells };
 }

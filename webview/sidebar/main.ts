@@ -66,9 +66,10 @@ function render(): void {
     document.body.dataset.renders = String(Number(document.body.dataset.renders ?? '0') + 1);
     return;
   }
-  const g = layerGrid(r, 'sparsity');
-  const scale = makeScale('sparsity', g.cells.flatMap((c) => (c.value === null ? [] : [c.value])));
-  legend(leg, scale, 'sparsity');
+  // The same default scale as the panel: achieved − target, diverging around 0 (pp).
+  const g = layerGrid(r, 'vsTarget');
+  const scale = makeScale('target', g.cells.flatMap((c) => (c.value === null ? [] : [c.value])), { achieved: g.cells.flatMap((c) => (c.layer ? [c.layer.achieved] : [])) });
+  legend(leg, scale, 'sparsity − target');
   map.update({
     cols: g.cols,
     rows: g.rows,
@@ -77,7 +78,7 @@ function render(): void {
     yLabel: (i) => (blockCount(r) > 16 && i % 4 !== 0 ? '' : String(i)),
     color: (v) => scale.color(v),
     tooltip: (c) => c.layer
-      ? [`block ${c.block} · ${c.name}`, `achieved ${fmt.pct(c.layer.achieved)} (target ${fmt.pct(c.layer.target)})`]
+      ? [`block ${c.block} · ${c.name}`, `achieved ${fmt.pct(c.layer.achieved)} (target ${fmt.pct(c.layer.target)})`, `${fmt.pp(c.layer.achieved - c.layer.target)} from target`]
       : [`block ${c.block} · ${c.name}`, 'not pruned yet'],
     label: `Per-layer sparsity of ${r.label}: ${g.rows} blocks × ${g.cols} linear layers. Arrow keys move, Enter opens the panel there.`,
     cellHeight: g.rows > 16 ? 10 : 14,

@@ -74,8 +74,9 @@ describe('prune --trim --baseline', () => {
     child.kill('SIGKILL');
     assert.ok(!seen.includes('"type":"start"'), 'killed after the baseline, not during it');
     await new Promise((ok) => child.on('exit', ok));
-    // What the extension removes after killing a worker: partialDirFor(out). Nothing else remains.
-    assert.deepEqual(fs.readdirSync(root).filter((f) => f.includes('killed')), ['.killed.trim-partial']);
+    // What the job manager removes after killing a worker whose lock names its job (cleanAfterDeath):
+    // the output's lock and partialDirFor(out), which holds the baseline. Nothing else remains.
+    assert.deepEqual(fs.readdirSync(root).filter((f) => f.includes('killed')).sort(), ['.killed.trim-lock', '.killed.trim-partial']);
     assert.ok((fs.existsSync(cache) ? fs.readdirSync(cache) : []).every((f) => f.endsWith('.json')), `left in the cache: ${fs.existsSync(cache) ? fs.readdirSync(cache) : ''}`);
   });
 

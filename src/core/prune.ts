@@ -30,6 +30,7 @@ import { trimSearch } from './trimSearch';
 import { canFuse, FusedPruner, planFused } from './fused';
 import { f32 } from './engine';
 import { collectGarbage } from './gc';
+import { formatReportJson } from './reportJson';
 
 export const TRIM_VERSION = '0.1.0';
 
@@ -423,7 +424,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       seconds: sec,
       out: writer.out,
     };
-    writer.writeFile('trim-report.json', JSON.stringify(report));
+    writer.writeFile('trim-report.json', formatReportJson(report));
     store.remove();
     writer.commit();
     const result: PruneSummary = {

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * The headless command line: the same engine as the extension's worker.
- *   node dist/cli.js eval  --model DIR --text FILE [--seqlen 512] [--max-windows N] [--ep auto|cuda|cpu] [--json]
- *   node dist/cli.js prune [--model DIR] [--out DIR] [--sparsity 0.7] [--trim] ... [--json]
+ *   trim eval  [--model DIR] [--text FILE] [--seqlen 512] [--max-eval-windows N] [--ep auto|cuda|cpu] [--json]
+ *   trim prune [--model DIR] [--out DIR] [--sparsity 0.7] [--trim] ... [--json]
+ * `trim` is bin/trim.js (package.json "bin"); `node dist/cli.js` is the same.
  */
 import { Command, Option, InvalidArgumentError } from 'commander';
 import * as cliProgress from 'cli-progress';
@@ -23,6 +24,8 @@ import { defaults } from './core/defaults';
 import { PRESETS, writeSynth } from './core/synth';
 import type { PruneOptions } from './contract';
 import { LAYER_METRICS, ROW_METRICS } from './contract';
+import { ORT_VERSION } from './core/engine';
+import pkg from '../package.json';
 import { cpus } from 'node:os';
 
 // Weight reads go out in parallel (core/fused.ts): more libuv threads than the default 4.
@@ -90,28 +93,46 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
   return { emit, stop };
 }
 
+/**
+ * The name the usage text gives: the command as it was invoked (`trim`, `trim-vscode`: the
+ * package's bin), or `node <path>` when the script was run with node.
+ */
+export function cliName(argv1 = process.argv[1] ?? '', cwd = process.cwd()): string {
+  const base = path.basename(argv1);
+  if (!base.endsWith('.js')) return base || 'trim';
+  const rel = path.relative(cwd, argv1);
+  return `node ${rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : argv1}`;
+}
+
+/** `--version`: this package's version and the ONNX Runtime it runs on. */
+function versionText(): string {
+  return `trim-vscode ${pkg.version} (onnxruntime-node ${ORT_VERSION}, node ${process.version})`;
+}
+
 async function main(): Promise<void> {
-  const program = new Command('trim').description('TRIM: row-wise metric-driven pruning of LLMs on ONNX Runtime').showHelpAfterError()
+  const program = new Command(cliName()).description('TRIM: row-wise metric-driven pruning of LLMs on ONNX Runtime').showHelpAfterError()
+    .version(versionText(), '-v, --version', 'print the version of trim-vscode and of onnxruntime-node')
     // Usage errors exit with 2, like the typed errors below (inherited by the subcommands).
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+  const d = defaultPruneOptions();
   program
     .command('eval')
     .description('perplexity of a checkpoint on a text (non-overlapping windows)')
-    .requiredOption('--model <dir>', 'Hugging Face checkpoint folder')
-    .requiredOption('--text <file>', 'evaluation text')
+    .option('--model <dir>', 'Hugging Face checkpoint folder (default: the embedded demo model)')
+    .option('--text <file>', 'evaluation text (default: the embedded eval-brown.txt)')
     .option('--seqlen <n>', 'tokens per window', int, 512)
-    .option('--max-windows <n>', 'evaluate at most this many windows', int)
+    .option('--max-eval-windows <n>', 'evaluate at most this many windows', int)
+    .addOption(new Option('--max-windows <n>', 'the same as --max-eval-windows (its former name)').argParser(int).conflicts('maxEvalWindows'))
     .addOption(new Option('--ep <ep>', 'execution provider').choices(['auto', 'cuda', 'cpu']).default('auto'))
     .option('--json', 'print JSON events; the last line is the summary')
     .action(async (o) => {
       const { emit, stop } = makeEmitter(!!o.json);
-      const r = await runEval({ model: o.model, text: o.text, seqlen: o.seqlen, maxWindows: o.maxWindows ?? null, ep: o.ep }, emit);
+      const r = await runEval({ model: o.model ?? d.model, text: o.text ?? d.eval!, seqlen: o.seqlen, maxWindows: o.maxEvalWindows ?? o.maxWindows ?? null, ep: o.ep }, emit);
       stop();
       const summary = { type: 'eval_summary' as const, ...r };
       if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
       else console.log(`perplexity ${r.perplexity.toFixed(3)} · ${r.windows} windows × ${r.seqlen} tokens (${r.tokens} tokens in the text) · ${r.ep} · ${r.seconds.toFixed(1)} s`);
     });
-  const d = defaultPruneOptions();
   program
     .command('prune')
     .description('prune a checkpoint (Wanda/magnitude scores, uniform/OWL allocation, optional TRIM row-wise search)')
@@ -179,7 +200,12 @@ async function main(): Promise<void> {
       console.log(`  → ${r.out}`);
       console.log(`  sparsity   ${(r.sparsity * 100).toFixed(2)}% of the linear weights (target ${(o.sparsity * 100).toFixed(0)}%${o.trim ? ', TRIM' : ''}${o.allocation !== 'uniform' ? ', ' + o.allocation : ''})`);
       if (r.perplexity !== null) console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.perplexity.toFixed(2)} pruned`);
-      console.log(`  time       ${s.total.toFixed(1)} s (statistics ${s.statistics.toFixed(1)}, TRIM ${s.trim.toFixed(1)}, propagation ${s.propagate.toFixed(1)}, evaluation ${(s.eval + s.dense_eval).toFixed(1)}) on ${r.ep}`);
+      const f = (x: number): string => x.toFixed(1);
+      // The fused path's statistics, search and propagation run as one graph: split from its profile (TRIM_PHASES).
+      const phases = s.statistics + s.propagate > 0 || s.prune === 0
+        ? `statistics ${f(s.statistics)}, pruning ${f(s.prune)}${o.trim ? ` (TRIM search ${f(s.trim)})` : ''}, propagation ${f(s.propagate)}`
+        : `pruning ${f(s.prune)}: statistics, ${o.trim ? 'TRIM search' : 'masks'} and propagation in one device run, not split (TRIM_PHASES=1 splits them)`;
+      console.log(`  time       ${f(s.total)} s (${phases}, evaluation ${f(s.eval + s.dense_eval)}) on ${r.ep}`);
       console.log(`  report     ${r.report}`);
     });
   program

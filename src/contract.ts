@@ -162,6 +162,11 @@ export interface PhaseSeconds {
   dense_eval: number;
   eval: number;
   total: number;
+  /**
+   * Fused path with its phases timed: the device runs as ONNX Runtime timed them, which
+   * statistics, prune and propagate split (the rest is the Loops' own machinery).
+   */
+  device?: number;
 }
 
 export interface TrimReport {

@@ -134,7 +134,8 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   const runner = new Runner(ckpt, engine, seqlen, batch);
   const blocks: BlockReport[] = resumed ? resumed.blocks : [];
   const resumedSeconds = resumed ? resumed.state.seconds.total : 0;
-  if (resumed) for (const k of Object.keys(sec) as (keyof PhaseSeconds)[]) sec[k] += resumed.state.seconds[k];
+  if (resumed) for (const k of Object.keys(sec) as (keyof PhaseSeconds)[]) sec[k] = (sec[k] ?? 0) + (resumed.state.seconds[k] ?? 0);
+  if (resumed?.state.seconds.device !== undefined) sec.device = (sec.device ?? 0) + resumed.state.seconds.device;
   try {
     // Dense perplexity (cached per model, text and protocol).
     let dense: EvalResult | null = resumed ? resumed.state.dense : null;
@@ -217,6 +218,25 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       const fp_ = fused ?? new FusedPruner(ckpt, engine, seqlen, fusedPlan, o);
       fused = null;
       let lastSave = performance.now();
+      // Phase times of each run from its session's per-node profile (phaseProfile.ts), known when
+      // the session ends: at once where a session serves one run, else when the pruner is released.
+      const unattributed: { run: number; at: number; count: number }[] = [];
+      const attribute = (): void => {
+        for (let i = 0; i < unattributed.length;) {
+          const u = unattributed[i];
+          const ph = fp_.phasesOf(u.run);
+          if (!ph) { i++; continue; }
+          unattributed.splice(i, 1);
+          sec.statistics += ph.statistics;
+          sec.propagate += ph.propagate;
+          sec.trim += ph.trim;
+          sec.prune -= ph.statistics + ph.propagate;
+          sec.device = (sec.device ?? 0) + ph.seconds;
+          if (ph.blocks.length === u.count) {
+            ph.blocks.forEach((p, k) => (blocks[u.at + k].seconds = { statistics: p.statistics, prune: p.prune, propagate: p.propagate }));
+          }
+        }
+      };
       try {
         let input: { h: Float32Array } | { ids: Int32Array } = resumed ? { h: concat(acts) } : { ids: windows };
         acts = [];
@@ -275,6 +295,8 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
             blocks.push(report);
             if (k < count - 1) emit({ type: 'block_end', block: blk, blocks: cfg.layers, report });
           }
+          unattributed.push({ run: r.run, at: blocks.length - count, count });
+          attribute();
           b += count;
           if (r.h) input = { h: r.h };
           // Checkpoint for --resume: always for small activations, else at most once a minute.
@@ -294,6 +316,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       } finally {
         await fp_.release();
       }
+      attribute();
     } else {
       for (let b = start; b < cfg.layers; b++) {
         ctl.check();

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { formatReportJson } from '../../src/core/reportJson';
 
-const demo = JSON.parse(readFileSync(new URL('../data/report-demo.json', import.meta.url), 'utf8'));
+const demo = JSON.parse(readFileSync(path.resolve(__dirname, '../data/report-demo.json'), 'utf8'));
 
 describe('trim-report.json formatting', () => {
   it('parses back to what JSON.stringify writes (the demo report)', () => {

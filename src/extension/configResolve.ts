@@ -15,6 +15,8 @@ import { homedir } from 'node:os';
 import * as path from 'node:path';
 import type { PruneOptions } from '../contract';
 import schema from '../../schemas/trim.config.schema.json';
+import { closestName } from '../core/suggest';
+import { fractionHint } from '../core/options';
 
 export type OptionField = keyof PruneOptions;
 
@@ -49,9 +51,9 @@ export interface LayerResult {
 // ---------------------------------------------------------------------------------------------
 // Validation against the schema
 
-const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, strict: true });
-ajv.addKeyword('enumDescriptions');
-ajv.addKeyword('markdownDescription');
+const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, strict: true, verbose: true });
+// VS Code's schema keywords: descriptions, and the message shown for a failed check.
+for (const k of ['enumDescriptions', 'markdownEnumDescriptions', 'markdownDescription', 'errorMessage', 'deprecationMessage']) ajv.addKeyword(k);
 const validateLayer = ajv.compile(schema);
 
 type SchemaProp = { default?: unknown; enum?: unknown[] };
@@ -71,21 +73,34 @@ function issuesFromSchema(layer: Layer, errors: ErrorObject[] | null | undefined
     const parts = e.instancePath.split('/').slice(1);
     const field = parts[0] ?? '';
     // For a union type such as ["string", "null"] Ajv reports the type error once; skip repeats.
-    const key = `${e.instancePath}|${e.keyword}`;
+    const key = `${e.instancePath}|${e.keyword}|${(e.params as { additionalProperty?: string }).additionalProperty ?? ''}`;
     if (seen.has(key)) continue;
     seen.add(key);
     const value = parts.reduce<unknown>((v, p) => (v as Record<string, unknown> | undefined)?.[p], layer.values);
     const name = (layer.names?.[field as OptionField] ?? field) + (parts.length > 1 ? `[${parts.slice(1).join('][')}]` : '');
     let message: string;
+    // A failed `if` says only that its `then` failed, which is reported itself.
+    if (e.keyword === 'if') continue;
+    if (typeof e.parentSchema?.errorMessage === 'string') {
+      // The schema's own words (VS Code shows them too); fractions given as percentages get the number to write.
+      message = typeof value === 'number' && /fraction/.test(e.parentSchema.errorMessage)
+        ? `is a fraction below 1: ${fractionHint(value)} (got ${fmt(value)})`
+        : `${e.parentSchema.errorMessage.replace(/\.$/, '')} (got ${fmt(value)})`;
+      out.push(new ConfigIssue(layer.source, name, message));
+      continue;
+    }
     switch (e.keyword) {
       case 'additionalProperties': {
         const extra = (e.params as { additionalProperty: string }).additionalProperty;
-        out.push(new ConfigIssue(layer.source, extra, `is not an option (known: ${Object.keys(PROPS).filter((k) => k !== '$schema').join(', ')})`));
+        out.push(new ConfigIssue(layer.source, extra, unknownOption(extra)));
         continue;
       }
-      case 'enum':
-        message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map(fmt).join(', ')} (got ${fmt(value)})`;
+      case 'enum': {
+        const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
+        const close = typeof value === 'string' ? closestName(value, allowed.map(String)) : null;
+        message = `must be one of ${allowed.map(fmt).join(', ')} (got ${fmt(value)}${close ? `; did you mean ${fmt(close)}?` : ''})`;
         break;
+      }
       case 'pattern':
         message = `must look like "2:4" (got ${fmt(value)})`;
         break;
@@ -96,6 +111,20 @@ function issuesFromSchema(layer: Layer, errors: ErrorObject[] | null | undefined
   }
   return out;
 }
+
+/** The message for a key that is not an option: the closest option, else where the list is. */
+export function unknownOption(key: string): string {
+  const known = Object.keys(PROPS).filter((k) => k !== '$schema');
+  const c = closestName(key, [...known, ...Object.keys(ALIASES)]);
+  if (c) return `is not an option; did you mean "${ALIASES[c] ?? c}"?`;
+  return `is not an option (hover a key, or type \`"\` for completion, to see the ${known.length} options)`;
+}
+
+/** Names from elsewhere (settings, CLI flags) that a user may carry into trim.config.json. */
+const ALIASES: Record<string, string> = {
+  executionProvider: 'ep', calibrationFile: 'calib', evaluationFile: 'eval', maxWindows: 'maxEvalWindows',
+  searchRowSparsity: 'trim', outputFolder: 'out',
+};
 
 function checked(layer: Layer): LayerResult {
   if (validateLayer(layer.values)) return { layer, issues: [] };
@@ -110,7 +139,9 @@ export const SETTING_FIELDS: Record<string, OptionField> = {
   sparsity: 'sparsity',
   iterations: 'iterations',
   score: 'score',
+  /** The former name of searchRowSparsity, read when that one is not set. */
   trim: 'trim',
+  searchRowSparsity: 'trim',
   allocation: 'allocation',
   owlLambda: 'owlLambda',
   owlM: 'owlM',
@@ -137,6 +168,7 @@ export function settingsLayer(settings: Record<string, unknown>, workspaceFolder
   const issues: ConfigIssue[] = [];
   for (const [key, value] of Object.entries(settings)) {
     if (value === undefined) continue;
+    if (key === 'trim' && settings.searchRowSparsity !== undefined) continue;
     const field = SETTING_FIELDS[key];
     if (field) {
       if (value === '' && (field === 'calib' || field === 'eval' || field === 'nm')) {

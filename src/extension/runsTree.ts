@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import type { ProgressState } from './progress';
 import { pct } from './progress';
 import type { RunRecord, RunStore } from './runStore';
+import { runContextValue } from './rerun';
 
 const ICONS: Record<RunRecord['status'], [string, string | undefined]> = {
   queued: ['clock', undefined],
@@ -74,7 +75,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunRecord>, vscode.Disp
     item.description = row.description;
     const [icon, color] = ICONS[r.status];
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-    item.contextValue = `run.${r.status}`;
+    item.contextValue = runContextValue(r);
     item.tooltip = tooltip(r);
     item.command = { command: 'trim.selectRun', title: 'Show in the Layers view', arguments: [r] };
     return item;

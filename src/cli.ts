@@ -26,6 +26,7 @@ import type { PruneOptions } from './contract';
 import { LAYER_METRICS, ROW_METRICS } from './contract';
 import { ORT_VERSION } from './core/engine';
 import pkg from '../package.json';
+import { formatEta } from './extension/progress';
 import { cpus } from 'node:os';
 
 // Weight reads go out in parallel (core/fused.ts): more libuv threads than the default 4.
@@ -53,13 +54,29 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
     bar?.stop();
     bar = null;
   };
+  // Units done of all, time so far and, once one is done, the time left at the rate since the bar began.
+  const LABELS: Record<string, [string, string]> = {
+    dense_eval: ['dense evaluation', 'steps'], eval: ['pruned evaluation', 'steps'], allocation: ['allocation', 'blocks'], blocks: ['pruning', 'blocks'],
+  };
+  // A phase's clock starts with its first bar (a log line in between redraws the bar, not the clock).
+  const starts = new Map<string, { at: number; done: number }>();
+  const times = (phase: string, done: number, total: number): { elapsed: string; left: string } => {
+    let st = starts.get(phase);
+    if (!st) starts.set(phase, (st = { at: performance.now(), done }));
+    const s = (performance.now() - st.at) / 1000;
+    return {
+      elapsed: `${Math.round(s)} s`,
+      left: done > st.done && done < total ? ` · ${formatEta(((total - done) * s) / (done - st.done))}` : '',
+    };
+  };
   const showBar = (phase: string, done: number, total: number): void => {
     if (!bar || barPhase !== phase) {
       stop();
-      bar = new cliProgress.SingleBar({ format: `  ${phase} [{bar}] {value}/{total} · {duration_formatted}`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
-      bar.start(total, done);
+      const [label, unit] = LABELS[phase] ?? [phase, ''];
+      bar = new cliProgress.SingleBar({ format: `  ${label} [{bar}] {value}/{total} ${unit} · {elapsed}{left}`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
+      bar.start(total, done, times(phase, done, total));
       barPhase = phase;
-    } else bar.update(done);
+    } else bar.update(done, times(phase, done, total));
   };
   const emit = (e: TrimEvent): void => {
     switch (e.type) {
@@ -69,6 +86,7 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
         break;
       case 'phase':
         stop();
+        starts.clear();
         console.error(e.message);
         break;
       case 'progress':

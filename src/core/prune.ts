@@ -21,7 +21,7 @@ import { buildTrimEvalGraph } from './graphs/trimEval';
 import { checkOutputPath, OutputWriter } from './output';
 import { parseNM, validatePruneOptions } from './options';
 import { outlierRatio, owlTargets } from './owl';
-import { evaluatePerplexity } from './perplexity';
+import { evaluatePerplexity, windowCount } from './perplexity';
 import { concat, Runner, type Activations, type BlockStats } from './runner';
 import { maskFromRanks, nmMask, prunedCounts, rowRanks, scoreMatrix, uniformCounts } from './scores';
 import { fingerprint, ResumeStore, type ResumeState } from './resume';
@@ -144,7 +144,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       const key = denseKey(ckpt, o.eval, seqlen, o.maxEvalWindows, engine.ep);
       dense = readDense(key);
       if (!dense) {
-        emit({ type: 'phase', phase: 'dense_eval', message: 'Evaluating the dense model' });
+        emit({ type: 'phase', phase: 'dense_eval', message: `Evaluating the dense model (${windowCount(evalIds.length, seqlen, o.maxEvalWindows)} windows × ${seqlen} tokens)` });
         dense = await timed('dense_eval', () => evaluatePerplexity(ckpt, runner, evalIds, o.maxEvalWindows, (d, t) => emit({ type: 'progress', phase: 'dense_eval', done: d, total: t }), ctl.check));
         writeDense(key, dense);
       }
@@ -421,7 +421,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     // Evaluate exactly what was written.
     let pruned: EvalResult | null = null;
     if (evalIds) {
-      emit({ type: 'phase', phase: 'eval', message: 'Evaluating the pruned model' });
+      emit({ type: 'phase', phase: 'eval', message: `Evaluating the pruned model (${windowCount(evalIds.length, seqlen, o.maxEvalWindows)} windows × ${seqlen} tokens)` });
       const written = Checkpoint.open(writer.partial);
       const r2 = new Runner(written, engine, seqlen, batch);
       try {

@@ -39,7 +39,8 @@ export function describeRow(r: RunRecord, progress?: ProgressState): { label: st
     case 'queued':
       return { label: what, description: `queued${tail}` };
     case 'running':
-      return { label: what, description: progress ? `${Math.round(progress.fraction * 100)}% · ${progress.message}` : 'starting…' };
+      // What it is doing, units done and time left; no percentage beside the target's (progress.ts).
+      return { label: what, description: progress ? progress.message : 'starting…' };
     case 'done': {
       const s = r.summary;
       if (!s) return { label: what, description: `done${tail}` };

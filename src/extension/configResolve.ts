@@ -73,11 +73,18 @@ function issuesFromSchema(layer: Layer, errors: ErrorObject[] | null | undefined
     const parts = e.instancePath.split('/').slice(1);
     const field = parts[0] ?? '';
     // For a union type such as ["string", "null"] Ajv reports the type error once; skip repeats.
-    const key = `${e.instancePath}|${e.keyword}|${(e.params as { additionalProperty?: string }).additionalProperty ?? ''}`;
+    // A key that is no option (the schema's patternProperties catch its slips, else additionalProperties): one message per key.
+    const extraKey = e.keyword === 'additionalProperties' ? (e.params as { additionalProperty: string }).additionalProperty
+      : parts.length >= 1 && !Object.hasOwn(PROPS, field) ? field : null;
+    const key = extraKey !== null ? `unknown|${extraKey}` : `${e.instancePath}|${e.keyword}`;
     if (seen.has(key)) continue;
     seen.add(key);
     const value = parts.reduce<unknown>((v, p) => (v as Record<string, unknown> | undefined)?.[p], layer.values);
     const name = (layer.names?.[field as OptionField] ?? field) + (parts.length > 1 ? `[${parts.slice(1).join('][')}]` : '');
+    if (extraKey !== null) {
+      out.push(new ConfigIssue(layer.source, extraKey, unknownOption(extraKey)));
+      continue;
+    }
     let message: string;
     // A failed `if` says only that its `then` failed, which is reported itself.
     if (e.keyword === 'if') continue;
@@ -90,11 +97,6 @@ function issuesFromSchema(layer: Layer, errors: ErrorObject[] | null | undefined
       continue;
     }
     switch (e.keyword) {
-      case 'additionalProperties': {
-        const extra = (e.params as { additionalProperty: string }).additionalProperty;
-        out.push(new ConfigIssue(layer.source, extra, unknownOption(extra)));
-        continue;
-      }
       case 'enum': {
         const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
         const close = typeof value === 'string' ? closestName(value, allowed.map(String)) : null;
@@ -109,7 +111,13 @@ function issuesFromSchema(layer: Layer, errors: ErrorObject[] | null | undefined
     }
     out.push(new ConfigIssue(layer.source, name, message));
   }
-  return out;
+  // In the order of the keys as written.
+  const order = Object.keys(layer.values);
+  const at = (i: ConfigIssue): number => {
+    const k = order.findIndex((f) => i.field === f || i.field.startsWith(`${f}[`) || i.field === layer.names?.[f as OptionField]);
+    return k < 0 ? order.length : k;
+  };
+  return out.map((i, n) => ({ i, n })).sort((a, b) => at(a.i) - at(b.i) || a.n - b.n).map(({ i }) => i);
 }
 
 /** The message for a key that is not an option: the closest option, else where the list is. */

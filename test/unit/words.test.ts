@@ -2,6 +2,7 @@
 // fractions that say what to write, a description for every enum value (schema and settings), the
 // settings link filtered to this extension, the TRIM switch's setting title and its old key.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
@@ -32,6 +33,21 @@ describe('did you mean', () => {
       `trim.config.json: "colour" is not an option (hover a key, or type \`"\` for completion, to see the ${OPTIONS.length} options)`,
     ]);
     assert.ok(!unknownOption('colour').includes('model, out'));
+  });
+
+  it('the schema (what VS Code shows in Problems) catches slips of every option name, and no option itself', () => {
+    const r = spawnSync(process.execPath, ['scripts/schema-suggestions.mjs', '--check'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const patterns = Object.entries(schema.patternProperties as Record<string, { errorMessage: string }>).map(([p, v]) => ({ re: new RegExp(p, 'u'), message: v.errorMessage }));
+    assert.equal(patterns.length, OPTIONS.length);
+    const says = (key: string): string[] => patterns.filter((p) => p.re.test(key)).map((p) => p.message);
+    for (const k of ['$schema', ...OPTIONS]) assert.deepEqual(says(k), [], k);
+    const slips: [string, string][] = [
+      ['iteration', 'iterations'], ['sparsty', 'sparsity'], ['Sparsity', 'sparsity'], ['max_eval_windows', 'maxEvalWindows'],
+      ['layer-metric', 'layerMetric'], ['nsample', 'nsamples'], ['modle', 'model'], ['blocksparsity', 'blockSparsity'], ['seqLen', 'seqlen'],
+    ];
+    for (const [typed, meant] of slips) assert.ok(says(typed).includes(`This is not an option; did you mean "${meant}"?`), `${typed}: ${says(typed).join(' | ')}`);
+    assert.deepEqual(says('colour'), []);
   });
 
   it('a misspelled enum value names the closest value', () => {

@@ -139,15 +139,52 @@ export function attributeRuns(events: Ev[]): RunPhases[] {
   });
 }
 
+const TMP_PREFIX = 'trim-phases-';
+/** Folders of this process's profiles not read yet: removed when the process exits. */
+const live = new Set<string>();
+let hooked = false;
+
+const pidAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
 /**
- * A profile of one session: ONNX Runtime writes it into a folder of its own when the session's
- * profiling ends. With TRIM_ORT_PROFILE=PREFIX set, a copy is kept as PREFIX_<date>.json.
+ * Once per process: profiles are removed at exit (ORT also writes a session's profile when it is
+ * destroyed without having ended it), and those of processes that were killed are swept.
+ */
+function housekeeping(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', () => {
+    for (const d of live) fs.rmSync(d, { recursive: true, force: true });
+  });
+  try {
+    for (const f of fs.readdirSync(os.tmpdir())) {
+      const m = new RegExp(`^${TMP_PREFIX}(\\d+)-`).exec(f);
+      if (m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) fs.rmSync(path.join(os.tmpdir(), f), { recursive: true, force: true });
+    }
+  } catch {
+    // Housekeeping only.
+  }
+}
+
+/**
+ * A profile of one session: ONNX Runtime writes it into a folder of its own
+ * (`<tmp>/trim-phases-<pid>-…`) when the session's profiling ends. With TRIM_ORT_PROFILE=PREFIX
+ * set, a copy is kept as PREFIX_<date>.json.
  */
 export class SessionProfile {
   readonly dir: string;
 
   constructor() {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trim-phases-'));
+    housekeeping();
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${TMP_PREFIX}${process.pid}-`));
+    live.add(this.dir);
   }
 
   get prefix(): string {
@@ -173,5 +210,6 @@ export class SessionProfile {
 
   dispose(): void {
     fs.rmSync(this.dir, { recursive: true, force: true });
+    live.delete(this.dir);
   }
 }

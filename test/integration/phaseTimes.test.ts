@@ -13,7 +13,7 @@ import type { TrimEvent, TrimReport } from '../../src/contract';
 import { defaultPruneOptions } from '../../src/core/options';
 import { runPrune } from '../../src/core/prune';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trim-phases-test-'));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trim-phase-times-test-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('fused path phase times', () => {
@@ -44,7 +44,7 @@ describe('fused path phase times', () => {
       const blocks = report.blocks.reduce((a, b) => a + b.seconds.statistics + b.seconds.prune + b.seconds.propagate, 0);
       assert.ok(Math.abs(blocks - device) <= 0.05 * device, `the phases sum to ${blocks} s, the device runs took ${device} s`);
       assert.ok(Math.abs(sec.statistics + sec.propagate - report.blocks.reduce((a, b) => a + b.seconds.statistics + b.seconds.propagate, 0)) < 1e-6);
-      assert.deepEqual(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('trim-phases-') && !tmp.endsWith(f)), [], 'profiles left behind');
+      assert.deepEqual(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith(`trim-phases-${process.pid}-`)), [], 'profiles left behind');
     } finally {
       if (before === undefined) delete process.env.TRIM_PHASES; else process.env.TRIM_PHASES = before;
     }

@@ -2,7 +2,11 @@
 // profile written by hand in ORT 1.29's format, whose sums are worked out here.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { attributeRuns, profileEvents } from '../../src/core/phaseProfile';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { attributeRuns, profileEvents, SessionProfile } from '../../src/core/phaseProfile';
 
 const line = (cat: string, name: string, ts: number, dur: number): string =>
   `{"cat" : "${cat}","pid" :1,"tid" :1,"dur" :${dur},"ts" :${ts},"ph" : "X","name" :"${name}","args" : {"op_name" : "x","provider" : "CPUExecutionProvider"}},`;
@@ -59,5 +63,22 @@ describe('phase times from an ONNX Runtime profile', () => {
   it('reads nothing from lines of another shape', () => {
     assert.deepEqual(profileEvents('[\n{"foo": 1},\nnot json\n]\n'), []);
     assert.deepEqual(attributeRuns([]), []);
+  });
+
+  it('leaves no profile behind: swept at exit, and those of killed processes by the next one', () => {
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const stale = path.join(os.tmpdir(), `trim-phases-${dead}-test`);
+    fs.mkdirSync(stale, { recursive: true });
+    fs.writeFileSync(path.join(stale, 'p_1.json'), '[]');
+    const p = new SessionProfile();
+    assert.ok(!fs.existsSync(stale), 'the killed process\'s profile was not swept');
+    assert.ok(fs.existsSync(p.dir));
+    p.dispose();
+    assert.ok(!fs.existsSync(p.dir));
+    // A process that ends without reading its profile.
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', `const { SessionProfile } = require(${JSON.stringify(path.resolve(__dirname, '../../src/core/phaseProfile.ts'))}); console.log(new SessionProfile().dir);`], { encoding: 'utf8' });
+    const dir = child.stdout.trim();
+    assert.ok(dir.includes('trim-phases-'), child.stderr);
+    assert.ok(!fs.existsSync(dir), `${dir} was left`);
   });
 });

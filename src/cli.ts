@@ -56,7 +56,7 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
   };
   // Units done of all, time so far and, once one is done, the time left at the rate since the bar began.
   const LABELS: Record<string, [string, string]> = {
-    dense_eval: ['dense evaluation', 'steps'], eval: ['pruned evaluation', 'steps'], allocation: ['allocation', 'blocks'], blocks: ['pruning', 'blocks'],
+    dense_eval: ['dense evaluation', 'steps'], eval: ['evaluation', 'steps'], allocation: ['allocation', 'blocks'], blocks: ['pruning', 'blocks'],
   };
   // A phase's clock starts with its first bar (a log line in between redraws the bar, not the clock).
   const starts = new Map<string, { at: number; done: number }>();

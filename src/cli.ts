@@ -222,7 +222,7 @@ async function main(): Promise<void> {
       // The fused path's statistics, search and propagation run as one graph: split from its profile (TRIM_PHASES).
       const phases = s.statistics + s.propagate > 0 || s.prune === 0
         ? `statistics ${f(s.statistics)}, pruning ${f(s.prune)}${o.trim ? ` (TRIM search ${f(s.trim)})` : ''}, propagation ${f(s.propagate)}`
-        : `pruning ${f(s.prune)}: statistics, ${o.trim ? 'TRIM search' : 'masks'} and propagation in one device run, not split (TRIM_PHASES=1 splits them)`;
+        : `pruning ${f(s.prune)}, which holds statistics, ${o.trim ? 'the TRIM search' : 'masks'} and propagation run as one graph (TRIM_PHASES=1 splits them, at some cost)`;
       console.log(`  time       ${f(s.total)} s (${phases}, evaluation ${f(s.eval + s.dense_eval)}) on ${r.ep}`);
       console.log(`  report     ${r.report}`);
     });

@@ -208,7 +208,7 @@ export class FusedPruner {
       trim: o.trim ? { iterations: o.iterations, forbidNegLr: o.forbidNegLr, layerMetric: o.layerMetric, rowMetric: o.rowMetric } : null,
     };
     const model = buildFusedGraph(spec);
-    const profile = phasesEnabled(this.engine.ep) ? new SessionProfile() : null;
+    const profile = phasesEnabled() ? new SessionProfile() : null;
     try {
       s = await this.engine.session(model, this.external ? this.root : undefined, profile?.prefix);
       if (profile) this.profiles.set(s, { profile, runs: [] });

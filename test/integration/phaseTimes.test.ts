@@ -3,7 +3,7 @@
 // the times of the graph's nodes. They must add up to the device runs as ONNX Runtime timed them
 // (the session's model_run, `seconds.device`) within 5%, and per block (one block per run on the
 // CPU) stay within the run as timed around session.run (the "device run" log line), which also
-// holds onnxruntime-node's copies of the inputs and outputs. Demo model, CPU, TRIM on.
+// holds onnxruntime-node's copies of the inputs and outputs. Demo model, CPU, TRIM on, TRIM_PHASES=1.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,7 +19,7 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 describe('fused path phase times', () => {
   it('statistics + pruning + propagation = the device run (±5%), per block; the TRIM search is part of pruning', async () => {
     const before = process.env.TRIM_PHASES;
-    delete process.env.TRIM_PHASES; // the default on the CPU: on
+    process.env.TRIM_PHASES = '1';
     const events: TrimEvent[] = [];
     try {
       const out = path.join(tmp, 'trim');
@@ -50,8 +50,8 @@ describe('fused path phase times', () => {
     }
   });
 
-  it('TRIM_PHASES=0: no profile, the summary says the phases were not split', async () => {
-    process.env.TRIM_PHASES = '0';
+  it('by default: no profile, the fused runs are reported as pruning, unsplit', async () => {
+    delete process.env.TRIM_PHASES;
     try {
       const s = await runPrune({ ...defaultPruneOptions(), out: path.join(tmp, 'off'), trim: true, nsamples: 4, seqlen: 64, eval: null, ep: 'cpu' }, () => {});
       assert.equal(s.seconds.statistics, 0);

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * The headless command line: the same engine as the extension's worker.
- *   node dist/cli.js eval  --model DIR --text FILE [--seqlen 512] [--max-windows N] [--ep auto|cuda|cpu] [--json]
- *   node dist/cli.js prune [--model DIR] [--out DIR] [--sparsity 0.7] [--trim] ... [--json]
+ *   trim eval  [--model DIR] [--text FILE] [--seqlen 512] [--max-eval-windows N] [--ep auto|cuda|cpu] [--json]
+ *   trim prune [--model DIR] [--out DIR] [--sparsity 0.7] [--trim] ... [--json]
+ * `trim` is bin/trim.js (package.json "bin"); `node dist/cli.js` is the same.
  */
 import { Command, Option, InvalidArgumentError } from 'commander';
 import * as cliProgress from 'cli-progress';
@@ -23,7 +24,9 @@ import { runPrune } from './core/prune';
 import { defaults } from './core/defaults';
 import { PRESETS, writeSynth } from './core/synth';
 import type { PruneOptions } from './contract';
-import { LAYER_METRICS, ROW_METRICS } from './contract';
+import { formatEta, LAYER_METRICS, ROW_METRICS } from './contract';
+import { ORT_VERSION } from './core/engine';
+import pkg from '../package.json';
 import { cpus } from 'node:os';
 
 // Weight reads go out in parallel (core/fused.ts): more libuv threads than the default 4.
@@ -51,13 +54,29 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
     bar?.stop();
     bar = null;
   };
+  // Units done of all, time so far and, once one is done, the time left at the rate since the bar began.
+  const LABELS: Record<string, [string, string]> = {
+    dense_eval: ['dense evaluation', 'steps'], eval: ['evaluation', 'steps'], allocation: ['allocation', 'blocks'], blocks: ['pruning', 'blocks'],
+  };
+  // A phase's clock starts with its first bar (a log line in between redraws the bar, not the clock).
+  const starts = new Map<string, { at: number; done: number }>();
+  const times = (phase: string, done: number, total: number): { elapsed: string; left: string } => {
+    let st = starts.get(phase);
+    if (!st) starts.set(phase, (st = { at: performance.now(), done }));
+    const s = (performance.now() - st.at) / 1000;
+    return {
+      elapsed: `${Math.round(s)} s`,
+      left: done > st.done && done < total ? ` · ${formatEta(((total - done) * s) / (done - st.done))}` : '',
+    };
+  };
   const showBar = (phase: string, done: number, total: number): void => {
     if (!bar || barPhase !== phase) {
       stop();
-      bar = new cliProgress.SingleBar({ format: `  ${phase} [{bar}] {value}/{total} · {duration_formatted}`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
-      bar.start(total, done);
+      const [label, unit] = LABELS[phase] ?? [phase, ''];
+      bar = new cliProgress.SingleBar({ format: `  ${label} [{bar}] {value}/{total} ${unit} · {elapsed}{left}`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
+      bar.start(total, done, times(phase, done, total));
       barPhase = phase;
-    } else bar.update(done);
+    } else bar.update(done, times(phase, done, total));
   };
   const emit = (e: TrimEvent): void => {
     switch (e.type) {
@@ -67,6 +86,7 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
         break;
       case 'phase':
         stop();
+        starts.clear();
         console.error(e.message);
         break;
       case 'progress':
@@ -91,28 +111,46 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
   return { emit, stop };
 }
 
+/**
+ * The name the usage text gives: the command as it was invoked (`trim`, `trim-vscode`: the
+ * package's bin), or `node <path>` when the script was run with node.
+ */
+export function cliName(argv1 = process.argv[1] ?? '', cwd = process.cwd()): string {
+  const base = path.basename(argv1);
+  if (!base.endsWith('.js')) return base || 'trim';
+  const rel = path.relative(cwd, argv1);
+  return `node ${rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : argv1}`;
+}
+
+/** `--version`: this package's version and the ONNX Runtime it runs on. */
+function versionText(): string {
+  return `trim-vscode ${pkg.version} (onnxruntime-node ${ORT_VERSION}, node ${process.version})`;
+}
+
 async function main(): Promise<void> {
-  const program = new Command('trim').description('TRIM: row-wise metric-driven pruning of LLMs on ONNX Runtime').showHelpAfterError()
+  const program = new Command(cliName()).description('TRIM: row-wise metric-driven pruning of LLMs on ONNX Runtime').showHelpAfterError()
+    .version(versionText(), '-v, --version', 'print the version of trim-vscode and of onnxruntime-node')
     // Usage errors exit with 2, like the typed errors below (inherited by the subcommands).
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+  const d = defaultPruneOptions();
   program
     .command('eval')
     .description('perplexity of a checkpoint on a text (non-overlapping windows)')
-    .requiredOption('--model <dir>', 'Hugging Face checkpoint folder, or the id (ORG/NAME) of a model in the Hugging Face cache')
-    .requiredOption('--text <file>', 'evaluation text')
+    .option('--model <dir>', 'Hugging Face checkpoint folder, or the id (ORG/NAME) of a model in the Hugging Face cache (default: the embedded demo model)')
+    .option('--text <file>', 'evaluation text (default: the embedded eval-brown.txt)')
     .option('--seqlen <n>', 'tokens per window', int, 512)
-    .option('--max-windows <n>', 'evaluate at most this many windows', int)
+    .option('--max-eval-windows <n>', 'evaluate at most this many windows', int)
+    .addOption(new Option('--max-windows <n>', 'the same as --max-eval-windows (its former name)').argParser(int).conflicts('maxEvalWindows'))
     .addOption(new Option('--ep <ep>', 'execution provider').choices(['auto', 'cuda', 'cpu']).default('auto'))
     .option('--json', 'print JSON events; the last line is the summary')
     .action(async (o) => {
       const { emit, stop } = makeEmitter(!!o.json);
-      const r = await runEval({ model: resolveModel(o.model), text: o.text, seqlen: o.seqlen, maxWindows: o.maxWindows ?? null, ep: o.ep }, emit);
+      const r = await runEval({ model: o.model ? resolveModel(o.model) : d.model, text: o.text ?? d.eval!, seqlen: o.seqlen, maxWindows: o.maxEvalWindows ?? o.maxWindows ?? null, ep: o.ep }, emit);
       stop();
       const summary = { type: 'eval_summary' as const, ...r };
       if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
       else console.log(`perplexity ${r.perplexity.toFixed(3)} · ${r.windows} windows × ${r.seqlen} tokens (${r.tokens} tokens in the text) · ${r.ep} · ${r.seconds.toFixed(1)} s`);
     });
-  const d = defaultPruneOptions();
   program
     .command('prune')
     .description('prune a checkpoint (Wanda/magnitude scores, uniform/OWL allocation, optional TRIM row-wise search)')
@@ -193,7 +231,12 @@ async function main(): Promise<void> {
         const d = (r.perplexity / r.baseline_perplexity - 1) * 100;
         console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.baseline_perplexity.toFixed(2)} baseline (TRIM off) → ${r.perplexity.toFixed(2)} TRIM (${d <= 0 ? '−' : '+'}${Math.abs(d).toFixed(1)}% vs baseline)`);
       } else if (r.perplexity !== null) console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.perplexity.toFixed(2)} pruned`);
-      console.log(`  time       ${s.total.toFixed(1)} s (statistics ${s.statistics.toFixed(1)}, TRIM ${s.trim.toFixed(1)}, propagation ${s.propagate.toFixed(1)}, evaluation ${(s.eval + s.dense_eval).toFixed(1)}) on ${r.ep}`);
+      const f = (x: number): string => x.toFixed(1);
+      // The fused path's statistics, search and propagation run as one graph: split from its profile (TRIM_PHASES).
+      const phases = s.statistics + s.propagate > 0 || s.prune === 0
+        ? `statistics ${f(s.statistics)}, pruning ${f(s.prune)}${o.trim ? ` (TRIM search ${f(s.trim)})` : ''}, propagation ${f(s.propagate)}`
+        : `pruning ${f(s.prune)}, which holds statistics, ${o.trim ? 'the TRIM search' : 'masks'} and propagation run as one graph (TRIM_PHASES=1 splits them, at some cost)`;
+      console.log(`  time       ${f(s.total)} s (${phases}, evaluation ${f(s.eval + s.dense_eval)}) on ${r.ep}`);
       console.log(`  report     ${r.report}`);
     });
   program

@@ -169,6 +169,11 @@ export interface PhaseSeconds {
   dense_eval: number;
   eval: number;
   total: number;
+  /**
+   * Fused path with its phases timed: the device runs as ONNX Runtime timed them, which
+   * statistics, prune and propagate split (the rest is the Loops' own machinery).
+   */
+  device?: number;
 }
 
 /** The plain (TRIM off) run a TRIM report is compared with: same options and protocol. */
@@ -249,4 +254,13 @@ export function partialDirFor(out: string): string {
   const parent = slash >= 0 ? out.slice(0, slash) : '.';
   const base = slash >= 0 ? out.slice(slash + 1) : out;
   return `${parent}/.${base}.trim-partial`;
+}
+
+/** Time left as the progress texts give it (CLI bar, notification, Runs row): "~40 s left", "~3 min left", "~1 h 20 min left". */
+export function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '';
+  if (seconds < 60) return `~${Math.max(1, Math.round(seconds))} s left`;
+  const min = Math.round(seconds / 60);
+  if (min < 60) return `~${min} min left`;
+  return `~${Math.floor(min / 60)} h ${min % 60} min left`;
 }

@@ -47,9 +47,11 @@ export class Engine {
    * `externalFolder`: the folder that the model's external-data locations are relative to (its
    * initializers are then read from those files while the session is created).
    */
-  async session(model: Uint8Array, externalFolder?: string): Promise<Session> {
+  async session(model: Uint8Array, externalFolder?: string, profilePrefix?: string): Promise<Session> {
     if (process.env.TRIM_ORT_LOG === 'verbose') ort.env.logLevel = 'verbose';
     const options = this.options();
+    // A per-node profile that the caller reads (phaseProfile.ts) instead of TRIM_ORT_PROFILE's.
+    if (profilePrefix !== undefined) Object.assign(options, { enableProfiling: true, profileFilePrefix: profilePrefix });
     const session: Record<string, string> = {};
     // TRIM_DETERMINISTIC=1: ORT's deterministic CUDA kernels, the same bytes from run to run.
     // Without it, CUDA's sums vary in their last bits between processes: on the H200 the demo's

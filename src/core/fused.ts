@@ -22,6 +22,7 @@ import { readTensorBytes } from './safetensors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MaskPool } from './maskPool';
+import { phasesEnabled, SessionProfile, type RunPhases } from './phaseProfile';
 
 export interface FusedPlan {
   chunkWindows: number;
@@ -119,6 +120,8 @@ export interface FusedRunResult {
   /** Bytes sent to and received from the run. */
   bytesIn: number;
   bytesOut: number;
+  /** This run's number, for phasesOf(). */
+  run: number;
 }
 
 export class FusedPruner {
@@ -133,6 +136,11 @@ export class FusedPruner {
   /** The filesystem root that external-data locations are relative to (weights in the session). */
   private root = '';
   private readonly realFiles = new Map<string, string>();
+  /** Per-node profiles of the sessions (phase times), and which runs each session served, in order. */
+  private readonly profiles = new Map<Session, { profile: SessionProfile; runs: number[] }>();
+  private runCount = 0;
+  /** Phase times of each run (by run() call), once its session's profile has been read. */
+  private readonly phases: (RunPhases | null)[] = [];
 
   constructor(readonly ckpt: Checkpoint, readonly engine: Engine, readonly seqlen: number, readonly plan: FusedPlan, readonly o: PruneOptions) {
     this.biases = linearBiases(ckpt);
@@ -200,9 +208,12 @@ export class FusedPruner {
       trim: o.trim ? { iterations: o.iterations, forbidNegLr: o.forbidNegLr, layerMetric: o.layerMetric, rowMetric: o.rowMetric } : null,
     };
     const model = buildFusedGraph(spec);
+    const profile = phasesEnabled() ? new SessionProfile() : null;
     try {
-      s = await this.engine.session(model, this.external ? this.root : undefined);
+      s = await this.engine.session(model, this.external ? this.root : undefined, profile?.prefix);
+      if (profile) this.profiles.set(s, { profile, runs: [] });
     } catch (e) {
+      profile?.dispose();
       if (!this.external) throw e;
       const msg = String((e as Error).message ?? e).split('\n')[0].slice(0, 300);
       const which = blocks > 1 ? `blocks ${first}–${first + blocks - 1}` : `block ${first}`;
@@ -274,12 +285,14 @@ export class FusedPruner {
     const t0 = performance.now();
     const r = await session.run(feeds);
     const seconds = (performance.now() - t0) / 1000;
+    const run = this.runCount++;
+    this.phases[run] = null;
+    this.profiles.get(session)?.runs.push(run);
     if (this.external) {
       // Its weights are on the device: free them before the next run's session reads its own.
       const tF = performance.now();
       this.sessions.delete(this.key(first, count, embed, output));
-      if (process.env.TRIM_ORT_PROFILE) session.endProfiling();
-      await session.release();
+      await this.endSession(session);
       sessionSeconds += (performance.now() - tF) / 1000;
     }
     let bytesIn = 0;
@@ -348,7 +361,32 @@ export class FusedPruner {
         }),
       });
     }
-    return { blocks, h: output ? (r.hout.data as Float32Array) : null, seconds, readSeconds, sessionSeconds, applySeconds, bytesIn, bytesOut };
+    return { blocks, h: output ? (r.hout.data as Float32Array) : null, seconds, readSeconds, sessionSeconds, applySeconds, bytesIn, bytesOut, run };
+  }
+
+  /** Ends a session: its profile (when phases are timed) is written, read and removed. */
+  private async endSession(s: Session): Promise<void> {
+    const p = this.profiles.get(s);
+    if (p || process.env.TRIM_ORT_PROFILE) s.endProfiling();
+    await s.release();
+    if (!p) return;
+    this.profiles.delete(s);
+    let runs: RunPhases[] = [];
+    try {
+      runs = p.profile.read();
+    } catch {
+      // Phase times are a report, not a result: an unreadable profile leaves the runs unattributed.
+    }
+    // One model_run per run() of this session, in order; anything else leaves them unattributed.
+    if (runs.length === p.runs.length) p.runs.forEach((run, i) => (this.phases[run] = runs[i]));
+  }
+
+  /**
+   * Phase times of the run numbered `run` (FusedRunResult.run): known when its session has ended
+   * (at once where a session serves one run, else at release()); null when not timed.
+   */
+  phasesOf(run: number): RunPhases | null {
+    return this.phases[run] ?? null;
   }
 
   private maskPool(): MaskPool {
@@ -356,11 +394,10 @@ export class FusedPruner {
   }
 
   async release(): Promise<void> {
-    for (const s of this.sessions.values()) {
-      if (process.env.TRIM_ORT_PROFILE) s.endProfiling();
-      await s.release();
-    }
+    for (const s of this.sessions.values()) await this.endSession(s);
     this.sessions.clear();
+    for (const p of this.profiles.values()) p.profile.dispose();
+    this.profiles.clear();
     await this.pool?.close();
     this.pool = null;
   }

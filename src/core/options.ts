@@ -45,6 +45,11 @@ export function defaultOut(o: Pick<PruneOptions, 'model' | 'sparsity' | 'trim'>,
   return path.join(cwd, `${base}-${o.trim ? 'trim' : 'pruned'}-${Math.round(o.sparsity * 100)}`);
 }
 
+/** What to write for a fraction given as a percentage: "write 0.7 for 70%". */
+export function fractionHint(v: number): string {
+  return Number.isFinite(v) && v >= 2 && v <= 100 ? `write ${+(v / 100).toFixed(4)} for ${v}%` : 'write 0.7 for 70%';
+}
+
 function opt(name: string, what: string): TrimError {
   return new TrimError('E_OPTION', `${name}: ${what}`);
 }
@@ -67,7 +72,11 @@ export function validatePruneOptions(o: PruneOptions): void {
   const int = (name: string, v: number, lo: number): void => {
     if (!Number.isInteger(v) || v < lo) throw opt(name, `must be an integer ≥ ${lo}, got ${v}.`);
   };
-  num('--sparsity', o.sparsity, 0, 1, false, true);
+  const fraction = (name: string, v: number, what: string): void => {
+    if (typeof v === 'number' && v >= 1) throw opt(name, `${v} is out of range [0, 1): ${what} is a fraction, ${fractionHint(v)}.`);
+    num(name, v, 0, 1, false, true);
+  };
+  fraction('--sparsity', o.sparsity, 'sparsity');
   int('--iterations', o.iterations, 0);
   int('--nsamples', o.nsamples, 1);
   if (o.seqlen !== null) int('--seqlen', o.seqlen, 2);
@@ -88,7 +97,7 @@ export function validatePruneOptions(o: PruneOptions): void {
     if (o.trim) throw opt('--nm', 'N:M structure and TRIM cannot be combined (TRIM gives rows different sparsities); drop one of them.');
     if (o.allocation !== 'uniform' || o.blockSparsity) throw opt('--nm', 'N:M fixes the sparsity at N/M; it cannot be combined with a layer allocation or per-block targets.');
   }
-  if (o.blockSparsity) o.blockSparsity.forEach((v, i) => num(`blockSparsity[${i}]`, v, 0, 1, false, true));
+  if (o.blockSparsity) o.blockSparsity.forEach((v, i) => fraction(`blockSparsity[${i}]`, v, 'a block sparsity'));
   if (o.baseline !== undefined && typeof o.baseline !== 'boolean') throw opt('--baseline', `must be true or false, got ${o.baseline}.`);
   if (!o.out) throw opt('--out', 'an output folder is required.');
 }

@@ -24,7 +24,7 @@ import { checkOutputPath, OutputWriter } from './output';
 import { OutputLock } from './outputLock';
 import { parseNM, validatePruneOptions } from './options';
 import { outlierRatio, owlTargets } from './owl';
-import { evaluatePerplexity } from './perplexity';
+import { evaluatePerplexity, windowCount } from './perplexity';
 import { concat, Runner, type Activations, type BlockStats } from './runner';
 import { maskFromRanks, nmMask, prunedCounts, rowRanks, scoreMatrix, uniformCounts } from './scores';
 import { fingerprint, ResumeStore, type ResumeState } from './resume';
@@ -33,6 +33,7 @@ import { trimSearch } from './trimSearch';
 import { canFuse, FusedPruner, planFused } from './fused';
 import { f32 } from './engine';
 import { collectGarbage } from './gc';
+import { formatReportJson } from './reportJson';
 
 export const TRIM_VERSION = '0.1.0';
 
@@ -173,7 +174,8 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
   const runner = new Runner(ckpt, engine, seqlen, batch);
   const blocks: BlockReport[] = resumed ? resumed.blocks : [];
   const resumedSeconds = resumed ? resumed.state.seconds.total : 0;
-  if (resumed) for (const k of Object.keys(sec) as (keyof PhaseSeconds)[]) sec[k] += resumed.state.seconds[k];
+  if (resumed) for (const k of Object.keys(sec) as (keyof PhaseSeconds)[]) sec[k] = (sec[k] ?? 0) + (resumed.state.seconds[k] ?? 0);
+  if (resumed?.state.seconds.device !== undefined) sec.device = (sec.device ?? 0) + resumed.state.seconds.device;
   try {
     // Dense perplexity (cached per model, text and protocol).
     let dense: EvalResult | null = resumed ? resumed.state.dense : null;
@@ -182,7 +184,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       const key = denseKey(ckpt, o.eval, seqlen, o.maxEvalWindows, engine.ep);
       dense = readDense(key);
       if (!dense) {
-        emit({ type: 'phase', phase: 'dense_eval', message: 'Evaluating the dense model' });
+        emit({ type: 'phase', phase: 'dense_eval', message: `Evaluating the dense model (${windowCount(evalIds.length, seqlen, o.maxEvalWindows)} windows × ${seqlen} tokens)` });
         dense = await timed('dense_eval', () => evaluatePerplexity(ckpt, runner, evalIds, o.maxEvalWindows, (d, t) => emit({ type: 'progress', phase: 'dense_eval', done: d, total: t }), ctl.check));
         writeDense(key, dense);
       }
@@ -256,6 +258,25 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       const fp_ = fused ?? new FusedPruner(ckpt, engine, seqlen, fusedPlan, o);
       fused = null;
       let lastSave = performance.now();
+      // Phase times of each run from its session's per-node profile (phaseProfile.ts), known when
+      // the session ends: at once where a session serves one run, else when the pruner is released.
+      const unattributed: { run: number; at: number; count: number }[] = [];
+      const attribute = (): void => {
+        for (let i = 0; i < unattributed.length;) {
+          const u = unattributed[i];
+          const ph = fp_.phasesOf(u.run);
+          if (!ph) { i++; continue; }
+          unattributed.splice(i, 1);
+          sec.statistics += ph.statistics;
+          sec.propagate += ph.propagate;
+          sec.trim += ph.trim;
+          sec.prune -= ph.statistics + ph.propagate;
+          sec.device = (sec.device ?? 0) + ph.seconds;
+          if (ph.blocks.length === u.count) {
+            ph.blocks.forEach((p, k) => (blocks[u.at + k].seconds = { statistics: p.statistics, prune: p.prune, propagate: p.propagate }));
+          }
+        }
+      };
       try {
         let input: { h: Float32Array } | { ids: Int32Array } = resumed ? { h: concat(acts) } : { ids: windows };
         acts = [];
@@ -314,6 +335,8 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
             blocks.push(report);
             if (k < count - 1) emit({ type: 'block_end', block: blk, blocks: cfg.layers, report });
           }
+          unattributed.push({ run: r.run, at: blocks.length - count, count });
+          attribute();
           b += count;
           if (r.h) input = { h: r.h };
           // Checkpoint for --resume: always for small activations, else at most once a minute.
@@ -333,6 +356,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       } finally {
         await fp_.release();
       }
+      attribute();
     } else {
       for (let b = start; b < cfg.layers; b++) {
         ctl.check();
@@ -437,7 +461,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
     // Evaluate exactly what was written.
     let pruned: EvalResult | null = null;
     if (evalIds) {
-      emit({ type: 'phase', phase: 'eval', message: 'Evaluating the pruned model' });
+      emit({ type: 'phase', phase: 'eval', message: `Evaluating the pruned model (${windowCount(evalIds.length, seqlen, o.maxEvalWindows)} windows × ${seqlen} tokens)` });
       const written = Checkpoint.open(writer.partial);
       const r2 = new Runner(written, engine, seqlen, batch);
       try {
@@ -468,7 +492,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       out: writer.out,
       ...(baseline ? { baseline } : {}),
     };
-    writer.writeFile('trim-report.json', JSON.stringify(report));
+    writer.writeFile('trim-report.json', formatReportJson(report));
     store.remove();
     writer.commit();
     const result: PruneSummary = {

@@ -18,6 +18,8 @@ import { isTrimError } from '../core/errors';
 import { checkOutputPath, notATrimOutput } from '../core/output';
 import { overlap } from '../core/paths';
 import schema from '../../schemas/trim.config.schema.json';
+import { closestName } from '../core/suggest';
+import { fractionHint } from '../core/options';
 
 export type OptionField = keyof PruneOptions;
 
@@ -52,9 +54,9 @@ export interface LayerResult {
 // ---------------------------------------------------------------------------------------------
 // Validation against the schema
 
-const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, strict: true });
-ajv.addKeyword('enumDescriptions');
-ajv.addKeyword('markdownDescription');
+const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, strict: true, verbose: true });
+// VS Code's schema keywords: descriptions, and the message shown for a failed check.
+for (const k of ['enumDescriptions', 'markdownEnumDescriptions', 'markdownDescription', 'errorMessage', 'deprecationMessage']) ajv.addKeyword(k);
 const validateLayer = ajv.compile(schema);
 
 type SchemaProp = { default?: unknown; enum?: unknown[] };
@@ -74,21 +76,36 @@ function issuesFromSchema(layer: Layer, errors: ErrorObject[] | null | undefined
     const parts = e.instancePath.split('/').slice(1);
     const field = parts[0] ?? '';
     // For a union type such as ["string", "null"] Ajv reports the type error once; skip repeats.
-    const key = `${e.instancePath}|${e.keyword}`;
+    // A key that is no option (the schema's patternProperties catch its slips, else additionalProperties): one message per key.
+    const extraKey = e.keyword === 'additionalProperties' ? (e.params as { additionalProperty: string }).additionalProperty
+      : parts.length >= 1 && !Object.hasOwn(PROPS, field) ? field : null;
+    const key = extraKey !== null ? `unknown|${extraKey}` : `${e.instancePath}|${e.keyword}`;
     if (seen.has(key)) continue;
     seen.add(key);
     const value = parts.reduce<unknown>((v, p) => (v as Record<string, unknown> | undefined)?.[p], layer.values);
     const name = (layer.names?.[field as OptionField] ?? field) + (parts.length > 1 ? `[${parts.slice(1).join('][')}]` : '');
+    if (extraKey !== null) {
+      out.push(new ConfigIssue(layer.source, extraKey, unknownOption(extraKey)));
+      continue;
+    }
     let message: string;
+    // A failed `if` says only that its `then` failed, which is reported itself.
+    if (e.keyword === 'if') continue;
+    if (typeof e.parentSchema?.errorMessage === 'string') {
+      // The schema's own words (VS Code shows them too); fractions given as percentages get the number to write.
+      message = typeof value === 'number' && /fraction/.test(e.parentSchema.errorMessage)
+        ? `is a fraction below 1: ${fractionHint(value)} (got ${fmt(value)})`
+        : `${e.parentSchema.errorMessage.replace(/\.$/, '')} (got ${fmt(value)})`;
+      out.push(new ConfigIssue(layer.source, name, message));
+      continue;
+    }
     switch (e.keyword) {
-      case 'additionalProperties': {
-        const extra = (e.params as { additionalProperty: string }).additionalProperty;
-        out.push(new ConfigIssue(layer.source, extra, `is not an option (known: ${Object.keys(PROPS).filter((k) => k !== '$schema').join(', ')})`));
-        continue;
-      }
-      case 'enum':
-        message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map(fmt).join(', ')} (got ${fmt(value)})`;
+      case 'enum': {
+        const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
+        const close = typeof value === 'string' ? closestName(value, allowed.map(String)) : null;
+        message = `must be one of ${allowed.map(fmt).join(', ')} (got ${fmt(value)}${close ? `; did you mean ${fmt(close)}?` : ''})`;
         break;
+      }
       case 'pattern':
         message = `must look like "2:4" (got ${fmt(value)})`;
         break;
@@ -97,8 +114,28 @@ function issuesFromSchema(layer: Layer, errors: ErrorObject[] | null | undefined
     }
     out.push(new ConfigIssue(layer.source, name, message));
   }
-  return out;
+  // In the order of the keys as written.
+  const order = Object.keys(layer.values);
+  const at = (i: ConfigIssue): number => {
+    const k = order.findIndex((f) => i.field === f || i.field.startsWith(`${f}[`) || i.field === layer.names?.[f as OptionField]);
+    return k < 0 ? order.length : k;
+  };
+  return out.map((i, n) => ({ i, n })).sort((a, b) => at(a.i) - at(b.i) || a.n - b.n).map(({ i }) => i);
 }
+
+/** The message for a key that is not an option: the closest option, else where the list is. */
+export function unknownOption(key: string): string {
+  const known = Object.keys(PROPS).filter((k) => k !== '$schema');
+  const c = closestName(key, [...known, ...Object.keys(ALIASES)]);
+  if (c) return `is not an option; did you mean "${ALIASES[c] ?? c}"?`;
+  return `is not an option (hover a key, or type \`"\` for completion, to see the ${known.length} options)`;
+}
+
+/** Names from elsewhere (settings, CLI flags) that a user may carry into trim.config.json. */
+const ALIASES: Record<string, string> = {
+  executionProvider: 'ep', calibrationFile: 'calib', evaluationFile: 'eval', maxWindows: 'maxEvalWindows',
+  searchRowSparsity: 'trim', outputFolder: 'out',
+};
 
 function checked(layer: Layer): LayerResult {
   if (validateLayer(layer.values)) return { layer, issues: [] };
@@ -113,7 +150,9 @@ export const SETTING_FIELDS: Record<string, OptionField> = {
   sparsity: 'sparsity',
   iterations: 'iterations',
   score: 'score',
+  /** The former name of searchRowSparsity, read when that one is not set. */
   trim: 'trim',
+  searchRowSparsity: 'trim',
   allocation: 'allocation',
   owlLambda: 'owlLambda',
   owlM: 'owlM',
@@ -140,6 +179,7 @@ export function settingsLayer(settings: Record<string, unknown>, workspaceFolder
   const issues: ConfigIssue[] = [];
   for (const [key, value] of Object.entries(settings)) {
     if (value === undefined) continue;
+    if (key === 'trim' && settings.searchRowSparsity !== undefined) continue;
     const field = SETTING_FIELDS[key];
     if (field) {
       if (value === '' && (field === 'calib' || field === 'eval' || field === 'nm')) {

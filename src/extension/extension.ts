@@ -17,6 +17,7 @@ import { ProgressTracker, pct, type ProgressState } from './progress';
 import { pickModel as pickModelFrom } from './modelPicker';
 import { registerRunActions, workspaceKey } from './runActions';
 import { pickItem } from './runLabels';
+import { rerunCanHelp, SETTINGS_QUERY } from './rerun';
 import { RunSnapshots } from './runSnapshots';
 import { RunStore, type RunRecord } from './runStore';
 import { RunsTree } from './runsTree';
@@ -106,7 +107,7 @@ export function activate(context: vscode.ExtensionContext): void {
     ];
     const pick = await vscode.window.showErrorMessage(`TRIM: ${first}${more}`, ...actions);
     if (pick === 'Open trim.config.json' && configUri) await vscode.window.showTextDocument(configUri);
-    else if (pick === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', 'trim.');
+    else if (pick === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', SETTINGS_QUERY);
     else if (pick === 'Show Log') log.show();
   };
 
@@ -281,7 +282,8 @@ export function activate(context: vscode.ExtensionContext): void {
     }
     if (r.status === 'failed') {
       log.error(`${r.id} failed: ${r.error?.code}: ${r.error?.message}`);
-      const pick = await vscode.window.showErrorMessage(`TRIM: ${r.label} failed: ${r.error?.message ?? 'unknown error'}`, 'Show Log', 'Re-run');
+      // Re-run only where the same options could pass (rerun.ts); else the message says what to change.
+      const pick = await vscode.window.showErrorMessage(`TRIM: ${r.label} failed: ${r.error?.message ?? 'unknown error'}`, 'Show Log', ...(rerunCanHelp(r.error) ? ['Re-run'] : []));
       if (pick === 'Show Log') log.show();
       else if (pick === 'Re-run') await startFromRun(r, {}, 'Re-run');
       return;
@@ -389,7 +391,7 @@ export function activate(context: vscode.ExtensionContext): void {
       const top = new vscode.Range(0, 0, 0, 0);
       return [
         new vscode.CodeLens(top, { title: '$(play) Run TRIM with this file', command: 'trim.runConfig', arguments: [doc.uri] }),
-        new vscode.CodeLens(top, { title: 'TRIM settings', command: 'workbench.action.openSettings', arguments: ['trim.'] }),
+        new vscode.CodeLens(top, { title: 'TRIM settings', command: 'workbench.action.openSettings', arguments: [SETTINGS_QUERY] }),
       ];
     },
   };

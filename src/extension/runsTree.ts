@@ -2,12 +2,13 @@
  * The Runs view: past and running jobs with status, target, achieved sparsity and perplexity
  * before → after. Items are the store's RunRecords; a running one shows its live progress.
  */
-import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { isWithin } from '../core/paths';
 import { canResume, isInterrupted } from './jobManager';
 import type { ProgressState } from './progress';
 import { runState, runTitle, shortDate, tooltipRows } from './runLabels';
 import type { RunRecord, RunStore } from './runStore';
+import { runContextValue } from './rerun';
 
 const ICONS: Record<RunRecord['status'], [string, string | undefined]> = {
   queued: ['clock', undefined],
@@ -25,7 +26,8 @@ const ICONS: Record<RunRecord['status'], [string, string | undefined]> = {
 export function describeRow(r: RunRecord, progress?: ProgressState): { label: string; description: string } {
   const label = runTitle(r.options, true);
   if (r.status === 'running') {
-    return { label, description: progress ? `${Math.round(progress.fraction * 100)}% · ${progress.message}` : 'starting…' };
+    // What it is doing, units done and time left; no percentage beside the target's (progress.ts).
+    return { label, description: progress ? progress.message : 'starting…' };
   }
   return { label, description: `${runState(r)} · ${shortDate(r.createdAt)}` };
 }
@@ -72,8 +74,8 @@ export class RunsTree implements vscode.TreeDataProvider<RunRecord>, vscode.Disp
     item.description = row.description;
     const [icon, color] = isInterrupted(r) ? ['debug-pause', 'editorWarning.foreground'] : ICONS[r.status];
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-    // run.<status>[.resumable]: menus match /^run\.(done|…)\b/.
-    item.contextValue = `run.${r.status}${canResume(r) ? '.resumable' : ''}`;
+    // run.<status>[.final][.resumable]: menus match /^run\.(done|…)\b/, Re-run only without .final.
+    item.contextValue = runContextValue(r, canResume(r));
     item.tooltip = tooltip(r);
     // A click (or Enter) opens the results (and shows the run in the Layers view).
     item.command = { command: 'trim.openRunRow', title: 'Open Results', arguments: [r] };
@@ -108,8 +110,5 @@ const escape = (s: string): string => s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$
 
 /** Whether `p` lies in one of the workspace folders (then it can be revealed in the Explorer). */
 export function inWorkspace(p: string): boolean {
-  return (vscode.workspace.workspaceFolders ?? []).some((f) => {
-    const rel = path.relative(f.uri.fsPath, p);
-    return !rel.startsWith('..') && !path.isAbsolute(rel);
-  });
+  return (vscode.workspace.workspaceFolders ?? []).some((f) => isWithin(p, f.uri.fsPath));
 }

@@ -12,7 +12,8 @@
  *      match trim-report.json on disk;
  *   5. a new iteration count + "Run again" gives a second run whose report records it;
  *   6. a run cancelled from the notification leaves no output folder (and no worker);
- *   7. an invalid value typed into trim.config.json shows a schema diagnostic.
+ *   7. an invalid value typed into trim.config.json shows a schema diagnostic (a percentage as
+ *      sparsity says to write a fraction; a misspelled key gets "did you mean").
  * Screenshots: .artifacts/e2e/. A failing step names what it waited for, and leaves a
  * screenshot, the code-server log and the extension's log there.
  */
@@ -412,22 +413,25 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     await shot('6-cancelled');
   });
 
-  step(7, 'an invalid value in trim.config.json shows a schema diagnostic', [1], async () => {
+  step(7, 'an invalid value in trim.config.json shows a schema diagnostic that says what to write', [1], async () => {
     await runCommand('TRIM: Create trim.config.json'); // opens the existing file
     const editor = page.locator('.editor-instance .monaco-editor').first();
     await waitFor('trim.config.json open in an editor tab', () => page.locator('.tabs-container .tab', { hasText: 'trim.config.json' }).first().isVisible());
     await editor.locator('.view-lines').click();
     await page.keyboard.press('Control+A');
     await page.keyboard.press('Delete');
-    await page.keyboard.insertText('{\n"sparsity": 1.5,\n"nsamples": 16\n}');
+    await page.keyboard.insertText('{\n"sparsity": 70,\n"iteration": 5,\n"nsamples": 16\n}');
     const squiggle = editor.locator('.squiggly-warning, .squiggly-error');
     await waitFor('a schema squiggle (.squiggly-warning/.squiggly-error) in trim.config.json', () => squiggle.first().isVisible(), 60_000);
     await runCommand('View: Focus Problems (Errors, Warnings, Infos)').catch(async () => { await page.keyboard.press('Escape'); await page.keyboard.press('Control+Shift+M'); });
-    const problem = page.locator('.markers-panel .monaco-list-row', { hasText: /maximum/i });
-    await waitFor('a Problems entry about the maximum of "sparsity"', () => problem.first().isVisible());
+    const problem = page.locator('.markers-panel .monaco-list-row', { hasText: /is a fraction below 1/ });
+    await waitFor('a Problems entry saying that "sparsity" is a fraction', () => problem.first().isVisible());
+    await waitFor('a Problems entry suggesting "iterations"', () => page.locator('.markers-panel .monaco-list-row', { hasText: /did you mean "iterations"/ }).first().isVisible());
     const text = await page.locator('.markers-panel').innerText();
     assert.match(text, /trim\.config\.json/);
-    assert.match(text, /exclusive maximum of 1/);
+    assert.match(text, /sparsity is a fraction below 1: write 0\.7 for 70%, not 70\./);
+    assert.match(text, /This is not an option; did you mean "iterations"\?/);
+    assert.doesNotMatch(text, /exclusive maximum/);
     assert.equal(await page.locator('.markers-panel .monaco-list-row .codicon-error').count(), 0, `only the schema warning, no syntax error: ${text}`);
     await editor.locator('.squiggly-warning, .squiggly-error').first().hover({ force: true }).catch(() => undefined);
     await sleep(1500);

@@ -30,7 +30,9 @@ const base = (): PruneOptions => ({ ...defaultPruneOptions(), out: path.join(roo
 
 const BAD: [string, Partial<PruneOptions>, RegExp][] = [
   ['sparsity 1', { sparsity: 1 }, /^--sparsity: 1 is out of range \[0, 1\)/],
-  ['sparsity 1.5', { sparsity: 1.5 }, /^--sparsity: 1\.5 is out of range/],
+  ['sparsity 1.5', { sparsity: 1.5 }, /^--sparsity: 1\.5 is out of range \[0, 1\): sparsity is a fraction, write 0\.7 for 70%\.$/],
+  ['sparsity 70 (a percentage)', { sparsity: 70 }, /^--sparsity: 70 is out of range \[0, 1\): sparsity is a fraction, write 0\.7 for 70%\.$/],
+  ['sparsity 50 (a percentage)', { sparsity: 50 }, /write 0\.5 for 50%\.$/],
   ['sparsity -0.1', { sparsity: -0.1 }, /^--sparsity: -0\.1 is out of range/],
   ['sparsity NaN', { sparsity: NaN }, /^--sparsity: NaN is out of range/],
   ['iterations -1', { iterations: -1 }, /^--iterations: must be an integer ≥ 0, got -1/],

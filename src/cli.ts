@@ -24,6 +24,7 @@ import { PRESETS, writeSynth } from './core/synth';
 import type { PruneOptions } from './contract';
 import { LAYER_METRICS, ROW_METRICS } from './contract';
 import { cpus } from 'node:os';
+import { addGpuCommands, runWithCudaLibraries, watchParent } from './cliGpu';
 
 // Weight reads go out in parallel (core/fused.ts): more libuv threads than the default 4.
 process.env.UV_THREADPOOL_SIZE ??= String(Math.min(16, Math.max(4, cpus().length)));
@@ -32,6 +33,10 @@ function float(v: string): number {
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number');
   return n;
+}
+
+function gpuMemory(v: string): number | 'auto' {
+  return v === 'auto' ? 'auto' : float(v);
 }
 
 function int(v: string): number {
@@ -63,6 +68,7 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
       case 'start':
         console.error(`${e.model.architecture} · ${e.model.blocks} blocks · ${(e.model.parameters / 1e6).toFixed(1)}M parameters · ${e.model.dtype} · execution provider: ${e.ep}`);
         if (e.epNotice) console.error(e.epNotice);
+        else if (e.ep === 'cuda' && e.device) console.error(e.device);
         break;
       case 'phase':
         stop();
@@ -139,9 +145,9 @@ async function main(): Promise<void> {
     .option('--no-eval', 'skip the perplexity evaluation')
     .option('--max-eval-windows <n>', 'evaluate at most this many windows', int)
     .option('--batch <n>', 'windows per block run (default: sized automatically)', int)
-    .option('--gpu-memory <GiB>', 'device memory to size CUDA runs for (default 24, a 24 GB card)', float)
+    .option('--gpu-memory <GiB|auto>', 'device memory to size CUDA runs for (default auto: the card\'s free memory less a margin)', gpuMemory)
     .option('--blocks-per-run <n>', 'blocks pruned per device run (default: as many as --gpu-memory allows on CUDA, 1 on the CPU)', int)
-    .addOption(new Option('--precision <p>', 'block passes in float32, or float16 as the authors run their model (CUDA)').choices(['float32', 'float16']).default('float32'))
+    .addOption(new Option('--precision <p>', 'block passes in float32, or float16 as the authors run their model; auto: float16 on CUDA for 16-bit checkpoints, else float32').choices(['auto', 'float32', 'float16']).default(d.precision))
     .addOption(new Option('--ep <ep>', 'execution provider').choices(['auto', 'cuda', 'cpu']).default('auto'))
     .option('--json', 'stream JSON events, one per line; the last line is the summary')
     .action(async (a) => {
@@ -160,7 +166,7 @@ async function main(): Promise<void> {
         calib: a.calib ?? d.calib,
         eval: a.eval === false ? null : typeof a.eval === 'string' ? a.eval : d.eval,
         maxEvalWindows: a.maxEvalWindows ?? null, ep: a.ep, batch: a.batch ?? null,
-        gpuMemory: a.gpuMemory ?? null, blocksPerRun: a.blocksPerRun ?? null, precision: a.precision,
+        gpuMemory: a.gpuMemory === 'auto' ? null : a.gpuMemory ?? null, blocksPerRun: a.blocksPerRun ?? null, precision: a.precision,
       };
       const { emit, stop } = makeEmitter(!!a.json);
       const ac = { cancelled: false };
@@ -179,7 +185,7 @@ async function main(): Promise<void> {
       console.log(`  → ${r.out}`);
       console.log(`  sparsity   ${(r.sparsity * 100).toFixed(2)}% of the linear weights (target ${(o.sparsity * 100).toFixed(0)}%${o.trim ? ', TRIM' : ''}${o.allocation !== 'uniform' ? ', ' + o.allocation : ''})`);
       if (r.perplexity !== null) console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.perplexity.toFixed(2)} pruned`);
-      console.log(`  time       ${s.total.toFixed(1)} s (statistics ${s.statistics.toFixed(1)}, TRIM ${s.trim.toFixed(1)}, propagation ${s.propagate.toFixed(1)}, evaluation ${(s.eval + s.dense_eval).toFixed(1)}) on ${r.ep}`);
+      console.log(`  time       ${s.total.toFixed(1)} s (statistics ${s.statistics.toFixed(1)}, TRIM ${s.trim.toFixed(1)}, propagation ${s.propagate.toFixed(1)}, evaluation ${(s.eval + s.dense_eval).toFixed(1)}) on ${r.ep}${r.precision ? ` (${r.precision})` : ''}`);
       console.log(`  report     ${r.report}`);
     });
   program
@@ -199,10 +205,12 @@ async function main(): Promise<void> {
       for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(defaults.model(), f), path.join(a.out, f));
       console.log(`${a.preset}: ${spec.layers} blocks, ${(r.bytes / 2 ** 30).toFixed(2)} GiB in ${r.files.length} file(s) → ${a.out} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
     });
+  addGpuCommands(program);
   await program.parseAsync(process.argv);
 }
 
-main().catch((e) => {
+watchParent();
+runWithCudaLibraries().then((code) => (code === null ? main() : process.exit(code))).catch((e) => {
   if (isTrimError(e)) {
     console.error(`error: ${e.message}`);
     if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ type: 'error', error: { code: e.code, message: e.message } }) + '\n');

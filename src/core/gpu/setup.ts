@@ -209,14 +209,14 @@ async function download(url: string, file: string, pkg: PackageSpec, signal: Abo
     const res = await fetch(url, { signal });
     if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
     const total = Number(res.headers.get('content-length')) || null;
-    let last = 0;
+    let last = -1;
     await pipeline(
       Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>),
       new Transform({
         transform(chunk: Buffer, _enc, cb) {
           h.update(chunk);
           bytes += chunk.length;
-          if (bytes - last >= 1 << 20 || bytes === total) {
+          if (last < 0 || bytes - last >= 1 << 20 || bytes === total) {
             last = bytes;
             onProgress?.({ phase: 'download', done: bytes, total });
           }

@@ -18,6 +18,7 @@ import { RunSnapshots } from './runSnapshots';
 import { RunStore, type RunRecord } from './runStore';
 import { RunsTree, inWorkspace } from './runsTree';
 import { ResultsPanel, SIDEBAR_VIEW_ID, SidebarView, connectionsOf, type WebviewActions } from './webviews';
+import { GpuSupport } from './gpu';
 
 const CONFIG_FILE = 'trim.config.json';
 
@@ -31,7 +32,8 @@ export function activate(context: vscode.ExtensionContext): void {
   for (const r of interrupted) log.warn(`run ${r.id} (${r.label}) was interrupted by a reload; its partial output was removed`);
 
   const workerPath = context.asAbsolutePath(path.join('dist', 'worker.js'));
-  const manager = new JobManager({ workerPath, store });
+  const gpu = new GpuSupport(context, log);
+  const manager = new JobManager({ workerPath, store, env: () => gpu.workerEnv() });
   jobs = manager;
   const snapshots = new RunSnapshots(store, manager);
   const trackers = new Map<string, ProgressTracker>();
@@ -202,6 +204,7 @@ export function activate(context: vscode.ExtensionContext): void {
   manager.on('output', (id, stream, line) => (stream === 'stderr' ? log.warn(`[${id}] ${line}`) : log.info(`[${id}] ${line}`)));
   manager.on('event', (id, e) => {
     logEvent(log, id, e);
+    gpu.onEvent(e);
     const state = trackers.get(id)?.update(e);
     if (state) notifications.get(id)?.report(state);
     tree.refresh(true);
@@ -209,6 +212,7 @@ export function activate(context: vscode.ExtensionContext): void {
   });
   manager.on('change', (r) => {
     void vscode.commands.executeCommand('setContext', 'trim.busy', manager.busy);
+    if (!manager.busy) gpu.idle();
     tree.refresh();
     for (const c of connectionsOf(panel, sidebar)) void c.runsChanged(r.id);
     if (r.status === 'running') {
@@ -283,6 +287,9 @@ export function activate(context: vscode.ExtensionContext): void {
       }
     }));
   };
+
+  command('trim.setupGpu', () => gpu.setup());
+  command('trim.checkGpu', () => gpu.check());
 
   command('trim.pruneModel', async (arg) => {
     // A model given by the caller (a URI of a folder, or {model}) or by trim.config.json is
@@ -372,7 +379,7 @@ export function activate(context: vscode.ExtensionContext): void {
   };
 
   context.subscriptions.push(
-    log, tree, treeView, panel, sidebar,
+    log, tree, treeView, panel, sidebar, gpu,
     vscode.window.registerWebviewViewProvider(SIDEBAR_VIEW_ID, sidebar),
     vscode.languages.registerCodeLensProvider({ pattern: `**/${CONFIG_FILE}` }, lensProvider),
     treeView.onDidChangeVisibility((e) => { if (e.visible) store.refresh(); }),

@@ -38,11 +38,15 @@ export class Engine {
       return new Engine('cuda', null, g, `CUDA: ${g ? `${g.name}, ${(g.freeMiB / 1024).toFixed(1)} of ${(g.totalMiB / 1024).toFixed(1)} GiB free` : 'the card did not say its memory (no nvidia-smi)'}`);
     }
     // The probe failed with everything in place that we look for: name a missing library if any.
-    const reason = hopeless || !first ? why : `${first.piece} is missing: ${first.fix}; ONNX Runtime said: ${why}`;
+    const unset = d.libraryPath.filter((dir) => !(process.env.LD_LIBRARY_PATH ?? '').split(':').includes(dir));
+    const reason = hopeless ? why
+      : first ? `${first.piece} is missing: ${first.fix}; ONNX Runtime said: ${why}`
+      : unset.length ? `${why} (the CUDA libraries in ${unset.join(', ')} are not on this process's LD_LIBRARY_PATH: run it through \`trim\` or the extension, which add them, or add them yourself)`
+      : why;
     if (choice === 'cuda') {
       throw new TrimError('E_EP', `The CUDA execution provider could not start: ${reason}. Use --ep cpu (or auto) to run on the CPU.`);
     }
-    const short = !d.driver.libcuda ? 'no NVIDIA driver' : first ? `${first.piece} is missing: ${first.fix}` : why;
+    const short = !d.driver.libcuda ? 'no NVIDIA driver' : first ? `${first.piece} is missing: ${first.fix}` : reason;
     return new Engine('cpu', `CUDA unavailable (${short}); running on the CPU.`, null, `CPU: ${short}`);
   }
 

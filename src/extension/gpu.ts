@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { TrimEvent } from '../contract';
 import { diagnose, doctorLines, jobEnv, type Diagnosis } from '../core/gpu/doctor';
-import { binDir, installDir, readInstall } from '../core/gpu/paths';
+import { activeInstall, binDir, installDir, readInstall } from '../core/gpu/paths';
 import { setupGpu } from '../core/gpu/setup';
 
 const OFFERED_KEY = 'trim.gpuSetupOffered';
@@ -25,10 +25,10 @@ export class GpuSupport implements vscode.Disposable {
     this.status.command = 'trim.checkGpu';
   }
 
-  /** The extension's install, when complete. */
+  /** The extension's install when complete, else the CLI's (`trim gpu setup`), else null. */
   get install(): string | null {
     const dir = installDir(this.context.globalStorageUri.fsPath);
-    return readInstall(dir) ? dir : null;
+    return readInstall(dir) ? dir : activeInstall();
   }
 
   private providerSetting(): string {
@@ -60,6 +60,11 @@ export class GpuSupport implements vscode.Disposable {
 
   async setup(): Promise<void> {
     const providerDir = this.providerSetting() || undefined;
+    const cli = activeInstall();
+    if (cli && !providerDir && !readInstall(installDir(this.context.globalStorageUri.fsPath))) {
+      void vscode.window.showInformationMessage(`TRIM: the CUDA provider is already installed in ${cli} (by \`trim gpu setup\`); jobs use it. Nothing to do.`);
+      return;
+    }
     const r = await vscode.window.withProgress({
       location: vscode.ProgressLocation.Notification, title: 'TRIM: Setting up the GPU', cancellable: true,
     }, async (progress, token) => {

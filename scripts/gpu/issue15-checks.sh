@@ -15,14 +15,14 @@
 # No LD_LIBRARY_PATH is set: the CLI must find CUDA 13 and cuDNN by itself (gpu doctor), and the
 # provider comes from `gpu setup --from` npm's tarball (integrity checked), not the hand bundle.
 set -u
-T=/opt/trim15; R=$T/results.tsv
+T=${ISSUE15_DIR:-/opt/trim15}; S=${ISSUE15_STAGE:-/opt/stage}; R=$T/results.tsv
 export PATH=$T:$PATH TRIM_CACHE_DIR=$T/cache
 unset LD_LIBRARY_PATH NODE_PATH
 DEMO=media/models/trim-demo-qwen2-small
 M=/tmp/synth-qwen2.5-7b; C=/tmp/calib3.txt
 row() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> $R; printf '%-28s %-10s %s\n' "$1" "$2" "$3"; }
 holder() {  # holder KEEP_GiB: the card looks like a KEEP-GiB card until `kill $H`
-  python3 ../shared/gpu/reference/hold_gpu.py "$1" > /tmp/holder.txt 2>&1 & H=$!
+  python3 $T/hold_gpu.py "$1" > /tmp/holder.txt 2>&1 & H=$!
   until grep -q holding /tmp/holder.txt 2>/dev/null; do kill -0 $H 2>/dev/null || { cat /tmp/holder.txt; return 1; }; sleep 1; done
   cat /tmp/holder.txt; nvidia-smi --query-gpu=memory.free,memory.total --format=csv,noheader
 }
@@ -42,12 +42,12 @@ hold() {  # hold KEEP: the 7B shape with no flags at all (only the protocol: TRI
 [ -f $R ] || { mkdir -p $T; : > $R; }
 for mode in "$@"; do case $mode in
 unpack)
-  mkdir -p $T && cat /opt/stage/part.* | tar x -C $T && (cd $T && sha512sum -c SHA512SUMS) &&
+  mkdir -p $T && cat $S/part.* | tar x -C $T && (cd $T && sha512sum -c SHA512SUMS) && cp $S/hold_gpu.py $T/ &&
   xz -d -c $T/node.xz > $T/node && chmod +x $T/node && xz -d -c $T/ort-npm.tar.xz | tar x -C . &&
   node --version && row unpack ok "node $(node --version), onnxruntime-node $(node -p "require('onnxruntime-node/package.json').version")" ;;
 setup)
-  t0=$(date +%s.%N); node dist/cli.js gpu setup --from $T/com.github.asus4.onnxruntime.linux-x64-gpu-0.4.9.tgz; rc=$?
-  row "gpu setup --from" "$([ $rc = 0 ] && echo ok || echo FAIL)" "$(echo "$(date +%s.%N) - $t0" | bc) s"
+  t0=$(date +%s%N); node dist/cli.js gpu setup --from $T/com.github.asus4.onnxruntime.linux-x64-gpu-0.4.9.tgz; rc=$?
+  row "gpu setup --from" "$([ $rc = 0 ] && echo ok || echo FAIL)" "$(( ($(date +%s%N) - t0) / 1000000 )) ms"
   node dist/cli.js gpu setup | tail -1 ;;
 doctor)
   node dist/cli.js gpu doctor | tee /tmp/doctor.txt
@@ -70,6 +70,6 @@ parity)
     ok=$(node -e "console.log(Math.abs($ppl/$ref-1)*100<=$tol && Math.abs($dense/113.76-1)*100<=0.5 ? 'ok' : 'FAIL')")
     row "parity $name" "$ok" "$ppl vs $ref (±$tol%), dense $dense, $ep $prec"
   done ;;
-table) echo; echo "issue 15 checks ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1))"; column -t -s $'\t' $R ;;
+table) echo; echo "issue 15 checks ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1))"; awk -F'\t' '{ printf "%-28s %-6s %s\n", $1, $2, $3 }' $R ;;
 *) echo "unknown mode $mode"; exit 2 ;;
 esac; done

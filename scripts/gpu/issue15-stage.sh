@@ -25,4 +25,6 @@ mv com.github.asus4.onnxruntime.linux-x64-gpu-0.4.9.tgz s/
 rm -rf "$dest"/.gpu15-*
 split -b 51M -d -a 1 bundle.tar part.
 i=1; for p in part.*; do mkdir -p "$dest/.gpu15-$i"; mv "$p" "$dest/.gpu15-$i/"; i=$((i+1)); done
+# The holder that makes the H200 look like a smaller card (../shared is not on the device).
+cp "$dest/../shared/gpu/reference/hold_gpu.py" "$dest/.gpu15-$((i-1))/"
 ls -la "$dest"/.gpu15-*

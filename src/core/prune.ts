@@ -96,7 +96,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     ? planFused(ckpt, seqlen, o.nsamples, memory?.gib ?? 24, o.batch ?? (cuda ? null : Runner.autoBatch(ckpt, seqlen)), o.blocksPerRun ?? (cuda ? null : 1))
     : null;
   if (cuda && fusedPlan && fusedPlan.estimate > fusedPlan.budget) {
-    emit({ type: 'log', level: 'warn', message: `The smallest run (1 block, ${fusedPlan.chunkWindows} windows per chunk) is estimated at ${(fusedPlan.estimate / 2 ** 30).toFixed(1)} GiB, more than the ${(fusedPlan.budget / 2 ** 30).toFixed(1)} GiB it was sized for; it may run out of device memory (fewer --nsamples or a shorter --seqlen need less).` });
+    emit({ type: 'log', level: 'warn', message: `A run of ${fusedPlan.blocksPerRun} block(s), ${fusedPlan.chunkWindows} window(s) per chunk, is estimated at ${(fusedPlan.estimate / 2 ** 30).toFixed(1)} GiB, more than the ${(fusedPlan.budget / 2 ** 30).toFixed(1)} GiB it was sized for; it may run out of device memory (fewer --blocks-per-run, --nsamples or a shorter --seqlen need less).` });
   }
   // The fused path's first run needs only the token ids: its weights are read while the text is
   // tokenized, when pruning follows at once (no dense evaluation or allocation pass in between,

@@ -156,4 +156,5 @@ test('--precision auto: float16 on CUDA for 16-bit checkpoints on the fused path
   assert.equal(resolvePrecision('auto', 'cpu', 'float16', true).precision, 'float32');
   assert.equal(resolvePrecision('float16', 'cpu', 'float16', true).precision, 'float16');
   assert.equal(resolvePrecision(undefined, 'cuda', 'float16', true).precision, 'float32');
+  assert.equal(resolvePrecision('float16', 'cuda', 'float16', false).precision, 'float32'); // block by block computes in float32
 });

@@ -30,6 +30,15 @@ function gpuMemMiB(pid) {
   return null;
 }
 
+// The CLI may run the job in a child of itself (the CUDA libraries on its LD_LIBRARY_PATH): both are measured.
+function withChildren(pid) {
+  try {
+    return [pid, ...fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)];
+  } catch {
+    return [pid];
+  }
+}
+
 function hwmKiB(pid) {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -47,8 +56,12 @@ async function bench(args) {
   let gpu = null;
   const hasSmi = (() => { try { execFileSync('nvidia-smi', ['-L'], { stdio: 'ignore' }); return true; } catch { return false; } })();
   const poll = setInterval(() => {
-    rss = Math.max(rss, hwmKiB(child.pid) ?? 0);
-    if (hasSmi) { const g = gpuMemMiB(child.pid); if (g !== null) gpu = Math.max(gpu ?? 0, g); }
+    const pids = withChildren(child.pid);
+    for (const p of pids) rss = Math.max(rss, hwmKiB(p) ?? 0);
+    if (hasSmi) {
+      const gs = pids.map(gpuMemMiB).filter((g) => g !== null);
+      if (gs.length) gpu = Math.max(gpu ?? 0, gs.reduce((a, b) => a + b, 0));
+    }
   }, 200);
   let buf = '';
   let start = null;
@@ -82,7 +95,8 @@ async function bench(args) {
   const rows = [
     ['model', `${path.basename(start.model.path)} (${start.model.architecture}, ${(start.model.parameters / 1e6).toFixed(1)}M, ${start.model.dtype})`],
     ['machine', `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`],
-    ['execution provider', summary.ep],
+    ['execution provider', `${summary.ep}${summary.device ? ` (${summary.device})` : ''}`],
+    ['precision, GPU memory planned', `${o.precision ?? 'float32'}${o.gpuMemory != null ? `, ${o.gpuMemory} GiB` : ''}`],
     ['windows × seqlen', `${o.nsamples} × ${o.seqlen ?? '(default)'}${o.batch ? ` (${o.batch} per batch)` : ''}`],
     ['method', `${o.score}${o.allocation !== 'uniform' ? ' + ' + o.allocation : ''}${o.trim ? ' + TRIM' : ''} ${(o.sparsity * 100).toFixed(0)}%`],
     ...['load', 'calibration', 'allocation', 'embed', 'statistics', 'trim', 'prune', 'propagate', 'write', 'dense_eval', 'eval'].map((k) => [`  ${k} (s)`, s[k].toFixed(2)]),

@@ -3,13 +3,23 @@
 // bundles (browser). Usage: node scripts/build.mjs [--watch] [--minify]
 import * as esbuild from 'esbuild';
 import { existsSync } from 'node:fs';
+import * as path from 'node:path';
 
 const watch = process.argv.includes('--watch');
 const minify = process.argv.includes('--minify');
 
+// Every import of onnxruntime-node resolves to src/core/ortLoad.ts, which loads the private CUDA
+// copy installed by `gpu setup` when there is one, else onnxruntime-node itself (kept external).
+const ortLoader = path.resolve('src/core/ortLoad.ts');
+const ortPlugin = {
+  name: 'ort-loader',
+  setup(b) {
+    b.onResolve({ filter: /^onnxruntime-node$/ }, (args) => (args.importer === ortLoader ? { path: 'onnxruntime-node', external: true } : { path: ortLoader }));
+  },
+};
 const node = {
   bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, minify,
-  external: ['vscode', 'onnxruntime-node'], logLevel: 'warning',
+  external: ['vscode', 'onnxruntime-node'], logLevel: 'warning', plugins: [ortPlugin],
 };
 const browser = {
   bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: true, minify,

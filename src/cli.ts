@@ -28,6 +28,7 @@ import { formatEta, LAYER_METRICS, ROW_METRICS } from './contract';
 import { ORT_VERSION } from './core/engine';
 import pkg from '../package.json';
 import { cpus } from 'node:os';
+import { addGpuCommands, runWithCudaLibraries, watchParent } from './cliGpu';
 
 // Weight reads go out in parallel (core/fused.ts): more libuv threads than the default 4.
 process.env.UV_THREADPOOL_SIZE ??= String(Math.min(16, Math.max(4, cpus().length)));
@@ -36,6 +37,10 @@ function float(v: string): number {
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number');
   return n;
+}
+
+function gpuMemory(v: string): number | 'auto' {
+  return v === 'auto' ? 'auto' : float(v);
 }
 
 function int(v: string): number {
@@ -83,6 +88,7 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
       case 'start':
         console.error(`${e.model.architecture} · ${e.model.blocks} blocks · ${(e.model.parameters / 1e6).toFixed(1)}M parameters · ${e.model.dtype} · execution provider: ${e.ep}`);
         if (e.epNotice) console.error(e.epNotice);
+        else if (e.ep === 'cuda' && e.device) console.error(e.device);
         break;
       case 'phase':
         stop();
@@ -178,9 +184,9 @@ async function main(): Promise<void> {
     .option('--no-eval', 'skip the perplexity evaluation')
     .option('--max-eval-windows <n>', 'evaluate at most this many windows', int)
     .option('--batch <n>', 'windows per block run (default: sized automatically)', int)
-    .option('--gpu-memory <GiB>', 'device memory to size CUDA runs for (default 24, a 24 GB card)', float)
+    .option('--gpu-memory <GiB|auto>', 'device memory to size CUDA runs for (default auto: the card\'s free memory less a margin)', gpuMemory)
     .option('--blocks-per-run <n>', 'blocks pruned per device run (default: as many as --gpu-memory allows on CUDA, 1 on the CPU)', int)
-    .addOption(new Option('--precision <p>', 'block passes in float32, or float16 as the authors run their model (CUDA)').choices(['float32', 'float16']).default('float32'))
+    .addOption(new Option('--precision <p>', 'block passes in float32, or float16 as the authors run their model; auto: float16 on CUDA for 16-bit checkpoints, else float32').choices(['auto', 'float32', 'float16']).default(d.precision))
     .addOption(new Option('--ep <ep>', 'execution provider').choices(['auto', 'cuda', 'cpu']).default('auto'))
     .option('--save-masks', 'also write the keep masks, bit-packed, as trim-masks.bits (safetensors format) in --out')
     .option('--baseline', 'with --trim: also prune with TRIM off under the same protocol (or reuse a cached one); the report carries both')
@@ -202,7 +208,7 @@ async function main(): Promise<void> {
         calib: a.calib ?? d.calib,
         eval: a.eval === false ? null : typeof a.eval === 'string' ? a.eval : d.eval,
         maxEvalWindows: a.maxEvalWindows ?? null, ep: a.ep, batch: a.batch ?? null,
-        gpuMemory: a.gpuMemory ?? null, blocksPerRun: a.blocksPerRun ?? null, precision: a.precision,
+        gpuMemory: a.gpuMemory === 'auto' ? null : a.gpuMemory ?? null, blocksPerRun: a.blocksPerRun ?? null, precision: a.precision,
         baseline: !!a.baseline, saveMasks: !!a.saveMasks,
       };
       if (o.baseline && !o.trim) throw new TrimError('E_OPTION', '--baseline: the baseline is the same job with TRIM off; it goes with --trim.');
@@ -236,7 +242,7 @@ async function main(): Promise<void> {
       const phases = s.statistics + s.propagate > 0 || s.prune === 0
         ? `statistics ${f(s.statistics)}, pruning ${f(s.prune)}${o.trim ? ` (TRIM search ${f(s.trim)})` : ''}, propagation ${f(s.propagate)}`
         : `pruning ${f(s.prune)}, which holds statistics, ${o.trim ? 'the TRIM search' : 'masks'} and propagation run as one graph (TRIM_PHASES=1 splits them, at some cost)`;
-      console.log(`  time       ${f(s.total)} s (${phases}, evaluation ${f(s.eval + s.dense_eval)}) on ${r.ep}`);
+      console.log(`  time       ${f(s.total)} s (${phases}, evaluation ${f(s.eval + s.dense_eval)}) on ${r.ep}${r.precision ? ` (${r.precision})` : ''}`);
       console.log(`  report     ${r.report}`);
     });
   program
@@ -256,10 +262,12 @@ async function main(): Promise<void> {
       for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(defaults.model(), f), path.join(a.out, f));
       console.log(`${a.preset}: ${spec.layers} blocks, ${(r.bytes / 2 ** 30).toFixed(2)} GiB in ${r.files.length} file(s) → ${a.out} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
     });
+  addGpuCommands(program);
   await program.parseAsync(process.argv);
 }
 
-main().catch((e) => {
+watchParent();
+runWithCudaLibraries().then((code) => (code === null ? main() : process.exit(code))).catch((e) => {
   if (isTrimError(e)) {
     console.error(`error: ${e.message}`);
     if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ type: 'error', error: { code: e.code, message: e.message } }) + '\n');

@@ -66,12 +66,15 @@ export interface PruneOptions {
   ep: EpChoice;
   /** Windows per block run (null = sized automatically). */
   batch: number | null;
-  /** Device memory to size runs for, GiB (CUDA; default 24, a 24 GB card). */
+  /** Device memory to size runs for, GiB (CUDA; null = auto: the card's free memory less a margin). */
   gpuMemory?: number | null;
   /** Blocks pruned per device run (null = as many as gpuMemory allows on CUDA, 1 on the CPU). */
   blocksPerRun?: number | null;
-  /** Block passes in float32 (default) or float16 (as the authors run their model; CUDA). */
-  precision?: 'float32' | 'float16';
+  /**
+   * Block passes in float32 or float16 (as the authors run their model; CUDA). auto (default):
+   * float16 on CUDA for 16-bit checkpoints, else float32. Reports hold the one that ran.
+   */
+  precision?: 'float32' | 'float16' | 'auto';
   /**
    * With `trim`: also prune with TRIM off under the same protocol (or reuse a cached one) and
    * carry it in the report as `baseline`. Optional: absent = false.
@@ -195,7 +198,10 @@ export interface TrimReport {
   createdAt: string;
   versions: { trim: string; onnxruntime: string; node: string };
   ep: Ep;
+  /** The device that ran the job and why ("CUDA: NVIDIA H200, 139.2 of 140.4 GiB free", "CPU: no NVIDIA driver"). */
+  device?: string;
   model: ModelSummary;
+  /** The options as they ran (precision and, on CUDA, gpuMemory resolved from auto). */
   options: PruneOptions;
   /** Achieved sparsity over all pruned linear layers (zeros / weights). */
   sparsity: number;
@@ -215,6 +221,9 @@ export interface PruneSummary {
   sparsity: number;
   seconds: PhaseSeconds;
   ep: Ep;
+  /** Arithmetic of the block passes that ran. */
+  precision?: 'float32' | 'float16';
+  device?: string;
   out: string;
   report: string;
   /** Perplexity of the baseline (TRIM off, same protocol), when the job had one. */
@@ -226,7 +235,7 @@ export type Phase =
 
 /** Events, in the order a prune job emits them. Each is one JSON line on the CLI's stdout. */
 export type TrimEvent =
-  | { type: 'start'; job: string; ep: Ep; epNotice: string | null; model: ModelSummary; options: PruneOptions | EvalOptions }
+  | { type: 'start'; job: string; ep: Ep; epNotice: string | null; model: ModelSummary; options: PruneOptions | EvalOptions; device?: string }
   | { type: 'phase'; phase: Phase; message: string }
   | { type: 'progress'; phase: Phase; done: number; total: number }
   | { type: 'block_start'; block: number; blocks: number; target: number }

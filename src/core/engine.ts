@@ -7,26 +7,60 @@ import * as ort from 'onnxruntime-node';
 import type { Ep, EpChoice } from '../contract';
 import { TrimError } from './errors';
 import { GraphBuilder, T } from './graphs/builder';
+import { diagnose, type Diagnosis, type GpuInfo } from './gpu/doctor';
+import { loadedOrtBinDir } from './gpu/paths';
 
 export type Session = ort.InferenceSession;
 export type Feeds = Record<string, ort.Tensor>;
 
 export class Engine {
-  private constructor(readonly ep: Ep, readonly notice: string | null) {}
+  /**
+   * `gpu`: the card CUDA runs on as nvidia-smi reports it (null on the CPU, or when nvidia-smi is
+   * absent). `why`: one line on why this device runs the job.
+   */
+  private constructor(readonly ep: Ep, readonly notice: string | null, readonly gpu: GpuInfo | null = null, readonly why = 'CPU chosen (--ep cpu)') {}
 
-  static async create(choice: EpChoice): Promise<Engine> {
+  static async create(choice: EpChoice, diag: () => Diagnosis = () => diagnose({ providerBin: loadedOrtBinDir() })): Promise<Engine> {
     if (choice === 'cpu') return new Engine('cpu', null);
     // ORT's CUDA provider lets cuBLAS use TF32 for float32 products, which moves the 80%-sparsity
     // results by ~4% (measured on the H200: demo Wanda 80% 630.8 with TF32, 656.7 without, the
     // float32 reference being 656.69). Exact float32 unless the user opts in with TRIM_ALLOW_TF32=1;
     // cuBLAS reads this variable when the provider starts, so it is set before the first session.
     if (process.env.TRIM_ALLOW_TF32 !== '1' && process.env.NVIDIA_TF32_OVERRIDE === undefined) process.env.NVIDIA_TF32_OVERRIDE = '0';
-    const why = await cudaProbe();
-    if (why === null) return new Engine('cuda', null);
-    if (choice === 'cuda') {
-      throw new TrimError('E_EP', `The CUDA execution provider could not start: ${why}. Use --ep cpu (or auto) to run on the CPU.`);
+    // The doctor's diagnosis names what is missing; without a driver or a provider the probe is not
+    // even tried (it could only fail).
+    const d = diag();
+    const first = d.missing[0];
+    const hopeless = !d.driver.libcuda || !d.provider.present;
+    const why = hopeless ? `${first.piece} is missing: ${first.fix}` : await cudaProbe();
+    if (why === null) {
+      const g = d.driver.gpus?.[0] ?? null;
+      return new Engine('cuda', null, g, `CUDA: ${g ? `${g.name}, ${(g.freeMiB / 1024).toFixed(1)} of ${(g.totalMiB / 1024).toFixed(1)} GiB free` : 'the card did not say its memory (no nvidia-smi)'}`);
     }
-    return new Engine('cpu', `CUDA unavailable (${why}); running on the CPU.`);
+    // The probe failed with everything in place that we look for: name a missing library if any.
+    const unset = d.libraryPath.filter((dir) => !(process.env.LD_LIBRARY_PATH ?? '').split(':').includes(dir));
+    const reason = hopeless ? why
+      : first ? `${first.piece} is missing: ${first.fix}; ONNX Runtime said: ${why}`
+      : unset.length ? `${why} (the CUDA libraries in ${unset.join(', ')} are not on this process's LD_LIBRARY_PATH: run it through \`trim\` or the extension, which add them, or add them yourself)`
+      : why;
+    if (choice === 'cuda') {
+      throw new TrimError('E_EP', `The CUDA execution provider could not start: ${reason}. Use --ep cpu (or auto) to run on the CPU.`);
+    }
+    const short = !d.driver.libcuda ? 'no NVIDIA driver' : first ? `${first.piece} is missing: ${first.fix}` : reason;
+    return new Engine('cpu', `CUDA unavailable (${short}); running on the CPU.`, null, `CPU: ${short}`);
+  }
+
+  /**
+   * A failed run told apart: the device ran out of memory (a typed error that says what to lower),
+   * or anything else as it came. `what` names the run ("blocks 0–3"), `lower` the options to lower.
+   */
+  runError(e: unknown, what: string, lower: string): unknown {
+    if (this.ep !== 'cuda') return e;
+    const msg = String((e as Error)?.message ?? e).split('\n')[0].slice(0, 300);
+    if (/out of memory|failed to allocate|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|cudaErrorMemoryAllocation|BFCArena/i.test(msg)) {
+      return new TrimError('E_EP', `The GPU ran out of memory in ${what} (${msg}). ${lower}`);
+    }
+    return e;
   }
 
   options(): ort.InferenceSession.SessionOptions {

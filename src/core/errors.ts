@@ -19,7 +19,9 @@ export type TrimErrorCode =
   | 'E_OUTPUT'
   | 'E_EP'
   | 'E_CANCELLED'
-  | 'E_IO';
+  | 'E_IO'
+  | 'E_NETWORK'
+  | 'E_INTEGRITY';
 
 export class TrimError extends Error {
   constructor(readonly code: TrimErrorCode, message: string) {

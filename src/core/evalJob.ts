@@ -14,7 +14,7 @@ export async function runEval(o: EvalOptions, emit: (e: TrimEvent) => void, job 
     throw new TrimError('E_OPTION', `--seqlen ${o.seqlen} exceeds the model's ${ckpt.config.maxPositions} positions.`);
   }
   const engine = await Engine.create(o.ep);
-  emit({ type: 'start', job, ep: engine.ep, epNotice: engine.notice, model: ckpt.summary(), options: o });
+  emit({ type: 'start', job, ep: engine.ep, epNotice: engine.notice, model: ckpt.summary(), options: o, device: engine.why });
   const tok = TextTokenizer.fromFolder(o.model);
   const ids = checkIds(tok.encode(readText(o.text, 'Evaluation')), ckpt.config.vocab, tok.source);
   const runner = new Runner(ckpt, engine, o.seqlen, Runner.autoBatch(ckpt, o.seqlen));

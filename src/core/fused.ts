@@ -146,7 +146,7 @@ export class FusedPruner {
     this.biases = linearBiases(ckpt);
     this.weightNames = blockWeightNames(ckpt.config, this.biases);
     for (const n of this.weightNames) this.dtypes.set(n, this.info(0, n).dtype as StoredDtype);
-    const k = fusedKernels(engine.ep, o.precision ?? 'float32');
+    const k = fusedKernels(engine.ep, o.precision === 'float16' ? 'float16' : 'float32');
     this.kernels = { ...k, masks: k.masks && ckpt.linearShapes().every(([, c]) => c % 8 === 0) };
     if (this.kernels.weights === 'initializers') {
       // ORT resolves each location below one folder and refuses one that leaves it after
@@ -198,7 +198,7 @@ export class FusedPruner {
         dtype: this.ckpt.tensors.get(lay.embed)!.dtype as StoredDtype,
         positions: lay.positions ? this.ckpt.tensors.get(lay.positions)!.dtype as StoredDtype : null,
       } : null,
-      output, score: o.score, precision: o.precision ?? 'float32',
+      output, score: o.score, precision: o.precision === 'float16' ? 'float16' : 'float32',
       attention: this.kernels.attention, ranks: this.kernels.ranks, masks: this.kernels.masks, pack: this.kernels.pack,
       external: this.external ? {
         weight: (k, local) => this.ref(this.info(first + k, local)),
@@ -283,7 +283,15 @@ export class FusedPruner {
     feeds.targets = new ort.Tensor('float64', Float64Array.from(targets.slice(first, first + count)), [count]);
     const readSeconds = (performance.now() - tR) / 1000;
     const t0 = performance.now();
-    const r = await session.run(feeds);
+    let r: ort.InferenceSession.ReturnType;
+    try {
+      r = await session.run(feeds);
+    } catch (e) {
+      // Out of device memory mid-run: a typed error that says what to lower (no stack trace).
+      const p = this.plan;
+      throw this.engine.runError(e, count > 1 ? `the run of blocks ${first}–${first + count - 1}` : `the run of block ${first}`,
+        `This run was sized for ${(p.budget / 2 ** 30).toFixed(1)} GiB (${p.blocksPerRun} block(s) per run, ${p.chunkWindows} windows per chunk): lower --gpu-memory, or --blocks-per-run and --batch, or free memory on the card (other processes).`);
+    }
     const seconds = (performance.now() - t0) / 1000;
     const run = this.runCount++;
     this.phases[run] = null;

@@ -33,7 +33,7 @@ export function defaultPruneOptions(): PruneOptions {
     batch: null,
     gpuMemory: null,
     blocksPerRun: null,
-    precision: 'float32',
+    precision: 'auto',
     baseline: false,
     saveMasks: false,
   };
@@ -92,6 +92,7 @@ export function validatePruneOptions(o: PruneOptions): void {
   if (!(LAYER_METRICS as readonly string[]).includes(o.layerMetric)) throw opt('--layer-metric', `"${o.layerMetric}" is not one of ${LAYER_METRICS.join(', ')}.`);
   if (!(ROW_METRICS as readonly string[]).includes(o.rowMetric)) throw opt('--row-metric', `"${o.rowMetric}" is not one of ${ROW_METRICS.join(', ')}.`);
   if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw opt('--ep', `"${o.ep}" is not one of auto, cuda, cpu.`);
+  if (o.precision !== undefined && !['auto', 'float32', 'float16'].includes(o.precision)) throw opt('--precision', `"${o.precision}" is not one of auto, float32, float16.`);
   if (o.nm !== null) {
     parseNM(o.nm);
     if (o.trim) throw opt('--nm', 'N:M structure and TRIM cannot be combined (TRIM gives rows different sparsities); drop one of them.');

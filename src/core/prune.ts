@@ -18,6 +18,7 @@ import { writeMasks } from './masks';
 import { denseKey, readDense, writeDense } from './denseCache';
 import { blockMeanAlpha, computeModelAlphas, alphaTargets } from './alpha';
 import { Engine, ORT_VERSION } from './engine';
+import { autoGpuMemory, resolvePrecision } from './gpu/budget';
 import { isTrimError, TrimError } from './errors';
 import { buildTrimEvalGraph } from './graphs/trimEval';
 import { checkOutputPath, OutputWriter } from './output';
@@ -121,14 +122,23 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
   }
   const engine = await Engine.create(o.ep);
   const summary = ckpt.summary();
-  emit({ type: 'start', job, ep: engine.ep, epNotice: engine.notice, model: summary, options: o });
+  emit({ type: 'start', job, ep: engine.ep, epNotice: engine.notice, model: summary, options: o, device: engine.why });
 
-  // CUDA: chunk and blocks per run sized to --gpu-memory. CPU: one block per run, chunks of the
-  // block-by-block path's batch (host memory is the limit there, and nothing crosses a bus).
+  // CUDA: chunk and blocks per run sized to --gpu-memory (auto: the card's free memory less a
+  // margin). CPU: one block per run, chunks of the block-by-block path's batch (host memory is the
+  // limit there, and nothing crosses a bus). --precision auto: float16 on CUDA for 16-bit weights.
   const cuda = engine.ep === 'cuda';
+  const memory = cuda ? (o.gpuMemory != null ? { gib: o.gpuMemory, why: `--gpu-memory ${o.gpuMemory}` } : autoGpuMemory(engine.gpu)) : null;
+  const { precision, why: precisionWhy } = resolvePrecision(o.precision, engine.ep, summary.dtype, canFuse(o));
+  if (memory) emit({ type: 'log', level: 'info', message: `${memory.why}; ${precisionWhy}.` });
+  else if (o.precision === 'auto') emit({ type: 'log', level: 'info', message: `${precisionWhy}.` });
+  const ro: PruneOptions = { ...o, precision, gpuMemory: memory ? memory.gib : o.gpuMemory };
   const fusedPlan = canFuse(o)
-    ? planFused(ckpt, seqlen, o.nsamples, o.gpuMemory ?? 24, o.batch ?? (cuda ? null : Runner.autoBatch(ckpt, seqlen)), o.blocksPerRun ?? (cuda ? null : 1))
+    ? planFused(ckpt, seqlen, o.nsamples, memory?.gib ?? 24, o.batch ?? (cuda ? null : Runner.autoBatch(ckpt, seqlen)), o.blocksPerRun ?? (cuda ? null : 1))
     : null;
+  if (cuda && fusedPlan && fusedPlan.estimate > fusedPlan.budget) {
+    emit({ type: 'log', level: 'warn', message: `A run of ${fusedPlan.blocksPerRun} block(s), ${fusedPlan.chunkWindows} window(s) per chunk, is estimated at ${(fusedPlan.estimate / 2 ** 30).toFixed(1)} GiB, more than the ${(fusedPlan.budget / 2 ** 30).toFixed(1)} GiB it was sized for; it may run out of device memory (fewer --blocks-per-run, --nsamples or a shorter --seqlen need less).` });
+  }
   // The fused path's first run needs only the token ids: its weights are read while the text is
   // tokenized, when pruning follows at once (no dense evaluation or allocation pass in between,
   // during which they would only hold host memory).
@@ -137,7 +147,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
   let fused: FusedPruner | null = null;
   let tokenized: Promise<Int32Array> | null = null;
   if (fusedPlan && !o.resume && !o.eval && (o.allocation === 'uniform' || o.blockSparsity)) {
-    fused = new FusedPruner(ckpt, engine, seqlen, fusedPlan, o);
+    fused = new FusedPruner(ckpt, engine, seqlen, fusedPlan, ro);
     const count = Math.min(fusedPlan.blocksPerRun, cfg.layers);
     fused.prefetch(0, count);
     // Building the graph and creating its session hold this thread (0.3-0.7 s at 7B; with the
@@ -255,7 +265,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
     if (fusedPlan) {
       // Runs of blocks on the device (graphs/fused.ts): statistics, scores, ranks, TRIM search,
       // masks and propagation inside one session.run per run of blocks.
-      const fp_ = fused ?? new FusedPruner(ckpt, engine, seqlen, fusedPlan, o);
+      const fp_ = fused ?? new FusedPruner(ckpt, engine, seqlen, fusedPlan, ro);
       fused = null;
       let lastSave = performance.now();
       // Phase times of each run from its session's per-node profile (phaseProfile.ts), known when
@@ -484,7 +494,8 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       versions: { trim: TRIM_VERSION, onnxruntime: ORT_VERSION, node: process.version },
       ep: engine.ep,
       model: summary,
-      options: { ...o, seqlen, batch },
+      options: { ...ro, seqlen, batch },
+      device: engine.why,
       sparsity,
       perplexity: { dense, pruned },
       blocks,
@@ -502,6 +513,8 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       sparsity,
       seconds: sec,
       ep: engine.ep,
+      precision,
+      device: engine.why,
       out: writer.out,
       report: `${writer.out}/trim-report.json`,
       ...(baseline ? { baseline_perplexity: baseline.perplexity?.perplexity ?? null } : {}),

@@ -123,7 +123,12 @@ export class Runner {
     const lastParts = new Map<InputGroup, Float32Array[]>();
     for (let b = 0; b < acts.length; b++) {
       const x = acts[b];
-      const r = await session.run({ ...wf, x: f32(x, [x.length / H, H]) });
+      let r: Awaited<ReturnType<typeof session.run>>;
+      try {
+        r = await session.run({ ...wf, x: f32(x, [x.length / H, H]) });
+      } catch (e) {
+        throw this.engine.runError(e, 'a block pass', `Lower --batch (now ${acts.length > 0 ? x.length / H / this.seqlen : 0} windows per run), or free memory on the card (other processes).`);
+      }
       if (out) out.push(r.y.data as Float32Array);
       if (opts.stats) {
         if (!stats) stats = { sumsq: new Map(), last: new Map() };

@@ -166,8 +166,8 @@ export const SETTING_FIELDS: Record<string, OptionField> = {
   calibrationFile: 'calib',
   evaluationFile: 'eval',
 };
-/** Settings that are not one option each: `evaluate` (false = eval null), `outputFolder`. */
-export const OTHER_SETTINGS = ['evaluate', 'outputFolder'] as const;
+/** Settings that are not one option each: `evaluate` (false = eval null), `outputFolder`, `gpuProviderDir` (read by "Set Up GPU"). */
+export const OTHER_SETTINGS = ['evaluate', 'outputFolder', 'gpuProviderDir'] as const;
 
 /**
  * The settings layer from the `trim.*` values the user set (keys without the `trim.` prefix).

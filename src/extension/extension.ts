@@ -22,6 +22,7 @@ import { RunSnapshots } from './runSnapshots';
 import { RunStore, type RunRecord } from './runStore';
 import { RunsTree } from './runsTree';
 import { ResultsPanel, SIDEBAR_VIEW_ID, SidebarView, connectionsOf, type WebviewActions } from './webviews';
+import { GpuSupport } from './gpu';
 
 const CONFIG_FILE = 'trim.config.json';
 
@@ -42,7 +43,8 @@ export function activate(context: vscode.ExtensionContext): void {
   }
 
   const workerPath = context.asAbsolutePath(path.join('dist', 'worker.js'));
-  const manager = new JobManager({ workerPath, store });
+  const gpu = new GpuSupport(context, log);
+  const manager = new JobManager({ workerPath, store, env: () => gpu.workerEnv() });
   jobs = manager;
   // The webviews' run lists follow the Runs view's scope (this workspace, or all).
   const snapshots = new RunSnapshots(store, manager, () => (tree.scopeAll ? undefined : wsKey));
@@ -233,6 +235,7 @@ export function activate(context: vscode.ExtensionContext): void {
   manager.on('output', (id, stream, line) => (stream === 'stderr' ? log.warn(`[${id}] ${line}`) : log.info(`[${id}] ${line}`)));
   manager.on('event', (id, e) => {
     logEvent(log, id, e);
+    gpu.onEvent(e);
     const state = trackers.get(id)?.update(e);
     if (state) notifications.get(id)?.report(state);
     tree.refresh(true);
@@ -240,6 +243,7 @@ export function activate(context: vscode.ExtensionContext): void {
   });
   manager.on('change', (r) => {
     void vscode.commands.executeCommand('setContext', 'trim.busy', manager.busy);
+    if (!manager.busy) gpu.idle();
     tree.refresh();
     for (const c of connectionsOf(panel, sidebar)) void c.runsChanged(r.id);
     if (r.status === 'running') {
@@ -310,6 +314,9 @@ export function activate(context: vscode.ExtensionContext): void {
       }
     }));
   };
+
+  command('trim.setupGpu', () => gpu.setup());
+  command('trim.checkGpu', () => gpu.check());
 
   command('trim.pruneModel', async (arg) => {
     // A model given by the caller (a URI of a folder, or {model}) or by trim.config.json is
@@ -397,7 +404,7 @@ export function activate(context: vscode.ExtensionContext): void {
   };
 
   context.subscriptions.push(
-    log, tree, treeView, panel, sidebar,
+    log, tree, treeView, panel, sidebar, gpu,
     vscode.window.registerWebviewViewProvider(SIDEBAR_VIEW_ID, sidebar),
     vscode.languages.registerCodeLensProvider({ pattern: `**/${CONFIG_FILE}` }, lensProvider),
     treeView.onDidChangeVisibility((e) => { if (e.visible) store.refresh(); }),

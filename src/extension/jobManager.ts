@@ -32,8 +32,11 @@ export interface JobManagerOptions {
   store: RunStore;
   /** Binary that runs the worker (default: this process's, i.e. VS Code's Electron or node). */
   execPath?: string;
-  /** Environment of the worker (default: this process's). ELECTRON_RUN_AS_NODE=1 is always set. */
-  env?: NodeJS.ProcessEnv;
+  /**
+   * Environment of the worker, or a function that gives it when a job starts (default: this
+   * process's). ELECTRON_RUN_AS_NODE=1 is always set.
+   */
+  env?: NodeJS.ProcessEnv | (() => NodeJS.ProcessEnv);
   /** Milliseconds between SIGTERM and SIGKILL when cancelling. */
   killGraceMs?: number;
   /** Milliseconds a worker may linger after its final event before it is killed. */
@@ -263,7 +266,7 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     const child = fork(this.opts.workerPath, [], {
       execPath: this.opts.execPath,
       execArgv: [],
-      env: { ...(this.opts.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' },
+      env: { ...(typeof this.opts.env === 'function' ? this.opts.env() : this.opts.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',
     });

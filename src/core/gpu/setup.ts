@@ -1,0 +1,330 @@
+/**
+ * `gpu setup`: installs ONNX Runtime 1.29.0's CUDA provider beside a private copy of
+ * onnxruntime-node's linux-x64 binding (layout in paths.ts).
+ *
+ * The provider libraries come from npm's tarball of com.github.asus4.onnxruntime.linux-x64-gpu
+ * 0.4.9 (ORT 1.29.0, CUDA 13): its URL and sha512 integrity are read from the registry's metadata
+ * (the registry configured for npm, else registry.npmjs.org), the integrity must equal the one
+ * pinned here, and the downloaded bytes must hash to it. `from` installs a tarball brought in by
+ * hand (checked against the same pinned integrity); `providerDir` copies the libraries of a
+ * provider that is already on the machine, refused unless it is ORT 1.29.0.
+ *
+ * Everything is written into a hidden partial folder beside the install and renamed into place
+ * only when complete: an interrupted or failed setup leaves no install, and the next call removes
+ * the partial folders of setups that are no longer running.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar';
+import { TrimError } from '../errors';
+import {
+  binDir, installDir, MANIFEST, npmOrtPackage, ORT_PINNED, PROVIDER_FILES, PROVIDER_PACKAGE,
+  providerVersions, readInstall, type Manifest,
+} from './paths';
+
+export interface PackageSpec {
+  name: string;
+  version: string;
+  integrity: string;
+  /** Folder of the provider libraries inside the tarball. */
+  folder: string;
+}
+
+export interface SetupProgress {
+  phase: 'metadata' | 'download' | 'verify' | 'extract' | 'copy';
+  done: number;
+  /** Bytes in all (download), or null when the server did not say. */
+  total: number | null;
+}
+
+export interface SetupOptions {
+  /** The base folder (the install goes to installDir(base)). */
+  base: string;
+  /** A tarball of the package brought in by hand. */
+  from?: string;
+  /** A folder holding an existing ORT 1.29.0 CUDA provider (libonnxruntime_providers_cuda.so …). */
+  providerDir?: string;
+  /** Registry URL (default: npm's configuration, else https://registry.npmjs.org). */
+  registry?: string;
+  /** Also keep the verified tarball here (to carry to a machine without network). */
+  saveTarball?: string;
+  /** Reinstall even when an install is present. */
+  force?: boolean;
+  pkg?: PackageSpec;
+  signal?: AbortSignal;
+  onProgress?: (p: SetupProgress) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface SetupResult {
+  status: 'installed' | 'present';
+  dir: string;
+  manifest: Manifest;
+  /** Bytes downloaded (0 unless from the registry). */
+  downloaded: number;
+  seconds: number;
+  /** One line for the user. */
+  message: string;
+}
+
+export const DEFAULT_REGISTRY = 'https://registry.npmjs.org/';
+
+/**
+ * The registry npm would use, for the simple cases: $npm_config_registry, else a `registry=`
+ * line of the project's (cwd) or the user's .npmrc, else registry.npmjs.org. Scoped registries
+ * and credentials are not read (the package is public and unscoped).
+ */
+export function configuredRegistry(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  const fromEnv = env.npm_config_registry ?? env.NPM_CONFIG_REGISTRY;
+  if (fromEnv) return fromEnv;
+  for (const rc of [path.join(cwd, '.npmrc'), path.join(env.HOME ?? os.homedir(), '.npmrc')]) {
+    try {
+      const m = /^\s*registry\s*=\s*(\S+)\s*$/m.exec(fs.readFileSync(rc, 'utf8'));
+      if (m) return m[1].replace(/\$\{([^}]+)\}/g, (_, v: string) => env[v] ?? '');
+    } catch {
+      // no such file
+    }
+  }
+  return DEFAULT_REGISTRY;
+}
+
+/** The package to install: the pinned one, or $TRIM_GPU_PACKAGE (JSON PackageSpec; for mirrors and tests). */
+export function packageSpec(env: NodeJS.ProcessEnv = process.env): PackageSpec {
+  if (!env.TRIM_GPU_PACKAGE) return PROVIDER_PACKAGE;
+  const p = JSON.parse(env.TRIM_GPU_PACKAGE) as Partial<PackageSpec>;
+  if (!p.name || !p.version || !/^sha512-/.test(p.integrity ?? '')) throw new TrimError('E_OPTION', 'TRIM_GPU_PACKAGE must name a package, a version and its sha512 integrity.');
+  return { folder: PROVIDER_PACKAGE.folder, ...p } as PackageSpec;
+}
+
+function offline(what: string, cause: unknown, pkg: PackageSpec, url: string): TrimError {
+  const c = cause as { cause?: { code?: string; message?: string }; message?: string };
+  const why = c?.cause?.code ?? c?.cause?.message ?? c?.message ?? String(cause);
+  return new TrimError('E_NETWORK', `Could not ${what} (${why}; ${url}). Check the network connection or proxy, or bring the package in by hand: `
+    + `on a machine with network run \`npm pack ${pkg.name}@${pkg.version}\` (or \`trim gpu setup --save-tarball FILE\`), copy the .tgz here and run \`trim gpu setup --from FILE\`.`);
+}
+
+function sri(hash: Buffer): string {
+  return `sha512-${hash.toString('base64')}`;
+}
+
+/** Removes the partial folders of setups whose process is gone. */
+function removeStalePartials(parent: string, final: string): void {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return;
+  }
+  const prefix = `.${path.basename(final)}.partial-`;
+  for (const n of names) {
+    if (!n.startsWith(prefix) && !n.startsWith(`.${path.basename(final)}.old-`)) continue;
+    const pid = Number(n.slice(prefix.length).split('-')[0]);
+    let alive = false;
+    if (n.startsWith(prefix) && Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
+      try {
+        process.kill(pid, 0);
+        alive = true;
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    }
+    if (!alive) fs.rmSync(path.join(parent, n), { recursive: true, force: true });
+  }
+}
+
+function copyTree(src: string, dst: string, keep: (rel: string) => boolean, rel = ''): void {
+  for (const e of fs.readdirSync(path.join(src, rel), { withFileTypes: true })) {
+    const r = path.join(rel, e.name);
+    if (e.isDirectory()) copyTree(src, dst, keep, r);
+    else if (e.isFile() && keep(r)) {
+      fs.mkdirSync(path.dirname(path.join(dst, r)), { recursive: true });
+      fs.copyFileSync(path.join(src, r), path.join(dst, r));
+    }
+  }
+}
+
+function listFiles(root: string, rel = ''): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+    const r = path.join(rel, e.name);
+    if (e.isDirectory()) Object.assign(out, listFiles(root, r));
+    else if (e.isFile() && r !== MANIFEST) out[r] = fs.statSync(path.join(root, r)).size;
+  }
+  return out;
+}
+
+/** The private copy of onnxruntime-node 1.29.0's linux-x64 binding and JS, and of onnxruntime-common. */
+function copyBinding(partial: string): void {
+  const npm = npmOrtPackage();
+  if (npm.version !== ORT_PINNED) throw new Error(`onnxruntime-node ${npm.version} is bundled; ${ORT_PINNED} was expected`);
+  const node = path.join(partial, 'node_modules', 'onnxruntime-node');
+  const bin = path.join('bin', 'napi-v6', 'linux', 'x64');
+  copyTree(npm.node, node, (r) => r === 'package.json' || r === 'LICENSE' || (r.startsWith('dist' + path.sep) && r.endsWith('.js'))
+    || r === path.join(bin, 'onnxruntime_binding.node') || r === path.join(bin, 'libonnxruntime.so.1'));
+  if (!fs.existsSync(path.join(node, bin, 'libonnxruntime.so.1'))) throw new Error(`${npm.node} has no linux-x64 binding`);
+  copyTree(npm.common, path.join(partial, 'node_modules', 'onnxruntime-common'),
+    (r) => r === 'package.json' || r === 'LICENSE' || r.startsWith(path.join('dist', 'cjs') + path.sep));
+}
+
+async function hashFile(file: string, signal?: AbortSignal): Promise<string> {
+  const h = createHash('sha512');
+  await pipeline(fs.createReadStream(file), h, { signal });
+  return sri(h.digest());
+}
+
+async function registryTarball(pkg: PackageSpec, registry: string, signal: AbortSignal | undefined, onProgress: SetupOptions['onProgress']): Promise<{ url: string; integrity: string }> {
+  const url = `${registry.replace(/\/+$/, '')}/${pkg.name}`;
+  onProgress?.({ phase: 'metadata', done: 0, total: null });
+  let res: Response;
+  try {
+    res = await fetch(url, { signal, headers: { accept: 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8' } });
+  } catch (e) {
+    if (signal?.aborted) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was installed.');
+    throw offline('reach the npm registry', e, pkg, url);
+  }
+  if (!res.ok) throw offline('read the package metadata', new Error(`HTTP ${res.status}`), pkg, url);
+  let meta: { versions?: Record<string, { dist?: { tarball?: string; integrity?: string } }> };
+  try {
+    meta = await res.json() as typeof meta;
+  } catch (e) {
+    if (signal?.aborted) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was installed.');
+    throw offline('read the package metadata', e, pkg, url);
+  }
+  const dist = meta.versions?.[pkg.version]?.dist;
+  if (!dist?.tarball) throw new TrimError('E_NETWORK', `The registry ${registry} has no ${pkg.name}@${pkg.version}. Use a registry that mirrors npm's, or bring the tarball in by hand with --from FILE.`);
+  if (dist.integrity !== pkg.integrity) {
+    throw new TrimError('E_INTEGRITY', `The registry ${registry} publishes ${pkg.name}@${pkg.version} with integrity ${dist.integrity ?? '(none)'}, not ${pkg.integrity} as published on registry.npmjs.org; refused, nothing was installed.`);
+  }
+  return { url: dist.tarball, integrity: dist.integrity };
+}
+
+async function download(url: string, file: string, pkg: PackageSpec, signal: AbortSignal | undefined, onProgress: SetupOptions['onProgress']): Promise<{ bytes: number; integrity: string }> {
+  const h = createHash('sha512');
+  let bytes = 0;
+  try {
+    const res = await fetch(url, { signal });
+    if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+    const total = Number(res.headers.get('content-length')) || null;
+    let last = -1;
+    await pipeline(
+      Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>),
+      new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          h.update(chunk);
+          bytes += chunk.length;
+          if (last < 0 || bytes - last >= 1 << 20 || bytes === total) {
+            last = bytes;
+            onProgress?.({ phase: 'download', done: bytes, total });
+          }
+          cb(null, chunk);
+        },
+      }),
+      fs.createWriteStream(file),
+      { signal },
+    );
+    if (total !== null && bytes !== total) throw new Error(`the download ended after ${bytes} of ${total} bytes`);
+  } catch (e) {
+    if (signal?.aborted) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was installed.');
+    if (e instanceof TrimError) throw e;
+    throw offline('download the CUDA provider', e, pkg, url);
+  }
+  return { bytes, integrity: sri(h.digest()) };
+}
+
+export async function setupGpu(o: SetupOptions): Promise<SetupResult> {
+  const t0 = performance.now();
+  const env = o.env ?? process.env;
+  const pkg = o.pkg ?? packageSpec(env);
+  const final = installDir(o.base);
+  const parent = path.dirname(final);
+  const seconds = (): number => (performance.now() - t0) / 1000;
+  const present = readInstall(final);
+  if (present && !o.force) {
+    const src = 'providerDir' in present.source ? present.source.providerDir : `${present.source.package}@${present.source.version}`;
+    return { status: 'present', dir: final, manifest: present, downloaded: 0, seconds: seconds(), message: `The CUDA provider (ONNX Runtime ${ORT_PINNED}, from ${src}) is already installed in ${final}; nothing to do (--force reinstalls).` };
+  }
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    throw new TrimError('E_EP', `The CUDA provider is installed on Linux x64 only (this is ${process.platform}-${process.arch}).`);
+  }
+  if (o.from && o.providerDir) throw new TrimError('E_OPTION', '--from and --provider-dir name two sources; give one.');
+  fs.mkdirSync(parent, { recursive: true });
+  removeStalePartials(parent, final);
+  const partial = path.join(parent, `.${path.basename(final)}.partial-${process.pid}-${Date.now().toString(36)}`);
+  fs.mkdirSync(partial);
+  const bin = binDir(partial);
+  let downloaded = 0;
+  try {
+    copyBinding(partial);
+    o.onProgress?.({ phase: 'copy', done: 0, total: null });
+    let source: Manifest['source'];
+    if (o.providerDir) {
+      const dir = path.resolve(o.providerDir);
+      for (const f of PROVIDER_FILES) {
+        if (!fs.existsSync(path.join(dir, f))) throw new TrimError('E_EP', `--provider-dir ${dir} has no ${f}; name the folder that holds ONNX Runtime ${ORT_PINNED}'s CUDA provider libraries.`);
+      }
+      const versions = providerVersions(dir);
+      if (versions.length !== 1 || versions[0] !== ORT_PINNED) {
+        throw new TrimError('E_EP', `--provider-dir ${dir}: ${versions.length === 0 ? 'its ONNX Runtime version could not be told' : `it is ONNX Runtime ${versions.join(', ')}`}; TRIM uses onnxruntime-node ${ORT_PINNED}, and a provider of another version does not load into it. Run \`trim gpu setup\` without --provider-dir to install the ${ORT_PINNED} provider.`);
+      }
+      for (const f of PROVIDER_FILES) fs.copyFileSync(path.join(dir, f), path.join(bin, f));
+      source = { providerDir: dir };
+    } else {
+      let file: string;
+      if (o.from) {
+        file = path.resolve(o.from);
+        if (!fs.existsSync(file)) throw new TrimError('E_OPTION', `--from ${file} does not exist.`);
+      } else {
+        const registry = o.registry ?? configuredRegistry(env);
+        const { url } = await registryTarball(pkg, registry, o.signal, o.onProgress);
+        file = path.join(partial, 'package.tgz');
+        downloaded = (await download(url, file, pkg, o.signal, o.onProgress)).bytes;
+      }
+      o.onProgress?.({ phase: 'verify', done: 0, total: null });
+      const got = await hashFile(file, o.signal);
+      if (got !== pkg.integrity) {
+        throw new TrimError('E_INTEGRITY', `${o.from ? file : `The download of ${pkg.name}@${pkg.version}`} does not match the integrity published for ${pkg.name}@${pkg.version} (sha512 ${got.slice(7, 23)}…, expected ${pkg.integrity.slice(7, 23)}…): it is altered, truncated or another package; refused, nothing was installed.`);
+      }
+      if (o.saveTarball) fs.copyFileSync(file, o.saveTarball);
+      o.onProgress?.({ phase: 'extract', done: 0, total: null });
+      const wanted = new Set(PROVIDER_FILES.map((f) => `${pkg.folder}/${f}`));
+      await tar.x({
+        file, cwd: bin, strip: pkg.folder.split('/').length,
+        filter: (p, e) => wanted.has(p.replace(/^\.\//, '')) && (!('type' in e) || e.type === 'File'),
+      });
+      for (const f of PROVIDER_FILES) {
+        if (!fs.existsSync(path.join(bin, f))) throw new TrimError('E_INTEGRITY', `${pkg.name}@${pkg.version} holds no ${pkg.folder}/${f}; nothing was installed.`);
+      }
+      if (!o.from) fs.rmSync(file);
+      source = { package: pkg.name, version: pkg.version, integrity: pkg.integrity };
+    }
+    if (o.signal?.aborted) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was installed.');
+    const manifest: Manifest = { ortVersion: ORT_PINNED, source, installedAt: new Date().toISOString(), files: listFiles(partial) };
+    fs.writeFileSync(path.join(partial, MANIFEST), JSON.stringify(manifest, null, 1));
+    if (fs.existsSync(final)) {
+      // A broken or forced-over install: moved aside, then removed.
+      const old = path.join(parent, `.${path.basename(final)}.old-${process.pid}-${Date.now().toString(36)}`);
+      fs.renameSync(final, old);
+      fs.rmSync(old, { recursive: true, force: true });
+    }
+    try {
+      fs.renameSync(partial, final);
+    } catch (e) {
+      // Another setup finished first: its install stands.
+      if (!readInstall(final)) throw e;
+      fs.rmSync(partial, { recursive: true, force: true });
+    }
+    const bytes = Object.values(manifest.files).reduce((a, b) => a + b, 0);
+    return {
+      status: 'installed', dir: final, manifest, downloaded, seconds: seconds(),
+      message: `Installed ONNX Runtime ${ORT_PINNED}'s CUDA provider (${(bytes / 2 ** 20).toFixed(0)} MiB) in ${final}${downloaded ? ` (downloaded ${(downloaded / 2 ** 20).toFixed(0)} MiB)` : ''}.`,
+    };
+  } catch (e) {
+    fs.rmSync(partial, { recursive: true, force: true });
+    if ((e as Error)?.name === 'AbortError' || o.signal?.aborted) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was installed.');
+    throw e;
+  }
+}

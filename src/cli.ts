@@ -9,7 +9,7 @@ import * as cliProgress from 'cli-progress';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TrimEvent } from './contract';
-import { isTrimError, TrimError } from './core/errors';
+import { isTrimError, oneLine, TrimError } from './core/errors';
 
 class TrimErrorCancelled extends TrimError {
   constructor() {
@@ -40,9 +40,36 @@ function int(v: string): number {
   return n;
 }
 
+/**
+ * Stopping at once (a second Ctrl-C or SIGTERM, or the reader of standard output gone): the job
+ * registers how to settle its output (JobControl.onStopNow); this settles it, prints one line and
+ * exits, without waiting for the device run in progress.
+ */
+const stopNow = {
+  settle: null as (() => string) | null,
+  /** Standard output was closed by its reader (`--json | head -1`): nothing more is written to it. */
+  pipeClosed: false,
+  now(why: string): never {
+    const what = this.settle ? this.settle() : 'nothing was written.';
+    this.settle = null;
+    process.stderr.write(`error: ${oneLine(`${why}; ${what}`)}\n`);
+    process.exit(2);
+  },
+};
+
+/** Writes a line to standard output unless its reader is gone. */
+function out(line: string): void {
+  if (!stopNow.pipeClosed) process.stdout.write(line + '\n');
+}
+
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  stopNow.pipeClosed = true;
+  stopNow.now(`standard output failed (${e.code ?? e.message}${e.code === 'EPIPE' ? ': its reader went away' : ''}); stopped`);
+});
+
 /** Prints events: JSON lines with --json, else a progress bar on a terminal and readable lines. */
 function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () => void } {
-  if (json) return { emit: (e) => process.stdout.write(JSON.stringify(e) + '\n'), stop: () => {} };
+  if (json) return { emit: (e) => out(JSON.stringify(e)), stop: () => {} };
   const tty = process.stderr.isTTY;
   let bar: cliProgress.SingleBar | null = null;
   let barPhase = '';
@@ -108,7 +135,7 @@ async function main(): Promise<void> {
       const r = await runEval({ model: o.model, text: o.text, seqlen: o.seqlen, maxWindows: o.maxWindows ?? null, ep: o.ep }, emit);
       stop();
       const summary = { type: 'eval_summary' as const, ...r };
-      if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
+      if (o.json) out(JSON.stringify(summary));
       else console.log(`perplexity ${r.perplexity.toFixed(3)} · ${r.windows} windows × ${r.seqlen} tokens (${r.tokens} tokens in the text) · ${r.ep} · ${r.seconds.toFixed(1)} s`);
     });
   const d = defaultPruneOptions();
@@ -164,13 +191,22 @@ async function main(): Promise<void> {
       };
       const { emit, stop } = makeEmitter(!!a.json);
       const ac = { cancelled: false };
-      const onSignal = (): void => { ac.cancelled = true; };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      const r = await runPrune(o, emit, { check: () => { if (ac.cancelled) throw new TrimErrorCancelled(); } });
+      // The first signal stops cleanly between steps; a second one stops at once.
+      const onSignal = (sig: NodeJS.Signals): void => {
+        if (!ac.cancelled) {
+          ac.cancelled = true;
+          process.stderr.write(`${sig}: stopping after the current step (send it again to stop at once)\n`);
+        } else stopNow.now(`stopped at once by a second ${sig}`);
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const r = await runPrune(o, emit, {
+        check: () => { if (ac.cancelled) throw new TrimErrorCancelled(); },
+        onStopNow: (settle) => { stopNow.settle = settle; },
+      });
       stop();
       if (a.json) {
-        process.stdout.write(JSON.stringify(r) + '\n');
+        out(JSON.stringify(r));
         return;
       }
       const s = r.seconds;
@@ -205,7 +241,15 @@ async function main(): Promise<void> {
 main().catch((e) => {
   if (isTrimError(e)) {
     console.error(`error: ${e.message}`);
-    if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ type: 'error', error: { code: e.code, message: e.message } }) + '\n');
+    if (process.argv.includes('--json')) out(JSON.stringify({ type: 'error', error: { code: e.code, message: e.message } }));
+    process.exit(2);
+  }
+  // An error of the system (a name too long, a parent that is a file, a full disk, …): what the
+  // user can act on, in one line; only bugs keep their stack.
+  const sys = e as NodeJS.ErrnoException;
+  if (typeof sys?.code === 'string' && /^E[A-Z]+$/.test(sys.code) && typeof sys.syscall === 'string') {
+    console.error(`error: ${oneLine(sys.message)}`);
+    if (process.argv.includes('--json')) out(JSON.stringify({ type: 'error', error: { code: 'E_IO', message: oneLine(sys.message) } }));
     process.exit(2);
   }
   console.error(e);

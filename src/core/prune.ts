@@ -24,10 +24,10 @@ import { outlierRatio, owlTargets } from './owl';
 import { evaluatePerplexity } from './perplexity';
 import { concat, Runner, type Activations, type BlockStats } from './runner';
 import { maskFromRanks, nmMask, prunedCounts, rowRanks, scoreMatrix, uniformCounts } from './scores';
-import { fingerprint, ResumeStore, type ResumeState } from './resume';
+import { fingerprint, firstNonFinite, RESUME_FORMAT, ResumeStore, type ResumeState } from './resume';
 import { checkIds, encodeFileOffThread, readText, TextTokenizer, tokenizerSource } from './tokenizer';
 import { trimSearch } from './trimSearch';
-import { canFuse, FusedPruner, planFused } from './fused';
+import { canFuse, FusedPruner, nonFiniteActivations, planFused } from './fused';
 import { f32 } from './engine';
 import { collectGarbage } from './gc';
 
@@ -36,6 +36,13 @@ export const TRIM_VERSION = '0.1.0';
 export interface JobControl {
   /** Throws E_CANCELLED when the job should stop. */
   check(): void;
+  /**
+   * Receives, once the output is being written, a function that settles it synchronously as a
+   * cancel would (a --resume run keeps its checkpoint, any other run removes its partial folder)
+   * and says what it did; null once the job has settled it itself. The CLI calls it to stop at
+   * once, in the middle of a block (a second Ctrl-C, a closed output pipe).
+   */
+  onStopNow?(settle: (() => string) | null): void;
 }
 
 const never: JobControl = { check: () => {} };
@@ -123,13 +130,23 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   const batch = fusedPlan ? fusedPlan.chunkWindows : o.batch ?? Runner.autoBatch(ckpt, seqlen);
   const fp = fingerprint(o, { seqlen, batch, ep: engine.ep, version: TRIM_VERSION }, ckpt);
   const store = new ResumeStore(partialDirFor(dst));
-  const resumed = o.resume ? store.load(fp, cfg.layers) : null;
+  const actFloats = o.nsamples * seqlen * cfg.hidden;
+  const actLengths = fusedPlan ? [actFloats] : Array.from({ length: Math.ceil(o.nsamples / batch) }, (_, i) => Math.min(batch, o.nsamples - i * batch) * seqlen * cfg.hidden);
+  const resumed = o.resume ? store.load(fp, { layers: cfg.layers, linears: summary.linearShapes, actLengths }) : null;
   if (o.resume) {
     emit({ type: 'log', level: 'info', message: resumed
       ? `Resuming the interrupted run from block ${resumed.state.nextBlock} of ${cfg.layers}.`
       : 'Nothing to resume: no checkpoint of an interrupted run beside --out; starting from the first block.' });
   }
   const writer = OutputWriter.begin(ckpt, o.out, o.overwrite, resumed !== null);
+  ctl.onStopNow?.(() => {
+    if (o.resume && store.exists()) {
+      writer.keep();
+      return `the finished blocks are kept in ${writer.partial}. Run again with --resume to continue.`;
+    }
+    writer.abort();
+    return 'nothing was written.';
+  });
   const runner = new Runner(ckpt, engine, seqlen, batch);
   const blocks: BlockReport[] = resumed ? resumed.blocks : [];
   const resumedSeconds = resumed ? resumed.state.seconds.total : 0;
@@ -174,6 +191,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
           });
           D.push(outlierRatio(scores, o.owlM));
           acts = r.out!;
+          if (acts.some((a) => firstNonFinite(a) >= 0)) throw nonFiniteActivations(ckpt, b);
           emit({ type: 'progress', phase: 'allocation', done: b + 1, total: cfg.layers });
         }
         return D;
@@ -199,12 +217,13 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     emit({ type: 'phase', phase: 'blocks', message: `Pruning ${cfg.layers} blocks (${o.nsamples} windows × ${seqlen} tokens, ${batch} per batch${fusedPlan ? `, ${fusedPlan.blocksPerRun} block${fusedPlan.blocksPerRun > 1 ? 's' : ''} per run${cuda ? `, ~${(fusedPlan.estimate / 2 ** 30).toFixed(1)} of ${(fusedPlan.budget / 2 ** 30).toFixed(0)} GiB of GPU memory` : ''}` : ''})` });
     const start = resumed ? resumed.state.nextBlock : 0;
     for (const report of blocks) emit({ type: 'block_end', block: report.index, blocks: cfg.layers, report });
-    let acts = resumed ? resumed.acts ?? [] : fusedPlan ? [] : await embed();
+    // A checkpoint before block 0 (or after the last) stores no inputs: block 0's are the embeddings.
+    let acts = resumed?.acts ?? (fusedPlan || start >= cfg.layers ? [] : await embed());
     let zeros = resumed ? resumed.state.zeros : 0;
     let weights = resumed ? resumed.state.weights : 0;
     const checkpoint = (nextBlock: number, report: BlockReport | null, next: Activations | null): void => {
       const state: ResumeState = {
-        format: 'trim-resume/1', fingerprint: fp, nextBlock, targets, ratios, alphas, dense, zeros, weights,
+        format: RESUME_FORMAT, fingerprint: fp, nextBlock, targets, ratios, alphas, dense, zeros, weights,
         seconds: { ...sec, total: resumedSeconds + (performance.now() - tAll) / 1000 }, acts: null,
       };
       store.save(state, report, next);
@@ -217,7 +236,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       fused = null;
       let lastSave = performance.now();
       try {
-        let input: { h: Float32Array } | { ids: Int32Array } = resumed ? { h: concat(acts) } : { ids: windows };
+        let input: { h: Float32Array } | { ids: Int32Array } = resumed?.acts ? { h: concat(resumed.acts) } : { ids: windows };
         acts = [];
         for (let b = start; b < cfg.layers;) {
           ctl.check();
@@ -378,6 +397,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
         });
         const q0 = performance.now();
         acts = (await runner.runBlock(w, acts, { stats: false, propagate: true })).out!;
+        if (acts.some((a) => firstNonFinite(a) >= 0)) throw nonFiniteActivations(ckpt, b);
         const propSeconds = (performance.now() - q0) / 1000;
         sec.propagate += propSeconds;
         const report = blockReport(b, T_, layers, { statistics: statSeconds, prune: (performance.now() - tBlock) / 1000 - statSeconds - propSeconds, propagate: propSeconds }, ratios, alphas);
@@ -424,6 +444,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       out: writer.out,
     };
     writer.writeFile('trim-report.json', JSON.stringify(report));
+    ctl.onStopNow?.(null);
     store.remove();
     writer.commit();
     const result: PruneSummary = {
@@ -439,10 +460,16 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     emit({ type: 'done', summary: result });
     return result;
   } catch (e) {
-    // A cancelled --resume run keeps its checkpoint; anything else leaves nothing behind.
-    if (o.resume && isTrimError(e) && e.code === 'E_CANCELLED' && store.exists()) {
+    ctl.onStopNow?.(null);
+    // A --resume run that stops, for any reason, leaves its last good checkpoint as it was (state.json
+    // names only complete files; a block in progress is pruned again from the source). Anything
+    // else leaves nothing behind.
+    if (o.resume && store.exists()) {
       writer.keep();
-      throw new TrimError('E_CANCELLED', `Cancelled; the finished blocks are kept in ${writer.partial}. Run again with --resume to continue.`);
+      const kept = `the finished blocks are kept in ${writer.partial}. Run again with --resume to continue`;
+      if (isTrimError(e) && e.code === 'E_CANCELLED') throw new TrimError('E_CANCELLED', `Cancelled; ${kept}.`);
+      if (isTrimError(e)) throw new TrimError(e.code, `${e.message.replace(/[;,]? ?the partial output was removed\.?$/, '.').replace(/\.?$/, '.')} Nothing was lost: ${kept} once this is fixed.`);
+      throw e;
     }
     writer.abort();
     throw e;

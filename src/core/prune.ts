@@ -128,7 +128,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
 
   // Checkpoints per finished block, in the partial folder: --resume continues from the last one.
   const batch = fusedPlan ? fusedPlan.chunkWindows : o.batch ?? Runner.autoBatch(ckpt, seqlen);
-  const fp = fingerprint(o, { seqlen, batch, ep: engine.ep, version: TRIM_VERSION }, ckpt);
+  const fp = fingerprint(o, { seqlen, batch, ep: engine.ep, version: TRIM_VERSION, path: fusedPlan ? 'fused' : 'blocks' }, ckpt);
   const store = new ResumeStore(partialDirFor(dst));
   const actFloats = o.nsamples * seqlen * cfg.hidden;
   const actLengths = fusedPlan ? [actFloats] : Array.from({ length: Math.ceil(o.nsamples / batch) }, (_, i) => Math.min(batch, o.nsamples - i * batch) * seqlen * cfg.hidden);

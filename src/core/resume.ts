@@ -13,6 +13,7 @@
  * names it) and changes nothing; temporaries of an interrupted write go with the next save, once
  * this job holds the output. The folder is removed before the output is renamed into place.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BlockReport, EvalResult, PhaseSeconds, PruneOptions } from '../contract';
@@ -54,6 +55,10 @@ export interface ResumeState {
   seconds: PhaseSeconds;
   /** The stored inputs of `nextBlock` (batch lengths in floats), null before block 0 and after the last. */
   acts: { file: string; lengths: number[] } | null;
+  /** SHA-256 of every other file of the checkpoint (block reports, stored inputs), by name; set by save(). */
+  digests?: Record<string, string>;
+  /** SHA-256 of state.json's own content without this field; set by save(). */
+  sum?: string;
 }
 
 export interface Resumed {
@@ -72,7 +77,7 @@ export interface ResumeShape {
   actLengths: number[];
 }
 
-export function fingerprint(o: PruneOptions, resolved: { seqlen: number; batch: number; ep: string; version: string }, ckpt: Checkpoint): Fingerprint {
+export function fingerprint(o: PruneOptions, resolved: { seqlen: number; batch: number; ep: string; version: string; path: 'fused' | 'blocks' }, ckpt: Checkpoint): Fingerprint {
   const { out: _out, overwrite: _overwrite, resume: _resume, ...rest } = o;
   const options: Record<string, unknown> = {
     ...rest,
@@ -118,8 +123,16 @@ export function firstNonFinite(a: Float32Array): number {
   return -1;
 }
 
+const sha256 = (parts: Uint8Array[]): string => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
+};
+
 export class ResumeStore {
   readonly dir: string;
+  /** Digests of the checkpoint's files (loaded, then kept up to date by save()). */
+  private digests = new Map<string, string>();
 
   constructor(readonly partial: string) {
     this.dir = path.join(partial, RESUME_DIR);
@@ -130,10 +143,13 @@ export class ResumeStore {
     return new TrimError('E_OUTPUT', `--resume: ${path.join(this.dir, file)} is damaged (${what}); the checkpoint was left as it is. Run without --resume to start over.`);
   }
 
-  private readJson(file: string): unknown {
+  private readJson(file: string, check?: (name: string, parts: Uint8Array[]) => void): unknown {
     try {
-      return parseJson(readRegular(path.join(this.dir, file), { what: 'resume checkpoint', code: 'E_OUTPUT', max: READ_LIMITS.checkpoint }).toString('utf8'), file, 'E_OUTPUT');
+      const bytes = readRegular(path.join(this.dir, file), { what: 'resume checkpoint', code: 'E_OUTPUT', max: READ_LIMITS.checkpoint });
+      check?.(file, [bytes]);
+      return parseJson(bytes.toString('utf8'), file, 'E_OUTPUT');
     } catch (e) {
+      if (e instanceof TrimError && e.message.startsWith('--resume: ')) throw e;
       const msg = e instanceof TrimError ? e.message.replace(/^.*?: /, '') : String((e as Error).message ?? e);
       throw this.damaged(file, sysCode(e) === 'ENOENT' ? 'missing' : msg.replace(/\.$/, ''));
     }
@@ -150,6 +166,15 @@ export class ResumeStore {
     const bad = (what: string): TrimError => this.damaged('state.json', what);
     if (!isObj(raw)) throw bad('not a JSON object');
     if (raw.format !== FORMAT) throw bad(`format ${JSON.stringify(raw.format)?.slice(0, 40)} is not ${FORMAT}, a checkpoint of this version`);
+    {
+      const { sum, ...body } = raw;
+      if (typeof sum !== 'string' || sum !== sha256([Buffer.from(JSON.stringify(body))])) throw bad('its content does not match its checksum');
+    }
+    const digests = raw.digests;
+    if (!isObj(digests) || !Object.values(digests).every((v) => typeof v === 'string')) throw bad('digests is not a list of checksums');
+    const checkDigest = (name: string, parts: Uint8Array[]): void => {
+      if (digests[name] !== sha256(parts)) throw this.damaged(name, 'its content does not match the checksum in state.json');
+    };
     const f = raw.fingerprint;
     if (!isObj(f) || !isObj(f.options) || !isObj(f.files) || !Object.values(f.files).every((v) => typeof v === 'string')) throw bad('fingerprint is not a fingerprint');
     const diffs = differences(f as unknown as Fingerprint, fp);
@@ -186,7 +211,7 @@ export class ResumeStore {
     let zeros = 0;
     for (let b = 0; b < next; b++) {
       const file = `block-${pad(b)}.json`;
-      const r = this.readJson(file);
+      const r = this.readJson(file, checkDigest);
       const badB = (what: string): TrimError => this.damaged(file, what);
       if (!isObj(r) || r.index !== b) throw badB(`not the report of block ${b}`);
       if (r.target !== state.targets[b]) throw badB(`target ${JSON.stringify(r.target)} is not the block's ${state.targets[b]}`);
@@ -219,6 +244,7 @@ export class ResumeStore {
       try {
         if (size !== total * 4) throw this.damaged(name, `${size} bytes, not the ${total * 4} bytes of the inputs of block ${next}`);
         acts = [];
+        const parts: Uint8Array[] = [];
         let pos = 0;
         for (const n of state.acts.lengths) {
           const arr = new Float32Array(n);
@@ -229,15 +255,18 @@ export class ResumeStore {
             if (r === 0) throw this.damaged(name, 'ends early');
             done += r;
           }
+          parts.push(bytes);
           const i = firstNonFinite(arr);
           if (i >= 0) throw this.damaged(name, `the inputs of block ${next} hold NaN or infinite values (first at float ${pos / 4 + i})`);
           pos += bytes.byteLength;
           acts.push(arr);
         }
+        checkDigest(name, parts);
       } finally {
         fs.closeSync(fd);
       }
     }
+    this.digests = new Map(Object.entries(digests as Record<string, string>));
     return { state, blocks, acts };
   }
 
@@ -248,17 +277,26 @@ export class ResumeStore {
   save(state: ResumeState, block: BlockReport | null, acts: Activations | null): void {
     try {
       fs.mkdirSync(this.dir, { recursive: true });
-      if (block) this.writeWhole(`block-${pad(block.index)}.json`, [Buffer.from(JSON.stringify(block))]);
+      if (block) {
+        const name = `block-${pad(block.index)}.json`;
+        const bytes = Buffer.from(JSON.stringify(block));
+        this.writeWhole(name, [bytes]);
+        this.digests.set(name, sha256([bytes]));
+      }
       const keep = new Set(['state.json', ...Array.from({ length: state.nextBlock }, (_, b) => `block-${pad(b)}.json`)]);
       if (acts) {
         const file = `acts-${pad(state.nextBlock)}.bin`;
-        this.writeWhole(file, acts.map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)));
+        const parts = acts.map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+        this.writeWhole(file, parts);
+        this.digests.set(file, sha256(parts));
         state = { ...state, acts: { file, lengths: acts.map((a) => a.length) } };
         keep.add(file);
       } else state = { ...state, acts: null };
-      this.writeWhole('state.json', [Buffer.from(JSON.stringify(state))]);
+      for (const name of [...this.digests.keys()]) if (!keep.has(name)) this.digests.delete(name);
+      const { sum: _sum, ...body } = { ...state, digests: Object.fromEntries(this.digests) };
+      this.writeWhole('state.json', [Buffer.from(JSON.stringify({ ...body, sum: sha256([Buffer.from(JSON.stringify(body))]) }))]);
       this.syncDir();
-      // Inputs of earlier blocks are no longer named by state.json.
+      // Inputs of earlier blocks are no longer named by state.json; temporaries of an interrupted write go too.
       for (const f of fs.readdirSync(this.dir)) if (!keep.has(f)) fs.rmSync(path.join(this.dir, f), { force: true });
     } catch (e) {
       if (e instanceof TrimError) throw e;

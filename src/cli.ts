@@ -18,7 +18,7 @@ class TrimErrorCancelled extends TrimError {
 }
 import { runEval } from './core/evalJob';
 import { defaultOut, defaultPruneOptions } from './core/options';
-import { runPrune } from './core/prune';
+import { runPrune, systemError } from './core/prune';
 import { defaults } from './core/defaults';
 import { PRESETS, writeSynth } from './core/synth';
 import type { PruneOptions } from './contract';
@@ -89,11 +89,11 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
     switch (e.type) {
       case 'start':
         console.error(`${e.model.architecture} · ${e.model.blocks} blocks · ${(e.model.parameters / 1e6).toFixed(1)}M parameters · ${e.model.dtype} · execution provider: ${e.ep}`);
-        if (e.epNotice) console.error(e.epNotice);
+        if (e.epNotice) console.error(oneLine(e.epNotice));
         break;
       case 'phase':
         stop();
-        console.error(e.message);
+        console.error(oneLine(e.message));
         break;
       case 'progress':
         if (tty) showBar(e.phase, e.done, e.total);
@@ -108,7 +108,7 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
         break;
       case 'log':
         stop();
-        console.error(`${e.level === 'warn' ? 'warning: ' : ''}${e.message}`);
+        console.error(`${e.level === 'warn' ? 'warning: ' : ''}${oneLine(e.message)}`);
         break;
       default:
         break;
@@ -191,11 +191,15 @@ async function main(): Promise<void> {
       };
       const { emit, stop } = makeEmitter(!!a.json);
       const ac = { cancelled: false };
-      // The first signal stops cleanly between steps; a second one stops at once.
+      // The first signal stops cleanly after the current step (a --resume run keeps its
+      // checkpoint); a second one stops without finishing the step. Neither can interrupt a device
+      // run in progress: onnxruntime-node 1.29 runs a session synchronously on this thread (its
+      // RunOptions.terminate is read when a run starts), so a signal is handled when the run ends;
+      // the option bounds (schemas/trim.config.schema.json) keep one run finite.
       const onSignal = (sig: NodeJS.Signals): void => {
         if (!ac.cancelled) {
           ac.cancelled = true;
-          process.stderr.write(`${sig}: stopping after the current step (send it again to stop at once)\n`);
+          process.stderr.write(`${sig}: stopping after the current step (send it again to stop without finishing it)\n`);
         } else stopNow.now(`stopped at once by a second ${sig}`);
       };
       process.on('SIGINT', onSignal);
@@ -246,10 +250,9 @@ main().catch((e) => {
   }
   // An error of the system (a name too long, a parent that is a file, a full disk, …): what the
   // user can act on, in one line; only bugs keep their stack.
-  const sys = e as NodeJS.ErrnoException;
-  if (typeof sys?.code === 'string' && /^E[A-Z]+$/.test(sys.code) && typeof sys.syscall === 'string') {
-    console.error(`error: ${oneLine(sys.message)}`);
-    if (process.argv.includes('--json')) out(JSON.stringify({ type: 'error', error: { code: 'E_IO', message: oneLine(sys.message) } }));
+  if (systemError(e)) {
+    console.error(`error: ${oneLine(e.message)}`);
+    if (process.argv.includes('--json')) out(JSON.stringify({ type: 'error', error: { code: 'E_IO', message: oneLine(e.message) } }));
     process.exit(2);
   }
   console.error(e);

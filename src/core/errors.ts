@@ -47,7 +47,7 @@ export function oneLine(message: string): string {
     return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   });
   if (s.length > MAX_WORD) {
-    s = s.replace(new RegExp(`[^ ]{${MAX_WORD + 1},}`, 'g'), (w) => `${w.slice(0, 240)}…(${w.length - 340} characters)…${w.slice(-100)}`);
+    s = s.split(' ').map((w) => (w.length > MAX_WORD ? `${w.slice(0, 240)}…(${w.length - 340} characters)…${w.slice(-100)}` : w)).join(' ');
   }
   if (s.length > MAX_MESSAGE) s = `${s.slice(0, MAX_MESSAGE - 40)}…(${s.length - MAX_MESSAGE + 40} more characters)`;
   return s;

@@ -18,7 +18,7 @@ import { blockMeanAlpha, computeModelAlphas, alphaTargets } from './alpha';
 import { Engine, ORT_VERSION } from './engine';
 import { isTrimError, TrimError } from './errors';
 import { buildTrimEvalGraph } from './graphs/trimEval';
-import { checkOutputPath, OutputWriter } from './output';
+import { checkOutputPath, ioError, OutputWriter } from './output';
 import { parseNM, validatePruneOptions } from './options';
 import { outlierRatio, owlTargets } from './owl';
 import { evaluatePerplexity } from './perplexity';
@@ -321,6 +321,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
         const { f32: w, raw } = ckpt.readBlock(b, true);
         const s0 = performance.now();
         const stats = (await runner.runBlock(w, acts, { stats: true, propagate: false })).stats!;
+        if ([...stats.sumsq.values()].some((s) => s.some((v) => !Number.isFinite(v)))) throw nonFiniteActivations(ckpt, b);
         const statSeconds = (performance.now() - s0) / 1000;
         sec.statistics += statSeconds;
         const layers: LayerReport[] = [];
@@ -446,7 +447,14 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     writer.writeFile('trim-report.json', JSON.stringify(report));
     ctl.onStopNow?.(null);
     store.remove();
-    writer.commit();
+    try {
+      writer.commit();
+    } catch (e) {
+      // The checkpoint was superseded by the whole result: a resumed run keeps that instead.
+      if (!o.resume || !isTrimError(e)) throw e;
+      writer.keep();
+      throw new TrimError(e.code, `${e.message.replace(/[;,]? ?the partial output was removed\.?$/, '.').replace(/\.?$/, '.')} Nothing was lost: the pruned checkpoint is complete in ${writer.partial}; move it to ${writer.out} yourself, or run again once this is fixed.`);
+    }
     const result: PruneSummary = {
       type: 'summary',
       perplexity: pruned ? pruned.perplexity : null,
@@ -468,7 +476,8 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
       writer.keep();
       const kept = `the finished blocks are kept in ${writer.partial}. Run again with --resume to continue`;
       if (isTrimError(e) && e.code === 'E_CANCELLED') throw new TrimError('E_CANCELLED', `Cancelled; ${kept}.`);
-      if (isTrimError(e)) throw new TrimError(e.code, `${e.message.replace(/[;,]? ?the partial output was removed\.?$/, '.').replace(/\.?$/, '.')} Nothing was lost: ${kept} once this is fixed.`);
+      const te = isTrimError(e) ? e : systemError(e) ? ioError('continuing the interrupted run', e) : null;
+      if (te) throw new TrimError(te.code, `${te.message.replace(/[;,]? ?the partial output was removed\.?$/, '.').replace(/\.?$/, '.')} Nothing was lost: ${kept} once this is fixed.`);
       throw e;
     }
     writer.abort();
@@ -476,6 +485,12 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   } finally {
     await runner.release();
   }
+}
+
+/** An error of the system (errno code and system call: a full disk, a name too long), not a bug. */
+export function systemError(e: unknown): e is NodeJS.ErrnoException {
+  const x = e as NodeJS.ErrnoException;
+  return typeof x?.code === 'string' && /^E[A-Z0-9]+$/.test(x.code) && typeof x.syscall === 'string';
 }
 
 /** A block's report from its layers' (achieved sparsity counted over all its weights). */

@@ -62,7 +62,7 @@ export function openRegular(file: string, spec: Pick<ReadSpec, 'what' | 'code'>)
     fd = fs.openSync(file, fs.constants.O_RDONLY | NONBLOCK);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw Object.assign(new TrimError(spec.code, `${spec.what} ${file}: cannot be opened (${err.code ?? err.message}).`), { sysCode: err.code });
+    throw Object.assign(new TrimError(spec.code, `${spec.what} ${file}: cannot be read (${err.code ?? err.message}).`), { sysCode: err.code });
   }
   try {
     const st = fs.fstatSync(fd);
@@ -115,7 +115,7 @@ export async function readRegularAsync(file: string, spec: ReadSpec): Promise<Bu
     h = await fs.promises.open(file, fs.constants.O_RDONLY | NONBLOCK);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw Object.assign(new TrimError(spec.code, `${spec.what} ${file}: cannot be opened (${err.code ?? err.message}).`), { sysCode: err.code });
+    throw Object.assign(new TrimError(spec.code, `${spec.what} ${file}: cannot be read (${err.code ?? err.message}).`), { sysCode: err.code });
   }
   try {
     const st = await h.stat();

@@ -8,7 +8,7 @@
  *   name, dtype, shape and offsets) and of 64 pieces of 64 KiB spread evenly over the data
  *   (plus the last piece); a shard of at most 64 MiB is hashed whole. Reading 4 MiB per shard
  *   costs milliseconds where a full hash of a 7B checkpoint costs tens of seconds on every run
- *   (`scripts/bench-source-key.mjs` prints both; BENCHMARKS.md has the figures).
+ *   (`scripts/bench-source-key.ts` prints both; BENCHMARKS.md has the figures).
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';

@@ -108,6 +108,23 @@ describe('damaged resume checkpoints', () => {
     assert.equal(r.acts?.length, 2);
   });
 
+  it('stored inputs holding NaN or Inf (written whole, checksums right): refused, naming the file and the block', () => {
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const dir = path.join(root, `nan-${bad}`);
+      const store = new ResumeStore(dir);
+      fs.cpSync(base, dir, { recursive: true });
+      const loaded = store.load(FP, SHAPE)!;
+      const acts = loaded.acts!.map((a) => a.slice());
+      acts[1][5] = bad;
+      store.save(loaded.state, null, acts);
+      const { error } = load(dir);
+      assert.ok(error);
+      assert.match(error.message, /acts-0001\.bin is damaged \(the inputs of block 1 hold NaN or infinite values \(first at float 53\)\)/);
+      fs.rmSync(dir, { recursive: true, force: true });
+      cases++;
+    }
+  });
+
   it('every field of state.json: another type, deleted, out of range (checksum made to match)', () => {
     const stateFile = path.join(resumeDir(base), 'state.json');
     const original = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as Record<string, unknown>;

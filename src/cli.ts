@@ -10,7 +10,7 @@ import * as cliProgress from 'cli-progress';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TrimEvent } from './contract';
-import { isTrimError, TrimError } from './core/errors';
+import { isTrimError, oneLine, TrimError } from './core/errors';
 
 class TrimErrorCancelled extends TrimError {
   constructor() {
@@ -20,7 +20,7 @@ class TrimErrorCancelled extends TrimError {
 import { runEval } from './core/evalJob';
 import { resolveModel } from './core/hfCache';
 import { defaultOut, defaultPruneOptions } from './core/options';
-import { runPrune } from './core/prune';
+import { runPrune, systemError } from './core/prune';
 import { defaults } from './core/defaults';
 import { PRESETS, writeSynth } from './core/synth';
 import type { PruneOptions } from './contract';
@@ -49,9 +49,36 @@ function int(v: string): number {
   return n;
 }
 
+/**
+ * Stopping at once (a second Ctrl-C or SIGTERM, or the reader of standard output gone): the job
+ * registers how to settle its output (JobControl.onStopNow); this settles it, prints one line and
+ * exits, without waiting for the device run in progress.
+ */
+const stopNow = {
+  settle: null as (() => string) | null,
+  /** Standard output was closed by its reader (`--json | head -1`): nothing more is written to it. */
+  pipeClosed: false,
+  now(why: string): never {
+    const what = this.settle ? this.settle() : 'nothing was written.';
+    this.settle = null;
+    process.stderr.write(`error: ${oneLine(`${why}; ${what}`)}\n`);
+    process.exit(2);
+  },
+};
+
+/** Writes a line to standard output unless its reader is gone. */
+function out(line: string): void {
+  if (!stopNow.pipeClosed) process.stdout.write(line + '\n');
+}
+
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  stopNow.pipeClosed = true;
+  stopNow.now(`standard output failed (${e.code ?? e.message}${e.code === 'EPIPE' ? ': its reader went away' : ''}); stopped`);
+});
+
 /** Prints events: JSON lines with --json, else a progress bar on a terminal and readable lines. */
 function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () => void } {
-  if (json) return { emit: (e) => process.stdout.write(JSON.stringify(e) + '\n'), stop: () => {} };
+  if (json) return { emit: (e) => out(JSON.stringify(e)), stop: () => {} };
   const tty = process.stderr.isTTY;
   let bar: cliProgress.SingleBar | null = null;
   let barPhase = '';
@@ -87,13 +114,13 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
     switch (e.type) {
       case 'start':
         console.error(`${e.model.architecture} · ${e.model.blocks} blocks · ${(e.model.parameters / 1e6).toFixed(1)}M parameters · ${e.model.dtype} · execution provider: ${e.ep}`);
-        if (e.epNotice) console.error(e.epNotice);
-        else if (e.ep === 'cuda' && e.device) console.error(e.device);
+        if (e.epNotice) console.error(oneLine(e.epNotice));
+        else if (e.ep === 'cuda' && e.device) console.error(oneLine(e.device));
         break;
       case 'phase':
         stop();
         starts.clear();
-        console.error(e.message);
+        console.error(oneLine(e.message));
         break;
       case 'progress':
         if (tty) showBar(e.phase, e.done, e.total);
@@ -108,7 +135,7 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
         break;
       case 'log':
         stop();
-        console.error(`${e.level === 'warn' ? 'warning: ' : ''}${e.message}`);
+        console.error(`${e.level === 'warn' ? 'warning: ' : ''}${oneLine(e.message)}`);
         break;
       default:
         break;
@@ -154,7 +181,7 @@ async function main(): Promise<void> {
       const r = await runEval({ model: o.model ? resolveModel(o.model) : d.model, text: o.text ?? d.eval!, seqlen: o.seqlen, maxWindows: o.maxEvalWindows ?? o.maxWindows ?? null, ep: o.ep }, emit);
       stop();
       const summary = { type: 'eval_summary' as const, ...r };
-      if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
+      if (o.json) out(JSON.stringify(summary));
       else console.log(`perplexity ${r.perplexity.toFixed(3)} · ${r.windows} windows × ${r.seqlen} tokens (${r.tokens} tokens in the text) · ${r.ep} · ${r.seconds.toFixed(1)} s`);
     });
   program
@@ -214,18 +241,31 @@ async function main(): Promise<void> {
       if (o.baseline && !o.trim) throw new TrimError('E_OPTION', '--baseline: the baseline is the same job with TRIM off; it goes with --trim.');
       const { emit, stop } = makeEmitter(!!a.json);
       const ac = { cancelled: false };
-      const onSignal = (): void => { ac.cancelled = true; };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      // The first signal stops cleanly after the current step (a --resume run keeps its
+      // checkpoint); a second one stops without finishing the step. Neither can interrupt a device
+      // run in progress: onnxruntime-node 1.29 runs a session synchronously on this thread (its
+      // RunOptions.terminate is read when a run starts), so a signal is handled when the run ends;
+      // the option bounds (schemas/trim.config.schema.json) keep one run finite.
+      const onSignal = (sig: NodeJS.Signals): void => {
+        if (!ac.cancelled) {
+          ac.cancelled = true;
+          process.stderr.write(`${sig}: stopping after the current step (send it again to stop without finishing it)\n`);
+        } else stopNow.now(`stopped at once by a second ${sig}`);
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       // Closing the terminal: stop like Ctrl-C (the partial output removed), writing nowhere.
-      process.once('SIGHUP', () => {
+      process.on('SIGHUP', () => {
         for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
-        onSignal();
+        onSignal('SIGHUP');
       });
-      const r = await runPrune(o, emit, { check: () => { if (ac.cancelled) throw new TrimErrorCancelled(); } });
+      const r = await runPrune(o, emit, {
+        check: () => { if (ac.cancelled) throw new TrimErrorCancelled(); },
+        onStopNow: (settle) => { stopNow.settle = settle; },
+      });
       stop();
       if (a.json) {
-        process.stdout.write(JSON.stringify(r) + '\n');
+        out(JSON.stringify(r));
         return;
       }
       const s = r.seconds;
@@ -270,7 +310,14 @@ watchParent();
 runWithCudaLibraries().then((code) => (code === null ? main() : process.exit(code))).catch((e) => {
   if (isTrimError(e)) {
     console.error(`error: ${e.message}`);
-    if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ type: 'error', error: { code: e.code, message: e.message } }) + '\n');
+    if (process.argv.includes('--json')) out(JSON.stringify({ type: 'error', error: { code: e.code, message: e.message } }));
+    process.exit(2);
+  }
+  // An error of the system (a name too long, a parent that is a file, a full disk, …): what the
+  // user can act on, in one line; only bugs keep their stack.
+  if (systemError(e)) {
+    console.error(`error: ${oneLine(e.message)}`);
+    if (process.argv.includes('--json')) out(JSON.stringify({ type: 'error', error: { code: 'E_IO', message: oneLine(e.message) } }));
     process.exit(2);
   }
   console.error(e);

@@ -10,6 +10,7 @@ import { parseConfig, type ModelConfig } from './config';
 import { TrimError } from './errors';
 import { readSafetensorsHeader, readTensorBytes, type SafetensorsHeader, type TensorInfo } from './safetensors';
 import { toFloat32, type StoredDtype } from './dtype';
+import { readJsonFile, READ_LIMITS, sysCode } from './safeRead';
 
 /** What each family calls its pieces. `L` stands for the block index. */
 export interface FamilyLayout {
@@ -159,22 +160,16 @@ export class Checkpoint {
     const cfgPath = path.join(dir, 'config.json');
     let raw: unknown;
     try {
-      raw = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+      raw = readJsonFile(cfgPath, { what: 'config.json', code: 'E_CONFIG', max: READ_LIMITS.config });
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new TrimError('E_MODEL_NOT_FOUND', `${dir}: no config.json. Choose a Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json).`);
-      throw new TrimError('E_CONFIG', `${cfgPath}: not valid JSON (${(e as Error).message}).`);
+      if (sysCode(e) === 'ENOENT') throw new TrimError('E_MODEL_NOT_FOUND', `${dir}: no config.json. Choose a Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json).`);
+      throw e;
     }
     this.config = parseConfig(raw, cfgPath);
     const indexPath = path.join(dir, 'model.safetensors.index.json');
     if (fs.existsSync(indexPath)) {
       this.indexFile = 'model.safetensors.index.json';
-      let raw: unknown;
-      try {
-        raw = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
-      } catch (e) {
-        throw new TrimError('E_SAFETENSORS', `${indexPath}: not valid JSON (${(e as Error).message}).`);
-      }
+      const raw = readJsonFile(indexPath, { what: 'shard index', code: 'E_SAFETENSORS', max: READ_LIMITS.index });
       const index = parseIndex(raw, indexPath);
       const files = index.files;
       for (const f of files) {

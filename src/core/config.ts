@@ -5,6 +5,7 @@
  */
 import type { Family } from '../contract';
 import { TrimError } from './errors';
+import { inverseFrequencies } from './rope';
 
 export const SUPPORTED_ARCHITECTURES: Record<string, Family> = {
   LlamaForCausalLM: 'llama',
@@ -61,12 +62,36 @@ function posInt(c: Record<string, unknown>, key: string, where: string, fallback
   return v;
 }
 
+function positive(c: Record<string, unknown>, key: string, where: string, fallback?: number): number {
+  const v = num(c, key, where, fallback);
+  if (!(v > 0)) throw cfgError(where, `"${key}" must be positive, got ${v}.`);
+  return v;
+}
+
+/**
+ * What the numbers mean, beyond their types: the rotary tables must be finite over every
+ * position (a tiny theta or scaling factor overflows float32 to Inf, and cos(Inf) is NaN), and
+ * llama3 scaling divides by high_freq_factor − low_freq_factor.
+ */
+function checkRope(rope: { theta: number; scaling: RopeScaling }, headDim: number, maxPositions: number, where: string): void {
+  const s = rope.scaling;
+  if (s.type === 'llama3' && !(s.highFreqFactor > s.lowFreqFactor)) {
+    throw cfgError(where, `rope scaling llama3 needs high_freq_factor > low_freq_factor, got ${s.highFreqFactor} and ${s.lowFreqFactor}.`);
+  }
+  const inv = inverseFrequencies(rope.theta, headDim, s);
+  const bad = inv.findIndex((f) => !(Number.isFinite(f) && f > 0 && Number.isFinite(Math.fround(maxPositions * f))));
+  if (bad >= 0) {
+    throw cfgError(where, `rope_theta ${rope.theta}${s.type !== 'default' ? ` with ${s.type} scaling` : ''} gives rotary frequency ${inv[bad]} (index ${bad}), which is not finite and positive over ${maxPositions} positions.`);
+  }
+}
+
 function parseRope(c: Record<string, unknown>, where: string): { theta: number; scaling: RopeScaling } {
   const params = (c.rope_parameters ?? null) as Record<string, unknown> | null;
   const legacy = (c.rope_scaling ?? null) as Record<string, unknown> | null;
   if (params !== null && (typeof params !== 'object' || Array.isArray(params))) throw cfgError(where, '"rope_parameters" must be an object.');
   if (legacy !== null && (typeof legacy !== 'object' || Array.isArray(legacy))) throw cfgError(where, '"rope_scaling" must be an object or null.');
   const theta = params && params.rope_theta !== undefined ? num(params, 'rope_theta', where) : num(c, 'rope_theta', where, 10000);
+  if (!(theta > 0)) throw cfgError(where, `"rope_theta" must be positive, got ${theta}: the rotary frequencies are theta^(-2i/d).`);
   const s = params ?? legacy ?? {};
   const type = String(s.rope_type ?? s.type ?? 'default');
   const maxPos = Number(c.max_position_embeddings ?? 0);
@@ -74,20 +99,20 @@ function parseRope(c: Record<string, unknown>, where: string): { theta: number; 
     case 'default':
       return { theta, scaling: { type: 'default' } };
     case 'linear':
-      return { theta, scaling: { type: 'linear', factor: num(s, 'factor', where) } };
+      return { theta, scaling: { type: 'linear', factor: positive(s, 'factor', where) } };
     case 'llama3':
       return {
         theta,
         scaling: {
           type: 'llama3',
-          factor: num(s, 'factor', where),
-          lowFreqFactor: num(s, 'low_freq_factor', where),
-          highFreqFactor: num(s, 'high_freq_factor', where),
+          factor: positive(s, 'factor', where),
+          lowFreqFactor: positive(s, 'low_freq_factor', where),
+          highFreqFactor: positive(s, 'high_freq_factor', where),
           originalMaxPositions: posInt(s, 'original_max_position_embeddings', where),
         },
       };
     case 'dynamic':
-      return { theta, scaling: { type: 'dynamic', factor: num(s, 'factor', where), originalMaxPositions: posInt(s, 'original_max_position_embeddings', where, Number.isSafeInteger(maxPos) && maxPos > 0 ? maxPos : undefined) } };
+      return { theta, scaling: { type: 'dynamic', factor: positive(s, 'factor', where), originalMaxPositions: posInt(s, 'original_max_position_embeddings', where, Number.isSafeInteger(maxPos) && maxPos > 0 ? maxPos : undefined) } };
     default:
       throw cfgError(where, `rotary scaling "${type}" is not supported (supported: default, linear, llama3, dynamic).`);
   }
@@ -154,16 +179,22 @@ export function parseConfig(raw: unknown, where = 'config.json'): ModelConfig {
     const types = Array.isArray(c.layer_types) ? (c.layer_types as unknown[]) : null;
     if (!types || types.includes('sliding_attention')) slidingWindow = sw;
   }
+  const maxPositions = posInt(c, 'max_position_embeddings', where);
+  // RMSNorm divides by sqrt(mean(x²) + eps): eps ≤ 0 gives NaN or Inf for small activations.
+  const normEps = num(c, 'rms_norm_eps', where, 1e-6);
+  if (!(normEps > 0 && normEps < 1)) throw cfgError(where, `"rms_norm_eps" must be a small positive number (real models use 1e-6 to 1e-5), got ${normEps}.`);
+  const rope = parseRope(c, where);
+  checkRope(rope, headDim, maxPositions, where);
   return {
     architecture, family, hidden, heads, kvHeads, headDim,
     intermediate: posInt(c, 'intermediate_size', where),
     layers: posInt(c, 'num_hidden_layers', where),
     vocab: posInt(c, 'vocab_size', where),
-    maxPositions: posInt(c, 'max_position_embeddings', where),
-    normEps: num(c, 'rms_norm_eps', where, 1e-6),
+    maxPositions,
+    normEps,
     tieEmbeddings: c.tie_word_embeddings === true,
     dtype,
-    rope: parseRope(c, where),
+    rope,
     slidingWindow,
   };
 }

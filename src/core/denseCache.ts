@@ -1,7 +1,8 @@
 /**
  * The dense model's perplexity, cached per model + text + seqlen + window limit + execution
- * provider, so that repeated runs on one model evaluate the dense model once. Keyed by paths,
- * sizes and modification times (hashing tens of gigabytes would cost more than it saves).
+ * provider, so that repeated runs on one model evaluate the dense model once. Keyed by what
+ * decides the figure (sourceKey.ts): the content of config.json, the tokenizer files, the index
+ * and the text, and each shard's size, time, header and sampled pieces.
  * Stored under $TRIM_CACHE_DIR, else $XDG_CACHE_HOME/trim-vscode, else the system temp folder.
  */
 import { createHash } from 'node:crypto';
@@ -10,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EvalResult } from '../contract';
 import type { Checkpoint } from './checkpoint';
+import { checkpointStamps, contentDigest } from './sourceKey';
 
 export function cacheDir(): string {
   if (process.env.TRIM_CACHE_DIR) return process.env.TRIM_CACHE_DIR;
@@ -17,17 +19,11 @@ export function cacheDir(): string {
   return path.join(os.tmpdir(), 'trim-vscode-cache');
 }
 
-function stamp(file: string): string {
-  const st = fs.statSync(file);
-  return `${path.resolve(file)}:${st.size}:${st.mtimeMs}`;
-}
-
-export function denseKey(ckpt: Checkpoint, text: string, seqlen: number, maxWindows: number | null, ep: string): string {
+export function denseKey(ckpt: Checkpoint, text: string, seqlen: number, maxWindows: number | null, ep: string, stamps: Record<string, string> = checkpointStamps(ckpt)): string {
   const h = createHash('sha256');
-  for (const f of ckpt.shardFiles) h.update(stamp(path.join(ckpt.dir, f)));
-  h.update(stamp(path.join(ckpt.dir, 'tokenizer.json')));
-  h.update(stamp(text));
-  h.update(`${seqlen}:${maxWindows}:${ep}:v1`);
+  for (const [f, s] of Object.entries(stamps)) h.update(`${f}=${s}\n`);
+  h.update(`text=${contentDigest(text)}\n`);
+  h.update(`${seqlen}:${maxWindows}:${ep}:v2`);
   return h.digest('hex').slice(0, 32);
 }
 

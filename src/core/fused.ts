@@ -24,6 +24,14 @@ import * as path from 'node:path';
 import { MaskPool } from './maskPool';
 import { phasesEnabled, SessionProfile, type RunPhases } from './phaseProfile';
 
+/**
+ * A block whose outputs hold NaN or ±Inf (finite weights, so the configuration's numbers or
+ * overflowing activations): the rest of the model would be pruned on garbage. Both paths throw it.
+ */
+export function nonFiniteActivations(ckpt: Checkpoint, block: number): TrimError {
+  return new TrimError('E_NONFINITE', `block ${block} of ${ckpt.dir} produced NaN or infinite activations from finite weights and inputs: config.json's numbers (rms_norm_eps, rope_theta, rope_scaling) do not fit these weights, or the activations overflow float32.`);
+}
+
 export interface FusedPlan {
   chunkWindows: number;
   chunks: number;
@@ -331,6 +339,7 @@ export class FusedPruner {
     }
     const applySeconds = this.kernels.masks && !this.external ? (performance.now() - tA) / 1000 : 0;
     const blocks: FusedRunResult['blocks'] = [];
+    const actsFinite = r[fusedOut.actsFinite].data as Float32Array;
     for (let k = 0; k < count; k++) {
       const i = bad.subarray(k * nW, (k + 1) * nW).findIndex((v) => v > 0);
       if (i >= 0) {
@@ -339,6 +348,7 @@ export class FusedPruner {
         checkFinite(toFloat32(readTensorBytes(t), t.dtype as StoredDtype), t, first + k);
         throw new TrimError('E_NONFINITE', `${t.file}: tensor "${t.name}" (block ${first + k}) holds NaN or infinite values.`);
       }
+      if (actsFinite[k] !== 0) throw nonFiniteActivations(this.ckpt, first + k);
       blocks.push({
         linears: this.ckpt.layout.linears.map((name) => {
           const z = r[fusedOut.zeros(name)].data as Float32Array;
@@ -437,7 +447,7 @@ async function readStored(list: TensorInfo[]): Promise<Uint8Array[]> {
   const fds = new Map<string, number>();
   const fdOf = (file: string): number => {
     let fd = fds.get(file);
-    if (fd === undefined) fds.set(file, (fd = fs.openSync(file, 'r')));
+    if (fd === undefined) fds.set(file, (fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))));
     return fd;
   };
   const readAt = (fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> =>

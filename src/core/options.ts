@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { LAYER_METRICS, ROW_METRICS, type PruneOptions } from '../contract';
 import { defaults } from './defaults';
 import { TrimError } from './errors';
+import schema from '../../schemas/trim.config.schema.json';
 
 export function defaultPruneOptions(): PruneOptions {
   return {
@@ -63,30 +64,66 @@ export function parseNM(nm: string): { n: number; m: number } {
   return { n, m: mm };
 }
 
+/** A numeric option's bounds as the schema states them. */
+interface NumberBounds {
+  integer: boolean;
+  nullable: boolean;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+}
+
+/**
+ * The bounds of every numeric option, from schemas/trim.config.schema.json: the one place they are
+ * written (the editor validates trim.config.json with it; the CLI, the worker and the extension
+ * validate through this function).
+ */
+export const OPTION_BOUNDS: Record<string, NumberBounds> = Object.fromEntries(
+  Object.entries(schema.properties as Record<string, Record<string, unknown>>).flatMap(([key, p]) => {
+    const types = ([] as unknown[]).concat(p.type);
+    if (!types.includes('number') && !types.includes('integer')) return [];
+    const pick = (k: string): number | undefined => (typeof p[k] === 'number' ? (p[k] as number) : undefined);
+    return [[key, {
+      integer: types.includes('integer'), nullable: types.includes('null'),
+      minimum: pick('minimum'), maximum: pick('maximum'), exclusiveMinimum: pick('exclusiveMinimum'), exclusiveMaximum: pick('exclusiveMaximum'),
+    }]];
+  }),
+);
+
+/** The CLI flag of an option (`owlLambda` → `--owl-lambda`). */
+export const flagOf = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+function checkBounds(name: string, v: unknown, b: NumberBounds): void {
+  if (b.integer) {
+    const lo = b.minimum ?? (b.exclusiveMinimum !== undefined ? b.exclusiveMinimum + 1 : -Infinity);
+    if (!Number.isInteger(v) || (v as number) < lo) throw opt(name, `must be an integer ≥ ${lo}, got ${v}.`);
+    if (b.maximum !== undefined && (v as number) > b.maximum) throw opt(name, `must be at most ${b.maximum}, got ${v}.`);
+    return;
+  }
+  const lo = b.exclusiveMinimum ?? b.minimum ?? -Infinity;
+  const hi = b.exclusiveMaximum ?? b.maximum ?? Infinity;
+  const loOpen = b.exclusiveMinimum !== undefined;
+  const hiOpen = b.exclusiveMaximum !== undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (loOpen ? v <= lo : v < lo) || (hiOpen ? v >= hi : v > hi)) {
+    throw opt(name, `${v} is out of range ${loOpen ? '(' : '['}${lo}, ${hi}${hiOpen ? ')' : ']'}.`);
+  }
+}
+
 export function validatePruneOptions(o: PruneOptions): void {
-  const num = (name: string, v: number, lo: number, hi: number, loOpen = false, hiOpen = false): void => {
-    if (typeof v !== 'number' || !Number.isFinite(v) || (loOpen ? v <= lo : v < lo) || (hiOpen ? v >= hi : v > hi)) {
-      throw opt(name, `${v} is out of range ${loOpen ? '(' : '['}${lo}, ${hi}${hiOpen ? ')' : ']'}.`);
-    }
-  };
-  const int = (name: string, v: number, lo: number): void => {
-    if (!Number.isInteger(v) || v < lo) throw opt(name, `must be an integer ≥ ${lo}, got ${v}.`);
-  };
-  const fraction = (name: string, v: number, what: string): void => {
+  // Fractions first: the schema states "below 1" through an if/then that carries the words to
+  // write ("write 0.7 for 70%"), which VS Code shows; here the same words.
+  const fraction = (name: string, v: unknown, what: string): void => {
     if (typeof v === 'number' && v >= 1) throw opt(name, `${v} is out of range [0, 1): ${what} is a fraction, ${fractionHint(v)}.`);
-    num(name, v, 0, 1, false, true);
+    checkBounds(name, v, { integer: false, nullable: false, minimum: 0, exclusiveMaximum: 1 });
   };
   fraction('--sparsity', o.sparsity, 'sparsity');
-  int('--iterations', o.iterations, 0);
-  int('--nsamples', o.nsamples, 1);
-  if (o.seqlen !== null) int('--seqlen', o.seqlen, 2);
-  if (o.batch !== null) int('--batch', o.batch, 1);
-  if (o.blocksPerRun != null) int('--blocks-per-run', o.blocksPerRun, 1);
-  if (o.gpuMemory != null) num('--gpu-memory', o.gpuMemory, 1, 4096, true);
-  if (o.maxEvalWindows !== null) int('--max-eval-windows', o.maxEvalWindows, 1);
-  num('--owl-lambda', o.owlLambda, 0, 0.5);
-  num('--owl-m', o.owlM, 0, 1e6, true);
-  num('--alpha-epsilon', o.alphaEpsilon, 0, 1);
+  const values = o as unknown as Record<string, unknown>;
+  for (const [key, b] of Object.entries(OPTION_BOUNDS)) {
+    const v = values[key];
+    if (key === 'sparsity' || v === undefined || (v === null && b.nullable)) continue;
+    checkBounds(flagOf(key), v, b);
+  }
   if (!['wanda', 'magnitude'].includes(o.score)) throw opt('--score', `"${o.score}" is not one of wanda, magnitude.`);
   if (!['uniform', 'owl', 'alpha'].includes(o.allocation)) throw opt('--allocation', `"${o.allocation}" is not one of uniform, owl, alpha.`);
   if (!(LAYER_METRICS as readonly string[]).includes(o.layerMetric)) throw opt('--layer-metric', `"${o.layerMetric}" is not one of ${LAYER_METRICS.join(', ')}.`);

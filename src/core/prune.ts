@@ -21,17 +21,17 @@ import { Engine, ORT_VERSION } from './engine';
 import { autoGpuMemory, resolvePrecision } from './gpu/budget';
 import { isTrimError, TrimError } from './errors';
 import { buildTrimEvalGraph } from './graphs/trimEval';
-import { checkOutputPath, OutputWriter } from './output';
+import { checkOutputPath, ioError, OutputWriter } from './output';
 import { OutputLock } from './outputLock';
 import { parseNM, validatePruneOptions } from './options';
 import { outlierRatio, owlTargets } from './owl';
 import { evaluatePerplexity, windowCount } from './perplexity';
 import { concat, Runner, type Activations, type BlockStats } from './runner';
 import { maskFromRanks, nmMask, prunedCounts, rowRanks, scoreMatrix, uniformCounts } from './scores';
-import { fingerprint, ResumeStore, type ResumeState } from './resume';
+import { fingerprint, firstNonFinite, RESUME_FORMAT, ResumeStore, type ResumeState } from './resume';
 import { checkIds, encodeFileOffThread, readText, TextTokenizer, tokenizerSource } from './tokenizer';
 import { trimSearch } from './trimSearch';
-import { canFuse, FusedPruner, planFused } from './fused';
+import { canFuse, FusedPruner, nonFiniteActivations, planFused } from './fused';
 import { f32 } from './engine';
 import { collectGarbage } from './gc';
 import { formatReportJson } from './reportJson';
@@ -47,6 +47,13 @@ export interface JobControl {
    * (the job manager) has the `done` event whenever the lock is gone.
    */
   flush?(): Promise<void>;
+  /**
+   * Receives, once the output is being written, a function that settles it synchronously as a
+   * cancel would (a --resume run keeps its checkpoint, any other run removes its partial folder)
+   * and says what it did; null once the job has settled it itself. The CLI calls it to stop at
+   * once, in the middle of a block (a second Ctrl-C, a closed output pipe).
+   */
+  onStopNow?(settle: (() => string) | null): void;
 }
 
 const never: JobControl = { check: () => {} };
@@ -76,6 +83,14 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   const guarded = [o.calib, ...(o.eval ? [o.eval] : [])];
   const out = checkOutputPath(o.model, o.out, o.overwrite, guarded);
   const lock = OutputLock.acquire(out, job);
+  // Stopping at once (JobControl.onStopNow: a closed output pipe, a second Ctrl-C) settles what the
+  // job wrote, then releases the lock, so that nothing is left behind. Once the job hands settling
+  // back (null: its commit is under way) a stop at once is like a kill: the next job on this output
+  // finishes or rolls back the commit under the lock.
+  const withLock = (settle: (() => string) | null): (() => string) | null =>
+    settle && ((): string => { const what = settle(); lock.release(false); return what; });
+  ctl.onStopNow?.(withLock(() => 'nothing was written.'));
+  const inner: JobControl = ctl.onStopNow ? { ...ctl, onStopNow: (settle) => ctl.onStopNow!(withLock(settle)) } : ctl;
   let committed = false;
   try {
     const recovered = lock.recover();
@@ -85,7 +100,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
         : `An earlier run on ${out} was stopped while moving its result into place; the previous ${out} was put back.` });
     }
     checkOutputPath(o.model, o.out, o.overwrite, guarded);
-    const r = await pruneLocked(o, emit, ctl, job);
+    const r = await pruneLocked(o, emit, inner, job);
     committed = true;
     await ctl.flush?.();
     return r;
@@ -172,15 +187,25 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
 
   // Checkpoints per finished block, in the partial folder: --resume continues from the last one.
   const batch = fusedPlan ? fusedPlan.chunkWindows : o.batch ?? Runner.autoBatch(ckpt, seqlen);
-  const fp = fingerprint(o, { seqlen, batch, ep: engine.ep, version: TRIM_VERSION }, ckpt);
+  const fp = fingerprint(o, { seqlen, batch, ep: engine.ep, version: TRIM_VERSION, path: fusedPlan ? 'fused' : 'blocks' }, ckpt);
   const store = new ResumeStore(partialDirFor(dst));
-  const resumed = o.resume ? store.load(fp, cfg.layers) : null;
+  const actFloats = o.nsamples * seqlen * cfg.hidden;
+  const actLengths = fusedPlan ? [actFloats] : Array.from({ length: Math.ceil(o.nsamples / batch) }, (_, i) => Math.min(batch, o.nsamples - i * batch) * seqlen * cfg.hidden);
+  const resumed = o.resume ? store.load(fp, { layers: cfg.layers, linears: summary.linearShapes, actLengths }) : null;
   if (o.resume) {
     emit({ type: 'log', level: 'info', message: resumed
       ? `Resuming the interrupted run from block ${resumed.state.nextBlock} of ${cfg.layers}.`
       : 'Nothing to resume: no checkpoint of an interrupted run beside --out; starting from the first block.' });
   }
   const writer = OutputWriter.begin(ckpt, o.out, o.overwrite, resumed !== null);
+  ctl.onStopNow?.(() => {
+    if (o.resume && store.exists()) {
+      writer.keep();
+      return `the finished blocks are kept in ${writer.partial}. Run again with --resume to continue.`;
+    }
+    writer.abort();
+    return 'nothing was written.';
+  });
   const runner = new Runner(ckpt, engine, seqlen, batch);
   const blocks: BlockReport[] = resumed ? resumed.blocks : [];
   const resumedSeconds = resumed ? resumed.state.seconds.total : 0;
@@ -226,6 +251,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
           });
           D.push(outlierRatio(scores, o.owlM));
           acts = r.out!;
+          if (acts.some((a) => firstNonFinite(a) >= 0)) throw nonFiniteActivations(ckpt, b);
           emit({ type: 'progress', phase: 'allocation', done: b + 1, total: cfg.layers });
         }
         return D;
@@ -251,12 +277,13 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
     emit({ type: 'phase', phase: 'blocks', message: `Pruning ${cfg.layers} blocks (${o.nsamples} windows × ${seqlen} tokens, ${batch} per batch${fusedPlan ? `, ${fusedPlan.blocksPerRun} block${fusedPlan.blocksPerRun > 1 ? 's' : ''} per run${cuda ? `, ~${(fusedPlan.estimate / 2 ** 30).toFixed(1)} of ${(fusedPlan.budget / 2 ** 30).toFixed(0)} GiB of GPU memory` : ''}` : ''})` });
     const start = resumed ? resumed.state.nextBlock : 0;
     for (const report of blocks) emit({ type: 'block_end', block: report.index, blocks: cfg.layers, report });
-    let acts = resumed ? resumed.acts ?? [] : fusedPlan ? [] : await embed();
+    // A checkpoint before block 0 (or after the last) stores no inputs: block 0's are the embeddings.
+    let acts = resumed?.acts ?? (fusedPlan || start >= cfg.layers ? [] : await embed());
     let zeros = resumed ? resumed.state.zeros : 0;
     let weights = resumed ? resumed.state.weights : 0;
     const checkpoint = (nextBlock: number, report: BlockReport | null, next: Activations | null): void => {
       const state: ResumeState = {
-        format: 'trim-resume/1', fingerprint: fp, nextBlock, targets, ratios, alphas, dense, zeros, weights,
+        format: RESUME_FORMAT, fingerprint: fp, nextBlock, targets, ratios, alphas, dense, zeros, weights,
         seconds: { ...sec, total: resumedSeconds + (performance.now() - tAll) / 1000 }, acts: null,
       };
       store.save(state, report, next);
@@ -288,7 +315,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
         }
       };
       try {
-        let input: { h: Float32Array } | { ids: Int32Array } = resumed ? { h: concat(acts) } : { ids: windows };
+        let input: { h: Float32Array } | { ids: Int32Array } = resumed?.acts ? { h: concat(resumed.acts) } : { ids: windows };
         acts = [];
         for (let b = start; b < cfg.layers;) {
           ctl.check();
@@ -376,6 +403,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
         const { f32: w, raw } = ckpt.readBlock(b, true);
         const s0 = performance.now();
         const stats = (await runner.runBlock(w, acts, { stats: true, propagate: false })).stats!;
+        if ([...stats.sumsq.values()].some((s) => s.some((v) => !Number.isFinite(v)))) throw nonFiniteActivations(ckpt, b);
         const statSeconds = (performance.now() - s0) / 1000;
         sec.statistics += statSeconds;
         const layers: LayerReport[] = [];
@@ -452,6 +480,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
         });
         const q0 = performance.now();
         acts = (await runner.runBlock(w, acts, { stats: false, propagate: true })).out!;
+        if (acts.some((a) => firstNonFinite(a) >= 0)) throw nonFiniteActivations(ckpt, b);
         const propSeconds = (performance.now() - q0) / 1000;
         sec.propagate += propSeconds;
         const report = blockReport(b, T_, layers, { statistics: statSeconds, prune: (performance.now() - tBlock) / 1000 - statSeconds - propSeconds, propagate: propSeconds }, ratios, alphas);
@@ -504,8 +533,16 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       ...(baseline ? { baseline } : {}),
     };
     writer.writeFile('trim-report.json', formatReportJson(report));
+    ctl.onStopNow?.(null);
     store.remove();
-    writer.commit();
+    try {
+      writer.commit();
+    } catch (e) {
+      // The checkpoint was superseded by the whole result: a resumed run keeps that instead.
+      if (!o.resume || !isTrimError(e)) throw e;
+      writer.keep();
+      throw new TrimError(e.code, `${e.message.replace(/[;,]? ?the partial output was removed\.?$/, '.').replace(/\.?$/, '.')} Nothing was lost: the pruned checkpoint is complete in ${writer.partial}; move it to ${writer.out} yourself, or run again once this is fixed.`);
+    }
     const result: PruneSummary = {
       type: 'summary',
       perplexity: pruned ? pruned.perplexity : null,
@@ -522,16 +559,29 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
     emit({ type: 'done', summary: result });
     return result;
   } catch (e) {
-    // A cancelled --resume run keeps its checkpoint; anything else leaves nothing behind.
-    if (o.resume && isTrimError(e) && e.code === 'E_CANCELLED' && store.exists()) {
+    ctl.onStopNow?.(null);
+    // A --resume run that stops, for any reason, leaves its last good checkpoint as it was (state.json
+    // names only complete files; a block in progress is pruned again from the source). Anything
+    // else leaves nothing behind.
+    if (o.resume && store.exists()) {
       writer.keep();
-      throw new TrimError('E_CANCELLED', `Cancelled; the finished blocks are kept in ${writer.partial}. Run again with --resume to continue.`);
+      const kept = `the finished blocks are kept in ${writer.partial}. Run again with --resume to continue`;
+      if (isTrimError(e) && e.code === 'E_CANCELLED') throw new TrimError('E_CANCELLED', `Cancelled; ${kept}.`);
+      const te = isTrimError(e) ? e : systemError(e) ? ioError('continuing the interrupted run', e) : null;
+      if (te) throw new TrimError(te.code, `${te.message.replace(/[;,]? ?the partial output was removed\.?$/, '.').replace(/\.?$/, '.')} Nothing was lost: ${kept} once this is fixed.`);
+      throw e;
     }
     writer.abort();
     throw e;
   } finally {
     await runner.release();
   }
+}
+
+/** An error of the system (errno code and system call: a full disk, a name too long), not a bug. */
+export function systemError(e: unknown): e is NodeJS.ErrnoException {
+  const x = e as NodeJS.ErrnoException;
+  return typeof x?.code === 'string' && /^E[A-Z0-9]+$/.test(x.code) && typeof x.syscall === 'string';
 }
 
 /** A block's report from its layers' (achieved sparsity counted over all its weights). */

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { TrimError } from './errors';
+import { jsonDepth } from './safeRead';
 
 /** Largest length one fs read or write call takes (Node refuses over 2 GiB − 1). */
 export const IO_MAX = 2 ** 30;
@@ -42,9 +43,10 @@ function bad(file: string, what: string): TrimError {
 }
 
 export function readSafetensorsHeader(file: string): SafetensorsHeader {
+  // Opened without blocking and checked on the descriptor: a FIFO or a device is refused at once.
   let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   } catch (e) {
     throw new TrimError('E_SAFETENSORS', `${file}: cannot open (${(e as NodeJS.ErrnoException).code ?? e}).`);
   }
@@ -96,8 +98,11 @@ export function parseHeader(file: string, hbuf: Uint8Array, fileSize: number): S
   const dataStart = 8 + headerLength;
   const dataSize = fileSize - dataStart;
   let json: unknown;
+  const text = Buffer.from(hbuf).toString('utf8');
+  // A header is two levels deep (tensor → fields; shapes and offsets are flat arrays).
+  if (jsonDepth(text, 4) > 4) throw bad(file, 'header is nested deeper than a safetensors header is');
   try {
-    json = JSON.parse(Buffer.from(hbuf).toString('utf8'));
+    json = JSON.parse(text);
   } catch {
     throw bad(file, 'header is not valid JSON');
   }
@@ -147,7 +152,7 @@ export function parseHeader(file: string, hbuf: Uint8Array, fileSize: number): S
 export function readTensorBytes(t: TensorInfo): Buffer {
   let fd: number;
   try {
-    fd = fs.openSync(t.file, 'r');
+    fd = fs.openSync(t.file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   } catch (e) {
     throw new TrimError('E_SAFETENSORS', `${t.file}: cannot open to read "${t.name}" (${(e as NodeJS.ErrnoException).code ?? e}); was the checkpoint moved or deleted while pruning?`);
   }

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { TrimError, type TrimErrorCode } from './errors';
+import { readJsonFile, readRegular, READ_LIMITS, sysCode } from './safeRead';
 
 export class TextTokenizer {
   private constructor(private readonly tok: Tokenizer, readonly source: string) {}
@@ -12,21 +13,17 @@ export class TextTokenizer {
     const file = tokenizerSource(dir);
     let json: Record<string, unknown>;
     try {
-      json = JSON.parse(fs.readFileSync(file, 'utf8'));
+      json = readJsonFile(file, { what: 'tokenizer.json', code: 'E_TOKENIZER', max: READ_LIMITS.tokenizer }) as Record<string, unknown>;
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new TrimError('E_TOKENIZER', code === 'ENOENT'
-        ? `${dir}: no tokenizer.json. Copy the model's tokenizer.json into the checkpoint folder.`
-        : `${file}: not valid JSON (${(e as Error).message}).`);
+      if (sysCode(e) === 'ENOENT') throw new TrimError('E_TOKENIZER', `${dir}: no tokenizer.json. Copy the model's tokenizer.json into the checkpoint folder.`);
+      throw e;
     }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new TrimError('E_TOKENIZER', `${file}: is not a JSON object.`);
     let config: Record<string, unknown> = {};
     const cfgFile = path.join(dir, 'tokenizer_config.json');
     if (fs.existsSync(cfgFile)) {
-      try {
-        config = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
-      } catch (e) {
-        throw new TrimError('E_TOKENIZER', `${cfgFile}: not valid JSON (${(e as Error).message}).`);
-      }
+      config = readJsonFile(cfgFile, { what: 'tokenizer_config.json', code: 'E_TOKENIZER', max: READ_LIMITS.tokenizerConfig }) as Record<string, unknown>;
+      if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new TrimError('E_TOKENIZER', `${cfgFile}: is not a JSON object.`);
     }
     try {
       return new TextTokenizer(new Tokenizer(json as never, config as never), file);
@@ -61,11 +58,7 @@ export function checkIds(ids: Int32Array, vocab: number, source: string): Int32A
 }
 
 export function readText(file: string, what: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new TrimError('E_TEXT', `${what} text ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? e}).`);
-  }
+  return readRegular(file, { what: `${what} text`, code: 'E_TEXT', max: READ_LIMITS.text }).toString('utf8');
 }
 
 /** Token ids of a text file with the tokenizer of the checkpoint in `dir`. */

@@ -10,7 +10,8 @@
  * from. No `vscode` import: the extension reads settings and files and passes plain values.
  */
 import Ajv, { type ErrorObject } from 'ajv';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { parseJson, readJsonFile, readRegularAsync, READ_LIMITS } from '../core/safeRead';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import type { PruneOptions } from '../contract';
@@ -285,7 +286,7 @@ export function outputRoot(ctx: ResolveContext): string {
  * Merges the layers over the defaults and validates the result. Layers that failed their own
  * validation are passed as their issues (see `LayerResult`): all problems are reported at once.
  */
-export function resolveOptions(layers: LayerResult[], ctx: ResolveContext): ResolveResult {
+export function resolveOptions(layers: LayerResult[], ctx: ResolveContext, modelConfigs?: Map<string, unknown>): ResolveResult {
   const issues = layers.flatMap((l) => l.issues);
   if (issues.length) return { ok: false, issues };
 
@@ -323,8 +324,25 @@ export function resolveOptions(layers: LayerResult[], ctx: ResolveContext): Reso
     if (o.allocation !== 'uniform') issues.push(at('nm', `fixes every layer at N/M: it cannot be combined with allocation "${o.allocation}"`));
     if (o.blockSparsity) issues.push(at('nm', 'fixes every layer at N/M: it cannot be combined with per-block targets ("blockSparsity")'));
   }
-  if (ctx.checkFiles !== false) issues.push(...checkFiles(o, at));
+  if (ctx.checkFiles !== false) issues.push(...checkFiles(o, at, modelConfigs));
   return issues.length ? { ok: false, issues } : { ok: true, options: o, outAuto, sources: sources as Record<OptionField, string> };
+}
+
+/**
+ * resolveOptions for the extension host: the model's config.json is read asynchronously (opened
+ * without blocking, regular files only, bounded), so that no file can hold the editor's thread.
+ */
+export async function resolveOptionsAsync(layers: LayerResult[], ctx: ResolveContext): Promise<ResolveResult> {
+  const merged = resolveOptions(layers, { ...ctx, checkFiles: false });
+  if (!merged.ok || ctx.checkFiles === false) return merged;
+  const cfgPath = path.join(merged.options.model, 'config.json');
+  const pre = new Map<string, unknown>();
+  try {
+    pre.set(cfgPath, parseJson((await readRegularAsync(cfgPath, { what: 'config.json', code: 'E_CONFIG', max: READ_LIMITS.config })).toString('utf8'), cfgPath, 'E_CONFIG'));
+  } catch (e) {
+    pre.set(cfgPath, e instanceof Error ? e : new Error(String(e)));
+  }
+  return resolveOptions(layers, ctx, pre);
 }
 
 const isDir = (p: string): boolean => { try { return statSync(p).isDirectory(); } catch { return false; } };
@@ -358,7 +376,7 @@ export function outputConfirmation(
   return `${by} writes the pruned model outside the workspace, to ${r.options.out}${replace}. Write there?`;
 }
 
-function checkFiles(o: PruneOptions, at: (f: OptionField, m: string) => ConfigIssue): ConfigIssue[] {
+function checkFiles(o: PruneOptions, at: (f: OptionField, m: string) => ConfigIssue, modelConfigs?: Map<string, unknown>): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   if (!isDir(o.model)) {
     issues.push(at('model', `is not a folder: ${o.model}`));
@@ -370,7 +388,13 @@ function checkFiles(o: PruneOptions, at: (f: OptionField, m: string) => ConfigIs
     else if (!names.includes('tokenizer.json')) issues.push(at('model', `has no tokenizer.json: ${o.model}`));
     else {
       let cfg: Record<string, unknown> | null = null;
-      try { cfg = JSON.parse(readFileSync(cfgPath, 'utf8')); } catch (e) { issues.push(at('model', `has an unreadable config.json: ${(e as Error).message}`)); }
+      // Read ahead off this thread by resolveOptionsAsync; else opened without blocking (a FIFO is refused, not waited on) and bounded.
+      const pre = modelConfigs?.get(cfgPath);
+      try {
+        if (pre instanceof Error) throw pre;
+        cfg = (pre ?? readJsonFile(cfgPath, { what: 'config.json', code: 'E_CONFIG', max: READ_LIMITS.config })) as Record<string, unknown>;
+        if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new Error('not a JSON object');
+      } catch (e) { cfg = null; issues.push(at('model', `has an unreadable config.json: ${(e as Error).message}`)); }
       if (cfg) {
         const text = (cfg.text_config ?? cfg) as Record<string, unknown>;
         const blocks = Number(text.num_hidden_layers ?? text.n_layer ?? NaN);

@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import type { PruneOptions, TrimEvent } from '../contract';
 import type { RunOverrides } from '../webviewProtocol';
 import {
-  OTHER_SETTINGS, SETTING_FIELDS, configFileLayer, demoModelPath, outputConfirmation, resolveOptions, settingsLayer, valuesLayer,
+  OTHER_SETTINGS, SETTING_FIELDS, configFileLayer, demoModelPath, outputConfirmation, resolveOptionsAsync, settingsLayer, valuesLayer,
   type ConfigIssue, type LayerResult, type ResolveContext,
 } from './configResolve';
 import { JobManager, cleanInterrupted, hasCheckpoint, isInterrupted, newRunId } from './jobManager';
@@ -121,7 +121,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const layers = [settingsLayer(settings, workspaceFolder()?.uri.fsPath ?? null)];
     if (cfg) layers.push(cfg.layer);
     layers.push(valuesLayer(overrideSource, overrides, workspaceFolder()?.uri.fsPath ?? null));
-    const r = resolveOptions(layers, resolveContext(runId, settings));
+    const r = await resolveOptionsAsync(layers, resolveContext(runId, settings));
     if (!r.ok) {
       await reportIssues(r.issues, cfg?.uri ?? null);
       return null;
@@ -152,7 +152,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const extra: Record<string, unknown> = { ...overrides };
     if (overrides.sparsity !== undefined && overrides.blockSparsity === undefined && run.options.blockSparsity) extra.blockSparsity = null;
     const settings = readSettings();
-    const r = resolveOptions(
+    const r = await resolveOptionsAsync(
       [valuesLayer(`run ${run.label}`, base, null), valuesLayer(source, extra, null)],
       resolveContext(runId, settings),
     );

@@ -6,9 +6,9 @@
  * output folder after a kill; a clean stop removes it here.
  */
 import type { FromWorker, JobSpec, ToWorker, TrimEvent } from '../contract';
-import { isTrimError, TrimError } from '../core/errors';
+import { isTrimError, oneLine, TrimError } from '../core/errors';
 import { runEval } from '../core/evalJob';
-import { runPrune } from '../core/prune';
+import { runPrune, systemError } from '../core/prune';
 import { cleanAfterDeath } from '../core/outputLock';
 import { cpus } from 'node:os';
 
@@ -53,7 +53,10 @@ async function run(spec: JobSpec): Promise<void> {
     }
     ok = true;
   } catch (e) {
-    const error = isTrimError(e) ? { code: e.code, message: e.message } : { code: 'E_INTERNAL', message: String((e as Error)?.stack ?? e) };
+    // Errors of the system (a name too long, a parent that is a file) are the user's to fix: one line; bugs keep their stack.
+    const error = isTrimError(e) ? { code: e.code, message: e.message }
+      : systemError(e) ? { code: 'E_IO', message: oneLine(e.message) }
+      : { code: 'E_INTERNAL', message: String((e as Error)?.stack ?? e) };
     await send({ type: 'event', job: spec.id, event: { type: 'error', error } });
   }
   await send({ type: 'exit', job: spec.id, ok });

@@ -214,18 +214,25 @@ describe('--resume', () => {
     fs.truncateSync(acts, 1000);
     const damaged = await run([...args, '--resume']);
     assert.equal(damaged.status, 2, damaged.stderr);
-    assert.match(damaged.stderr, /^error: --resume: the checkpoint in .* is damaged \(acts-\d{4}\.bin has the wrong size\)\. Run without --resume to start over\./m);
+    assert.match(damaged.stderr, /^error: --resume: .*\/\.trim-resume\/acts-\d{4}\.bin is damaged \(1000 bytes, not the \d+ bytes of the inputs of block 2\); the checkpoint was left as it is\. Run without --resume to start over\.$/m);
+    assert.equal(damaged.stderr.split('\n').filter((l) => l.startsWith('error:')).length, 1);
+    assert.doesNotMatch(damaged.stderr, /\n\s+at /);
     assert.equal(errorCode(damaged), 'E_OUTPUT');
     fs.writeFileSync(acts, actsBytes);
     assert.deepEqual(hashTree(partial), kept);
 
+    // An edit of config.json's content (same size, same time) is a changed source.
     const cfg = path.join(model, 'config.json');
-    const t = new Date(Date.now() + 5000);
-    fs.utimesSync(cfg, t, t);
+    const st = fs.statSync(cfg);
+    const cfgText = fs.readFileSync(cfg);
+    fs.writeFileSync(cfg, fs.readFileSync(cfg, 'utf8').replace('"rms_norm_eps": 1e-06', '"rms_norm_eps": 2e-06'));
+    fs.utimesSync(cfg, st.atime, st.mtime);
+    assert.equal(fs.statSync(cfg).size, st.size);
     const changed = await run([...args, '--resume']);
     assert.equal(changed.status, 2, changed.stderr);
     assert.match(changed.stderr, /from another source \(config\.json changed since\)/);
     assert.deepEqual(hashTree(partial), kept);
+    fs.writeFileSync(cfg, cfgText);
 
     // Without --resume the stale checkpoint is discarded and the run starts over.
     const fresh = await run(args);

@@ -131,6 +131,8 @@ export const fusedOut = {
   keep: (linear: string): string => `${linear}.keep`,
   /** float32 [blocks, tensors]: count of non-finite values per block tensor, in weightNames order. */
   nonfinite: 'nonfinite',
+  /** float32 [blocks]: count of non-finite values among the block's outputs and its linears' sums of squares of inputs. */
+  actsFinite: 'acts.finite',
 };
 
 // 16-bit weights travel as their uint16 bits (onnxruntime-node's float16 tensors depend on the
@@ -297,6 +299,13 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   pb.output(pcin, pb.fresh('cond_out'), T.BOOL);
   pb.output(pf.y, pb.fresh('y'), ACT);
   const hOut = bb.opN('Loop', [chunkCount, ''], 1, { body: { graph: pb.graph() } })[0];
+  // Non-finite activations inside the block (the linears' inputs, through their sums of squares)
+  // or at its output: 0 when all are finite.
+  const badInside = INPUT_GROUPS.map((grp) => countBad(bb, sumsq.get(grp)!));
+  scans.push({
+    value: badInside.reduce((a, v) => bb.op('Add', [a, v]), countBad(bb, half ? bb.op('Cast', [hOut], { to: T.FLOAT }) : hOut)),
+    name: fusedOut.actsFinite, type: T.FLOAT,
+  });
 
   bb.output(bcond, bb.fresh('cond_out'), T.BOOL);
   bb.output(hOut, bb.fresh('h_out'), ACT);

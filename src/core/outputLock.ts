@@ -23,6 +23,7 @@ import { partialDirFor } from '../contract';
 import { TrimError } from './errors';
 import { commitFileFor, ioError, recoverCommit, siblingName, type CommitOutcome } from './output';
 import { RESUME_DIR } from './resume';
+import { pidAlive } from './processes';
 
 const FORMAT = 'trim-lock/1';
 
@@ -74,14 +75,6 @@ export function processStart(pid: number): string | null {
   return s || null;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Whether the holder of a lock may still be running (a lock of another host always may). */
 export function holderAlive(info: LockInfo): boolean {

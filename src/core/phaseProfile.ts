@@ -23,6 +23,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pidAlive } from './processes';
 
 export interface PhaseSplit {
   statistics: number;
@@ -146,14 +147,6 @@ const TMP_PREFIX = 'trim-phases-';
 const live = new Set<string>();
 let hooked = false;
 
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /**
  * Once per process: profiles are removed at exit (ORT also writes a session's profile when it is

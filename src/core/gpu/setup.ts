@@ -25,6 +25,7 @@ import {
   binDir, installDir, MANIFEST, npmOrtPackage, ORT_PINNED, PROVIDER_FILES, PROVIDER_PACKAGE,
   providerVersions, readInstall, type Manifest,
 } from './paths';
+import { pidAlive } from '../processes';
 
 export interface PackageSpec {
   name: string;
@@ -123,15 +124,7 @@ function removeStalePartials(parent: string, final: string): void {
   for (const n of names) {
     if (!n.startsWith(prefix) && !n.startsWith(`.${path.basename(final)}.old-`)) continue;
     const pid = Number(n.slice(prefix.length).split('-')[0]);
-    let alive = false;
-    if (n.startsWith(prefix) && Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
-      try {
-        process.kill(pid, 0);
-        alive = true;
-      } catch (e) {
-        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-      }
-    }
+    const alive = n.startsWith(prefix) && Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid);
     if (!alive) fs.rmSync(path.join(parent, n), { recursive: true, force: true });
   }
 }

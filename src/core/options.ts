@@ -84,9 +84,12 @@ export const OPTION_BOUNDS: Record<string, NumberBounds> = Object.fromEntries(
     const types = ([] as unknown[]).concat(p.type);
     if (!types.includes('number') && !types.includes('integer')) return [];
     const pick = (k: string): number | undefined => (typeof p[k] === 'number' ? (p[k] as number) : undefined);
+    // A fraction states "below 1" as `if: {minimum: 1}, then: {errorMessage}` (the words VS Code shows): an exclusive maximum.
+    const below = (p.if as { minimum?: unknown } | undefined)?.minimum;
     return [[key, {
       integer: types.includes('integer'), nullable: types.includes('null'),
-      minimum: pick('minimum'), maximum: pick('maximum'), exclusiveMinimum: pick('exclusiveMinimum'), exclusiveMaximum: pick('exclusiveMaximum'),
+      minimum: pick('minimum'), maximum: pick('maximum'), exclusiveMinimum: pick('exclusiveMinimum'),
+      exclusiveMaximum: pick('exclusiveMaximum') ?? (typeof below === 'number' && p.then ? below : undefined),
     }]];
   }),
 );

@@ -83,9 +83,12 @@ export function notATrimOutput(dir: string): string | null {
   } finally {
     if (fd !== null) fs.closeSync(fd);
   }
-  if (!head.subarray(0, n).toString('utf8').startsWith(`{"format":"${REPORT_FORMAT}"`)) return 'its trim-report.json was not written by TRIM';
+  // The report's first member is its format, compact or indented (output of every version so far).
+  if (!REPORT_HEAD.test(head.subarray(0, n).toString('utf8'))) return 'its trim-report.json was not written by TRIM';
   return null;
 }
+
+const REPORT_HEAD = new RegExp(`^\\{\\s*"format"\\s*:\\s*"${REPORT_FORMAT.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"`);
 
 /** The files a run reads besides the model folder's: `guarded` in checkOutputPath. */
 function modelFiles(source: string): string[] {

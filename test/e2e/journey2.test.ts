@@ -246,7 +246,7 @@ describe('the journey around a run (code-server + Chromium)', { concurrency: fal
     await row.click({ button: 'right' });
     const item = wb.menuItem('Delete Checkpoint');
     await waitFor('"Delete Checkpoint…" in the row\'s context menu', () => item.isVisible());
-    await item.click();
+    await wb.chooseMenuItem('Delete Checkpoint');
     const button = wb.dialogButton('Delete');
     await waitFor('the confirmation dialog with "Delete"', () => button.isVisible());
     const dialog = await page.locator('.monaco-dialog-box').innerText();
@@ -265,7 +265,7 @@ describe('the journey around a run (code-server + Chromium)', { concurrency: fal
     await waitFor('the folder "notes" in the Explorer', () => folder.isVisible());
     await folder.click({ button: 'right' });
     await waitFor('"Prune with TRIM" in the Explorer\'s context menu', () => wb.menuItem('Prune with TRIM').isVisible());
-    await wb.menuItem('Prune with TRIM').click();
+    await wb.chooseMenuItem('Prune with TRIM');
     await waitFor('a notice that "notes" holds no config.json', async () => (await wb.toastsSeen(/holds no config\.json/)).length > 0);
 
     const before = new Set(runs().map((r) => r.id));
@@ -274,7 +274,7 @@ describe('the journey around a run (code-server + Chromium)', { concurrency: fal
     await model.click({ button: 'right' });
     await waitFor('"Prune with TRIM" in the Explorer\'s context menu', () => wb.menuItem('Prune with TRIM').isVisible());
     await wb.shot('5-explorer-menu');
-    await wb.menuItem('Prune with TRIM').click();
+    await wb.chooseMenuItem('Prune with TRIM');
     const run = await waitRun('a run on demo-copy', (r) => !before.has(r.id) && r.options.model === join(sandbox.workspace, 'demo-copy'), 60_000);
     assert.equal(run.label, 'demo-copy · TRIM ×40 · 50%');
     await waitRun(`run ${run.id} to start`, (r) => r.id === run.id && r.status !== 'queued', 60_000);

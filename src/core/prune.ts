@@ -7,7 +7,9 @@
  *     → pruned weights written into the partial output → propagation pass
  *   → pruned checkpoint evaluated from the written files → report → renamed into place.
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import type {
   BlockReport, EvalResult, LayerReport, PhaseSeconds, PruneOptions, PruneSummary, TrimEvent, TrimReport,
 } from '../contract';
@@ -99,6 +101,18 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
         ? `An earlier run on ${out} was stopped while moving its result into place; its result was put in place.`
         : `An earlier run on ${out} was stopped while moving its result into place; the previous ${out} was put back.` });
     }
+    if (recovered === 'committed' && o.resume) {
+      // The interrupted run had decided its commit (its checkpoint was already superseded by the
+      // whole result): that result is now in place, so there is nothing left to resume.
+      const done = summaryOfCommitted(out);
+      if (done) {
+        committed = true;
+        emit({ type: 'log', level: 'info', message: `Nothing to resume: the interrupted run had finished; its result is in ${out}.` });
+        emit({ type: 'done', summary: done });
+        await ctl.flush?.();
+        return done;
+      }
+    }
     checkOutputPath(o.model, o.out, o.overwrite, guarded);
     const r = await pruneLocked(o, emit, inner, job);
     committed = true;
@@ -106,6 +120,21 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     return r;
   } finally {
     lock.release(committed);
+  }
+}
+
+/** The summary of an output already in place, from its report (null when that cannot be read). */
+function summaryOfCommitted(out: string): PruneSummary | null {
+  const file = path.join(out, 'trim-report.json');
+  try {
+    const r = JSON.parse(fs.readFileSync(file, 'utf8')) as TrimReport;
+    return {
+      type: 'summary', perplexity: r.perplexity.pruned?.perplexity ?? null, dense_perplexity: r.perplexity.dense?.perplexity ?? null,
+      sparsity: r.sparsity, seconds: r.seconds, ep: r.ep, device: r.device, out, report: file,
+      ...(r.baseline ? { baseline_perplexity: r.baseline.perplexity?.perplexity ?? null } : {}),
+    };
+  } catch {
+    return null;
   }
 }
 

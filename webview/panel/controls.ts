@@ -20,8 +20,22 @@ interface OptionSchema {
   exclusiveMaximum?: number;
   enum?: string[];
   items?: OptionSchema;
+  if?: { minimum?: number };
+  then?: unknown;
 }
-const props = (schema as unknown as { properties: Record<string, OptionSchema> }).properties;
+/**
+ * The options' schemas, a fraction's "below 1" read as its exclusive maximum: the schema states it
+ * as `if: {minimum: 1}, then: {errorMessage}` so that VS Code shows the words to write (the core's
+ * OPTION_BOUNDS reads it the same way).
+ */
+const bounded = (p: OptionSchema): OptionSchema => ({
+  ...p,
+  ...(p.exclusiveMaximum === undefined && typeof p.if?.minimum === 'number' && p.then ? { exclusiveMaximum: p.if.minimum } : {}),
+  ...(p.items ? { items: bounded(p.items) } : {}),
+});
+const props: Record<string, OptionSchema> = Object.fromEntries(
+  Object.entries((schema as unknown as { properties: Record<string, OptionSchema> }).properties).map(([k, p]) => [k, bounded(p)]),
+);
 
 export interface Draft {
   /** The run whose options the draft started from. */

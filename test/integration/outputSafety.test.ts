@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { partialDirFor } from '../../src/contract';
 import { lockFileFor } from '../../src/core/outputLock';
-import { tinyModel, tmpDir } from '../unit/badInputs';
+import { tinyModel, tmpDir, treeSnapshot } from '../unit/badInputs';
 import { expectedAll, makeTree, spellings } from '../unit/outputPaths.fixture';
 import { ensureBuilt, ROOT } from './cli';
 
@@ -39,22 +39,6 @@ function start(args: string[]): { child: ReturnType<typeof spawn>; done: Promise
   return { child, done };
 }
 
-/** Every name, size, mtime and byte under a folder (symlinks as written). */
-function snapshot(dir: string): string {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const f of fs.readdirSync(d).sort()) {
-      const p = path.join(d, f);
-      const st = fs.lstatSync(p);
-      if (st.isSymbolicLink()) out.push(`${p} -> ${fs.readlinkSync(p)}`);
-      else if (st.isDirectory()) { out.push(`${p}/ ${st.mtimeMs}`); walk(p); }
-      else out.push(`${p} ${st.size} ${st.mtimeMs} ${fs.readFileSync(p).toString('base64').slice(0, 64)} ${fs.readFileSync(p).reduce((a, b) => (a * 31 + b) >>> 0, 0)}`);
-    }
-  };
-  walk(dir);
-  return out.join('\n');
-}
-
 /** One line, `error: …`, no stack trace. */
 function oneError(stderr: string, message: RegExp): void {
   const lines = stderr.trim().split('\n').filter((l) => !l.startsWith('{'));
@@ -75,7 +59,7 @@ describe('class 1: the source reached by another spelling (CLI)', () => {
   const tree = makeTree(path.join(root, 'R'));
   const L = path.join(tree.R, 'L');
   const P = path.join(tree.R, 'P');
-  const before = snapshot(tree.R);
+  const before = treeSnapshot(tree.R);
 
   it('the issue\'s examples: --model L (symlink to M) with --out M, with --out M\'s parent, and --out M/..pruned', () => {
     const r1 = run(['--model', L, '--out', tree.M, '--overwrite', ...FAST]);
@@ -90,7 +74,7 @@ describe('class 1: the source reached by another spelling (CLI)', () => {
     const r4 = run(['--model', tree.M, '--out', path.join(tree.R, 'blobs'), '--overwrite', ...FAST]);
     assert.equal(r4.status, 2);
     oneError(r4.stderr, /would replace .*b1, which this run reads/);
-    assert.equal(snapshot(tree.R), before, 'nothing under R changed');
+    assert.equal(treeSnapshot(tree.R), before, 'nothing under R changed');
   });
 
   const SAMPLE = 12;
@@ -109,7 +93,7 @@ describe('class 1: the source reached by another spelling (CLI)', () => {
       n++;
     }
     assert.equal(n, SAMPLE);
-    assert.equal(snapshot(tree.R), before, 'nothing under R changed');
+    assert.equal(treeSnapshot(tree.R), before, 'nothing under R changed');
   });
 
   it('a spelling through symlinks that does not reach the source is written where it leads, the source untouched', () => {
@@ -119,7 +103,7 @@ describe('class 1: the source reached by another spelling (CLI)', () => {
     assert.deepEqual(fs.readdirSync(path.join(tree.R, 'p', 'fresh')), ['run'], 'no lock or partial left');
     fs.rmSync(path.join(tree.R, 'p', 'fresh'), { recursive: true });
     const onlySource = (snap: string): string => snap.split('\n').filter((l) => l.startsWith(`${tree.M}/`) || l.startsWith(path.join(tree.R, 'blobs'))).join('\n');
-    assert.equal(onlySource(snapshot(tree.R)), onlySource(before));
+    assert.equal(onlySource(treeSnapshot(tree.R)), onlySource(before));
   });
 });
 
@@ -134,7 +118,7 @@ describe('class 3: --overwrite replaces only a TRIM output or an empty folder (C
     fs.writeFileSync(path.join(docs, 'taxes', '2025.pdf'), 'pdf');
     const file = path.join(root, 'notes.txt');
     fs.writeFileSync(file, 'notes');
-    const before = snapshot(root);
+    const before = treeSnapshot(root);
     for (const out of [docs, file, path.join(docs, 'taxes')]) {
       const r = run(['--model', model, '--out', out, '--overwrite', ...FAST]);
       assert.equal(r.status, 2, r.stderr);
@@ -148,7 +132,7 @@ describe('class 3: --overwrite replaces only a TRIM output or an empty folder (C
     oneError(r.stderr, /its trim-report\.json was not written by TRIM/);
     assert.deepEqual(fs.readdirSync(fake), ['trim-report.json']);
     fs.rmSync(fake, { recursive: true });
-    assert.equal(snapshot(root), before);
+    assert.equal(treeSnapshot(root), before);
   });
 });
 
@@ -194,11 +178,11 @@ describe('class 5: races around the output lock (CLI)', () => {
     try {
       // A write of the first job's in flight, as the second job finds it.
       fs.writeFileSync(path.join(partialDirFor(out), '.trim-resume', 'block-0001.json.tmp'), 'in flight');
-      const before = snapshot(path.dirname(out));
+      const before = treeSnapshot(path.dirname(out));
       const second = run(['--model', slow, '--out', out, '--resume', ...SLOW]);
       assert.equal(second.status, 2, second.stderr);
       oneError(second.stderr, /another TRIM job \(process \d+\) is writing/);
-      assert.equal(snapshot(path.dirname(out)), before, 'the second job changed nothing');
+      assert.equal(treeSnapshot(path.dirname(out)), before, 'the second job changed nothing');
     } finally {
       first.child.kill('SIGCONT');
     }

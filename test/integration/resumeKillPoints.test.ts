@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type TrimReport } from '../../src/contract';
 import { tinyModel } from '../unit/badInputs';
 import { ensureBuilt, ROOT, tmp } from './cli';
+import { rng as seededRng } from '../../src/core/synth';
 
 const root = tmp('trim-killpoints-');
 const model = path.join(root, 'tiny');
@@ -26,17 +27,8 @@ after(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers: the synthetic checkpoints' mulberry32 (src/core/synth.ts). */
+const rng = (seed: number): (() => number) => seededRng(seed).uniform;
 
 interface Run { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 

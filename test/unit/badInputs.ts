@@ -26,6 +26,25 @@ export function tmpDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/**
+ * Every name, size, mtime and byte (sha256) under a folder, symlinks as written (not followed):
+ * equal before and after means nothing under it was touched.
+ */
+export function treeSnapshot(dir: string): string {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const f of fs.readdirSync(d).sort()) {
+      const p = path.join(d, f);
+      const st = fs.lstatSync(p);
+      if (st.isSymbolicLink()) out.push(`${p} -> ${fs.readlinkSync(p)}`);
+      else if (st.isDirectory()) { out.push(`${p}/ ${st.mtimeMs}`); walk(p); }
+      else out.push(`${p} ${st.size} ${st.mtimeMs} ${createHash('sha256').update(fs.readFileSync(p)).digest('hex')}`);
+    }
+  };
+  walk(dir);
+  return out.join('\n');
+}
+
 /** sha256 of every file under a folder (or of the file), by relative path. */
 export function hashTree(p: string): Record<string, string> {
   const out: Record<string, string> = {};

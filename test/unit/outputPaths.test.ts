@@ -14,7 +14,7 @@ import { isTrimError } from '../../src/core/errors';
 import { checkOutputPath, notATrimOutput } from '../../src/core/output';
 import { isWithin, overlap, physicalPath } from '../../src/core/paths';
 import { configFileLayer, outputConfirmation, outsideWorkspace, resolveOptions, valuesLayer } from '../../src/extension/configResolve';
-import { hashTree, tmpDir } from './badInputs';
+import { tmpDir, treeSnapshot } from './badInputs';
 import { expectedAll, makeTree, spellings, type Verdict } from './outputPaths.fixture';
 
 const root = tmpDir('trim-paths-');
@@ -22,22 +22,6 @@ after(() => fs.rmSync(root, { recursive: true, force: true }));
 const tree = makeTree(path.join(root, 'R'));
 const cwd = process.cwd();
 const CASES = 600;
-
-/** Names, sizes, mtimes and bytes of everything under R (symlinks as their targets' text). */
-function snapshot(dir: string): string {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const f of fs.readdirSync(d).sort()) {
-      const p = path.join(d, f);
-      const st = fs.lstatSync(p);
-      if (st.isSymbolicLink()) out.push(`${p} -> ${fs.readlinkSync(p)}`);
-      else if (st.isDirectory()) { out.push(`${p}/ ${st.mtimeMs}`); walk(p); }
-      else out.push(`${p} ${st.size} ${st.mtimeMs}`);
-    }
-  };
-  walk(dir);
-  return out.join('\n') + JSON.stringify(hashTree(path.join(dir, 'blobs')));
-}
 
 function verdictOfCore(spelled: string, overwrite: boolean): Verdict | string {
   try {
@@ -66,7 +50,7 @@ function verdictOfExtension(spelled: string, overwrite: boolean): Verdict | stri
 }
 
 describe('output path spellings (seeded property test, oracle: realpath -m -L)', () => {
-  const before = snapshot(tree.R);
+  const before = treeSnapshot(tree.R);
   const cases = spellings(tree, 16, CASES, cwd);
   const wanted = expectedAll(tree, cases, cwd);
   const tally: Record<string, number> = {};
@@ -89,7 +73,7 @@ describe('output path spellings (seeded property test, oracle: realpath -m -L)',
   });
 
   it('nothing was written: names, sizes, mtimes and bytes of the whole tree are as they were', () => {
-    assert.equal(snapshot(tree.R), before);
+    assert.equal(treeSnapshot(tree.R), before);
   });
 });
 

@@ -22,6 +22,7 @@ import { ropeTables } from '../../src/core/rope';
 import { jsonDepth, readRegular, readRegularAsync } from '../../src/core/safeRead';
 import { shardStamp } from '../../src/core/sourceKey';
 import { tinyModel, tmpDir } from './badInputs';
+import { rng as seededRng } from '../../src/core/synth';
 
 const root = tmpDir('trim-rel16-unit-');
 const counts: Record<string, number> = {};
@@ -31,16 +32,8 @@ after(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers: the synthetic checkpoints' mulberry32 (src/core/synth.ts). */
+const rng = (seed: number): (() => number) => seededRng(seed).uniform;
 
 describe('class 6: only regular files, bounded', () => {
   const spec = { what: 'test file', code: 'E_TEXT' as const, max: 1000 };

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { partialDirFor, REPORT_FORMAT } from '../contract';
+import { partialDirFor, REPORT_FORMAT, type PruneSummary, type TrimReport } from '../contract';
 import type { Checkpoint } from './checkpoint';
 import { TrimError } from './errors';
 import { overlap } from './paths';
@@ -355,5 +355,20 @@ export class OutputWriter {
     }
     this.fds.clear();
     fs.rmSync(this.partial, { recursive: true, force: true });
+  }
+}
+
+/** The summary of an output already in place, from its report (null when that cannot be read). */
+export function summaryOfCommitted(out: string): PruneSummary | null {
+  const file = path.join(out, 'trim-report.json');
+  try {
+    const r = JSON.parse(fs.readFileSync(file, 'utf8')) as TrimReport;
+    return {
+      type: 'summary', perplexity: r.perplexity.pruned?.perplexity ?? null, dense_perplexity: r.perplexity.dense?.perplexity ?? null,
+      sparsity: r.sparsity, seconds: r.seconds, ep: r.ep, device: r.device, out, report: file,
+      ...(r.baseline ? { baseline_perplexity: r.baseline.perplexity?.perplexity ?? null } : {}),
+    };
+  } catch {
+    return null;
   }
 }

@@ -7,9 +7,7 @@
  *     → pruned weights written into the partial output → propagation pass
  *   → pruned checkpoint evaluated from the written files → report → renamed into place.
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import type {
   BlockReport, EvalResult, LayerReport, PhaseSeconds, PruneOptions, PruneSummary, TrimEvent, TrimReport,
 } from '../contract';
@@ -23,7 +21,7 @@ import { Engine, ORT_VERSION } from './engine';
 import { autoGpuMemory, resolvePrecision } from './gpu/budget';
 import { isTrimError, TrimError } from './errors';
 import { buildTrimEvalGraph } from './graphs/trimEval';
-import { checkOutputPath, ioError, OutputWriter } from './output';
+import { checkOutputPath, ioError, OutputWriter, summaryOfCommitted } from './output';
 import { OutputLock } from './outputLock';
 import { parseNM, validatePruneOptions } from './options';
 import { outlierRatio, owlTargets } from './owl';
@@ -120,21 +118,6 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     return r;
   } finally {
     lock.release(committed);
-  }
-}
-
-/** The summary of an output already in place, from its report (null when that cannot be read). */
-function summaryOfCommitted(out: string): PruneSummary | null {
-  const file = path.join(out, 'trim-report.json');
-  try {
-    const r = JSON.parse(fs.readFileSync(file, 'utf8')) as TrimReport;
-    return {
-      type: 'summary', perplexity: r.perplexity.pruned?.perplexity ?? null, dense_perplexity: r.perplexity.dense?.perplexity ?? null,
-      sparsity: r.sparsity, seconds: r.seconds, ep: r.ep, device: r.device, out, report: file,
-      ...(r.baseline ? { baseline_perplexity: r.baseline.perplexity?.perplexity ?? null } : {}),
-    };
-  } catch {
-    return null;
   }
 }
 

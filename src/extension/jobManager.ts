@@ -17,10 +17,10 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { FromWorker, JobSpec, PruneOptions, ToWorker, TrimEvent, TrimReport } from '../contract';
+import type { FromWorker, JobSpec, PruneOptions, ToWorker, TrimEvent } from '../contract';
+import { summaryOfCommitted } from '../core/output';
 import { cleanAfterDeath, hasResumeCheckpoint, missingParents, removeEmpty } from '../core/outputLock';
 import { applyEvent, emptyRun, type RunSnapshot } from '../webviewProtocol';
 import { runTitle } from './runLabels';
@@ -445,16 +445,12 @@ function interruptedError(started: boolean, kept = false): { code: string; messa
 
 /** The record of a run whose output was committed, drawn from its trim-report.json. */
 function committedPatch(out: string): Partial<RunRecord> | null {
-  const reportPath = `${out}/trim-report.json`;
-  try {
-    const r = JSON.parse(readFileSync(reportPath, 'utf8')) as TrimReport;
-    return {
-      status: 'done', error: null, reportPath,
-      summary: { sparsity: r.sparsity, perplexity: r.perplexity.pruned?.perplexity ?? null, densePerplexity: r.perplexity.dense?.perplexity ?? null, ep: r.ep, seconds: r.seconds.total },
-    };
-  } catch {
-    return { status: 'done', error: null, reportPath, summary: null };
-  }
+  const s = summaryOfCommitted(out);
+  if (!s) return { status: 'done', error: null, reportPath: `${out}/trim-report.json`, summary: null };
+  return {
+    status: 'done', error: null, reportPath: s.report,
+    summary: { sparsity: s.sparsity, perplexity: s.perplexity, densePerplexity: s.dense_perplexity, ep: s.ep, seconds: s.seconds.total },
+  };
 }
 
 /**

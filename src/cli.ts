@@ -278,10 +278,14 @@ async function main(): Promise<void> {
         console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.baseline_perplexity.toFixed(2)} baseline (TRIM off) → ${r.perplexity.toFixed(2)} TRIM (${d <= 0 ? '−' : '+'}${Math.abs(d).toFixed(1)}% vs baseline)`);
       } else if (r.perplexity !== null) console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.perplexity.toFixed(2)} pruned`);
       const f = (x: number): string => x.toFixed(1);
-      // The fused path's statistics, search and propagation run as one graph: split from its profile (TRIM_PHASES).
-      const phases = s.statistics + s.propagate > 0 || s.prune === 0
-        ? `statistics ${f(s.statistics)}, pruning ${f(s.prune)}${o.trim ? ` (TRIM search ${f(s.trim)})` : ''}, propagation ${f(s.propagate)}`
-        : `pruning ${f(s.prune)}, which holds statistics, ${o.trim ? 'the TRIM search' : 'masks'} and propagation run as one graph (TRIM_PHASES=1 splits them, at some cost)`;
+      // The fused path's statistics, search and propagation run as one graph: its runs' time split by a profile (phaseProfile.ts).
+      const pr = r.phaseRuns;
+      const how = r.phaseSource === 'profiled' ? ` (device runs split by a profile of each)`
+        : r.phaseSource === 'sampled' && pr ? ` (device runs split by a profile of ${pr.profiled} of the ${pr.runs}${pr.unsplit ? `; ${pr.unsplit} unsplit, in pruning` : ''})`
+          : '';
+      const phases = r.phaseSource !== 'unsplit' && (s.statistics + s.propagate > 0 || s.prune === 0)
+        ? `statistics ${f(s.statistics)}, pruning ${f(s.prune)}${o.trim ? ` (TRIM search ${f(s.trim)})` : ''}, propagation ${f(s.propagate)}${how}`
+        : `pruning ${f(s.prune)}, which holds statistics, ${o.trim ? 'the TRIM search' : 'masks'} and propagation run as one graph, unsplit (TRIM_PHASES=1 splits them, at some cost)`;
       console.log(`  time       ${f(s.total)} s (${phases}, evaluation ${f(s.eval + s.dense_eval)}) on ${r.ep}${r.precision ? ` (${r.precision})` : ''}`);
       console.log(`  report     ${r.report}`);
     });

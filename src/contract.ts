@@ -173,10 +173,28 @@ export interface PhaseSeconds {
   eval: number;
   total: number;
   /**
-   * Fused path with its phases timed: the device runs as ONNX Runtime timed them, which
-   * statistics, prune and propagate split (the rest is the Loops' own machinery).
+   * Fused path: its device runs, timed around each session.run (onnxruntime-node's copies of the
+   * inputs and outputs included); statistics, prune and propagate split them (phaseSource).
    */
   device?: number;
+}
+
+/**
+ * How a job's statistics / prune / propagate seconds were obtained. 'measured': around each pass
+ * (the block-by-block path). The fused path runs all three in one device run per run of blocks,
+ * whose measured time is split in the proportions of ONNX Runtime's per-node profile: of that run
+ * itself for every run ('profiled', TRIM_PHASES=1), or of a sample ('sampled', the default on the
+ * CPU: the first two runs of each session, whose second gives the shares of its later runs); or
+ * not at all ('unsplit': all in prune; CUDA by default, where node times are launches, and
+ * TRIM_PHASES=0).
+ */
+export type PhaseSource = 'measured' | 'profiled' | 'sampled' | 'unsplit';
+
+/** The fused path's device runs of this job (a resumed job: since it resumed), and how many were split by their own profile, or not at all. */
+export interface PhaseRuns {
+  runs: number;
+  profiled: number;
+  unsplit: number;
 }
 
 /** The plain (TRIM off) run a TRIM report is compared with: same options and protocol. */
@@ -208,6 +226,9 @@ export interface TrimReport {
   perplexity: { dense: EvalResult | null; pruned: EvalResult | null };
   blocks: BlockReport[];
   seconds: PhaseSeconds;
+  /** How seconds.statistics / prune / propagate (and the blocks' seconds) were obtained; absent in reports written before it. */
+  phaseSource?: PhaseSource;
+  phaseRuns?: PhaseRuns;
   out: string;
   /** The same job with TRIM off (options.baseline); absent in reports written without it. */
   baseline?: BaselineReport | null;
@@ -220,6 +241,9 @@ export interface PruneSummary {
   dense_perplexity: number | null;
   sparsity: number;
   seconds: PhaseSeconds;
+  /** As TrimReport.phaseSource / phaseRuns. */
+  phaseSource?: PhaseSource;
+  phaseRuns?: PhaseRuns;
   ep: Ep;
   /** Arithmetic of the block passes that ran. */
   precision?: 'float32' | 'float16';

@@ -22,7 +22,7 @@ import { readTensorBytes } from './safetensors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MaskPool } from './maskPool';
-import { phasesEnabled, SessionProfile, type RunPhases } from './phaseProfile';
+import { phaseMode, SessionProfile, splitByShares, splitRun, type PhaseMode, type PhaseSplit, type RunPhases } from './phaseProfile';
 
 /**
  * A block whose outputs hold NaN or ±Inf (finite weights, so the configuration's numbers or
@@ -132,6 +132,19 @@ export interface FusedRunResult {
   run: number;
 }
 
+/** Phase times of a run's blocks: its measured time split by its own profile or by a sample's shares. */
+export interface FusedRunPhases {
+  source: 'profiled' | 'sampled';
+  blocks: PhaseSplit[];
+}
+
+/** A session's profile: the runs it served while profiled, and the last of them, once read (the shares of its later runs). */
+interface SessionPhases {
+  profile: SessionProfile | null;
+  runs: number[];
+  shares: RunPhases | null;
+}
+
 export class FusedPruner {
   private sessions = new Map<string, Session>();
   readonly weightNames: string[];
@@ -144,11 +157,13 @@ export class FusedPruner {
   /** The filesystem root that external-data locations are relative to (weights in the session). */
   private root = '';
   private readonly realFiles = new Map<string, string>();
+  /** How runs are split into phases (phaseProfile.ts): every run profiled, a sample, or none. */
+  readonly phaseMode: PhaseMode;
   /** Per-node profiles of the sessions (phase times), and which runs each session served, in order. */
-  private readonly profiles = new Map<Session, { profile: SessionProfile; runs: number[] }>();
+  private readonly profiles = new Map<Session, SessionPhases>();
   private runCount = 0;
-  /** Phase times of each run (by run() call), once its session's profile has been read. */
-  private readonly phases: (RunPhases | null)[] = [];
+  /** Each run (by run() call): its measured time, its blocks, its own profile once read, its session's. */
+  private readonly runs: { seconds: number; count: number; own: RunPhases | null; session: SessionPhases | null }[] = [];
 
   constructor(readonly ckpt: Checkpoint, readonly engine: Engine, readonly seqlen: number, readonly plan: FusedPlan, readonly o: PruneOptions) {
     this.biases = linearBiases(ckpt);
@@ -156,6 +171,7 @@ export class FusedPruner {
     for (const n of this.weightNames) this.dtypes.set(n, this.info(0, n).dtype as StoredDtype);
     const k = fusedKernels(engine.ep, o.precision === 'float16' ? 'float16' : 'float32');
     this.kernels = { ...k, masks: k.masks && ckpt.linearShapes().every(([, c]) => c % 8 === 0) };
+    this.phaseMode = phaseMode(engine.ep);
     if (this.kernels.weights === 'initializers') {
       // ORT resolves each location below one folder and refuses one that leaves it after
       // following links (a hub cache's shards link into its blobs folder): the root holds all,
@@ -216,10 +232,10 @@ export class FusedPruner {
       trim: o.trim ? { iterations: o.iterations, forbidNegLr: o.forbidNegLr, layerMetric: o.layerMetric, rowMetric: o.rowMetric } : null,
     };
     const model = buildFusedGraph(spec);
-    const profile = phasesEnabled() ? new SessionProfile() : null;
+    const profile = this.phaseMode !== 'unsplit' ? new SessionProfile() : null;
     try {
       s = await this.engine.session(model, this.external ? this.root : undefined, profile?.prefix);
-      if (profile) this.profiles.set(s, { profile, runs: [] });
+      if (profile) this.profiles.set(s, { profile, runs: [], shares: null });
     } catch (e) {
       profile?.dispose();
       if (!this.external) throw e;
@@ -302,8 +318,13 @@ export class FusedPruner {
     }
     const seconds = (performance.now() - t0) / 1000;
     const run = this.runCount++;
-    this.phases[run] = null;
-    this.profiles.get(session)?.runs.push(run);
+    const sp = this.profiles.get(session) ?? null;
+    this.runs[run] = { seconds, count, own: null, session: sp };
+    if (sp?.profile) {
+      sp.runs.push(run);
+      // A sample: a session's first run (its warm-up) and its second (the shares of its later runs).
+      if (this.phaseMode === 'sampled' && sp.runs.length === 2) this.readProfile(session, sp);
+    }
     if (this.external) {
       // Its weights are on the device: free them before the next run's session reads its own.
       const tF = performance.now();
@@ -382,29 +403,57 @@ export class FusedPruner {
     return { blocks, h: output ? (r.hout.data as Float32Array) : null, seconds, readSeconds, sessionSeconds, applySeconds, bytesIn, bytesOut, run };
   }
 
-  /** Ends a session: its profile (when phases are timed) is written, read and removed. */
-  private async endSession(s: Session): Promise<void> {
-    const p = this.profiles.get(s);
-    if (p || process.env.TRIM_ORT_PROFILE) s.endProfiling();
-    await s.release();
-    if (!p) return;
-    this.profiles.delete(s);
+  /**
+   * Ends a session's profiling (ORT then profiles none of its later runs), reads the profile and
+   * removes it: each run it covered gets its own split, and the last one's is the shares of the
+   * session's later runs.
+   */
+  private readProfile(s: Session, p: SessionPhases): void {
+    const profile = p.profile;
+    if (!profile) return;
+    p.profile = null;
     let runs: RunPhases[] = [];
     try {
-      runs = p.profile.read();
+      s.endProfiling();
+      runs = profile.read();
     } catch {
       // Phase times are a report, not a result: an unreadable profile leaves the runs unattributed.
+      profile.dispose();
     }
-    // One model_run per run() of this session, in order; anything else leaves them unattributed.
-    if (runs.length === p.runs.length) p.runs.forEach((run, i) => (this.phases[run] = runs[i]));
+    // One model_run per run() of this session while profiled, in order; anything else leaves them unattributed.
+    if (runs.length !== p.runs.length) return;
+    p.runs.forEach((run, i) => (this.runs[run].own = runs[i]));
+    p.shares = runs[runs.length - 1] ?? null;
+  }
+
+  /** Ends a session: its profile, if still running, is written, read and removed. */
+  private async endSession(s: Session): Promise<void> {
+    const p = this.profiles.get(s);
+    if (p?.profile) this.readProfile(s, p);
+    else if (process.env.TRIM_ORT_PROFILE) s.endProfiling();
+    this.profiles.delete(s);
+    await s.release();
   }
 
   /**
-   * Phase times of the run numbered `run` (FusedRunResult.run): known when its session has ended
-   * (at once where a session serves one run, else at release()); null when not timed.
+   * Phase times of the run numbered `run` (FusedRunResult.run): its time measured around
+   * session.run, split in the proportions of its own profile ('profiled') or of its session's
+   * sample ('sampled'). Known once that profile is read (at once for a session's runs after its
+   * second, else when the session ends: at release() for one that serves several runs); null
+   * when not split.
    */
-  phasesOf(run: number): RunPhases | null {
-    return this.phases[run] ?? null;
+  phasesOf(run: number): FusedRunPhases | null {
+    const r = this.runs[run];
+    if (!r) return null;
+    const own = r.own && r.own.blocks.length === r.count ? splitRun(r.seconds, r.own) : null;
+    if (own) return { source: 'profiled', blocks: own };
+    const shares = r.session?.shares ? splitByShares(r.seconds, r.count, r.session.shares) : null;
+    return shares ? { source: 'sampled', blocks: shares } : null;
+  }
+
+  /** How many runs so far have been split by their own profile. */
+  profiledRuns(): number {
+    return this.runs.filter((r) => r?.own).length;
   }
 
   private maskPool(): MaskPool {
@@ -414,7 +463,7 @@ export class FusedPruner {
   async release(): Promise<void> {
     for (const s of this.sessions.values()) await this.endSession(s);
     this.sessions.clear();
-    for (const p of this.profiles.values()) p.profile.dispose();
+    for (const p of this.profiles.values()) p.profile?.dispose();
     this.profiles.clear();
     await this.pool?.close();
     this.pool = null;

@@ -366,6 +366,7 @@ export function summaryOfCommitted(out: string): PruneSummary | null {
     return {
       type: 'summary', perplexity: r.perplexity.pruned?.perplexity ?? null, dense_perplexity: r.perplexity.dense?.perplexity ?? null,
       sparsity: r.sparsity, seconds: r.seconds, ep: r.ep, device: r.device, out, report: file,
+      ...(r.phaseSource ? { phaseSource: r.phaseSource } : {}), ...(r.phaseRuns ? { phaseRuns: r.phaseRuns } : {}),
       ...(r.baseline ? { baseline_perplexity: r.baseline.perplexity?.perplexity ?? null } : {}),
     };
   } catch {

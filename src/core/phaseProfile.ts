@@ -10,15 +10,19 @@
  *                plus the run's own nodes outside the block Loop (embedding, stacking), on block 0
  *   TRIM search  of that, the Loops over the learning rates (`sweep`)
  *
- * What is left of the run (the Loops' own machinery, copying inputs and outputs) is in no phase.
+ * What is left of the run (the Loops' own machinery, copying inputs and outputs) is in no phase
+ * of the profile; the reported seconds are the run's time measured around `session.run`, split in
+ * the proportions of its nodes' times (splitRun), so the three phases add up to the run.
  * On the CPU every node's time is its work; on CUDA kernels are launched asynchronously, so a
  * node's time is its launch unless CUDA_LAUNCH_BLOCKING=1.
  *
  * Profiling costs time: ORT records every node it runs (the TRIM search runs tens of thousands of
  * small ones) and the profile is read afterwards. Measured on the 2-core CPU box, demo TRIM 70%,
  * 32 × 512, four interleaved pairs: statistics + pruning + propagation 9.9 → 11.2 s, the whole
- * job 10.7 → 13.2 s. So it is off unless TRIM_PHASES=1; without it the fused runs' time is
- * reported as pruning, unsplit, and the summary says so.
+ * job 10.7 → 13.2 s. So by default (phaseMode 'sampled', CPU) only the first two runs of each
+ * session are profiled (the first run of a session carries its warm-up, mostly in the first Loop:
+ * 2.0 s against 0.8 s for the demo's later runs, so it is profiled itself; the second gives the
+ * shares of the session's later runs); TRIM_PHASES=1 profiles every run, TRIM_PHASES=0 none.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -37,13 +41,47 @@ export interface PhaseSplit {
 export interface RunPhases extends PhaseSplit {
   /** The run as ONNX Runtime timed it (model_run). */
   seconds: number;
+  /** The run's own nodes outside the block Loop (embedding, stacking): counted in blocks[0].prune. */
+  outer: number;
   /** One per block of the run, in order. */
   blocks: PhaseSplit[];
 }
 
-/** Whether the fused path profiles its sessions to attribute phase times (TRIM_PHASES=1). */
-export function phasesEnabled(): boolean {
-  return process.env.TRIM_PHASES === '1';
+/**
+ * How the fused path attributes its runs' time to phases: 'profiled' profiles every run
+ * (TRIM_PHASES=1); 'sampled' the first two runs of each session, whose shares split the session's
+ * later runs (the default on the CPU); 'unsplit' none (TRIM_PHASES=0, and CUDA by default, where
+ * node times are kernel launches).
+ */
+export type PhaseMode = 'profiled' | 'sampled' | 'unsplit';
+
+export function phaseMode(ep: 'cpu' | 'cuda'): PhaseMode {
+  const v = process.env.TRIM_PHASES;
+  if (v === '1') return 'profiled';
+  if (v === '0' || ep === 'cuda') return 'unsplit';
+  return 'sampled';
+}
+
+/** Splits a run's measured time into its blocks' phases in the proportions of its own profile. */
+export function splitRun(seconds: number, own: RunPhases): PhaseSplit[] | null {
+  const total = own.blocks.reduce((a, b) => a + b.statistics + b.prune + b.propagate, 0);
+  if (!(total > 0) || !(seconds >= 0)) return null;
+  const f = seconds / total;
+  return own.blocks.map((b) => ({ statistics: b.statistics * f, prune: b.prune * f, trim: b.trim * f, propagate: b.propagate * f }));
+}
+
+/**
+ * Splits the measured time of a run of `count` blocks in the proportions of another run's profile
+ * (`sample`, of the same session: the same graph), shared equally by its blocks. The sample's
+ * own nodes outside the block Loop (an embedding) are left out of its proportions.
+ */
+export function splitByShares(seconds: number, count: number, sample: RunPhases): PhaseSplit[] | null {
+  const s = sample.blocks.reduce((a, b) => ({ statistics: a.statistics + b.statistics, prune: a.prune + b.prune, trim: a.trim + b.trim, propagate: a.propagate + b.propagate }), { statistics: 0, prune: 0, trim: 0, propagate: 0 });
+  s.prune -= sample.outer;
+  const total = s.statistics + s.prune + s.propagate;
+  if (!(total > 0) || !(seconds >= 0) || count < 1 || s.prune < 0) return null;
+  const f = seconds / count / total;
+  return Array.from({ length: count }, () => ({ statistics: s.statistics * f, prune: s.prune * f, trim: s.trim * f, propagate: s.propagate * f }));
 }
 
 interface Ev {
@@ -138,7 +176,7 @@ export function attributeRuns(events: Ev[]): RunPhases[] {
     if (blocks.length) blocks[0].prune += outer;
     const total = blocks.reduce((a, b) => ({ statistics: a.statistics + b.statistics, prune: a.prune + b.prune, trim: a.trim + b.trim, propagate: a.propagate + b.propagate }), { statistics: 0, prune: 0, trim: 0, propagate: 0 });
     const sec = (p: PhaseSplit): PhaseSplit => ({ statistics: s(p.statistics), prune: s(p.prune), trim: s(p.trim), propagate: s(p.propagate) });
-    return { ...sec(total), seconds: s(run.dur), blocks: blocks.map(sec) };
+    return { ...sec(total), seconds: s(run.dur), outer: blocks.length ? s(outer) : 0, blocks: blocks.map(sec) };
   });
 }
 

@@ -9,7 +9,7 @@
  */
 import * as os from 'node:os';
 import type {
-  BlockReport, EvalResult, LayerReport, PhaseSeconds, PruneOptions, PruneSummary, TrimEvent, TrimReport,
+  BlockReport, EvalResult, LayerReport, PhaseRuns, PhaseSeconds, PhaseSource, PruneOptions, PruneSummary, TrimEvent, TrimReport,
 } from '../contract';
 import { partialDirFor, REPORT_FORMAT } from '../contract';
 import { Checkpoint, type InputGroup } from './checkpoint';
@@ -301,29 +301,34 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       store.save(state, report, next);
     };
     if (!resumed) checkpoint(0, null, null);
+    // How the fused runs' time was split into phases (the block-by-block path measures each pass).
+    const phaseSplit = new Set<'profiled' | 'sampled'>();
+    let deviceRuns = 0;
+    let phaseRuns: PhaseRuns | undefined;
     if (fusedPlan) {
       // Runs of blocks on the device (graphs/fused.ts): statistics, scores, ranks, TRIM search,
       // masks and propagation inside one session.run per run of blocks.
       const fp_ = fused ?? new FusedPruner(ckpt, engine, seqlen, fusedPlan, ro);
       fused = null;
       let lastSave = performance.now();
-      // Phase times of each run from its session's per-node profile (phaseProfile.ts), known when
-      // the session ends: at once where a session serves one run, else when the pruner is released.
+      // Phase times of each run: its measured time split by its session's per-node profile
+      // (phaseProfile.ts), known once that is read: at once for the runs after a session's
+      // second, else when the session ends (at release() for one that serves several runs).
       const unattributed: { run: number; at: number; count: number }[] = [];
       const attribute = (): void => {
         for (let i = 0; i < unattributed.length;) {
           const u = unattributed[i];
           const ph = fp_.phasesOf(u.run);
-          if (!ph) { i++; continue; }
+          if (!ph || ph.blocks.length !== u.count) { i++; continue; }
           unattributed.splice(i, 1);
-          sec.statistics += ph.statistics;
-          sec.propagate += ph.propagate;
-          sec.trim += ph.trim;
-          sec.prune -= ph.statistics + ph.propagate;
-          sec.device = (sec.device ?? 0) + ph.seconds;
-          if (ph.blocks.length === u.count) {
-            ph.blocks.forEach((p, k) => (blocks[u.at + k].seconds = { statistics: p.statistics, prune: p.prune, propagate: p.propagate }));
-          }
+          phaseSplit.add(ph.source);
+          ph.blocks.forEach((p, k) => {
+            sec.statistics += p.statistics;
+            sec.propagate += p.propagate;
+            sec.trim += p.trim;
+            sec.prune -= p.statistics + p.propagate;
+            blocks[u.at + k].seconds = { statistics: p.statistics, prune: p.prune, propagate: p.propagate };
+          });
         }
       };
       try {
@@ -340,6 +345,8 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
           const r = await fp_.run(b, count, targets, input, !last);
           sec.load += r.readSeconds;
           sec.prune += r.seconds + r.sessionSeconds + r.applySeconds;
+          sec.device = (sec.device ?? 0) + r.seconds;
+          deviceRuns++;
 
           // Pruned weights, two blocks at a time: while one block's are written, the next block's
           // are made (read and zeroed, where the session held the weights).
@@ -406,6 +413,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
         await fp_.release();
       }
       attribute();
+      phaseRuns = { runs: deviceRuns, profiled: fp_.profiledRuns(), unsplit: unattributed.length };
     } else {
       for (let b = start; b < cfg.layers; b++) {
         ctl.check();
@@ -529,6 +537,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
     ctl.check();
     sec.total = resumedSeconds + (performance.now() - tAll) / 1000;
     const sparsity = zeroFraction(zeros, weights);
+    const phaseSource: PhaseSource = !fusedPlan ? 'measured' : phaseSplit.size === 0 ? 'unsplit' : phaseSplit.has('sampled') || phaseRuns?.unsplit ? 'sampled' : 'profiled';
     const report: TrimReport = {
       format: REPORT_FORMAT,
       createdAt: new Date().toISOString(),
@@ -541,6 +550,8 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       perplexity: { dense, pruned },
       blocks,
       seconds: sec,
+      phaseSource,
+      ...(phaseRuns ? { phaseRuns } : {}),
       out: writer.out,
       ...(baseline ? { baseline } : {}),
     };
@@ -561,6 +572,8 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       dense_perplexity: dense ? dense.perplexity : null,
       sparsity,
       seconds: sec,
+      phaseSource,
+      ...(phaseRuns ? { phaseRuns } : {}),
       ep: engine.ep,
       precision,
       device: engine.why,

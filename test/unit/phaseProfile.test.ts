@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { attributeRuns, profileEvents, SessionProfile } from '../../src/core/phaseProfile';
+import { attributeRuns, phaseMode, profileEvents, SessionProfile, splitByShares, splitRun } from '../../src/core/phaseProfile';
 
 const line = (cat: string, name: string, ts: number, dur: number): string =>
   `{"cat" : "${cat}","pid" :1,"tid" :1,"dur" :${dur},"ts" :${ts},"ph" : "X","name" :"${name}","args" : {"op_name" : "x","provider" : "CPUExecutionProvider"}},`;
@@ -58,6 +58,45 @@ describe('phase times from an ONNX Runtime profile', () => {
     // model_run: from 990 to the end + 20 µs.
     const end = 1100 + 2 * (10 + 310 + 25 + 105 + 20 + 205 + 5);
     assert.ok(close(run.seconds, (end - 990 + 20) * us));
+    assert.ok(close(run.outer, 40 * us));
+  });
+
+  it('splits a run\'s measured time in the proportions of its own profile, or of a sample of the same graph', () => {
+    const [run] = attributeRuns(profileEvents(profile()));
+    const us = 1e-6;
+    const close = (a: number, b: number): boolean => Math.abs(a - b) < 1e-12;
+    // Its own: node times 2 × (300 + 142 + 200) + 40 = 1324 µs; a run measured at 2.648 s is 2000 × that.
+    const own = splitRun(2.648, run)!;
+    assert.equal(own.length, 2);
+    assert.ok(close(own[1].statistics, 300 * us * 2000) && close(own[1].propagate, 200 * us * 2000) && close(own[1].trim, 100 * us * 2000));
+    assert.ok(close(own[0].prune, (142 + 45) * us * 2000) && close(own[1].prune, (142 - 5) * us * 2000));
+    assert.ok(close(own.reduce((a, b) => a + b.statistics + b.prune + b.propagate, 0), 2.648));
+    // A sample's shares, without its embedding (40 µs): statistics 600, pruning 284, propagation 400
+    // of 1284 µs; three blocks of a 3.852 s run get 1.284 s each, 1000 × the sample's sums.
+    const shared = splitByShares(3.852, 3, run)!;
+    assert.equal(shared.length, 3);
+    for (const b of shared) {
+      assert.ok(close(b.statistics, 0.6) && close(b.prune, 0.284) && close(b.propagate, 0.4) && close(b.trim, 0.2), JSON.stringify(b));
+    }
+    // Nothing to split by.
+    assert.equal(splitRun(1, { ...run, blocks: [] }), null);
+    assert.equal(splitByShares(1, 1, { ...run, blocks: [], outer: 0 }), null);
+  });
+
+  it('profiles a sample by default on the CPU, every run with TRIM_PHASES=1, none with TRIM_PHASES=0 or on CUDA', () => {
+    const before = process.env.TRIM_PHASES;
+    try {
+      delete process.env.TRIM_PHASES;
+      assert.equal(phaseMode('cpu'), 'sampled');
+      assert.equal(phaseMode('cuda'), 'unsplit');
+      process.env.TRIM_PHASES = '1';
+      assert.equal(phaseMode('cpu'), 'profiled');
+      assert.equal(phaseMode('cuda'), 'profiled');
+      process.env.TRIM_PHASES = '0';
+      assert.equal(phaseMode('cpu'), 'unsplit');
+    } finally {
+      if (before === undefined) delete process.env.TRIM_PHASES; else process.env.TRIM_PHASES = before;
+    }
   });
 
   it('reads nothing from lines of another shape', () => {

@@ -22,7 +22,10 @@ import { readTensorBytes } from './safetensors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MaskPool } from './maskPool';
-import { phaseMode, SessionProfile, splitByShares, splitRun, type PhaseMode, type PhaseSplit, type RunPhases } from './phaseProfile';
+import { FusedPhases, type FusedRunPhases } from './fusedPhases';
+import { type FusedKernels, type FusedPlan, fusedKernels } from './fusedPlan';
+export { canFuse, fusedKernels, planFused, type FusedPlan } from './fusedPlan';
+import { readStored, storedTensors } from './storedRead';
 
 /**
  * A block whose outputs hold NaN or ±Inf (finite weights, so the configuration's numbers or
@@ -32,81 +35,21 @@ export function nonFiniteActivations(ckpt: Checkpoint, block: number): TrimError
   return new TrimError('E_NONFINITE', `block ${block} of ${ckpt.dir} produced NaN or infinite activations from finite weights and inputs: config.json's numbers (rms_norm_eps, rope_theta, rope_scaling) do not fit these weights, or the activations overflow float32.`);
 }
 
-export interface FusedPlan {
-  chunkWindows: number;
-  chunks: number;
-  blocksPerRun: number;
-  /** Estimated device bytes of one run (what the plan was sized against). */
-  estimate: number;
-  budget: number;
+/** A linear's TRIM search, as the graph reports it (graphs/fused.ts trimSearchOps: five numbers per block). */
+export interface TrimFigures {
+  /** Layer metric of the uniform start, of the best vector found, and of the vector applied (clamped and recentred). */
+  before: number;
+  best: number;
+  after: number;
+  /** Learning rate of the chosen vector (0: the uniform start was kept), and the iteration it was reached at. */
+  lr: number;
+  iteration: number;
 }
 
-/** Options the fused graph implements; the rest (N:M, input_recalc) take the block-by-block path. */
-export function canFuse(o: PruneOptions): boolean {
-  return !o.nm && !o.inputRecalc && process.env.TRIM_FUSED !== '0';
+function trimFigures(t: Float64Array, block: number): TrimFigures {
+  const [before, best, lr, iteration, after] = t.subarray(block * 5, block * 5 + 5);
+  return { before, best, lr, iteration, after };
 }
-
-const GiB = 2 ** 30;
-
-/**
- * Device bytes, roughly: activations three times (input, Loop output, Loop's concatenation),
- * per block its stored and float32 and pruned weights, the largest linear's sort temporaries,
- * and one chunk's block temporaries (materialised attention scores, the MLP's intermediates).
- */
-export function planFused(ckpt: Checkpoint, seqlen: number, nsamples: number, budgetGiB: number, chunkWindows: number | null, blocksPerRun: number | null): FusedPlan {
-  const c = ckpt.config;
-  const shapes = ckpt.linearShapes();
-  const blockParams = shapes.reduce((a, [r, k]) => a + r * k, 0);
-  const maxLinear = Math.max(...shapes.map(([r, k]) => r * k));
-  const stored = c.dtype === 'float32' ? 4 : 2;
-  const act = nsamples * seqlen * c.hidden * 4;
-  const perWindow = 4 * (3 * c.heads * seqlen * seqlen + 5 * seqlen * c.intermediate + 14 * seqlen * c.hidden);
-  const perBlock = blockParams * (2 * stored + 8);
-  const budget = budgetGiB * GiB;
-  const divisors = Array.from({ length: nsamples }, (_, i) => i + 1).filter((d) => nsamples % d === 0);
-  const B = chunkWindows !== null
-    ? Math.max(...divisors.filter((d) => d <= chunkWindows))
-    : Math.max(1, ...divisors.filter((d) => d <= 32 && d * perWindow <= 0.25 * budget));
-  const fixed = 3 * act + 28 * maxLinear + B * perWindow;
-  const K = blocksPerRun ?? Math.max(1, Math.min(c.layers, Math.floor((0.9 * budget - fixed) / perBlock)));
-  return { chunkWindows: B, chunks: nsamples / B, blocksPerRun: K, estimate: fixed + K * perBlock, budget };
-}
-
-/**
- * Which attention and which ranking the graph uses. On CUDA: GroupQueryAttention in float16
- * (flash attention), and ranks from two whole-matrix sorts (ORT's CUDA TopK sorts row by row).
- * On the CPU the per-row TopK and the materialised attention. Keep bits are packed by split-sum:
- * H200, 7B gate_proj 18944×3584 (scripts/gpu/parts.ts --only pack): reduce-int 20.8 ms (ORT's
- * generic int32 reduction), reduce-float 1.9 ms, split-sum 1.0 ms. TRIM_ATTENTION / TRIM_RANKS /
- * TRIM_OUTPUT / TRIM_PACK override, for measurements.
- *
- * Weights: on CUDA, initializers that ORT reads from the checkpoint's files while the session is
- * created, one tensor at a time (H200, Qwen2.5-7B shape: 14.1 GB in 3.3 s, peak host memory
- * 1.7 GiB; scripts/gpu/probe-ext.ts), instead of inputs that the host must hold in full for the
- * whole run (18 GiB at 7B with every block in one run). On the CPU, inputs (one block per run).
- * TRIM_WEIGHTS=inputs|initializers overrides.
- */
-export function fusedKernels(ep: 'cpu' | 'cuda', precision: 'float32' | 'float16'): FusedKernels {
-  const att = process.env.TRIM_ATTENTION;
-  const rk = process.env.TRIM_RANKS;
-  const pk = process.env.TRIM_PACK;
-  const attention = att === 'matmul' || att === 'gqa' ? att : ep === 'cuda' && precision === 'float16' ? 'gqa' : 'matmul';
-  if (attention === 'gqa' && precision !== 'float16') throw new TrimError('E_OPTION', 'TRIM_ATTENTION=gqa needs --precision float16.');
-  const out = process.env.TRIM_OUTPUT;
-  const wt = process.env.TRIM_WEIGHTS;
-  return {
-    weights: wt === 'inputs' || wt === 'initializers' ? wt : ep === 'cuda' ? 'initializers' : 'inputs',
-    attention,
-    ranks: rk === 'row' || rk === 'flat' ? rk : ep === 'cuda' ? 'flat' : 'row',
-    masks: out === 'masks' || out === 'weights' ? out === 'masks' : ep === 'cuda',
-    pack: pk === 'reduce-int' || pk === 'reduce-float' || pk === 'split-sum' ? pk : 'split-sum',
-  };
-}
-
-type FusedKernels = Pick<FusedSpec, 'attention' | 'ranks' | 'masks' | 'pack'> & {
-  /** Weights fed by the host on every run, or initializers of a session per run read from the checkpoint. */
-  weights: 'inputs' | 'initializers';
-};
 
 export interface FusedRunResult {
   /**
@@ -115,7 +58,7 @@ export interface FusedRunResult {
    * session it reads the stored tensor and zeroes it from the keep bits then (a few at a time).
    */
   blocks: {
-    linears: { name: string; pruned: () => Promise<Uint8Array>; zeros: Float32Array; trim: Float64Array | null }[];
+    linears: { name: string; pruned: () => Promise<Uint8Array>; zeros: Float32Array; search: TrimFigures | null }[];
   }[];
   /** The next run's inputs (null after the last block). */
   h: Float32Array | null;
@@ -132,19 +75,6 @@ export interface FusedRunResult {
   run: number;
 }
 
-/** Phase times of a run's blocks: its measured time split by its own profile or by a sample's shares. */
-export interface FusedRunPhases {
-  source: 'profiled' | 'sampled';
-  blocks: PhaseSplit[];
-}
-
-/** A session's profile: the runs it served while profiled, and the last of them, once read (the shares of its later runs). */
-interface SessionPhases {
-  profile: SessionProfile | null;
-  runs: number[];
-  shares: RunPhases | null;
-}
-
 export class FusedPruner {
   private sessions = new Map<string, Session>();
   readonly weightNames: string[];
@@ -157,13 +87,8 @@ export class FusedPruner {
   /** The filesystem root that external-data locations are relative to (weights in the session). */
   private root = '';
   private readonly realFiles = new Map<string, string>();
-  /** How runs are split into phases (phaseProfile.ts): every run profiled, a sample, or none. */
-  readonly phaseMode: PhaseMode;
-  /** Per-node profiles of the sessions (phase times), and which runs each session served, in order. */
-  private readonly profiles = new Map<Session, SessionPhases>();
-  private runCount = 0;
-  /** Each run (by run() call): its measured time, its blocks, its own profile once read, its session's. */
-  private readonly runs: { seconds: number; count: number; own: RunPhases | null; session: SessionPhases | null }[] = [];
+  /** Phase times of the runs (fusedPhases.ts): which sessions are profiled, each run's split. */
+  readonly phases: FusedPhases;
 
   constructor(readonly ckpt: Checkpoint, readonly engine: Engine, readonly seqlen: number, readonly plan: FusedPlan, readonly o: PruneOptions) {
     this.biases = linearBiases(ckpt);
@@ -171,7 +96,7 @@ export class FusedPruner {
     for (const n of this.weightNames) this.dtypes.set(n, this.info(0, n).dtype as StoredDtype);
     const k = fusedKernels(engine.ep, o.precision === 'float16' ? 'float16' : 'float32');
     this.kernels = { ...k, masks: k.masks && ckpt.linearShapes().every(([, c]) => c % 8 === 0) };
-    this.phaseMode = phaseMode(engine.ep);
+    this.phases = new FusedPhases(engine.ep);
     if (this.kernels.weights === 'initializers') {
       // ORT resolves each location below one folder and refuses one that leaves it after
       // following links (a hub cache's shards link into its blobs folder): the root holds all,
@@ -232,10 +157,10 @@ export class FusedPruner {
       trim: o.trim ? { iterations: o.iterations, forbidNegLr: o.forbidNegLr, layerMetric: o.layerMetric, rowMetric: o.rowMetric } : null,
     };
     const model = buildFusedGraph(spec);
-    const profile = this.phaseMode !== 'unsplit' ? new SessionProfile() : null;
+    const profile = this.phases.profile();
     try {
       s = await this.engine.session(model, this.external ? this.root : undefined, profile?.prefix);
-      if (profile) this.profiles.set(s, { profile, runs: [], shares: null });
+      if (profile) this.phases.track(s, profile);
     } catch (e) {
       profile?.dispose();
       if (!this.external) throw e;
@@ -317,14 +242,7 @@ export class FusedPruner {
         `This run was sized for ${(p.budget / 2 ** 30).toFixed(1)} GiB (${p.blocksPerRun} block(s) per run, ${p.chunkWindows} windows per chunk): lower --gpu-memory, or --blocks-per-run and --batch, or free memory on the card (other processes).`);
     }
     const seconds = (performance.now() - t0) / 1000;
-    const run = this.runCount++;
-    const sp = this.profiles.get(session) ?? null;
-    this.runs[run] = { seconds, count, own: null, session: sp };
-    if (sp?.profile) {
-      sp.runs.push(run);
-      // A sample: a session's first run (its warm-up) and its second (the shares of its later runs).
-      if (this.phaseMode === 'sampled' && sp.runs.length === 2) this.readProfile(session, sp);
-    }
+    const run = this.phases.ran(session, seconds, count);
     if (this.external) {
       // Its weights are on the device: free them before the next run's session reads its own.
       const tF = performance.now();
@@ -395,7 +313,7 @@ export class FusedPruner {
             name,
             pruned,
             zeros: z.subarray(k * rows, (k + 1) * rows),
-            trim: this.o.trim ? (r[fusedOut.trim(name)].data as Float64Array).subarray(k * 5, k * 5 + 5) : null,
+            search: this.o.trim ? trimFigures(r[fusedOut.trim(name)].data as Float64Array, k) : null,
           };
         }),
       });
@@ -403,57 +321,15 @@ export class FusedPruner {
     return { blocks, h: output ? (r.hout.data as Float32Array) : null, seconds, readSeconds, sessionSeconds, applySeconds, bytesIn, bytesOut, run };
   }
 
-  /**
-   * Ends a session's profiling (ORT then profiles none of its later runs), reads the profile and
-   * removes it: each run it covered gets its own split, and the last one's is the shares of the
-   * session's later runs.
-   */
-  private readProfile(s: Session, p: SessionPhases): void {
-    const profile = p.profile;
-    if (!profile) return;
-    p.profile = null;
-    let runs: RunPhases[] = [];
-    try {
-      s.endProfiling();
-      runs = profile.read();
-    } catch {
-      // Phase times are a report, not a result: an unreadable profile leaves the runs unattributed.
-      profile.dispose();
-    }
-    // One model_run per run() of this session while profiled, in order; anything else leaves them unattributed.
-    if (runs.length !== p.runs.length) return;
-    p.runs.forEach((run, i) => (this.runs[run].own = runs[i]));
-    p.shares = runs[runs.length - 1] ?? null;
-  }
-
   /** Ends a session: its profile, if still running, is written, read and removed. */
   private async endSession(s: Session): Promise<void> {
-    const p = this.profiles.get(s);
-    if (p?.profile) this.readProfile(s, p);
-    else if (process.env.TRIM_ORT_PROFILE) s.endProfiling();
-    this.profiles.delete(s);
+    this.phases.end(s);
     await s.release();
   }
 
-  /**
-   * Phase times of the run numbered `run` (FusedRunResult.run): its time measured around
-   * session.run, split in the proportions of its own profile ('profiled') or of its session's
-   * sample ('sampled'). Known once that profile is read (at once for a session's runs after its
-   * second, else when the session ends: at release() for one that serves several runs); null
-   * when not split.
-   */
+  /** Phase times of the run numbered `run` (FusedRunResult.run): FusedPhases.of(). */
   phasesOf(run: number): FusedRunPhases | null {
-    const r = this.runs[run];
-    if (!r) return null;
-    const own = r.own && r.own.blocks.length === r.count ? splitRun(r.seconds, r.own) : null;
-    if (own) return { source: 'profiled', blocks: own };
-    const shares = r.session?.shares ? splitByShares(r.seconds, r.count, r.session.shares) : null;
-    return shares ? { source: 'sampled', blocks: shares } : null;
-  }
-
-  /** How many runs so far have been split by their own profile. */
-  profiledRuns(): number {
-    return this.runs.filter((r) => r?.own).length;
+    return this.phases.of(run);
   }
 
   private maskPool(): MaskPool {
@@ -463,67 +339,8 @@ export class FusedPruner {
   async release(): Promise<void> {
     for (const s of this.sessions.values()) await this.endSession(s);
     this.sessions.clear();
-    for (const p of this.profiles.values()) p.profile?.dispose();
-    this.profiles.clear();
+    this.phases.dispose();
     await this.pool?.close();
     this.pool = null;
-  }
-}
-
-/**
- * Stored bytes of each tensor as an ORT tensor of the graph's input type (16-bit weights as
- * uint16 bits), shaped [1, ...shape] when `lead` (one block of a run).
- */
-async function storedTensors(list: TensorInfo[], lead: boolean): Promise<ort.Tensor[]> {
-  const bufs = await readStored(list);
-  return list.map((t, i) => {
-    const dims = lead ? [1, ...t.shape] : t.shape;
-    const b = bufs[i].buffer as ArrayBuffer;
-    return t.dtype === 'F32' ? new ort.Tensor('float32', new Float32Array(b), dims) : new ort.Tensor('uint16', new Uint16Array(b), dims);
-  });
-}
-
-/**
- * Stored bytes of each tensor, each in its own buffer (so that it can be handed to a worker
- * later). Reads go out in 32 MiB pieces, all at once, so that the libuv threads copy from the
- * page cache in parallel (one thread reads about 1.2 GB/s here).
- */
-async function readStored(list: TensorInfo[]): Promise<Uint8Array[]> {
-  const PIECE = 32 * 2 ** 20;
-  const jobs: Promise<void>[] = [];
-  // Files are opened and every piece's first read is issued before this function first awaits,
-  // so the reads proceed on libuv's threads even while the main thread is busy (tokenizing).
-  const fds = new Map<string, number>();
-  const fdOf = (file: string): number => {
-    let fd = fds.get(file);
-    if (fd === undefined) fds.set(file, (fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))));
-    return fd;
-  };
-  const readAt = (fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> =>
-    new Promise((resolve, reject) => fs.read(fd, buf, off, len, pos, (e, n) => (e ? reject(e) : resolve(n))));
-  try {
-    const out = list.map((t) => {
-      const buf = new Uint8Array(new ArrayBuffer(t.byteLength));
-      for (let o = 0; o < t.byteLength; o += PIECE) {
-        const len = Math.min(PIECE, t.byteLength - o);
-        jobs.push((async () => {
-          const fd = fdOf(t.file);
-          let done = 0;
-          while (done < len) {
-            const n = await readAt(fd, buf, o + done, len - done, t.offset + o + done);
-            if (n === 0) throw new TrimError('E_SAFETENSORS', `${t.file}: unexpected end of file while reading "${t.name}"; was the checkpoint changed while pruning?`);
-            done += n;
-          }
-        })());
-      }
-      return buf;
-    });
-    const failed = (await Promise.allSettled(jobs)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    return out;
-  } finally {
-    // Every issued read ends before the files close, also when an allocation above threw.
-    await Promise.allSettled(jobs);
-    for (const fd of fds.values()) fs.closeSync(fd);
   }
 }

@@ -371,15 +371,15 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
               for (const z of lr_.zeros) layerZeros += z;
               zeros += layerZeros;
               weights += rows * cols;
-              const t = lr_.trim;
+              const t = lr_.search;
               const layer: LayerReport = {
                 name: lr_.name.split('.').pop()!, rows, cols, target: targets[blk],
                 achieved: zeroFraction(layerZeros, rows * cols),
                 rowSparsity: Array.from(lr_.zeros, (z) => Math.round((z / cols) * 1e6) / 1e6),
-                metricBefore: t ? t[0] : null,
-                metricAfter: t ? t[4] : null,
-                lr: t ? t[2] : null,
-                iteration: t ? t[3] : null,
+                metricBefore: t ? t.before : null,
+                metricAfter: t ? t.after : null,
+                lr: t ? t.lr : null,
+                iteration: t ? t.iteration : null,
                 alpha: alphas ? alphas[blk][i] : null,
                 seconds: r.seconds / (count * r.blocks[k].linears.length),
               };
@@ -413,7 +413,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
         await fp_.release();
       }
       attribute();
-      phaseRuns = { runs: deviceRuns, profiled: fp_.profiledRuns(), unsplit: unattributed.length };
+      phaseRuns = { runs: deviceRuns, profiled: fp_.phases.profiledRuns(), unsplit: unattributed.length };
     } else {
       for (let b = start; b < cfg.layers; b++) {
         ctl.check();

@@ -4,6 +4,8 @@
  * scores; N:M prunes the N lowest of every M consecutive weights of a row.
  */
 import type { ScoreKind } from '../contract';
+import type { InputGroup } from './checkpoint';
+import type { BlockStats } from './runner';
 
 const f32buf = new Float32Array(1);
 const u32buf = new Uint32Array(f32buf.buffer);
@@ -82,4 +84,12 @@ export function nmMask(score: Float32Array, rows: number, cols: number, n: numbe
     }
   }
   return mask;
+}
+
+/** Wanda's norm2: the mean over windows of each channel's sum of squares. */
+export function norm2(stats: BlockStats, g: InputGroup, nsamples: number): Float64Array {
+  const s = stats.sumsq.get(g)!;
+  const out = new Float64Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s[i] / nsamples;
+  return out;
 }

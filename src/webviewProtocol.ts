@@ -37,10 +37,16 @@ export interface RunSnapshot {
   /** The block being pruned now, with the linears finished so far (from `layer` events). */
   current: { index: number; blocks: number; target: number; layers: LayerReport[] } | null;
   perplexity: { dense: EvalResult | null; pruned: EvalResult | null };
-  /** The report, once the job is done (or when a run was loaded from disk). */
-  report: TrimReport | null;
+  /**
+   * The report, once the job is done (or when a run was loaded from disk), without its per-block
+   * rows: those are `blocks` above, so every row value crosses to the webview once.
+   */
+  report: ReportHeader | null;
   error: { code: string; message: string } | null;
 }
+
+/** A report without its blocks (the snapshot's `blocks` carry them). */
+export type ReportHeader = Omit<TrimReport, 'blocks'>;
 
 /** One entry of the run list (compare picker). */
 export interface RunListItem {
@@ -215,13 +221,14 @@ export function emptyRun(id: string, label: string): RunSnapshot {
   };
 }
 
-/** A snapshot of a finished run, from its report. */
+/** A snapshot of a finished run, from its report: its blocks once, in `blocks`. */
 export function runFromReport(id: string, label: string, report: TrimReport): RunSnapshot {
+  const { blocks, ...header } = report;
   return {
     id, label, status: 'done', model: report.model, options: report.options,
-    blocks: report.blocks.slice(), current: null,
+    blocks: blocks.slice(), current: null,
     perplexity: { dense: report.perplexity.dense, pruned: report.perplexity.pruned },
-    report, error: null,
+    report: header, error: null,
   };
 }
 

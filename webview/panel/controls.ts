@@ -231,7 +231,7 @@ export class Controls {
     for (const [k, f] of this.fields) f.value = (this.draft[k] as string | undefined) ?? '';
     this.setDisabled(false);
     if (run.report) {
-      const b = run.report.blocks.map((x) => Number((x.target * 100).toFixed(2))).join(', ');
+      const b = run.blocks.map((x) => Number((x.target * 100).toFixed(2))).join(', ');
       this.blocks.element.setAttribute('placeholder', `empty = from allocation (last run: ${b})`);
     }
     this.showRelevant();

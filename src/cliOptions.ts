@@ -30,7 +30,7 @@ const VALUE: Record<string, string> = {
 export function cliHelp(key: string): string {
   if (CLI_HELP[key]) return CLI_HELP[key];
   return (OPTION_SCHEMA[key].description ?? '')
-    .replace(/`(\w+): false`/g, (_, k: string) => `without ${flagOf(k)}`)
+    .replace(/`(\w+): false`/g, (_, k: string) => `no ${flagOf(k)}`)
     .replace(/`([^`]+)`/g, (_, k: string) => (OPTION_SCHEMA[k] ? flagOf(k) : k))
     .replace(/ ?null for [^.]*\./g, '')
     .replace(/\bnull = /g, 'left out: ')

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { demoModelPath } from './configResolve';
+import { DEFAULTS, demoModelPath } from './configResolve';
 import type { GpuSupport } from './gpu';
 import type { JobManager } from './jobManager';
 import { CONFIG_FILE, workspaceFolder, type Launcher } from './launch';
@@ -90,7 +90,9 @@ export function registerCommands(context: vscode.ExtensionContext, d: CommandsDe
     if (!ws) return void vscode.window.showWarningMessage(`TRIM: open a folder first; ${CONFIG_FILE} lives in the workspace.`);
     const uri = vscode.Uri.joinPath(ws.uri, CONFIG_FILE);
     if (!existsSync(uri.fsPath)) {
-      const starter = { sparsity: 0.7, trim: true, iterations: 10, allocation: 'uniform', score: 'wanda', nsamples: 128 };
+      // The schema's defaults, TRIM on: the options a user is most likely to change.
+      const { sparsity, iterations, allocation, score, nsamples } = DEFAULTS;
+      const starter = { sparsity, trim: true, iterations, allocation, score, nsamples };
       await vscode.workspace.fs.writeFile(uri, Buffer.from(`${JSON.stringify(starter, null, 2)}\n`));
     }
     await vscode.window.showTextDocument(uri);

@@ -9,7 +9,7 @@
 
 export const REPORT_FORMAT = 'trim-report/1';
 
-export type Family = 'llama' | 'qwen2' | 'mistral' | 'opt';
+export type Family = 'llama' | 'qwen2' | 'mistral' | 'opt' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3';
 export type ScoreKind = 'wanda' | 'magnitude';
 export type Allocation = 'uniform' | 'owl' | 'alpha';
 export type EpChoice = 'auto' | 'cuda' | 'cpu';
@@ -113,6 +113,11 @@ export interface ModelSummary {
   linears: string[];
   /** [out, in] of each linear of a block, same order as `linears`. */
   linearShapes: [number, number][];
+  /**
+   * Fused linears (Phi-3's qkv_proj, gate_up_proj), by short name: which output rows belong to
+   * which projection, [start, end) in order. Absent when the family fuses none.
+   */
+  linearParts?: Record<string, { name: string; start: number; end: number }[]>;
 }
 
 export interface LayerReport {

@@ -11,6 +11,8 @@ import { TrimError } from './errors';
 import { readSafetensorsHeader, readTensorBytes, type SafetensorsHeader, type TensorInfo } from './safetensors';
 import { toFloat32, type StoredDtype } from './dtype';
 import { readJsonFile, READ_LIMITS, sysCode } from './safeRead';
+import { familySpec } from './model/registry';
+import type { LinearPart } from './model/family';
 
 /** What each family calls its pieces. `L` stands for the block index. */
 export interface FamilyLayout {
@@ -24,7 +26,15 @@ export interface FamilyLayout {
   finalNormWeight: string;
   finalNormBias: string | null;
   lmHead: string;
+  /** How fused linears split into parts (same order as `linears`; null: not fused). */
+  linearParts: (LinearPart[] | null)[];
 }
+
+/**
+ * Not a tensor: in a block's float32 map (readBlock), 1 when the block's attention is a sliding
+ * window, else 0, for families whose layers differ (ModelConfig.features.layerTypes).
+ */
+export const LAYER_SLIDING = 'layer.sliding';
 
 /** The four activations that feed the linears of a block. */
 export type InputGroup = 'attn_in' | 'o_in' | 'mlp_in' | 'down_in';
@@ -33,7 +43,23 @@ export const INPUT_GROUPS: InputGroup[] = ['attn_in', 'o_in', 'mlp_in', 'down_in
 const LLAMA_LINEARS = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
 const OPT_LINEARS = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.out_proj', 'fc1', 'fc2'];
 
-export function layoutFor(family: Family, prefix: string): FamilyLayout {
+export function layoutFor(family: Family, prefix: string, cfg?: ModelConfig): FamilyLayout {
+  const spec = familySpec(family);
+  if (spec) {
+    if (!cfg) throw new Error(`layoutFor(${family}) needs the model's config`);
+    const lin = spec.linears(cfg);
+    return {
+      linears: lin.map((l) => l.name),
+      linearInput: lin.map((l) => l.group),
+      blockPrefix: `${prefix}layers.L.`,
+      embed: `${prefix}embed_tokens.weight`,
+      positions: null,
+      finalNormWeight: `${prefix}norm.weight`,
+      finalNormBias: null,
+      lmHead: 'lm_head.weight',
+      linearParts: lin.map((l) => l.parts ?? null),
+    };
+  }
   if (family === 'opt') {
     return {
       linears: OPT_LINEARS,
@@ -44,6 +70,7 @@ export function layoutFor(family: Family, prefix: string): FamilyLayout {
       finalNormWeight: `${prefix}decoder.final_layer_norm.weight`,
       finalNormBias: `${prefix}decoder.final_layer_norm.bias`,
       lmHead: 'lm_head.weight',
+      linearParts: OPT_LINEARS.map(() => null),
     };
   }
   return {
@@ -55,12 +82,20 @@ export function layoutFor(family: Family, prefix: string): FamilyLayout {
     finalNormWeight: `${prefix}norm.weight`,
     finalNormBias: null,
     lmHead: 'lm_head.weight',
+    linearParts: LLAMA_LINEARS.map(() => null),
   };
 }
 
 /** Expected local tensor names and shapes of one block (bias entries are optional). */
 function blockShapes(cfg: ModelConfig): { name: string; shape: number[]; optional?: boolean }[] {
   const { hidden: H, intermediate: I, heads, kvHeads, headDim: D } = cfg;
+  const spec = familySpec(cfg.family);
+  if (spec) {
+    return [
+      ...spec.norms(cfg),
+      ...spec.linears(cfg).flatMap((l) => [{ name: `${l.name}.weight`, shape: l.shape }, { name: `${l.name}.bias`, shape: [l.shape[0]], optional: true }]),
+    ];
+  }
   if (cfg.family === 'opt') {
     return [
       { name: 'self_attn_layer_norm.weight', shape: [H] }, { name: 'self_attn_layer_norm.bias', shape: [H] },
@@ -205,7 +240,7 @@ export class Checkpoint {
       this.addHeader(readSafetensorsHeader(path.join(dir, files[0])));
     }
     const prefix = this.detectPrefix();
-    this.layout = layoutFor(this.config.family, prefix);
+    this.layout = layoutFor(this.config.family, prefix, this.config);
     this.validate();
   }
 
@@ -302,6 +337,9 @@ export class Checkpoint {
         raw.set(s.name.slice(0, -'.weight'.length), { info: t, bytes });
       }
     }
+    // Families whose layers differ (sliding or full attention): the block graphs read which this is.
+    const types = this.config.features?.layerTypes;
+    if (types) f32.set(LAYER_SLIDING, Float32Array.of(types[block] === 'sliding' ? 1 : 0));
     return { f32, raw };
   }
 
@@ -327,6 +365,12 @@ export class Checkpoint {
       dtype: c.dtype, parameters,
       linears: this.layout.linears.map((l) => l.split('.').pop()!),
       linearShapes: this.linearShapes(),
+      ...(this.layout.linearParts.some((p) => p) ? {
+        linearParts: Object.fromEntries(this.layout.linears.flatMap((l, i) => {
+          const parts = this.layout.linearParts[i];
+          return parts ? [[l.split('.').pop()!, parts.map((p) => ({ ...p }))]] : [];
+        })),
+      } : {}),
     };
   }
 }

@@ -40,7 +40,6 @@ export const LAYER_SLIDING = 'layer.sliding';
 export type InputGroup = 'attn_in' | 'o_in' | 'mlp_in' | 'down_in';
 export const INPUT_GROUPS: InputGroup[] = ['attn_in', 'o_in', 'mlp_in', 'down_in'];
 
-const LLAMA_LINEARS = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
 const OPT_LINEARS = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.out_proj', 'fc1', 'fc2'];
 
 export function layoutFor(family: Family, prefix: string, cfg?: ModelConfig): FamilyLayout {
@@ -60,35 +59,22 @@ export function layoutFor(family: Family, prefix: string, cfg?: ModelConfig): Fa
       linearParts: lin.map((l) => l.parts ?? null),
     };
   }
-  if (family === 'opt') {
-    return {
-      linears: OPT_LINEARS,
-      linearInput: ['attn_in', 'attn_in', 'attn_in', 'o_in', 'mlp_in', 'down_in'],
-      blockPrefix: `${prefix}decoder.layers.L.`,
-      embed: `${prefix}decoder.embed_tokens.weight`,
-      positions: `${prefix}decoder.embed_positions.weight`,
-      finalNormWeight: `${prefix}decoder.final_layer_norm.weight`,
-      finalNormBias: `${prefix}decoder.final_layer_norm.bias`,
-      lmHead: 'lm_head.weight',
-      linearParts: OPT_LINEARS.map(() => null),
-    };
-  }
+  if (family !== 'opt') throw new Error(`no family spec for ${family}`);
   return {
-    linears: LLAMA_LINEARS,
-    linearInput: ['attn_in', 'attn_in', 'attn_in', 'o_in', 'mlp_in', 'mlp_in', 'down_in'],
-    blockPrefix: `${prefix}layers.L.`,
-    embed: `${prefix}embed_tokens.weight`,
-    positions: null,
-    finalNormWeight: `${prefix}norm.weight`,
-    finalNormBias: null,
+    linears: OPT_LINEARS,
+    linearInput: ['attn_in', 'attn_in', 'attn_in', 'o_in', 'mlp_in', 'down_in'],
+    blockPrefix: `${prefix}decoder.layers.L.`,
+    embed: `${prefix}decoder.embed_tokens.weight`,
+    positions: `${prefix}decoder.embed_positions.weight`,
+    finalNormWeight: `${prefix}decoder.final_layer_norm.weight`,
+    finalNormBias: `${prefix}decoder.final_layer_norm.bias`,
     lmHead: 'lm_head.weight',
-    linearParts: LLAMA_LINEARS.map(() => null),
+    linearParts: OPT_LINEARS.map(() => null),
   };
 }
 
 /** Expected local tensor names and shapes of one block (bias entries are optional). */
 function blockShapes(cfg: ModelConfig): { name: string; shape: number[]; optional?: boolean }[] {
-  const { hidden: H, intermediate: I, heads, kvHeads, headDim: D } = cfg;
   const spec = familySpec(cfg.family);
   if (spec) {
     return [
@@ -96,6 +82,7 @@ function blockShapes(cfg: ModelConfig): { name: string; shape: number[]; optiona
       ...spec.linears(cfg).flatMap((l) => [{ name: `${l.name}.weight`, shape: l.shape }, { name: `${l.name}.bias`, shape: [l.shape[0]], optional: true }]),
     ];
   }
+  const { hidden: H, intermediate: I } = cfg;
   if (cfg.family === 'opt') {
     return [
       { name: 'self_attn_layer_norm.weight', shape: [H] }, { name: 'self_attn_layer_norm.bias', shape: [H] },
@@ -108,17 +95,7 @@ function blockShapes(cfg: ModelConfig): { name: string; shape: number[]; optiona
       { name: 'fc2.weight', shape: [H, I] }, { name: 'fc2.bias', shape: [H] },
     ];
   }
-  return [
-    { name: 'input_layernorm.weight', shape: [H] },
-    { name: 'self_attn.q_proj.weight', shape: [heads * D, H] }, { name: 'self_attn.q_proj.bias', shape: [heads * D], optional: true },
-    { name: 'self_attn.k_proj.weight', shape: [kvHeads * D, H] }, { name: 'self_attn.k_proj.bias', shape: [kvHeads * D], optional: true },
-    { name: 'self_attn.v_proj.weight', shape: [kvHeads * D, H] }, { name: 'self_attn.v_proj.bias', shape: [kvHeads * D], optional: true },
-    { name: 'self_attn.o_proj.weight', shape: [H, heads * D] }, { name: 'self_attn.o_proj.bias', shape: [H], optional: true },
-    { name: 'post_attention_layernorm.weight', shape: [H] },
-    { name: 'mlp.gate_proj.weight', shape: [I, H] }, { name: 'mlp.gate_proj.bias', shape: [I], optional: true },
-    { name: 'mlp.up_proj.weight', shape: [I, H] }, { name: 'mlp.up_proj.bias', shape: [I], optional: true },
-    { name: 'mlp.down_proj.weight', shape: [H, I] }, { name: 'mlp.down_proj.bias', shape: [H], optional: true },
-  ];
+  throw new Error(`no family spec for ${cfg.family}`);
 }
 
 const FLOAT_DTYPES = new Set(['F16', 'BF16', 'F32']);

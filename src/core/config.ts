@@ -1,7 +1,8 @@
 /**
  * `config.json` of a Hugging Face checkpoint, read into the few numbers the engine needs. Both
  * the older keys (`torch_dtype`, `rope_theta`, `rope_scaling`) and the newer ones (`dtype`,
- * `rope_parameters`, `layer_types`) are understood.
+ * `rope_parameters`, `layer_types`) are understood. The common decoder keys are read here, each
+ * family's own by its spec (model/families/*.ts); OPT inline.
  */
 import type { Family } from '../contract';
 import { TrimError } from './errors';
@@ -45,11 +46,12 @@ export interface ModelConfig {
   /** Rotary embedding (Llama family); null for OPT. */
   rope: { theta: number; scaling: RopeScaling } | null;
   /**
-   * Smallest sliding window of any layer that the graphs do not mask (Mistral, Qwen2: a longer
-   * --seqlen is refused), or null. Families with real per-layer masks keep theirs in `features`.
+   * Smallest sliding window of any layer that the graphs do not mask (a longer --seqlen is
+   * refused), or null. Every family masks its windows for real now (features.layerTypes and
+   * window), so this is null; kept for the check in prune.ts.
    */
   slidingWindow: number | null;
-  /** How the family's block and head differ from Llama's (model/family.ts); absent for Llama, Qwen2, Mistral and OPT. */
+  /** How the family's block and head differ from Llama's (model/family.ts); absent for OPT. */
   features?: FamilyFeatures;
 }
 
@@ -99,41 +101,8 @@ export function parseConfig(raw: unknown, where = 'config.json'): ModelConfig {
     };
   }
   const spec = FAMILY_SPECS.find((f) => f.family === family);
-  if (spec) return parseSpecFamily(c, where, architecture, spec, dtype);
-  const hidden = posInt(c, 'hidden_size', where);
-  const heads = posInt(c, 'num_attention_heads', where);
-  const kvHeads = posInt(c, 'num_key_value_heads', where, heads);
-  if (heads % kvHeads !== 0) throw cfgError(where, `num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}.`);
-  const headDim = c.head_dim != null ? posInt(c, 'head_dim', where) : hidden / heads;
-  if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw cfgError(where, `head dimension ${headDim} must be an even integer.`);
-  const act = String(c.hidden_act ?? 'silu');
-  if (act !== 'silu') throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: activation "${act}" is not supported (silu).`);
-  let slidingWindow: number | null = null;
-  const sw = typeof c.sliding_window === 'number' ? c.sliding_window : null;
-  if (sw !== null && (!Number.isSafeInteger(sw) || sw < 0)) throw cfgError(where, `"sliding_window" must be a non-negative integer or null, got ${sw}.`);
-  if (family === 'mistral' && sw) slidingWindow = sw;
-  if (family === 'qwen2' && sw && c.use_sliding_window === true) {
-    const types = Array.isArray(c.layer_types) ? (c.layer_types as unknown[]) : null;
-    if (!types || types.includes('sliding_attention')) slidingWindow = sw;
-  }
-  const maxPositions = posInt(c, 'max_position_embeddings', where);
-  // RMSNorm divides by sqrt(mean(x²) + eps): eps ≤ 0 gives NaN or Inf for small activations.
-  const normEps = num(c, 'rms_norm_eps', where, 1e-6);
-  if (!(normEps > 0 && normEps < 1)) throw cfgError(where, `"rms_norm_eps" must be a small positive number (real models use 1e-6 to 1e-5), got ${normEps}.`);
-  const rope = parseRope(c, where);
-  checkRope(rope, headDim, maxPositions, where);
-  return {
-    architecture, family, hidden, heads, kvHeads, headDim,
-    intermediate: posInt(c, 'intermediate_size', where),
-    layers: posInt(c, 'num_hidden_layers', where),
-    vocab: posInt(c, 'vocab_size', where),
-    maxPositions,
-    normEps,
-    tieEmbeddings: c.tie_word_embeddings === true,
-    dtype,
-    rope,
-    slidingWindow,
-  };
+  if (!spec) throw new Error(`no family spec for ${family}`);
+  return parseSpecFamily(c, where, architecture, spec, dtype);
 }
 
 /** A family described by a spec (model/registry.ts): Llama's common keys, then the spec's own. */
@@ -145,6 +114,7 @@ function parseSpecFamily(c: Record<string, unknown>, where: string, architecture
   const headDim = c.head_dim != null ? posInt(c, 'head_dim', where) : hidden / heads;
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw cfgError(where, `head dimension ${headDim} must be an even integer.`);
   const maxPositions = posInt(c, 'max_position_embeddings', where);
+  // RMSNorm divides by sqrt(mean(x²) + eps): eps ≤ 0 gives NaN or Inf for small activations.
   const normEps = num(c, 'rms_norm_eps', where, 1e-6);
   if (!(normEps > 0 && normEps < 1)) throw cfgError(where, `"rms_norm_eps" must be a small positive number (real models use 1e-6 to 1e-5), got ${normEps}.`);
   const rope = spec.rope ? spec.rope(c, where) : parseRope(c, where);

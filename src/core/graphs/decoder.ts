@@ -80,13 +80,9 @@ export function blockWeightNames(cfg: ModelConfig, biases: Set<string>): string[
       ...spec.linears(cfg).flatMap((l) => [`${l.name}.weight`, ...(biases.has(`${l.name}.bias`) ? [`${l.name}.bias`] : [])]),
     ];
   }
-  const names: string[] = cfg.family === 'opt'
-    ? ['self_attn_layer_norm.weight', 'self_attn_layer_norm.bias', 'final_layer_norm.weight', 'final_layer_norm.bias']
-    : ['input_layernorm.weight', 'post_attention_layernorm.weight'];
-  const linears = cfg.family === 'opt'
-    ? ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.out_proj', 'fc1', 'fc2']
-    : ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
-  for (const l of linears) {
+  // OPT (the one family without a spec).
+  const names = ['self_attn_layer_norm.weight', 'self_attn_layer_norm.bias', 'final_layer_norm.weight', 'final_layer_norm.bias'];
+  for (const l of ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.out_proj', 'fc1', 'fc2']) {
     names.push(`${l}.weight`);
     if (biases.has(`${l}.bias`)) names.push(`${l}.bias`);
   }

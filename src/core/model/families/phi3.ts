@@ -10,6 +10,7 @@ import type { FamilySpec } from '../family';
 import { llamaFeatures } from '../family';
 import { cfgError } from '../keys';
 import { TrimError } from '../../errors';
+import { llamaNorms, requireSilu } from './llama';
 
 export const phi3: FamilySpec = {
   family: 'phi3',
@@ -17,8 +18,7 @@ export const phi3: FamilySpec = {
   modelTypes: ['phi3'],
   tieByDefault: false,
   features(c, where, base) {
-    const act = String(c.hidden_act ?? 'silu');
-    if (act !== 'silu') throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: activation "${act}" is not supported (silu).`);
+    requireSilu(c, where);
     const rp = (typeof c.rope_parameters === 'object' && c.rope_parameters !== null ? c.rope_parameters : {}) as Record<string, unknown>;
     const partial = c.partial_rotary_factor ?? rp.partial_rotary_factor ?? 1;
     if (partial !== 1) throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: partial rotary (partial_rotary_factor ${JSON.stringify(partial)}) is not supported.`);
@@ -42,8 +42,5 @@ export const phi3: FamilySpec = {
       { name: 'mlp.down_proj', group: 'down_in', shape: [H, I] },
     ];
   },
-  norms: (cfg) => [
-    { name: 'input_layernorm.weight', shape: [cfg.hidden] },
-    { name: 'post_attention_layernorm.weight', shape: [cfg.hidden] },
-  ],
+  norms: llamaNorms,
 };

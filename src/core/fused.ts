@@ -289,7 +289,7 @@ export class FusedPruner {
       feeds.h = new ort.Tensor('float32', input.h, [this.plan.chunks, this.plan.chunkWindows * this.seqlen, cfg.hidden]);
     }
     feeds.targets = new ort.Tensor('float64', Float64Array.from(targets.slice(first, first + count)), [count]);
-    const layers = fusedLayerFeed(cfg, first, count);
+    const layers = fusedLayerFeed(cfg, this.seqlen, first, count);
     if (layers) feeds[fusedLayers] = new ort.Tensor('float32', layers, [count]);
     const readSeconds = (performance.now() - tR) / 1000;
     const t0 = performance.now();

@@ -7,7 +7,7 @@ import type { Checkpoint, InputGroup } from './checkpoint';
 import { INPUT_GROUPS, LAYER_SLIDING } from './checkpoint';
 import type { Engine, Session } from './engine';
 import { f32, i64 } from './engine';
-import { blockWeightNames, buildBlockGraph, buildEmbedGraph, buildHeadGraph } from './graphs/decoder';
+import { blockWeightNames, buildBlockGraph, buildEmbedGraph, buildHeadGraph, layerVariation } from './graphs/decoder';
 
 export interface BlockStats {
   /** Sum over tokens of x[c]^2, per input group. */
@@ -96,7 +96,7 @@ export class Runner {
       if (!data) throw new Error(`block weight ${name} not loaded`);
       feeds[name] = f32(data, this.dimsOf(name, data.length));
     }
-    if (this.ckpt.config.features?.layerTypes) {
+    if (layerVariation(this.ckpt.config, this.seqlen)?.perBlock) {
       const sliding = weights.get(LAYER_SLIDING);
       if (!sliding) throw new Error(`block weights lack ${LAYER_SLIDING} (read them with Checkpoint.readBlock)`);
       feeds[LAYER_SLIDING] = f32(sliding, []);

@@ -55,6 +55,20 @@ export function slidingMask(T_: number, window: number): Float32Array {
   return m;
 }
 
+/**
+ * How the blocks' attention differs at this window length: a sliding mask that bites (window <
+ * seqlen), Gemma 3's rotary of the sliding layers; `perBlock` when sliding and full layers mix (the
+ * graphs then take each block's type as an input). null: every block is causal with the global
+ * rotary (Llama's graph; GroupQueryAttention may run).
+ */
+export function layerVariation(cfg: ModelConfig, seqlen: number): { mask: boolean; rope: boolean; perBlock: boolean } | null {
+  const F = cfg.features;
+  if (!F?.layerTypes || !F.layerTypes.includes('sliding')) return null;
+  const mask = F.window !== null && F.window < seqlen;
+  const rope = F.localRope !== null;
+  return mask || rope ? { mask, rope, perBlock: F.layerTypes.includes('full') } : null;
+}
+
 /** OPT's learned positions are indexed from 2 (position p reads row p + 2). */
 export function positionRows(cfg: ModelConfig, seqlen: number): number[] | null {
   return cfg.family === 'opt' ? Array.from({ length: seqlen }, (_, i) => i + 2) : null;
@@ -113,8 +127,8 @@ export interface ForwardOptions {
    */
   attention?: 'matmul' | 'gqa';
   /**
-   * Families whose layers differ (features.layerTypes): a float32 scalar value, > 0.5 when this
-   * block's attention is a sliding window (chooses its mask and, Gemma 3, its rotary tables).
+   * Where sliding and full layers mix (layerVariation().perBlock): a float32 scalar value, > 0.5
+   * when this block's attention is a sliding window (chooses its mask and, Gemma 3, its rotary tables).
    */
   layer?: string;
 }
@@ -123,8 +137,9 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
   const half = fo.half ?? false;
   const withOutput = fo.withOutput ?? true;
   const F = cfg.features;
-  // GroupQueryAttention has one mask and no per-block choice: families with windows or soft-capping use the matmul attention.
-  const gqa = fo.attention === 'gqa' && !F?.layerTypes && F?.attnSoftcap == null;
+  const V = layerVariation(cfg, S);
+  // GroupQueryAttention masks causally only: windows that bite and soft-capping take the matmul attention.
+  const gqa = fo.attention === 'gqa' && !V?.mask && F?.attnSoftcap == null;
   if (gqa && !half) throw new Error('GroupQueryAttention runs in float16 only');
   // float16: activations and products in half precision, norms and softmax in float32 (as transformers runs a float16 model).
   const act = (v: number): string => (half ? root.initRaw('f16', T.FLOAT16, [], fromFloat32(Float32Array.of(v), 'F16')) : g.float([v], []));
@@ -200,13 +215,14 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
     }).split('|');
     let [cosT, sinT] = tables('rope', cfg.rope!);
     let attMask = mask;
-    if (F?.layerTypes) {
-      if (!fo.layer) throw new Error(`${cfg.family}: a block graph needs the layer's type (ForwardOptions.layer)`);
-      const sliding = g.op('Greater', [fo.layer, g.float([0.5], [])]);
-      const pick = (ifSliding: string, ifFull: string): string => g.op('Where', [sliding, ifSliding, ifFull]);
-      if (F.window !== null) attMask = pick(sharedConst(root, `sliding_${S}_${F.window}`, () => root.float(slidingMask(S, F.window!), [S, S])), mask);
-      if (F.localRope) {
-        const [lc, ls] = tables('rope_local', F.localRope);
+    if (V && F) {
+      if (V.perBlock && !fo.layer) throw new Error(`${cfg.family}: a block graph needs the layer's type (ForwardOptions.layer)`);
+      const sliding = V.perBlock ? g.op('Greater', [fo.layer!, g.float([0.5], [])]) : null;
+      // Every layer sliding: its choice is a constant.
+      const pick = (ifSliding: string, ifFull: string): string => (sliding ? g.op('Where', [sliding, ifSliding, ifFull]) : ifSliding);
+      if (V.mask) attMask = pick(sharedConst(root, `sliding_${S}_${F.window}`, () => root.float(slidingMask(S, F.window!), [S, S])), mask);
+      if (V.rope) {
+        const [lc, ls] = tables('rope_local', F.localRope!);
         [cosT, sinT] = [pick(lc, cosT), pick(ls, sinT)];
       }
     }
@@ -230,8 +246,9 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
     let a: string;
     if (gqa) {
       // Rotary in the [B, S, heads, D] layout the operator takes (tables [S, 1, D]); heads stay interleaved per token.
-      const [c3, s3] = sharedConst(root, `rope3_${S}`, () =>
-        [cosT, sinT].map((t) => root.op('Reshape', [t, root.int64([S, 1, D])])).join('|')).split('|');
+      const [c3, s3] = V?.rope
+        ? [cosT, sinT].map((t) => g.op('Reshape', [t, g.int64([S, 1, D])]))
+        : sharedConst(root, `rope3_${S}`, () => [cosT, sinT].map((t) => root.op('Reshape', [t, root.int64([S, 1, D])])).join('|')).split('|');
       const bshd = (t: string, heads: number): string => g.op('Reshape', [t, g.int64([-1, S, heads, D])]);
       const [q0, k0, v0] = qkv();
       const q = rope(qkNorm(bshd(q0, Hq), 'q'), c3, s3);
@@ -289,7 +306,7 @@ export function buildBlockGraph(cfg: ModelConfig, o: BlockGraphOptions): Uint8Ar
     if (!v) inputs.set(name, (v = g.input(name, T.FLOAT, dims)));
     return v;
   };
-  const layer = cfg.features?.layerTypes ? g.input(LAYER_SLIDING, T.FLOAT, []) : undefined;
+  const layer = layerVariation(cfg, S)?.perBlock ? g.input(LAYER_SLIDING, T.FLOAT, []) : undefined;
   const { y, captured } = blockForward(g, g, cfg, S, o.biases, x, w, { layer });
   if (o.output) g.output(y, 'y');
   if (o.stats) {

@@ -19,7 +19,7 @@ import type { LayerMetric, RowMetric, ScoreKind } from '../../contract';
 import type { ModelConfig } from '../config';
 import { INPUT_GROUPS, type InputGroup } from '../checkpoint';
 import { toFloat32, type StoredDtype } from '../dtype';
-import { blockForward, embedScale, groupWidth, positionRows } from './decoder';
+import { blockForward, embedScale, groupWidth, layerVariation, positionRows } from './decoder';
 import { GraphBuilder, T } from './builder';
 import { MetricOps } from './trimEval';
 import { MAX_SPARSITY, NEGATIVE_LRS, POSITIVE_LRS } from '../trimSearch';
@@ -116,13 +116,13 @@ export function flatRanksOps(b: GraphBuilder, root: GraphBuilder, score: string,
   return b.op('Reshape', [b.op('ScatterElements', [flat, idx, pos], { axis: 0 }), b.int64([rows, cols])]);
 }
 
-/** Input: float32 [blocks], 1 where the run's block is a sliding-window layer (families with features.layerTypes). */
+/** Input: float32 [blocks], 1 where the run's block is a sliding-window layer (where sliding and full layers mix: layerVariation). */
 export const fusedLayers = 'layers.sliding';
 
-/** The fusedLayers feed of the run [first, first + count), or null for families whose layers are alike. */
-export function fusedLayerFeed(cfg: ModelConfig, first: number, count: number): Float32Array | null {
+/** The fusedLayers feed of the run [first, first + count), or null where the blocks compute alike. */
+export function fusedLayerFeed(cfg: ModelConfig, seqlen: number, first: number, count: number): Float32Array | null {
   const types = cfg.features?.layerTypes;
-  return types ? Float32Array.from(types.slice(first, first + count), (t) => (t === 'sliding' ? 1 : 0)) : null;
+  return types && layerVariation(cfg, seqlen)?.perBlock ? Float32Array.from(types.slice(first, first + count), (t) => (t === 'sliding' ? 1 : 0)) : null;
 }
 
 /**
@@ -199,8 +199,8 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   }
   if (half) h = g.op('Cast', [h], { to: T.FLOAT16 });
   const targets = g.input('targets', T.DOUBLE, [s.blocks]);
-  // Families whose layers differ: per block of the run, 1 for a sliding-window layer, else 0 (fusedLayerFeed).
-  const layerTypes = cfg.features?.layerTypes ? g.input(fusedLayers, T.FLOAT, [s.blocks]) : null;
+  // Sliding and full layers mixed: per block of the run, 1 for a sliding-window layer, else 0 (fusedLayerFeed).
+  const layerTypes = layerVariation(cfg, S)?.perBlock ? g.input(fusedLayers, T.FLOAT, [s.blocks]) : null;
   const stacked = new Map<string, string>();
   for (const name of s.weightNames) {
     const parts = Array.from({ length: s.blocks }, (_, k) => {

@@ -30,6 +30,11 @@ export interface FamilyLayout {
   linearParts: (LinearPart[] | null)[];
 }
 
+/** Rows of the learned position table (OPT: max_position_embeddings + its offset 2). */
+export function positionTableRows(cfg: ModelConfig): number {
+  return cfg.maxPositions + (cfg.features?.positionOffset ?? 0);
+}
+
 /**
  * Not a tensor: in a block's float32 map (readBlock), 1 when the block's attention is a sliding
  * window, else 0, for families whose layers differ (ModelConfig.features.layerTypes).
@@ -40,62 +45,32 @@ export const LAYER_SLIDING = 'layer.sliding';
 export type InputGroup = 'attn_in' | 'o_in' | 'mlp_in' | 'down_in';
 export const INPUT_GROUPS: InputGroup[] = ['attn_in', 'o_in', 'mlp_in', 'down_in'];
 
-const OPT_LINEARS = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.out_proj', 'fc1', 'fc2'];
-
-export function layoutFor(family: Family, prefix: string, cfg?: ModelConfig): FamilyLayout {
+export function layoutFor(family: Family, prefix: string, cfg: ModelConfig): FamilyLayout {
   const spec = familySpec(family);
-  if (spec) {
-    if (!cfg) throw new Error(`layoutFor(${family}) needs the model's config`);
-    const lin = spec.linears(cfg);
-    return {
-      linears: lin.map((l) => l.name),
-      linearInput: lin.map((l) => l.group),
-      blockPrefix: `${prefix}layers.L.`,
-      embed: `${prefix}embed_tokens.weight`,
-      positions: null,
-      finalNormWeight: `${prefix}norm.weight`,
-      finalNormBias: null,
-      lmHead: 'lm_head.weight',
-      linearParts: lin.map((l) => l.parts ?? null),
-    };
-  }
-  if (family !== 'opt') throw new Error(`no family spec for ${family}`);
+  if (!spec) throw new Error(`no family spec for ${family}`);
+  const lin = spec.linears(cfg);
   return {
-    linears: OPT_LINEARS,
-    linearInput: ['attn_in', 'attn_in', 'attn_in', 'o_in', 'mlp_in', 'down_in'],
-    blockPrefix: `${prefix}decoder.layers.L.`,
-    embed: `${prefix}decoder.embed_tokens.weight`,
-    positions: `${prefix}decoder.embed_positions.weight`,
-    finalNormWeight: `${prefix}decoder.final_layer_norm.weight`,
-    finalNormBias: `${prefix}decoder.final_layer_norm.bias`,
+    blockPrefix: `${prefix}layers.L.`,
+    embed: `${prefix}embed_tokens.weight`,
+    positions: null,
+    finalNormWeight: `${prefix}norm.weight`,
+    finalNormBias: null,
     lmHead: 'lm_head.weight',
-    linearParts: OPT_LINEARS.map(() => null),
+    ...spec.layout?.(prefix),
+    linears: lin.map((l) => l.name),
+    linearInput: lin.map((l) => l.group),
+    linearParts: lin.map((l) => l.parts ?? null),
   };
 }
 
-/** Expected local tensor names and shapes of one block (bias entries are optional). */
+/** Expected local tensor names and shapes of one block (a linear's bias is optional unless its spec requires it). */
 function blockShapes(cfg: ModelConfig): { name: string; shape: number[]; optional?: boolean }[] {
   const spec = familySpec(cfg.family);
-  if (spec) {
-    return [
-      ...spec.norms(cfg),
-      ...spec.linears(cfg).flatMap((l) => [{ name: `${l.name}.weight`, shape: l.shape }, { name: `${l.name}.bias`, shape: [l.shape[0]], optional: true }]),
-    ];
-  }
-  const { hidden: H, intermediate: I } = cfg;
-  if (cfg.family === 'opt') {
-    return [
-      { name: 'self_attn_layer_norm.weight', shape: [H] }, { name: 'self_attn_layer_norm.bias', shape: [H] },
-      { name: 'self_attn.q_proj.weight', shape: [H, H] }, { name: 'self_attn.q_proj.bias', shape: [H] },
-      { name: 'self_attn.k_proj.weight', shape: [H, H] }, { name: 'self_attn.k_proj.bias', shape: [H] },
-      { name: 'self_attn.v_proj.weight', shape: [H, H] }, { name: 'self_attn.v_proj.bias', shape: [H] },
-      { name: 'self_attn.out_proj.weight', shape: [H, H] }, { name: 'self_attn.out_proj.bias', shape: [H] },
-      { name: 'final_layer_norm.weight', shape: [H] }, { name: 'final_layer_norm.bias', shape: [H] },
-      { name: 'fc1.weight', shape: [I, H] }, { name: 'fc1.bias', shape: [I] },
-      { name: 'fc2.weight', shape: [H, I] }, { name: 'fc2.bias', shape: [H] },
-    ];
-  }
-  throw new Error(`no family spec for ${cfg.family}`);
+  if (!spec) throw new Error(`no family spec for ${cfg.family}`);
+  return [
+    ...spec.norms(cfg),
+    ...spec.linears(cfg).flatMap((l) => [{ name: `${l.name}.weight`, shape: l.shape }, { name: `${l.name}.bias`, shape: [l.shape[0]], optional: !l.bias }]),
+  ];
 }
 
 const FLOAT_DTYPES = new Set(['F16', 'BF16', 'F32']);
@@ -243,10 +218,9 @@ export class Checkpoint {
   private detectPrefix(): string {
     const fam = this.config.family;
     for (const p of ['model.', '']) {
-      const probe = fam === 'opt' ? `${p}decoder.embed_tokens.weight` : `${p}embed_tokens.weight`;
-      if (this.tensors.has(probe)) return p;
+      if (this.tensors.has(layoutFor(fam, p, this.config).embed)) return p;
     }
-    throw new TrimError('E_MISSING_TENSOR', `${this.dir}: no token embedding tensor (expected "${fam === 'opt' ? 'model.decoder.embed_tokens.weight' : 'model.embed_tokens.weight'}"). Is this a ${this.config.architecture} checkpoint?`);
+    throw new TrimError('E_MISSING_TENSOR', `${this.dir}: no token embedding tensor (expected "${layoutFor(fam, 'model.', this.config).embed}"). Is this a ${this.config.architecture} checkpoint?`);
   }
 
   blockName(block: number, local: string): string {
@@ -270,11 +244,11 @@ export class Checkpoint {
   private validate(): void {
     const c = this.config;
     this.expect(this.layout.embed, [c.vocab, c.hidden]);
-    if (this.layout.positions) this.expect(this.layout.positions, [c.maxPositions + 2, c.hidden]);
+    if (this.layout.positions) this.expect(this.layout.positions, [positionTableRows(c), c.hidden]);
     this.expect(this.layout.finalNormWeight, [c.hidden]);
     if (this.layout.finalNormBias) this.expect(this.layout.finalNormBias, [c.hidden]);
     if (this.tensors.has(this.layout.lmHead)) this.expect(this.layout.lmHead, [c.vocab, c.hidden]);
-    else if (!c.tieEmbeddings && c.family !== 'opt') {
+    else if (!c.tieEmbeddings && !familySpec(c.family)?.lmHeadOptional) {
       throw new TrimError('E_MISSING_TENSOR', `${this.dir}: "lm_head.weight" is missing and config.json does not tie it to the embeddings.`);
     }
     const shapes = blockShapes(c);

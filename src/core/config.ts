@@ -2,7 +2,7 @@
  * `config.json` of a Hugging Face checkpoint, read into the few numbers the engine needs. Both
  * the older keys (`torch_dtype`, `rope_theta`, `rope_scaling`) and the newer ones (`dtype`,
  * `rope_parameters`, `layer_types`) are understood. The common decoder keys are read here, each
- * family's own by its spec (model/families/*.ts); OPT inline.
+ * family's own by its spec (model/families/*.ts).
  */
 import type { Family } from '../contract';
 import { TrimError } from './errors';
@@ -10,17 +10,8 @@ import { cfgError, checkRope, num, parseRope, posInt } from './model/keys';
 import type { FamilyFeatures, FamilySpec } from './model/family';
 import { FAMILY_SPECS } from './model/registry';
 
-export const SUPPORTED_ARCHITECTURES: Record<string, Family> = {
-  LlamaForCausalLM: 'llama',
-  Qwen2ForCausalLM: 'qwen2',
-  MistralForCausalLM: 'mistral',
-  OPTForCausalLM: 'opt',
-  ...Object.fromEntries(FAMILY_SPECS.flatMap((s) => s.architectures.map((a) => [a, s.family]))),
-};
-const MODEL_TYPES: Record<string, Family> = {
-  llama: 'llama', qwen2: 'qwen2', mistral: 'mistral', opt: 'opt',
-  ...Object.fromEntries(FAMILY_SPECS.flatMap((s) => s.modelTypes.map((t) => [t, s.family]))),
-};
+export const SUPPORTED_ARCHITECTURES: Record<string, Family> = Object.fromEntries(FAMILY_SPECS.flatMap((s) => s.architectures.map((a) => [a, s.family])));
+const MODEL_TYPES: Record<string, Family> = Object.fromEntries(FAMILY_SPECS.flatMap((s) => s.modelTypes.map((t) => [t, s.family])));
 
 export type RopeScaling =
   | { type: 'default' }
@@ -51,7 +42,10 @@ export interface ModelConfig {
    * window), so this is null; kept for the check in prune.ts.
    */
   slidingWindow: number | null;
-  /** How the family's block and head differ from Llama's (model/family.ts); absent for OPT. */
+  /**
+   * How the family's block and head differ from Llama's (model/family.ts). Set by every family's
+   * parser; optional so that a hand-built config (tests) is plain Llama.
+   */
   features?: FamilyFeatures;
 }
 
@@ -78,31 +72,9 @@ export function parseConfig(raw: unknown, where = 'config.json'): ModelConfig {
   const dtype = dtypeRaw === 'float16' || dtypeRaw === 'bfloat16' || dtypeRaw === 'float32' ? dtypeRaw : null;
   if (!dtype) throw new TrimError('E_DTYPE', `${where}: dtype "${dtypeRaw}" is not supported (float16, bfloat16, float32).`);
 
-  if (family === 'opt') {
-    const hidden = posInt(c, 'hidden_size', where);
-    const heads = posInt(c, 'num_attention_heads', where);
-    if (c.do_layer_norm_before === false) {
-      throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: OPT with do_layer_norm_before=false (opt-350m) is not supported.`);
-    }
-    const proj = num(c, 'word_embed_proj_dim', where, hidden);
-    if (proj !== hidden) throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: OPT with word_embed_proj_dim ≠ hidden_size (project_in/out) is not supported.`);
-    const act = String(c.activation_function ?? 'relu');
-    if (act !== 'relu') throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: OPT activation "${act}" is not supported (relu).`);
-    if (hidden % heads !== 0) throw cfgError(where, `hidden_size ${hidden} is not divisible by num_attention_heads ${heads}.`);
-    return {
-      architecture, family, hidden, heads, kvHeads: heads, headDim: hidden / heads,
-      intermediate: posInt(c, 'ffn_dim', where),
-      layers: posInt(c, 'num_hidden_layers', where),
-      vocab: posInt(c, 'vocab_size', where),
-      maxPositions: posInt(c, 'max_position_embeddings', where),
-      normEps: 1e-5,
-      tieEmbeddings: c.tie_word_embeddings !== false,
-      dtype, rope: null, slidingWindow: null,
-    };
-  }
   const spec = FAMILY_SPECS.find((f) => f.family === family);
   if (!spec) throw new Error(`no family spec for ${family}`);
-  return parseSpecFamily(c, where, architecture, spec, dtype);
+  return spec.parse ? spec.parse(c, where, architecture, dtype) : parseSpecFamily(c, where, architecture, spec, dtype);
 }
 
 /** A family described by a spec (model/registry.ts): Llama's common keys, then the spec's own. */

@@ -4,7 +4,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { Checkpoint, InputGroup } from './checkpoint';
-import { INPUT_GROUPS, LAYER_SLIDING } from './checkpoint';
+import { INPUT_GROUPS, LAYER_SLIDING, positionTableRows } from './checkpoint';
 import type { Engine, Session } from './engine';
 import { f32, i64 } from './engine';
 import { blockWeightNames, buildBlockGraph, buildEmbedGraph, buildHeadGraph, layerVariation } from './graphs/decoder';
@@ -78,7 +78,7 @@ export class Runner {
     const per = this.batch * this.seqlen;
     const out: Activations = [];
     const E = f32(embedTable, [c.vocab, c.hidden]);
-    const P = positions ? f32(positions, [c.maxPositions + 2, c.hidden]) : null;
+    const P = positions ? f32(positions, [positionTableRows(c), c.hidden]) : null;
     for (let start = 0; start < ids.length; start += per) {
       const slice = ids.subarray(start, Math.min(ids.length, start + per));
       const feeds: Record<string, ort.Tensor> = { ids: i64(BigInt64Array.from(slice, (v) => BigInt(v)), [slice.length]), embed: E };

@@ -10,7 +10,7 @@
  * over all tokens (Wanda's statistics) and each window's last-token vector (TRIM's X).
  */
 import type { ModelConfig } from '../config';
-import { INPUT_GROUPS, LAYER_SLIDING, type InputGroup } from '../checkpoint';
+import { INPUT_GROUPS, LAYER_SLIDING, positionTableRows, type InputGroup } from '../checkpoint';
 import { familySpec } from '../model/registry';
 import { ropeTables } from '../rope';
 import { GraphBuilder, T } from './builder';
@@ -69,9 +69,10 @@ export function layerVariation(cfg: ModelConfig, seqlen: number): { mask: boolea
   return mask || rope ? { mask, rope, perBlock: F.layerTypes.includes('full') } : null;
 }
 
-/** OPT's learned positions are indexed from 2 (position p reads row p + 2). */
+/** Rows of the learned position table that positions 0 … seqlen − 1 read (OPT: p + 2), or null without one. */
 export function positionRows(cfg: ModelConfig, seqlen: number): number[] | null {
-  return cfg.family === 'opt' ? Array.from({ length: seqlen }, (_, i) => i + 2) : null;
+  const off = cfg.features?.positionOffset;
+  return off == null ? null : Array.from({ length: seqlen }, (_, i) => i + off);
 }
 
 /** GELU with the tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
@@ -88,19 +89,11 @@ function softcap(g: GraphBuilder, s: string, cap: number | null, c: (v: number) 
 /** Weight input names of a block graph, in feed order. */
 export function blockWeightNames(cfg: ModelConfig, biases: Set<string>): string[] {
   const spec = familySpec(cfg.family);
-  if (spec) {
-    return [
-      ...spec.norms(cfg).map((n) => n.name),
-      ...spec.linears(cfg).flatMap((l) => [`${l.name}.weight`, ...(biases.has(`${l.name}.bias`) ? [`${l.name}.bias`] : [])]),
-    ];
-  }
-  // OPT (the one family without a spec).
-  const names = ['self_attn_layer_norm.weight', 'self_attn_layer_norm.bias', 'final_layer_norm.weight', 'final_layer_norm.bias'];
-  for (const l of ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.out_proj', 'fc1', 'fc2']) {
-    names.push(`${l}.weight`);
-    if (biases.has(`${l}.bias`)) names.push(`${l}.bias`);
-  }
-  return names;
+  if (!spec) throw new Error(`no family spec for ${cfg.family}`);
+  return [
+    ...spec.norms(cfg).map((n) => n.name),
+    ...spec.linears(cfg).flatMap((l) => [`${l.name}.weight`, ...(biases.has(`${l.name}.bias`) ? [`${l.name}.bias`] : [])]),
+  ];
 }
 
 export interface BlockForward {
@@ -188,21 +181,13 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
   };
 
   let y: string;
-  if (cfg.family === 'opt') {
-    const ln = (inp: string, p: string): string => layerNorm(g, inp, w(`${p}.weight`, [H]), w(`${p}.bias`, [H]), cfg.normEps);
-    const h = ln(x, 'self_attn_layer_norm');
-    captured.set('attn_in', h);
-    const q = g.op('Mul', [lin(h, 'self_attn.q_proj', H, H), act(D ** -0.5)]);
-    const k = lin(h, 'self_attn.k_proj', H, H);
-    const v = lin(h, 'self_attn.v_proj', H, H);
-    const a = gqa ? fusedAttention(q, k, v, 1) : attention(toHeads(q, Hq), toHeads(k, Hkv), toHeads(v, Hkv), 1);
-    captured.set('o_in', a);
-    const x2 = g.op('Add', [x, lin(a, 'self_attn.out_proj', H, H)]);
-    const h2 = ln(x2, 'final_layer_norm');
-    captured.set('mlp_in', h2);
-    const f = g.op('Relu', [lin(h2, 'fc1', I, H)]);
-    captured.set('down_in', f);
-    y = withOutput ? g.op('Add', [x2, lin(f, 'fc2', H, I)]) : '';
+  const own = familySpec(cfg.family)?.block;
+  if (own) {
+    y = own({
+      g, cfg, x, withOutput, lin, w, act, captured,
+      layerNorm: (inp, p) => layerNorm(g, inp, w(`${p}.weight`, [H]), w(`${p}.bias`, [H]), cfg.normEps),
+      attend: (q, k, v, scale) => (gqa ? fusedAttention(q, k, v, scale) : attention(toHeads(q, Hq), toHeads(k, Hkv), toHeads(v, Hkv), scale)),
+    });
   } else {
     // Llama, and the spec families' differences (model/family.ts FamilyFeatures); without features the graph is Llama's.
     const normW = (wname: string, dim: number): string => (F?.normPlusOne ? g.op('Add', [w(wname, [dim]), act(1)]) : w(wname, [dim]));
@@ -330,7 +315,7 @@ export function buildEmbedGraph(cfg: ModelConfig, seqlen: number): Uint8Array {
   let h = embedScale(g, cfg, g.op('Gather', [E, ids], { axis: 0 }));
   const rows = positionRows(cfg, seqlen);
   if (rows) {
-    const P = g.input('positions', T.FLOAT, [cfg.maxPositions + 2, cfg.hidden]);
+    const P = g.input('positions', T.FLOAT, [positionTableRows(cfg), cfg.hidden]);
     const pos = g.int64(rows);
     const pe = g.op('Gather', [P, pos], { axis: 0 }); // [S, H]
     const h3 = g.op('Reshape', [h, g.int64([-1, seqlen, cfg.hidden])]);
@@ -356,7 +341,7 @@ export function buildHeadGraph(cfg: ModelConfig, logits = false): Uint8Array {
   const x = g.input('x', T.FLOAT, ['N', H]);
   const targets = g.input('targets', T.INT64, ['N']);
   const W = g.input('lm_head', T.FLOAT, [cfg.vocab, H]);
-  const h = cfg.family === 'opt'
+  const h = cfg.features?.finalNorm === 'layer'
     ? layerNorm(g, x, g.input('norm.weight', T.FLOAT, [H]), g.input('norm.bias', T.FLOAT, [H]), cfg.normEps)
     : rmsNorm(g, x, normWeight(g, cfg, g.input('norm.weight', T.FLOAT, [H])), cfg.normEps);
   const lg = softcap(g, g.op('Gemm', [h, W], { transB: 1 }), cfg.features?.finalSoftcap ?? null, (c) => g.float([c], []));

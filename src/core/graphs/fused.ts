@@ -17,7 +17,7 @@
  */
 import type { LayerMetric, RowMetric, ScoreKind } from '../../contract';
 import type { ModelConfig } from '../config';
-import { INPUT_GROUPS, type InputGroup } from '../checkpoint';
+import { INPUT_GROUPS, positionTableRows, type InputGroup } from '../checkpoint';
 import { toFloat32, type StoredDtype } from '../dtype';
 import { blockForward, embedScale, groupWidth, layerVariation, positionRows } from './decoder';
 import { GraphBuilder, T } from './builder';
@@ -189,7 +189,7 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
     let x = embedScale(g, cfg, widen(g, g.op('Gather', [E, ids], { axis: 0 }), s.embed.dtype)); // [N·S, H]
     const rows = positionRows(cfg, S);
     if (s.embed.positions && rows) {
-      const P = globalWeight(g, s, 'positions', ELEM[s.embed.positions], [cfg.maxPositions + 2, H], s.external?.positions);
+      const P = globalWeight(g, s, 'positions', ELEM[s.embed.positions], [positionTableRows(cfg), H], s.external?.positions);
       const pe = widen(g, g.op('Gather', [P, g.int64(rows)], { axis: 0 }), s.embed.positions);
       x = g.op('Add', [g.op('Reshape', [x, g.int64([N, S, H])]), pe]);
     }

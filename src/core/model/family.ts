@@ -4,11 +4,13 @@
  * activation that feeds each, and how fused projections split into parts). The graphs
  * (graphs/decoder.ts, graphs/fused.ts) read the features, never the family's name.
  *
- * Registered in model/registry.ts. Llama, Qwen2, Mistral and OPT are still described inline in
- * config.ts and checkpoint.ts (their graphs have no features: `ModelConfig.features` is absent).
+ * Registered in model/registry.ts. Most families are Llama with differences (FamilyFeatures, read
+ * by graphs/decoder.ts blockForward); one whose block is arranged otherwise (OPT) brings its own
+ * block builder (FamilySpec.block) and config parser.
  */
 import type { Family } from '../../contract';
-import type { InputGroup } from '../checkpoint';
+import type { FamilyLayout, InputGroup } from '../checkpoint';
+import type { GraphBuilder } from '../graphs/builder';
 import type { ModelConfig, RopeScaling } from '../config';
 import { cfgError } from './keys';
 
@@ -40,6 +42,35 @@ export interface FamilyFeatures {
   window: number | null;
   /** Rotary of the sliding layers where it differs from the others' (Gemma 3's local base). */
   localRope: { theta: number; scaling: RopeScaling } | null;
+  /** The final norm: RMSNorm, or LayerNorm with a bias (OPT). */
+  finalNorm: 'rms' | 'layer';
+  /** Learned absolute positions (a table `layout.positions`), position p at row p + offset (OPT: 2); null: none. */
+  positionOffset: number | null;
+}
+
+/**
+ * What a family's own block builder (FamilySpec.block) is given: the graph, the block's input,
+ * and the pieces every decoder block is made of, so that a builder writes only its arrangement.
+ */
+export interface BlockParts {
+  g: GraphBuilder;
+  cfg: ModelConfig;
+  /** The block's input [windows·seqlen, hidden]. */
+  x: string;
+  /** Emit the output (false: a statistics pass stops at the last linear's input; return ''). */
+  withOutput: boolean;
+  /** A linear (Gemm with its bias where the checkpoint has one): [N, inDim] → [N, outDim]. */
+  lin(inp: string, local: string, outDim: number, inDim: number): string;
+  /** A block tensor by local name. */
+  w(local: string, dims: number[]): string;
+  /** A scalar constant in the activations' dtype. */
+  act(v: number): string;
+  /** LayerNorm over the last axis with `${prefix}.weight` and `${prefix}.bias`. */
+  layerNorm(inp: string, prefix: string): string;
+  /** Causal attention of q [N, Hq·D], k, v [N, Hkv·D] rows, scores × scale → [N, Hq·D] (GroupQueryAttention where chosen). */
+  attend(q: string, k: string, v: string, scale: number): string;
+  /** Record the activation that feeds a group of linears (Wanda statistics, TRIM's X). */
+  captured: Map<InputGroup, string>;
 }
 
 /** One part of a fused linear: rows [start, end) of its output (Phi-3's qkv_proj: q, k, v). */
@@ -57,6 +88,8 @@ export interface LinearSpec {
   shape: [number, number];
   /** How a fused linear's output rows split (its parts in order), or absent. */
   parts?: LinearPart[];
+  /** The bias is required (OPT); otherwise optional, used where the checkpoint has it. */
+  bias?: boolean;
 }
 
 export interface TensorSpec {
@@ -81,6 +114,14 @@ export interface FamilySpec {
   norms(cfg: ModelConfig): TensorSpec[];
   /** The (global) rotary parameters where the family stores them unlike Llama (default: model/keys.ts parseRope). */
   rope?(c: Record<string, unknown>, where: string): { theta: number; scaling: RopeScaling };
+  /** The whole config, where the family's keys are not Llama's (OPT); then `features` is not called. */
+  parse?(c: Record<string, unknown>, where: string, architecture: string, dtype: ModelConfig['dtype']): ModelConfig;
+  /** Tensor names outside the blocks, and the blocks' prefix, where not Llama's (`prefix` is 'model.' or ''). */
+  layout?(prefix: string): Omit<FamilyLayout, 'linears' | 'linearInput' | 'linearParts'>;
+  /** The LM head may be absent even when config.json does not tie it (OPT then uses the embeddings). */
+  lmHeadOptional?: boolean;
+  /** The block's graph where it is not Llama's (graphs/decoder.ts blockForward): returns its output. */
+  block?(b: BlockParts): string;
 }
 
 /** Llama's features: what a family spec changes. */
@@ -88,6 +129,7 @@ export function llamaFeatures(cfg: ModelConfig): FamilyFeatures {
   return {
     normPlusOne: false, sandwichNorms: false, qkNorm: false, queryScale: cfg.headDim ** -0.5,
     attnSoftcap: null, finalSoftcap: null, embedScale: null, act: 'silu', fusedQkv: false, fusedGateUp: false, layerTypes: null, window: null, localRope: null,
+    finalNorm: 'rms', positionOffset: null,
   };
 }
 

@@ -37,7 +37,7 @@ export const gemma3: FamilySpec = {
   tieByDefault: true,
   rope: (c, where) => ropeOf(c, where, 'full_attention', 1_000_000),
   features(c, where, base) {
-    const pattern = posInt(c, 'sliding_window_pattern', where, 6);
+    const pattern = posInt(c, c.sliding_window_pattern !== undefined ? 'sliding_window_pattern' : '_sliding_window_pattern', where, 6);
     const f = gemmaFeatures(c, where, base, (i) => ((i + 1) % pattern !== 0 ? 'sliding' : 'full'));
     f.qkNorm = true;
     if (f.layerTypes) f.localRope = ropeOf(c, where, 'sliding_attention', 10000);

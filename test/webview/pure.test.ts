@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import type { TrimReport } from '../../src/contract';
 import { buildWebviewHtml, makeNonce, webviewResourceRoots } from '../../src/extension/webviewHtml';
 import { applyEvent, emptyRun, parseFromWebview, runFromReport } from '../../src/webviewProtocol';
-import { binRows, blockRowGrid, fullRowGrid, layerGrid, rowPart } from '../../webview/shared/runModel';
+import { binRows, blockRowGrid, fullRowGrid, layerGrid, partSparsity, rowPart } from '../../webview/shared/runModel';
 import { eventsFromReport } from './fixtures/synthReport';
 
 const report: TrimReport = JSON.parse(readFileSync(join(__dirname, '../data/report-demo.json'), 'utf8'));
@@ -172,5 +172,10 @@ describe('fused linears (Phi-3)', () => {
     assert.equal(rowPart(run, 'gate_up_proj', 64), 'up (rows 64–127)');
     assert.equal(rowPart(run, 'o_proj', 3), null);
     assert.equal(rowPart(runFromReport('d', 'demo', report), 'q_proj', 0), null);
+    // Each part's mean row sparsity: rows 0-31 at 0.25, 32-47 at 0.5, 48-63 at 0.75.
+    const rowSparsity = Array.from({ length: 64 }, (_, r) => (r < 32 ? 0.25 : r < 48 ? 0.5 : 0.75));
+    const layer = { ...report.blocks[0].layers[0], name: 'qkv_proj', rows: 64, rowSparsity };
+    assert.deepEqual(partSparsity(run, layer).map((p) => [p.name, p.mean]), [['q', 0.25], ['k', 0.5], ['v', 0.75]]);
+    assert.deepEqual(partSparsity(run, { ...layer, name: 'o_proj' }), []);
   });
 });

@@ -17,7 +17,7 @@ import { fileStem, layerCsv } from '../shared/exports';
 import { button } from '../shared/toolkit';
 import {
   allLayers, blockCount, blockRowGrid, fullRowGrid, hasMetrics, layerAt, layerGain, layerGrid,
-  progress, rowPart, type LayerCell, type RowCell,
+  partSparsity, progress, rowPart, type LayerCell, type RowCell,
 } from '../shared/runModel';
 import type { Theme } from '../shared/theme';
 
@@ -436,6 +436,7 @@ function layerTooltip(c: LayerCell, metricName: string, run: RunSnapshot): strin
     lines.push(`${metricName} ${fmt.metric(l.metricBefore)} → ${fmt.metric(l.metricAfter)} (${fmt.gain(layerGain(l))})`);
   }
   lines.push(`${fmt.pp(l.achieved - l.target)} from target`);
+  for (const p of partSparsity(run, l)) lines.push(`${p.name} (rows ${p.start}–${p.end - 1}): ${fmt.pct(p.mean)}`);
   const bl = run.report?.baseline?.blocks.find((b) => b.index === c.block)?.layers.find((x) => x.name === c.name);
   if (bl) lines.push(`baseline (TRIM off) ${fmt.pct(bl.achieved)} (${fmt.pp(l.achieved - bl.achieved)} with TRIM)`);
   if (l.lr !== null) lines.push(l.lr === 0 ? 'TRIM kept the uniform start' : `TRIM step size (lr) ${l.lr}, best after ${l.iteration ?? '—'} step(s)`);

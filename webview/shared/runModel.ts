@@ -28,6 +28,15 @@ export function rowPart(run: RunSnapshot, linear: string, row: number): string |
   return p ? `${p.name} (rows ${p.start}–${p.end - 1})` : null;
 }
 
+/** A fused linear's parts with the mean sparsity of their rows (Phi-3: q, k, v of qkv_proj); [] for a linear that is not fused. */
+export function partSparsity(run: RunSnapshot, layer: LayerReport): { name: string; start: number; end: number; mean: number }[] {
+  return (run.model?.linearParts?.[layer.name] ?? []).map((p) => {
+    let s = 0;
+    for (let r = p.start; r < p.end; r++) s += layer.rowSparsity[r] ?? 0;
+    return { ...p, mean: p.end > p.start ? s / (p.end - p.start) : 0 };
+  });
+}
+
 /** Number of blocks of the model (known from the start event, or the report). */
 export function blockCount(run: RunSnapshot): number {
   if (run.model) return run.model.blocks;

@@ -9,7 +9,7 @@
 
 export const REPORT_FORMAT = 'trim-report/1';
 
-export type Family = 'llama' | 'qwen2' | 'mistral' | 'opt';
+export type Family = 'llama' | 'qwen2' | 'mistral' | 'opt' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3';
 // The choices of the options that take one of a list: the `enum`s of
 // schemas/trim.config.schema.json as typed constants, shared by the core, the CLI, the host and
 // the webview (test/unit/optionTable.test.ts fails when they and the schema differ).
@@ -178,6 +178,11 @@ export interface ModelSummary {
   linears: string[];
   /** [out, in] of each linear of a block, same order as `linears`. */
   linearShapes: [number, number][];
+  /**
+   * Fused linears (Phi-3's qkv_proj, gate_up_proj), by short name: which output rows belong to
+   * which projection, [start, end) in order. Absent when the family fuses none.
+   */
+  linearParts?: Record<string, { name: string; start: number; end: number }[]>;
 }
 
 export interface LayerReport {

@@ -18,12 +18,14 @@
  * The job tells this process which output locks it holds (JobControl.onLock → IPC). The child
  * shares this process's group, so a terminal's Ctrl-Z suspends both; a signal the job receives
  * itself (a terminal's Ctrl-C reaches the whole group) only asks it to stop, however often.
- * The job stops when this process goes away (kill -9 of the CLI): at its next step, as killed.
+ * When this process goes away (kill -9 of the CLI), the job's process ends at once, as if killed
+ * with it (a thread of its own watches its parent; its main thread may be inside a device run).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { partialDirFor } from './contract';
 import { oneLine } from './core/errors';
 import { summaryOfCommitted } from './core/output';
@@ -180,8 +182,8 @@ function settle(why: string, locks: Map<string, LockNote>, pid: number, json: bo
 
 /**
  * In the job's process: the supervisor's stop requests go to `stop`; when the supervisor goes
- * away (kill -9 of the CLI), this process ends as if killed with it (its output left for --resume
- * or the next run, as a kill leaves it).
+ * away (kill -9 of the CLI), this process ends at once as if killed with it, also in the middle of
+ * a device run (its output left for --resume or the next run, as a kill leaves it).
  */
 export function watchSupervisor(stop: (sig: NodeJS.Signals) => void): void {
   if (!isJobChild() || !process.connected) return;
@@ -190,7 +192,16 @@ export function watchSupervisor(stop: (sig: NodeJS.Signals) => void): void {
     if (m && typeof m === 'object' && (m as StopNote).type === 'trim-stop') stop((m as StopNote).signal);
   });
   process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
+  // This thread may be inside a device run for minutes: a thread of its own notices the parent's
+  // end (this process is given another parent) and ends this process at once, as killed with it.
+  if (process.platform !== 'win32') {
+    const w = new Worker(PARENT_WATCH, { eval: true, workerData: { ppid: process.ppid, pid: process.pid }, execArgv: [], stdout: true, stderr: true });
+    w.unref();
+  }
 }
+
+const PARENT_WATCH = `const { workerData } = require('node:worker_threads');
+setInterval(() => { if (process.ppid !== workerData.ppid) process.kill(workerData.pid, 'SIGKILL'); }, 20);`;
 
 /** In the job's process: tells the supervisor about an output lock (no-op without one). */
 export function noteLock(n: Omit<LockNote, 'type'>): void {

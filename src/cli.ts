@@ -57,10 +57,14 @@ function int(v: string): number {
  */
 const stopNow = {
   settle: null as (() => string) | null,
+  /** The job had registered how to settle its output and handed that back (its commit, or its own clean-up, under way). */
+  handedBack: false,
   /** Standard output was closed by its reader (`--json | head -1`): nothing more is written to it. */
   pipeClosed: false,
   now(why: string): never {
-    const what = this.settle ? this.settle() : 'nothing was written.';
+    const what = this.settle ? this.settle()
+      : this.handedBack ? 'the job was already moving its result into place or removing its partial output; a run on the same --out finishes what was left.'
+      : 'nothing was written.';
     this.settle = null;
     process.stderr.write(`error: ${oneLine(`${why}; ${what}`)}\n`);
     process.exit(2);
@@ -269,7 +273,7 @@ async function main(): Promise<void> {
       if (stopRequest.pending) onSignal(stopRequest.pending);
       const r = await runPrune(o, emit, {
         check: () => { if (ac.cancelled) throw new TrimErrorCancelled(); },
-        onStopNow: (settle) => { stopNow.settle = settle; },
+        onStopNow: (settle) => { stopNow.handedBack = settle === null && (stopNow.settle !== null || stopNow.handedBack); stopNow.settle = settle; },
         onLock: noteLock,
       });
       stop();

@@ -16,7 +16,8 @@
  *   it (a run that --resume continues), and this process dies of the same signal.
  *
  * The job tells this process which output locks it holds (JobControl.onLock → IPC). The child
- * shares this process's group, so a terminal's Ctrl-Z suspends both; a signal the job receives
+ * shares this process's group, so a terminal's Ctrl-Z suspends both (and kill -STOP of this
+ * process pauses the job as well, on Linux); a signal the job receives
  * itself (a terminal's Ctrl-C reaches the whole group) only asks it to stop, however often.
  * When this process goes away (kill -9 of the CLI), the job's process ends at once, as if killed
  * with it (a thread of its own watches its parent; its main thread may be inside a device run).
@@ -104,6 +105,9 @@ export function superviseJob(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
     timer = setTimeout(() => kill('Cancelled'), GRACE_MS);
   };
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  // kill -STOP of this process pauses the job too (watchSupervisor); continuing this one continues it.
+  const onCont = (): void => void child.kill('SIGCONT');
+  process.on('SIGCONT', onCont);
   return new Promise((resolve) => {
     let code: number | null = null;
     let signal: NodeJS.Signals | null = null;
@@ -113,6 +117,7 @@ export function superviseJob(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
       if (!exited || child.connected) return;
       if (timer) clearTimeout(timer);
       for (const s of STOP_SIGNALS) process.off(s, onSignal);
+      process.off('SIGCONT', onCont);
       if (killed && prune && signal === 'SIGKILL') {
         resolve(settle(killed, locks, child.pid!, json));
         return;
@@ -200,8 +205,22 @@ export function watchSupervisor(stop: (sig: NodeJS.Signals) => void): void {
   }
 }
 
-const PARENT_WATCH = `const { workerData } = require('node:worker_threads');
-setInterval(() => { if (process.ppid !== workerData.ppid) process.kill(workerData.pid, 'SIGKILL'); }, 20);`;
+// Every 20 ms: the parent gone → SIGKILL; the parent stopped (kill -STOP; Linux: /proc state T) →
+// SIGSTOP, so that the job pauses with the command (the parent's SIGCONT continues it).
+const PARENT_WATCH = `const fs = require('node:fs');
+const { workerData } = require('node:worker_threads');
+const stat = '/proc/' + workerData.ppid + '/stat';
+let proc = fs.existsSync(stat);
+setInterval(() => {
+  if (process.ppid !== workerData.ppid) process.kill(workerData.pid, 'SIGKILL');
+  if (!proc) return;
+  try {
+    const s = fs.readFileSync(stat, 'utf8');
+    if (s[s.lastIndexOf(')') + 2] === 'T') process.kill(workerData.pid, 'SIGSTOP');
+  } catch {
+    proc = false;
+  }
+}, 20);`;
 
 /** In the job's process: tells the supervisor about an output lock (no-op without one). */
 export function noteLock(n: Omit<LockNote, 'type'>): void {

@@ -173,6 +173,47 @@ describe('a stop reaches a long device run (CLI)', () => {
     tally.stopped++;
   });
 
+  it('kill -STOP of the CLI pauses the job in its run, SIGCONT continues it; then SIGTERM stops it', { skip: process.platform !== 'linux' }, async () => {
+    const parent = path.join(root, 'stop-cont');
+    fs.mkdirSync(parent);
+    const out = path.join(parent, 'out');
+    const state = (pid: number): string => { const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); return st[st.lastIndexOf(')') + 2]; };
+    const waitState = async (pid: number, want: (s: string) => boolean, what: string): Promise<void> => {
+      const t0 = Date.now();
+      while (!want(state(pid))) {
+        assert.ok(Date.now() - t0 < 3000, `the job did not ${what} within 3 s (state ${state(pid)})`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'prune', '--out', out, ...LONG], {
+      env: { ...process.env, TRIM_CACHE_DIR: cacheDir }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    const events: Event[] = [];
+    const inRun = new Promise<void>((resolve) => createInterface({ input: child.stdout }).on('line', (l) => {
+      if (!l.startsWith('{')) return;
+      events.push(JSON.parse(l) as Event);
+      if (lastRunStarted(5)(events.at(-1)!)) resolve();
+    }));
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await inRun;
+    const job = (JSON.parse(fs.readFileSync(lockFileFor(out), 'utf8')) as { pid: number }).pid;
+    assert.notEqual(job, child.pid, 'the job runs in its own process');
+    child.kill('SIGSTOP');
+    await waitState(job, (s) => s === 'T', 'pause with the CLI');
+    child.kill('SIGCONT');
+    await waitState(job, (s) => s !== 'T', 'continue with the CLI');
+    const t = performance.now();
+    child.kill('SIGTERM');
+    assert.equal(await closed, 2, stderr);
+    assert.ok(performance.now() - t < STOP_BOUND_MS);
+    assert.ok(!events.some((e) => e.type === 'layer'));
+    assert.ok(!alive(job));
+    assert.deepEqual(fs.readdirSync(parent), []);
+    tally.stopped++;
+  });
+
   it('seeded stop moments: before and during the run, one or two signals, out within the bound and nothing left', async () => {
     const random = rng(16);
     const patterns: NodeJS.Signals[][] = [['SIGTERM'], ['SIGHUP'], ['SIGINT'], ['SIGINT', 'SIGINT'], ['SIGTERM', 'SIGINT']];

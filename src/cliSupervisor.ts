@@ -113,8 +113,10 @@ export function superviseJob(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
     let signal: NodeJS.Signals | null = null;
     let exited = false;
     // The exit and the end of the IPC channel (the lock notes sent before it) may come in either order.
+    let finished = false;
     const finish = (): void => {
-      if (!exited || child.connected) return;
+      if (!exited || child.connected || finished) return;
+      finished = true;
       if (timer) clearTimeout(timer);
       for (const s of STOP_SIGNALS) process.off(s, onSignal);
       process.off('SIGCONT', onCont);
@@ -127,9 +129,15 @@ export function superviseJob(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
           resolve(128 + (signalNumber(signal) ?? 15));
           return;
         }
-        // Died of a signal this process did not send (kill -9 of the job, a crash): die likewise.
-        process.kill(process.pid, signal);
-        setTimeout(() => resolve(128 + (signalNumber(signal!) ?? 9)), 1000).unref();
+        // Died of a signal this process did not send (kill -9 of the job, the system out of
+        // memory): die likewise; of a crash (SIGSEGV, SIGABRT, …): say so.
+        if (['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'].includes(signal)) {
+          process.kill(process.pid, signal);
+          setTimeout(() => resolve(128 + (signalNumber(signal!) ?? 9)), 1000).unref();
+        } else {
+          process.stderr.write(`error: the job's process ended with ${signal}; what it wrote is left for --resume or the next run on its --out.\n`);
+          resolve(128 + (signalNumber(signal) ?? 6));
+        }
         return;
       }
       resolve(code ?? 1);

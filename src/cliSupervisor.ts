@@ -187,7 +187,8 @@ function settle(why: string, locks: Map<string, LockNote>, pid: number, json: bo
     : main && fs.existsSync(partialDirFor(path.resolve(main.out))) && outcome === 'not-ours'
       ? `${partialDirFor(path.resolve(main.out))} is left to the next run on ${main.out}.`
       : 'nothing was written.';
-  const message = why === 'Cancelled' ? `Cancelled in the middle of a device run; ${what}` : `${why}; ${what}`;
+  // The same words as a job that stopped by itself: the user's outcome is the same.
+  const message = `${why}; ${what}`;
   process.stderr.write(`error: ${oneLine(message)}\n`);
   if (json) process.stdout.write(JSON.stringify({ type: 'error', error: { code: 'E_CANCELLED', message: oneLine(message) } }) + '\n');
   return 2;

@@ -28,7 +28,8 @@ import { EP_CHOICES, formatEta } from './contract';
 import { ORT_VERSION } from './core/engine';
 import pkg from '../package.json';
 import { cpus } from 'node:os';
-import { addGpuCommands, runWithCudaLibraries, watchParent } from './cliGpu';
+import { addGpuCommands, runWithCudaLibraries } from './cliGpu';
+import { isJobChild, noteLock, watchSupervisor } from './cliSupervisor';
 
 // Weight reads go out in parallel (core/fused.ts): more libuv threads than the default 4.
 process.env.UV_THREADPOOL_SIZE ??= String(Math.min(16, Math.max(4, cpus().length)));
@@ -46,10 +47,14 @@ function int(v: string): number {
  */
 const stopNow = {
   settle: null as (() => string) | null,
+  /** The job had registered how to settle its output and handed that back (its commit, or its own clean-up, under way). */
+  handedBack: false,
   /** Standard output was closed by its reader (`--json | head -1`): nothing more is written to it. */
   pipeClosed: false,
   now(why: string): never {
-    const what = this.settle ? this.settle() : 'nothing was written.';
+    const what = this.settle ? this.settle()
+      : this.handedBack ? 'the job was already moving its result into place or removing its partial output; a run on the same --out finishes what was left.'
+      : 'nothing was written.';
     this.settle = null;
     process.stderr.write(`error: ${oneLine(`${why}; ${what}`)}\n`);
     process.exit(2);
@@ -188,12 +193,17 @@ async function main(): Promise<void> {
       const { emit, stop } = makeEmitter(!!a.json);
       const ac = { cancelled: false };
       // The first signal stops cleanly after the current step (a --resume run keeps its
-      // checkpoint); a second one stops without finishing the step. Neither can interrupt a device
-      // run in progress: onnxruntime-node 1.29 runs a session synchronously on this thread (its
-      // RunOptions.terminate is read when a run starts), so a signal is handled when the run ends;
-      // the option bounds (schemas/trim.config.schema.json) keep one run finite.
+      // checkpoint); a second one stops without finishing the step. onnxruntime-node 1.29 runs a
+      // session synchronously on this thread (its RunOptions.terminate is read when a run starts),
+      // so this process acts on a signal only when the device run in progress ends: the CLI runs
+      // this job in a child (cliSupervisor.ts), whose parent receives the signals, asks this
+      // process to stop (or receives a terminal's signal with it), and kills it and settles its
+      // output when it does not stop within a second. Asked to stop, however often, this process
+      // only stops after the current step: the parent decides when that is too late.
+      const supervised = isJobChild() && process.connected;
       const onSignal = (sig: NodeJS.Signals): void => {
-        if (!ac.cancelled) {
+        if (supervised) ac.cancelled = true;
+        else if (!ac.cancelled) {
           ac.cancelled = true;
           process.stderr.write(`${sig}: stopping after the current step (send it again to stop without finishing it)\n`);
         } else stopNow.now(`stopped at once by a second ${sig}`);
@@ -205,9 +215,12 @@ async function main(): Promise<void> {
         for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
         onSignal('SIGHUP');
       });
+      stopRequest.on = onSignal;
+      if (stopRequest.pending) onSignal(stopRequest.pending);
       const r = await runPrune(o, emit, {
         check: () => { if (ac.cancelled) throw new TrimErrorCancelled(); },
-        onStopNow: (settle) => { stopNow.settle = settle; },
+        onStopNow: (settle) => { stopNow.handedBack = settle === null && (stopNow.settle !== null || stopNow.handedBack); stopNow.settle = settle; },
+        onLock: noteLock,
       });
       stop();
       if (a.json) {
@@ -252,7 +265,9 @@ async function main(): Promise<void> {
   await program.parseAsync(process.argv);
 }
 
-watchParent();
+/** Where the supervisor's stop requests go (cliSupervisor.ts): the prune job's signal handler once it runs. */
+const stopRequest: { on: ((sig: NodeJS.Signals) => void) | null; pending: NodeJS.Signals | null } = { on: null, pending: null };
+watchSupervisor((sig) => (stopRequest.on ? stopRequest.on(sig) : (stopRequest.pending = sig)));
 runWithCudaLibraries().then((code) => (code === null ? main() : process.exit(code))).catch((e) => {
   if (isTrimError(e)) {
     console.error(`error: ${e.message}`);

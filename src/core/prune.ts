@@ -54,6 +54,12 @@ export interface JobControl {
    * once, in the middle of a block (a second Ctrl-C, a closed output pipe).
    */
   onStopNow?(settle: (() => string) | null): void;
+  /**
+   * Told when the job has taken the lock of an output (`held`, before anything of it is touched)
+   * and when it is about to release it (with whether it committed): the CLI's supervising process
+   * (cliSupervisor.ts) settles the outputs a job held when it had to kill it.
+   */
+  onLock?(note: { out: string; job: string; resume: boolean; held: boolean; committed?: boolean }): void;
 }
 
 const never: JobControl = { check: () => {} };
@@ -83,6 +89,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   const guarded = [o.calib, ...(o.eval ? [o.eval] : [])];
   const out = checkOutputPath(o.model, o.out, o.overwrite, guarded);
   const lock = OutputLock.acquire(out, job);
+  ctl.onLock?.({ out, job, resume: !!o.resume, held: true });
   // Stopping at once (JobControl.onStopNow: a closed output pipe, a second Ctrl-C) settles what the
   // job wrote, then releases the lock, so that nothing is left behind. Once the job hands settling
   // back (null: its commit is under way) a stop at once is like a kill: the next job on this output
@@ -117,6 +124,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     await ctl.flush?.();
     return r;
   } finally {
+    ctl.onLock?.({ out, job, resume: !!o.resume, held: false, committed });
     lock.release(committed);
   }
 }
@@ -293,7 +301,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
     let acts = resumed?.acts ?? (fusedPlan || start >= cfg.layers ? [] : await embed());
     let zeros = resumed ? resumed.state.zeros : 0;
     let weights = resumed ? resumed.state.weights : 0;
-    const checkpoint = (nextBlock: number, report: BlockReport | null, next: Activations | null): void => {
+    const checkpoint = (nextBlock: number, report: BlockReport | readonly BlockReport[] | null, next: Activations | null): void => {
       const state: ResumeState = {
         format: RESUME_FORMAT, fingerprint: fp, nextBlock, targets, ratios, alphas, dense, zeros, weights,
         seconds: { ...sec, total: resumedSeconds + (performance.now() - tAll) / 1000 }, acts: null,
@@ -394,7 +402,8 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
           await timed('write', () => {
             writer.sync();
             if (actBytes <= 256 * 2 ** 20 || performance.now() - lastSave > 60_000 || !next) {
-              checkpoint(b, blocks[blocks.length - 1], next);
+              // Every block of the run (and of runs whose checkpoint was skipped), not only the last.
+              checkpoint(b, blocks, next);
               lastSave = performance.now();
             }
           });

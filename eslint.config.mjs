@@ -8,6 +8,8 @@ const NODE_BUILTINS = ['fs', 'path', 'os', 'child_process', 'worker_threads', 'c
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.cache/**', '.artifacts/**', 'out-*/**', 'test/data/**'] },
+  // Plain .js/.cjs files are CommonJS (test hooks preloaded with --require may return at top level).
+  { files: ['**/*.js', '**/*.cjs'], languageOptions: { sourceType: 'commonjs' } },
   {
     files: ['**/*.ts', '**/*.mts', '**/*.mjs'],
     languageOptions: { parser: tseslint.parser, ecmaVersion: 2022, sourceType: 'module' },

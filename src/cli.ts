@@ -19,29 +19,20 @@ class TrimErrorCancelled extends TrimError {
 }
 import { runEval } from './core/evalJob';
 import { resolveModel } from './core/hfCache';
-import { defaultOut, defaultPruneOptions } from './core/options';
+import { defaultPruneOptions } from './core/options';
+import { addPruneOptions, pruneOptionsFrom } from './cliOptions';
 import { runPrune, systemError } from './core/prune';
 import { defaults } from './core/defaults';
 import { PRESETS, writeSynth } from './core/synth';
-import type { PruneOptions } from './contract';
-import { formatEta, LAYER_METRICS, ROW_METRICS } from './contract';
+import { EP_CHOICES, formatEta } from './contract';
 import { ORT_VERSION } from './core/engine';
 import pkg from '../package.json';
 import { cpus } from 'node:os';
-import { addGpuCommands, runWithCudaLibraries, watchParent } from './cliGpu';
+import { addGpuCommands, runWithCudaLibraries } from './cliGpu';
+import { isJobChild, noteLock, watchSupervisor } from './cliSupervisor';
 
 // Weight reads go out in parallel (core/fused.ts): more libuv threads than the default 4.
 process.env.UV_THREADPOOL_SIZE ??= String(Math.min(16, Math.max(4, cpus().length)));
-
-function float(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number');
-  return n;
-}
-
-function gpuMemory(v: string): number | 'auto' {
-  return v === 'auto' ? 'auto' : float(v);
-}
 
 function int(v: string): number {
   const n = Number(v);
@@ -56,10 +47,14 @@ function int(v: string): number {
  */
 const stopNow = {
   settle: null as (() => string) | null,
+  /** The job had registered how to settle its output and handed that back (its commit, or its own clean-up, under way). */
+  handedBack: false,
   /** Standard output was closed by its reader (`--json | head -1`): nothing more is written to it. */
   pipeClosed: false,
   now(why: string): never {
-    const what = this.settle ? this.settle() : 'nothing was written.';
+    const what = this.settle ? this.settle()
+      : this.handedBack ? 'the job was already moving its result into place or removing its partial output; a run on the same --out finishes what was left.'
+      : 'nothing was written.';
     this.settle = null;
     process.stderr.write(`error: ${oneLine(`${why}; ${what}`)}\n`);
     process.exit(2);
@@ -174,7 +169,7 @@ async function main(): Promise<void> {
     .option('--seqlen <n>', 'tokens per window', int, 512)
     .option('--max-eval-windows <n>', 'evaluate at most this many windows', int)
     .addOption(new Option('--max-windows <n>', 'the same as --max-eval-windows (its former name)').argParser(int).conflicts('maxEvalWindows'))
-    .addOption(new Option('--ep <ep>', 'execution provider').choices(['auto', 'cuda', 'cpu']).default('auto'))
+    .addOption(new Option('--ep <ep>', 'execution provider').choices(EP_CHOICES).default('auto'))
     .option('--json', 'print JSON events; the last line is the summary')
     .action(async (o) => {
       const { emit, stop } = makeEmitter(!!o.json);
@@ -184,70 +179,31 @@ async function main(): Promise<void> {
       if (o.json) out(JSON.stringify(summary));
       else console.log(`perplexity ${r.perplexity.toFixed(3)} · ${r.windows} windows × ${r.seqlen} tokens (${r.tokens} tokens in the text) · ${r.ep} · ${r.seconds.toFixed(1)} s`);
     });
-  program
+  const prune = program
     .command('prune')
-    .description('prune a checkpoint (Wanda/magnitude scores, uniform/OWL allocation, optional TRIM row-wise search)')
-    .option('--model <dir>', 'Hugging Face checkpoint folder, or the id (ORG/NAME) of a model in the Hugging Face cache (default: the embedded demo model)')
-    .option('--out <dir>', 'output folder (default: <model>-pruned-<pct> or -trim-<pct> in the current folder)')
-    .option('--overwrite', 'replace --out if it exists')
-    .option('--resume', 'continue an interrupted run from its last finished block (same options; a cancelled run keeps its checkpoint)')
-    .option('--sparsity <x>', 'target sparsity of the linear layers, in [0, 1)', float, d.sparsity)
-    .addOption(new Option('--score <kind>', 'pruning score').choices(['wanda', 'magnitude']).default(d.score))
-    .option('--trim', 'TRIM: row-wise sparsity from a metric-driven search')
-    .option('--iterations <n>', 'TRIM iterations per learning rate', int, d.iterations)
-    .addOption(new Option('--allocation <kind>', 'layer-wise allocation').choices(['uniform', 'owl', 'alpha']).default(d.allocation))
-    .option('--owl-lambda <x>', 'OWL λ', float, d.owlLambda)
-    .option('--owl-m <x>', 'OWL outlier threshold M', float, d.owlM)
-    .option('--alpha-epsilon <x>', 'AlphaPruning ε', float, d.alphaEpsilon)
-    .option('--nm <N:M>', 'N:M structured sparsity (2:4, 4:8; not with --trim)')
-    .addOption(new Option('--layer-metric <m>', 'TRIM layer metric').choices([...LAYER_METRICS]).default(d.layerMetric))
-    .addOption(new Option('--row-metric <m>', 'TRIM row metric').choices([...ROW_METRICS]).default(d.rowMetric))
-    .option('--forbid-neg-lr', 'TRIM: never try negative learning rates')
-    .option('--input-recalc', 'TRIM: refresh X after pruning earlier linears of the block')
-    .option('--nsamples <n>', 'calibration windows', int, d.nsamples)
-    .option('--seqlen <n>', 'tokens per window (default 512 for models with ≤1024 positions, else 2048)', int)
-    .option('--calib <file>', 'calibration text (default: the embedded calib.txt)')
-    .option('--eval <file>', 'evaluation text (default: the embedded eval-brown.txt)')
-    .option('--no-eval', 'skip the perplexity evaluation')
-    .option('--max-eval-windows <n>', 'evaluate at most this many windows', int)
-    .option('--batch <n>', 'windows per block run (default: sized automatically)', int)
-    .option('--gpu-memory <GiB|auto>', 'device memory to size CUDA runs for (default auto: the card\'s free memory less a margin)', gpuMemory)
-    .option('--blocks-per-run <n>', 'blocks pruned per device run (default: as many as --gpu-memory allows on CUDA, 1 on the CPU)', int)
-    .addOption(new Option('--precision <p>', 'block passes in float32, or float16 as the authors run their model; auto: float16 on CUDA for 16-bit checkpoints, else float32').choices(['auto', 'float32', 'float16']).default(d.precision))
-    .addOption(new Option('--ep <ep>', 'execution provider').choices(['auto', 'cuda', 'cpu']).default('auto'))
-    .option('--save-masks', 'also write the keep masks, bit-packed, as trim-masks.bits (safetensors format) in --out')
-    .option('--baseline', 'with --trim: also prune with TRIM off under the same protocol (or reuse a cached one); the report carries both')
+    .description('prune a checkpoint (Wanda/magnitude scores, uniform/OWL allocation, optional TRIM row-wise search)');
+  // One flag per option of the table (src/cliOptions.ts).
+  addPruneOptions(prune, d)
     .option('--json', 'stream JSON events, one per line; the last line is the summary')
     .action(async (a) => {
       // A model id (ORG/NAME) in the Hugging Face cache stands for its snapshot folder.
       const model = a.model ? resolveModel(a.model) : d.model;
-      const o: PruneOptions = {
-        ...d,
-        model,
-        out: a.out ?? defaultOut({ model: a.model ?? model, sparsity: a.sparsity, trim: !!a.trim }),
-        overwrite: !!a.overwrite,
-        resume: !!a.resume,
-        sparsity: a.sparsity, score: a.score, trim: !!a.trim, iterations: a.iterations,
-        allocation: a.allocation, owlLambda: a.owlLambda, owlM: a.owlM, alphaEpsilon: a.alphaEpsilon,
-        nm: a.nm ?? null, layerMetric: a.layerMetric, rowMetric: a.rowMetric,
-        forbidNegLr: !!a.forbidNegLr, inputRecalc: !!a.inputRecalc,
-        nsamples: a.nsamples, seqlen: a.seqlen ?? null,
-        calib: a.calib ?? d.calib,
-        eval: a.eval === false ? null : typeof a.eval === 'string' ? a.eval : d.eval,
-        maxEvalWindows: a.maxEvalWindows ?? null, ep: a.ep, batch: a.batch ?? null,
-        gpuMemory: a.gpuMemory === 'auto' ? null : a.gpuMemory ?? null, blocksPerRun: a.blocksPerRun ?? null, precision: a.precision,
-        baseline: !!a.baseline, saveMasks: !!a.saveMasks,
-      };
+      const o = pruneOptionsFrom(a, d, model);
       if (o.baseline && !o.trim) throw new TrimError('E_OPTION', '--baseline: the baseline is the same job with TRIM off; it goes with --trim.');
       const { emit, stop } = makeEmitter(!!a.json);
       const ac = { cancelled: false };
       // The first signal stops cleanly after the current step (a --resume run keeps its
-      // checkpoint); a second one stops without finishing the step. Neither can interrupt a device
-      // run in progress: onnxruntime-node 1.29 runs a session synchronously on this thread (its
-      // RunOptions.terminate is read when a run starts), so a signal is handled when the run ends;
-      // the option bounds (schemas/trim.config.schema.json) keep one run finite.
+      // checkpoint); a second one stops without finishing the step. onnxruntime-node 1.29 runs a
+      // session synchronously on this thread (its RunOptions.terminate is read when a run starts),
+      // so this process acts on a signal only when the device run in progress ends: the CLI runs
+      // this job in a child (cliSupervisor.ts), whose parent receives the signals, asks this
+      // process to stop (or receives a terminal's signal with it), and kills it and settles its
+      // output when it does not stop within a second. Asked to stop, however often, this process
+      // only stops after the current step: the parent decides when that is too late.
+      const supervised = isJobChild() && process.connected;
       const onSignal = (sig: NodeJS.Signals): void => {
-        if (!ac.cancelled) {
+        if (supervised) ac.cancelled = true;
+        else if (!ac.cancelled) {
           ac.cancelled = true;
           process.stderr.write(`${sig}: stopping after the current step (send it again to stop without finishing it)\n`);
         } else stopNow.now(`stopped at once by a second ${sig}`);
@@ -259,9 +215,12 @@ async function main(): Promise<void> {
         for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
         onSignal('SIGHUP');
       });
+      stopRequest.on = onSignal;
+      if (stopRequest.pending) onSignal(stopRequest.pending);
       const r = await runPrune(o, emit, {
         check: () => { if (ac.cancelled) throw new TrimErrorCancelled(); },
-        onStopNow: (settle) => { stopNow.settle = settle; },
+        onStopNow: (settle) => { stopNow.handedBack = settle === null && (stopNow.settle !== null || stopNow.handedBack); stopNow.settle = settle; },
+        onLock: noteLock,
       });
       stop();
       if (a.json) {
@@ -310,7 +269,9 @@ async function main(): Promise<void> {
   await program.parseAsync(process.argv);
 }
 
-watchParent();
+/** Where the supervisor's stop requests go (cliSupervisor.ts): the prune job's signal handler once it runs. */
+const stopRequest: { on: ((sig: NodeJS.Signals) => void) | null; pending: NodeJS.Signals | null } = { on: null, pending: null };
+watchSupervisor((sig) => (stopRequest.on ? stopRequest.on(sig) : (stopRequest.pending = sig)));
 runWithCudaLibraries().then((code) => (code === null ? main() : process.exit(code))).catch((e) => {
   if (isTrimError(e)) {
     console.error(`error: ${e.message}`);

@@ -2,13 +2,15 @@
  * The CLI's `gpu` commands and its library path:
  *   trim gpu setup  [--from FILE | --provider-dir DIR] [--registry URL] [--save-tarball FILE] [--force] [--json]
  *   trim gpu doctor [--json]
- * and, for `prune` and `eval`, the job run in a child of the CLI whose LD_LIBRARY_PATH holds the
- * CUDA folders the doctor found (the dynamic loader reads it only when a process starts; a child
- * is used rather than an exec in place because Node cannot replace its own process image).
+ * and, for `prune` and `eval`, the job run in a child of the CLI (cliSupervisor.ts) whose
+ * LD_LIBRARY_PATH holds the CUDA folders the doctor found (the dynamic loader reads it only when a
+ * process starts; a child is used rather than an exec in place because Node cannot replace its own
+ * process image).
  */
 import type { Command } from 'commander';
 import * as cliProgress from 'cli-progress';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { isJobChild, JOB_CHILD, superviseJob } from './cliSupervisor';
 import { Engine } from './core/engine';
 import { diagnose, doctorLines, jobEnv } from './core/gpu/doctor';
 import { activeInstall, loadedOrtBinDir, userCacheBase } from './core/gpu/paths';
@@ -71,7 +73,7 @@ export function addGpuCommands(program: Command): void {
       // library path that jobs get.
       let probe: string | null = null;
       if (d.ready) {
-        const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], 'gpu', 'probe'], { env: { ...(jobEnv(d) ?? process.env), TRIM_GPU_CHILD: '1' }, encoding: 'utf8', timeout: 120_000 });
+        const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], 'gpu', 'probe'], { env: { ...(jobEnv(d) ?? process.env), [JOB_CHILD]: '1' }, encoding: 'utf8', timeout: 120_000 });
         probe = r.status === 0 ? 'a CUDA session was created' : `creating a CUDA session failed: ${(r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').pop()}`;
       }
       if (a.json) {
@@ -90,47 +92,27 @@ export function addGpuCommands(program: Command): void {
 }
 
 /**
- * For `prune` and `eval` with --ep auto or cuda: when the doctor finds the CUDA libraries in
- * folders that this process's loader does not search, runs the same command in a child with them
- * on LD_LIBRARY_PATH and returns its exit code; null when this process can run the job itself.
- * Signals go to the child (its own process group, so that a terminal's Ctrl-C reaches it once);
- * the child stops when this process goes away (IPC channel).
+ * For `prune` and `eval`: runs the job in a child of the CLI (cliSupervisor.ts) and returns its
+ * exit code; null when this process runs the job itself. `prune` always runs in a child, so that a
+ * stop reaches a device run in progress; `eval` (which writes nothing and ends at once on a signal)
+ * only when the doctor finds the CUDA libraries in folders that this process's loader does not
+ * search: the child then gets them on LD_LIBRARY_PATH (read by the loader only when a process
+ * starts).
  */
 export async function runWithCudaLibraries(argv = process.argv): Promise<number | null> {
   const cmd = argv[2];
-  if ((cmd !== 'prune' && cmd !== 'eval') || process.env.TRIM_GPU_CHILD === '1') return null;
+  if ((cmd !== 'prune' && cmd !== 'eval') || isJobChild()) return null;
   const i = argv.indexOf('--ep');
   const ep = i > 0 ? argv[i + 1] : argv.find((x) => x.startsWith('--ep='))?.slice(5);
-  if (ep === 'cpu') return null;
-  let env: NodeJS.ProcessEnv | null;
-  try {
-    const d = diagnose({ providerBin: loadedOrtBinDir() });
-    env = d.driver.libcuda && d.provider.present ? jobEnv(d) : null;
-  } catch {
-    env = null;
+  let env: NodeJS.ProcessEnv | null = null;
+  if (ep !== 'cpu') {
+    try {
+      const d = diagnose({ providerBin: loadedOrtBinDir() });
+      env = d.driver.libcuda && d.provider.present ? jobEnv(d) : null;
+    } catch {
+      env = null;
+    }
   }
-  if (!env) return null;
-  const child = spawn(process.execPath, [...process.execArgv, ...argv.slice(1)], {
-    stdio: ['inherit', 'inherit', 'inherit', 'ipc'], env: { ...env, TRIM_GPU_CHILD: '1' }, detached: true,
-  });
-  const forward = (s: NodeJS.Signals) => (): void => void child.kill(s);
-  const onInt = forward('SIGINT');
-  const onTerm = forward('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-  return new Promise((resolve) => {
-    child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 143)));
-    child.on('error', (e) => {
-      console.error(`error: could not start the job with the CUDA library path (${e.message})`);
-      resolve(2);
-    });
-  });
+  if (!env && cmd !== 'prune') return null;
+  return superviseJob(argv, env ?? process.env);
 }
-
-/** In the child started by runWithCudaLibraries: stop (as if cancelled) when the parent goes away. */
-export function watchParent(): void {
-  if (process.env.TRIM_GPU_CHILD !== '1' || !process.connected) return;
-  process.channel?.unref();
-  process.on('disconnect', () => process.kill(process.pid, 'SIGTERM'));
-}
-

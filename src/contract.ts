@@ -9,10 +9,16 @@
 
 export const REPORT_FORMAT = 'trim-report/1';
 
-export type Family = 'llama' | 'qwen2' | 'mistral' | 'opt';
-export type ScoreKind = 'wanda' | 'magnitude';
-export type Allocation = 'uniform' | 'owl' | 'alpha';
-export type EpChoice = 'auto' | 'cuda' | 'cpu';
+export type Family = 'llama' | 'qwen2' | 'mistral' | 'opt' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3';
+// The choices of the options that take one of a list: the `enum`s of
+// schemas/trim.config.schema.json as typed constants, shared by the core, the CLI, the host and
+// the webview (test/unit/optionTable.test.ts fails when they and the schema differ).
+export const SCORES = ['wanda', 'magnitude'] as const;
+export type ScoreKind = (typeof SCORES)[number];
+export const ALLOCATIONS = ['uniform', 'owl', 'alpha'] as const;
+export type Allocation = (typeof ALLOCATIONS)[number];
+export const EP_CHOICES = ['auto', 'cuda', 'cpu'] as const;
+export type EpChoice = (typeof EP_CHOICES)[number];
 export type Ep = 'cuda' | 'cpu';
 export const LAYER_METRICS = [
   'cosim_flat', 'cosim_dim', 'cosim_sample', 'mse', 'mse_dim', 'mae', 'snr',
@@ -21,6 +27,65 @@ export const LAYER_METRICS = [
 export type LayerMetric = (typeof LAYER_METRICS)[number];
 export const ROW_METRICS = ['cosim', 'mse', 'psnr'] as const;
 export type RowMetric = (typeof ROW_METRICS)[number];
+export const PRECISIONS = ['auto', 'float32', 'float16'] as const;
+export type PrecisionChoice = (typeof PRECISIONS)[number];
+/** Every option that takes one of a list, and its list. */
+export const OPTION_CHOICES = {
+  score: SCORES, allocation: ALLOCATIONS, layerMetric: LAYER_METRICS, rowMetric: ROW_METRICS, ep: EP_CHOICES, precision: PRECISIONS,
+} as const;
+
+/** The keywords of an option's entry in schemas/trim.config.schema.json that bound a value. */
+export interface OptionSchema {
+  type?: string | string[];
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  enum?: readonly unknown[];
+  pattern?: string;
+  default?: unknown;
+  description?: string;
+  items?: OptionSchema;
+  if?: { minimum?: number };
+  then?: unknown;
+}
+
+/** A numeric option's bounds, read from its schema entry by `numberBounds`. */
+export interface NumberBounds {
+  integer: boolean;
+  nullable: boolean;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+}
+
+/**
+ * The bounds a schema entry states, or null when it is not a number. A fraction states "below 1"
+ * as `if: {minimum: 1}, then: {errorMessage}` (so that VS Code shows the words to write): read as
+ * its exclusive maximum. The one reading of the schema's bounds: the core, the CLI, the host's
+ * message checks and the panel's form all go through it.
+ */
+export function numberBounds(p: OptionSchema): NumberBounds | null {
+  const types = ([] as unknown[]).concat(p.type);
+  if (!types.includes('number') && !types.includes('integer')) return null;
+  const below = p.if?.minimum;
+  return {
+    integer: types.includes('integer'), nullable: types.includes('null'),
+    minimum: p.minimum, maximum: p.maximum, exclusiveMinimum: p.exclusiveMinimum,
+    exclusiveMaximum: p.exclusiveMaximum ?? (typeof below === 'number' && p.then ? below : undefined),
+  };
+}
+
+/** Whether `v` is a number within `b` (an integer where `b` asks for one); `scale` scales the bounds (100 for a percentage). */
+export function withinBounds(b: NumberBounds, v: unknown, scale = 1): v is number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || (b.integer && !Number.isInteger(v))) return false;
+  if (b.minimum !== undefined && v < b.minimum * scale) return false;
+  if (b.exclusiveMinimum !== undefined && v <= b.exclusiveMinimum * scale) return false;
+  if (b.maximum !== undefined && v > b.maximum * scale) return false;
+  if (b.exclusiveMaximum !== undefined && v >= b.exclusiveMaximum * scale) return false;
+  return true;
+}
 
 /** Every option of a pruning job, resolved (no field left to a default). */
 export interface PruneOptions {
@@ -74,7 +139,7 @@ export interface PruneOptions {
    * Block passes in float32 or float16 (as the authors run their model; CUDA). auto (default):
    * float16 on CUDA for 16-bit checkpoints, else float32. Reports hold the one that ran.
    */
-  precision?: 'float32' | 'float16' | 'auto';
+  precision?: PrecisionChoice;
   /**
    * With `trim`: also prune with TRIM off under the same protocol (or reuse a cached one) and
    * carry it in the report as `baseline`. Optional: absent = false.
@@ -113,6 +178,11 @@ export interface ModelSummary {
   linears: string[];
   /** [out, in] of each linear of a block, same order as `linears`. */
   linearShapes: [number, number][];
+  /**
+   * Fused linears (Phi-3's qkv_proj, gate_up_proj), by short name: which output rows belong to
+   * which projection, [start, end) in order. Absent when the family fuses none.
+   */
+  linearParts?: Record<string, { name: string; start: number; end: number }[]>;
 }
 
 export interface LayerReport {

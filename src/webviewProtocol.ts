@@ -11,10 +11,11 @@
  * answers with `runs` and a `run` message per slot, then forwards every TrimEvent of the job that
  * a slot shows as an `event` message. A webview never computes a result: it only draws.
  */
-import type {
-  Allocation, BlockReport, EvalResult, LayerReport, ModelSummary, PruneOptions, ScoreKind, TrimEvent,
-  TrimReport,
+import {
+  numberBounds, OPTION_CHOICES, withinBounds, type Allocation, type BlockReport, type EvalResult, type LayerReport,
+  type ModelSummary, type OptionSchema, type PrecisionChoice, type PruneOptions, type ScoreKind, type TrimEvent, type TrimReport,
 } from './contract';
+import schema from '../schemas/trim.config.schema.json';
 
 export const WEBVIEW_PROTOCOL = 'trim-webview/1';
 
@@ -37,10 +38,16 @@ export interface RunSnapshot {
   /** The block being pruned now, with the linears finished so far (from `layer` events). */
   current: { index: number; blocks: number; target: number; layers: LayerReport[] } | null;
   perplexity: { dense: EvalResult | null; pruned: EvalResult | null };
-  /** The report, once the job is done (or when a run was loaded from disk). */
-  report: TrimReport | null;
+  /**
+   * The report, once the job is done (or when a run was loaded from disk), without its per-block
+   * rows: those are `blocks` above, so every row value crosses to the webview once.
+   */
+  report: ReportHeader | null;
   error: { code: string; message: string } | null;
 }
+
+/** A report without its blocks (the snapshot's `blocks` carry them). */
+export type ReportHeader = Omit<TrimReport, 'blocks'>;
 
 /** One entry of the run list (compare picker). */
 export interface RunListItem {
@@ -70,7 +77,7 @@ export interface RunOverrides {
   seqlen?: number | null;
   /** Evaluation windows at most, or null for all. */
   maxEvalWindows?: number | null;
-  precision?: string;
+  precision?: PrecisionChoice;
 }
 
 /**
@@ -151,57 +158,42 @@ export function parseFromWebview(value: unknown): FromWebview | null {
   }
 }
 
-const isFraction = (x: unknown): x is number => typeof x === 'number' && x >= 0 && x < 1;
+/** The options "Run again" may override, each checked against its entry in the option table. */
+export const RUN_OVERRIDE_KEYS = [
+  'iterations', 'sparsity', 'blockSparsity', 'allocation', 'trim', 'score', 'owlLambda', 'owlM', 'alphaEpsilon',
+  'nsamples', 'seqlen', 'maxEvalWindows', 'precision',
+] as const satisfies readonly (keyof RunOverrides)[];
+// Every field of RunOverrides is in the list (a compile error names the one left out).
+const everyOverride: Exclude<keyof RunOverrides, (typeof RUN_OVERRIDE_KEYS)[number]> extends never ? true : never = true;
+void everyOverride;
+
+const OPTION_TABLE = (schema as unknown as { properties: Record<string, OptionSchema> }).properties;
+
+/** Whether `v` is a value of option `key` as the option table states it (type, bounds, choices). */
+export function validOverride(key: (typeof RUN_OVERRIDE_KEYS)[number], v: unknown): boolean {
+  const p = OPTION_TABLE[key];
+  const types = ([] as unknown[]).concat(p.type);
+  if (v === null) return types.includes('null');
+  const b = numberBounds(p);
+  if (b) return withinBounds(b, v);
+  const choices = (OPTION_CHOICES as Record<string, readonly string[]>)[key];
+  if (choices) return choices.includes(v as string);
+  if (types.includes('boolean')) return typeof v === 'boolean';
+  if (key === 'blockSparsity') {
+    const item = numberBounds(p.items ?? {});
+    return Array.isArray(v) && v.length > 0 && item !== null && v.every((x) => withinBounds(item, x));
+  }
+  return false;
+}
 
 function parseOverrides(o: Record<string, unknown>): RunOverrides | null {
-  const out: RunOverrides = {};
-  if (o.iterations !== undefined) {
-    if (!Number.isInteger(o.iterations) || (o.iterations as number) < 0) return null;
-    out.iterations = o.iterations as number;
-  }
-  if (o.sparsity !== undefined) {
-    if (!isFraction(o.sparsity)) return null;
-    out.sparsity = o.sparsity;
-  }
-  if (o.blockSparsity !== undefined) {
-    if (o.blockSparsity === null) out.blockSparsity = null;
-    else if (Array.isArray(o.blockSparsity) && o.blockSparsity.every(isFraction)) {
-      out.blockSparsity = o.blockSparsity.slice();
-    } else return null;
-  }
-  if (o.allocation !== undefined) {
-    if (o.allocation !== 'uniform' && o.allocation !== 'owl' && o.allocation !== 'alpha') return null;
-    out.allocation = o.allocation;
-  }
-  // The rest is only shape-checked here: the host resolves the overrides against the schema.
-  if (o.trim !== undefined) {
-    if (typeof o.trim !== 'boolean') return null;
-    out.trim = o.trim;
-  }
-  if (o.score !== undefined) {
-    if (o.score !== 'wanda' && o.score !== 'magnitude') return null;
-    out.score = o.score;
-  }
-  const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
-  for (const k of ['owlLambda', 'owlM', 'alphaEpsilon'] as const) {
+  const out: Record<string, unknown> = {};
+  for (const k of RUN_OVERRIDE_KEYS) {
     if (o[k] === undefined) continue;
-    if (!finite(o[k])) return null;
-    out[k] = o[k];
+    if (!validOverride(k, o[k])) return null;
+    out[k] = Array.isArray(o[k]) ? (o[k] as unknown[]).slice() : o[k];
   }
-  if (o.nsamples !== undefined) {
-    if (!Number.isInteger(o.nsamples) || (o.nsamples as number) < 1) return null;
-    out.nsamples = o.nsamples as number;
-  }
-  for (const k of ['seqlen', 'maxEvalWindows'] as const) {
-    if (o[k] === undefined) continue;
-    if (o[k] !== null && (!Number.isInteger(o[k]) || (o[k] as number) < 1)) return null;
-    out[k] = o[k] as number | null;
-  }
-  if (o.precision !== undefined) {
-    if (typeof o.precision !== 'string' || !/^[a-z0-9]{1,16}$/.test(o.precision)) return null;
-    out.precision = o.precision;
-  }
-  return out;
+  return out as RunOverrides;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -215,13 +207,14 @@ export function emptyRun(id: string, label: string): RunSnapshot {
   };
 }
 
-/** A snapshot of a finished run, from its report. */
+/** A snapshot of a finished run, from its report: its blocks once, in `blocks`. */
 export function runFromReport(id: string, label: string, report: TrimReport): RunSnapshot {
+  const { blocks, ...header } = report;
   return {
     id, label, status: 'done', model: report.model, options: report.options,
-    blocks: report.blocks.slice(), current: null,
+    blocks: blocks.slice(), current: null,
     perplexity: { dense: report.perplexity.dense, pruned: report.perplexity.pruned },
-    report, error: null,
+    report: header, error: null,
   };
 }
 

@@ -37,7 +37,7 @@ export class Progress {
   }
 
   /** A checkpoint for --resume: the blocks before `nextBlock` are written, `next` are its inputs. */
-  private checkpoint(nextBlock: number, report: BlockReport | null, next: Activations | null): void {
+  private checkpoint(nextBlock: number, report: BlockReport | readonly BlockReport[] | null, next: Activations | null): void {
     const { targets, ratios, alphas } = this.alloc;
     const state: ResumeState = {
       format: RESUME_FORMAT, fingerprint: this.key, nextBlock, targets, ratios, alphas, dense: this.dense, zeros: this.zeros, weights: this.weights,
@@ -84,7 +84,8 @@ export class Progress {
         await timed('write', () => {
           this.writer.sync();
           if (!r.throttle || actBytes <= 256 * 2 ** 20 || performance.now() - lastSave > 60_000 || !r.next) {
-            this.checkpoint(b, this.blocks[this.blocks.length - 1], r.next);
+            // Fused: every block of the run (and of runs whose checkpoint was skipped), not only the last.
+            this.checkpoint(b, r.throttle ? this.blocks : this.blocks[this.blocks.length - 1], r.next);
             lastSave = performance.now();
           }
         });

@@ -11,6 +11,8 @@ import { TrimError } from './errors';
 import { readSafetensorsHeader, readTensorBytes, type SafetensorsHeader, type TensorInfo } from './safetensors';
 import { toFloat32, type StoredDtype } from './dtype';
 import { readJsonFile, READ_LIMITS, sysCode } from './safeRead';
+import { familySpec } from './model/registry';
+import type { LinearPart } from './model/family';
 
 /** What each family calls its pieces. `L` stands for the block index. */
 export interface FamilyLayout {
@@ -24,65 +26,50 @@ export interface FamilyLayout {
   finalNormWeight: string;
   finalNormBias: string | null;
   lmHead: string;
+  /** How fused linears split into parts (same order as `linears`; null: not fused). */
+  linearParts: (LinearPart[] | null)[];
 }
+
+/** Rows of the learned position table (OPT: max_position_embeddings + its offset 2). */
+export function positionTableRows(cfg: ModelConfig): number {
+  return cfg.maxPositions + (cfg.features?.positionOffset ?? 0);
+}
+
+/**
+ * Not a tensor: in a block's float32 map (readBlock), 1 when the block's attention is a sliding
+ * window, else 0, for families whose layers differ (ModelConfig.features.layerTypes).
+ */
+export const LAYER_SLIDING = 'layer.sliding';
 
 /** The four activations that feed the linears of a block. */
 export type InputGroup = 'attn_in' | 'o_in' | 'mlp_in' | 'down_in';
 export const INPUT_GROUPS: InputGroup[] = ['attn_in', 'o_in', 'mlp_in', 'down_in'];
 
-const LLAMA_LINEARS = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
-const OPT_LINEARS = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.out_proj', 'fc1', 'fc2'];
-
-export function layoutFor(family: Family, prefix: string): FamilyLayout {
-  if (family === 'opt') {
-    return {
-      linears: OPT_LINEARS,
-      linearInput: ['attn_in', 'attn_in', 'attn_in', 'o_in', 'mlp_in', 'down_in'],
-      blockPrefix: `${prefix}decoder.layers.L.`,
-      embed: `${prefix}decoder.embed_tokens.weight`,
-      positions: `${prefix}decoder.embed_positions.weight`,
-      finalNormWeight: `${prefix}decoder.final_layer_norm.weight`,
-      finalNormBias: `${prefix}decoder.final_layer_norm.bias`,
-      lmHead: 'lm_head.weight',
-    };
-  }
+export function layoutFor(family: Family, prefix: string, cfg: ModelConfig): FamilyLayout {
+  const spec = familySpec(family);
+  if (!spec) throw new Error(`no family spec for ${family}`);
+  const lin = spec.linears(cfg);
   return {
-    linears: LLAMA_LINEARS,
-    linearInput: ['attn_in', 'attn_in', 'attn_in', 'o_in', 'mlp_in', 'mlp_in', 'down_in'],
     blockPrefix: `${prefix}layers.L.`,
     embed: `${prefix}embed_tokens.weight`,
     positions: null,
     finalNormWeight: `${prefix}norm.weight`,
     finalNormBias: null,
     lmHead: 'lm_head.weight',
+    ...spec.layout?.(prefix),
+    linears: lin.map((l) => l.name),
+    linearInput: lin.map((l) => l.group),
+    linearParts: lin.map((l) => l.parts ?? null),
   };
 }
 
-/** Expected local tensor names and shapes of one block (bias entries are optional). */
+/** Expected local tensor names and shapes of one block (a linear's bias is optional unless its spec requires it). */
 function blockShapes(cfg: ModelConfig): { name: string; shape: number[]; optional?: boolean }[] {
-  const { hidden: H, intermediate: I, heads, kvHeads, headDim: D } = cfg;
-  if (cfg.family === 'opt') {
-    return [
-      { name: 'self_attn_layer_norm.weight', shape: [H] }, { name: 'self_attn_layer_norm.bias', shape: [H] },
-      { name: 'self_attn.q_proj.weight', shape: [H, H] }, { name: 'self_attn.q_proj.bias', shape: [H] },
-      { name: 'self_attn.k_proj.weight', shape: [H, H] }, { name: 'self_attn.k_proj.bias', shape: [H] },
-      { name: 'self_attn.v_proj.weight', shape: [H, H] }, { name: 'self_attn.v_proj.bias', shape: [H] },
-      { name: 'self_attn.out_proj.weight', shape: [H, H] }, { name: 'self_attn.out_proj.bias', shape: [H] },
-      { name: 'final_layer_norm.weight', shape: [H] }, { name: 'final_layer_norm.bias', shape: [H] },
-      { name: 'fc1.weight', shape: [I, H] }, { name: 'fc1.bias', shape: [I] },
-      { name: 'fc2.weight', shape: [H, I] }, { name: 'fc2.bias', shape: [H] },
-    ];
-  }
+  const spec = familySpec(cfg.family);
+  if (!spec) throw new Error(`no family spec for ${cfg.family}`);
   return [
-    { name: 'input_layernorm.weight', shape: [H] },
-    { name: 'self_attn.q_proj.weight', shape: [heads * D, H] }, { name: 'self_attn.q_proj.bias', shape: [heads * D], optional: true },
-    { name: 'self_attn.k_proj.weight', shape: [kvHeads * D, H] }, { name: 'self_attn.k_proj.bias', shape: [kvHeads * D], optional: true },
-    { name: 'self_attn.v_proj.weight', shape: [kvHeads * D, H] }, { name: 'self_attn.v_proj.bias', shape: [kvHeads * D], optional: true },
-    { name: 'self_attn.o_proj.weight', shape: [H, heads * D] }, { name: 'self_attn.o_proj.bias', shape: [H], optional: true },
-    { name: 'post_attention_layernorm.weight', shape: [H] },
-    { name: 'mlp.gate_proj.weight', shape: [I, H] }, { name: 'mlp.gate_proj.bias', shape: [I], optional: true },
-    { name: 'mlp.up_proj.weight', shape: [I, H] }, { name: 'mlp.up_proj.bias', shape: [I], optional: true },
-    { name: 'mlp.down_proj.weight', shape: [H, I] }, { name: 'mlp.down_proj.bias', shape: [H], optional: true },
+    ...spec.norms(cfg),
+    ...spec.linears(cfg).flatMap((l) => [{ name: `${l.name}.weight`, shape: l.shape }, { name: `${l.name}.bias`, shape: [l.shape[0]], optional: !l.bias }]),
   ];
 }
 
@@ -205,7 +192,7 @@ export class Checkpoint {
       this.addHeader(readSafetensorsHeader(path.join(dir, files[0])));
     }
     const prefix = this.detectPrefix();
-    this.layout = layoutFor(this.config.family, prefix);
+    this.layout = layoutFor(this.config.family, prefix, this.config);
     this.validate();
   }
 
@@ -231,10 +218,9 @@ export class Checkpoint {
   private detectPrefix(): string {
     const fam = this.config.family;
     for (const p of ['model.', '']) {
-      const probe = fam === 'opt' ? `${p}decoder.embed_tokens.weight` : `${p}embed_tokens.weight`;
-      if (this.tensors.has(probe)) return p;
+      if (this.tensors.has(layoutFor(fam, p, this.config).embed)) return p;
     }
-    throw new TrimError('E_MISSING_TENSOR', `${this.dir}: no token embedding tensor (expected "${fam === 'opt' ? 'model.decoder.embed_tokens.weight' : 'model.embed_tokens.weight'}"). Is this a ${this.config.architecture} checkpoint?`);
+    throw new TrimError('E_MISSING_TENSOR', `${this.dir}: no token embedding tensor (expected "${layoutFor(fam, 'model.', this.config).embed}"). Is this a ${this.config.architecture} checkpoint?`);
   }
 
   blockName(block: number, local: string): string {
@@ -258,11 +244,11 @@ export class Checkpoint {
   private validate(): void {
     const c = this.config;
     this.expect(this.layout.embed, [c.vocab, c.hidden]);
-    if (this.layout.positions) this.expect(this.layout.positions, [c.maxPositions + 2, c.hidden]);
+    if (this.layout.positions) this.expect(this.layout.positions, [positionTableRows(c), c.hidden]);
     this.expect(this.layout.finalNormWeight, [c.hidden]);
     if (this.layout.finalNormBias) this.expect(this.layout.finalNormBias, [c.hidden]);
     if (this.tensors.has(this.layout.lmHead)) this.expect(this.layout.lmHead, [c.vocab, c.hidden]);
-    else if (!c.tieEmbeddings && c.family !== 'opt') {
+    else if (!c.tieEmbeddings && !familySpec(c.family)?.lmHeadOptional) {
       throw new TrimError('E_MISSING_TENSOR', `${this.dir}: "lm_head.weight" is missing and config.json does not tie it to the embeddings.`);
     }
     const shapes = blockShapes(c);
@@ -302,6 +288,9 @@ export class Checkpoint {
         raw.set(s.name.slice(0, -'.weight'.length), { info: t, bytes });
       }
     }
+    // Families whose layers differ (sliding or full attention): the block graphs read which this is.
+    const types = this.config.features?.layerTypes;
+    if (types) f32.set(LAYER_SLIDING, Float32Array.of(types[block] === 'sliding' ? 1 : 0));
     return { f32, raw };
   }
 
@@ -327,6 +316,12 @@ export class Checkpoint {
       dtype: c.dtype, parameters,
       linears: this.layout.linears.map((l) => l.split('.').pop()!),
       linearShapes: this.linearShapes(),
+      ...(this.layout.linearParts.some((p) => p) ? {
+        linearParts: Object.fromEntries(this.layout.linears.flatMap((l, i) => {
+          const parts = this.layout.linearParts[i];
+          return parts ? [[l.split('.').pop()!, parts.map((p) => ({ ...p }))]] : [];
+        })),
+      } : {}),
     };
   }
 }

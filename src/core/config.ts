@@ -1,19 +1,17 @@
 /**
  * `config.json` of a Hugging Face checkpoint, read into the few numbers the engine needs. Both
  * the older keys (`torch_dtype`, `rope_theta`, `rope_scaling`) and the newer ones (`dtype`,
- * `rope_parameters`, `layer_types`) are understood.
+ * `rope_parameters`, `layer_types`) are understood. The common decoder keys are read here, each
+ * family's own by its spec (model/families/*.ts).
  */
 import type { Family } from '../contract';
 import { TrimError } from './errors';
-import { inverseFrequencies } from './rope';
+import { cfgError, checkRope, num, parseRope, posInt } from './model/keys';
+import type { FamilyFeatures, FamilySpec } from './model/family';
+import { FAMILY_SPECS } from './model/registry';
 
-export const SUPPORTED_ARCHITECTURES: Record<string, Family> = {
-  LlamaForCausalLM: 'llama',
-  Qwen2ForCausalLM: 'qwen2',
-  MistralForCausalLM: 'mistral',
-  OPTForCausalLM: 'opt',
-};
-const MODEL_TYPES: Record<string, Family> = { llama: 'llama', qwen2: 'qwen2', mistral: 'mistral', opt: 'opt' };
+export const SUPPORTED_ARCHITECTURES: Record<string, Family> = Object.fromEntries(FAMILY_SPECS.flatMap((s) => s.architectures.map((a) => [a, s.family])));
+const MODEL_TYPES: Record<string, Family> = Object.fromEntries(FAMILY_SPECS.flatMap((s) => s.modelTypes.map((t) => [t, s.family])));
 
 export type RopeScaling =
   | { type: 'default' }
@@ -38,84 +36,17 @@ export interface ModelConfig {
   dtype: 'float16' | 'bfloat16' | 'float32';
   /** Rotary embedding (Llama family); null for OPT. */
   rope: { theta: number; scaling: RopeScaling } | null;
-  /** Smallest sliding window of any layer, or null when every layer attends fully. */
+  /**
+   * Smallest sliding window of any layer that the graphs do not mask (a longer --seqlen is
+   * refused), or null. Every family masks its windows for real now (features.layerTypes and
+   * window), so this is null; kept for the check in prune.ts.
+   */
   slidingWindow: number | null;
-}
-
-function cfgError(where: string, what: string): TrimError {
-  return new TrimError('E_CONFIG', `${where}: ${what}`);
-}
-
-function num(c: Record<string, unknown>, key: string, where: string, fallback?: number): number {
-  const v = c[key];
-  if (v === undefined || v === null) {
-    if (fallback !== undefined) return fallback;
-    throw cfgError(where, `"${key}" is missing; it is required for this architecture.`);
-  }
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw cfgError(where, `"${key}" must be a number, got ${JSON.stringify(v)}.`);
-  return v;
-}
-
-function posInt(c: Record<string, unknown>, key: string, where: string, fallback?: number): number {
-  const v = num(c, key, where, fallback);
-  if (!Number.isSafeInteger(v) || v <= 0 || v > 1 << 26) throw cfgError(where, `"${key}" must be a positive integer, got ${v}.`);
-  return v;
-}
-
-function positive(c: Record<string, unknown>, key: string, where: string, fallback?: number): number {
-  const v = num(c, key, where, fallback);
-  if (!(v > 0)) throw cfgError(where, `"${key}" must be positive, got ${v}.`);
-  return v;
-}
-
-/**
- * What the numbers mean, beyond their types: the rotary tables must be finite over every
- * position (a tiny theta or scaling factor overflows float32 to Inf, and cos(Inf) is NaN), and
- * llama3 scaling divides by high_freq_factor − low_freq_factor.
- */
-function checkRope(rope: { theta: number; scaling: RopeScaling }, headDim: number, maxPositions: number, where: string): void {
-  const s = rope.scaling;
-  if (s.type === 'llama3' && !(s.highFreqFactor > s.lowFreqFactor)) {
-    throw cfgError(where, `rope scaling llama3 needs high_freq_factor > low_freq_factor, got ${s.highFreqFactor} and ${s.lowFreqFactor}.`);
-  }
-  const inv = inverseFrequencies(rope.theta, headDim, s);
-  const bad = inv.findIndex((f) => !(Number.isFinite(f) && f > 0 && Number.isFinite(Math.fround(maxPositions * f))));
-  if (bad >= 0) {
-    throw cfgError(where, `rope_theta ${rope.theta}${s.type !== 'default' ? ` with ${s.type} scaling` : ''} gives rotary frequency ${inv[bad]} (index ${bad}), which is not finite and positive over ${maxPositions} positions.`);
-  }
-}
-
-function parseRope(c: Record<string, unknown>, where: string): { theta: number; scaling: RopeScaling } {
-  const params = (c.rope_parameters ?? null) as Record<string, unknown> | null;
-  const legacy = (c.rope_scaling ?? null) as Record<string, unknown> | null;
-  if (params !== null && (typeof params !== 'object' || Array.isArray(params))) throw cfgError(where, '"rope_parameters" must be an object.');
-  if (legacy !== null && (typeof legacy !== 'object' || Array.isArray(legacy))) throw cfgError(where, '"rope_scaling" must be an object or null.');
-  const theta = params && params.rope_theta !== undefined ? num(params, 'rope_theta', where) : num(c, 'rope_theta', where, 10000);
-  if (!(theta > 0)) throw cfgError(where, `"rope_theta" must be positive, got ${theta}: the rotary frequencies are theta^(-2i/d).`);
-  const s = params ?? legacy ?? {};
-  const type = String(s.rope_type ?? s.type ?? 'default');
-  const maxPos = Number(c.max_position_embeddings ?? 0);
-  switch (type) {
-    case 'default':
-      return { theta, scaling: { type: 'default' } };
-    case 'linear':
-      return { theta, scaling: { type: 'linear', factor: positive(s, 'factor', where) } };
-    case 'llama3':
-      return {
-        theta,
-        scaling: {
-          type: 'llama3',
-          factor: positive(s, 'factor', where),
-          lowFreqFactor: positive(s, 'low_freq_factor', where),
-          highFreqFactor: positive(s, 'high_freq_factor', where),
-          originalMaxPositions: posInt(s, 'original_max_position_embeddings', where),
-        },
-      };
-    case 'dynamic':
-      return { theta, scaling: { type: 'dynamic', factor: positive(s, 'factor', where), originalMaxPositions: posInt(s, 'original_max_position_embeddings', where, Number.isSafeInteger(maxPos) && maxPos > 0 ? maxPos : undefined) } };
-    default:
-      throw cfgError(where, `rotary scaling "${type}" is not supported (supported: default, linear, llama3, dynamic).`);
-  }
+  /**
+   * How the family's block and head differ from Llama's (model/family.ts). Set by every family's
+   * parser; optional so that a hand-built config (tests) is plain Llama.
+   */
+  features?: FamilyFeatures;
 }
 
 export function parseConfig(raw: unknown, where = 'config.json'): ModelConfig {
@@ -141,60 +72,35 @@ export function parseConfig(raw: unknown, where = 'config.json'): ModelConfig {
   const dtype = dtypeRaw === 'float16' || dtypeRaw === 'bfloat16' || dtypeRaw === 'float32' ? dtypeRaw : null;
   if (!dtype) throw new TrimError('E_DTYPE', `${where}: dtype "${dtypeRaw}" is not supported (float16, bfloat16, float32).`);
 
-  if (family === 'opt') {
-    const hidden = posInt(c, 'hidden_size', where);
-    const heads = posInt(c, 'num_attention_heads', where);
-    if (c.do_layer_norm_before === false) {
-      throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: OPT with do_layer_norm_before=false (opt-350m) is not supported.`);
-    }
-    const proj = num(c, 'word_embed_proj_dim', where, hidden);
-    if (proj !== hidden) throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: OPT with word_embed_proj_dim ≠ hidden_size (project_in/out) is not supported.`);
-    const act = String(c.activation_function ?? 'relu');
-    if (act !== 'relu') throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: OPT activation "${act}" is not supported (relu).`);
-    if (hidden % heads !== 0) throw cfgError(where, `hidden_size ${hidden} is not divisible by num_attention_heads ${heads}.`);
-    return {
-      architecture, family, hidden, heads, kvHeads: heads, headDim: hidden / heads,
-      intermediate: posInt(c, 'ffn_dim', where),
-      layers: posInt(c, 'num_hidden_layers', where),
-      vocab: posInt(c, 'vocab_size', where),
-      maxPositions: posInt(c, 'max_position_embeddings', where),
-      normEps: 1e-5,
-      tieEmbeddings: c.tie_word_embeddings !== false,
-      dtype, rope: null, slidingWindow: null,
-    };
-  }
+  const spec = FAMILY_SPECS.find((f) => f.family === family);
+  if (!spec) throw new Error(`no family spec for ${family}`);
+  return spec.parse ? spec.parse(c, where, architecture, dtype) : parseSpecFamily(c, where, architecture, spec, dtype);
+}
+
+/** A family described by a spec (model/registry.ts): Llama's common keys, then the spec's own. */
+function parseSpecFamily(c: Record<string, unknown>, where: string, architecture: string, spec: FamilySpec, dtype: ModelConfig['dtype']): ModelConfig {
   const hidden = posInt(c, 'hidden_size', where);
   const heads = posInt(c, 'num_attention_heads', where);
   const kvHeads = posInt(c, 'num_key_value_heads', where, heads);
   if (heads % kvHeads !== 0) throw cfgError(where, `num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}.`);
   const headDim = c.head_dim != null ? posInt(c, 'head_dim', where) : hidden / heads;
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw cfgError(where, `head dimension ${headDim} must be an even integer.`);
-  const act = String(c.hidden_act ?? 'silu');
-  if (act !== 'silu') throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: activation "${act}" is not supported (silu).`);
-  let slidingWindow: number | null = null;
-  const sw = typeof c.sliding_window === 'number' ? c.sliding_window : null;
-  if (sw !== null && (!Number.isSafeInteger(sw) || sw < 0)) throw cfgError(where, `"sliding_window" must be a non-negative integer or null, got ${sw}.`);
-  if (family === 'mistral' && sw) slidingWindow = sw;
-  if (family === 'qwen2' && sw && c.use_sliding_window === true) {
-    const types = Array.isArray(c.layer_types) ? (c.layer_types as unknown[]) : null;
-    if (!types || types.includes('sliding_attention')) slidingWindow = sw;
-  }
   const maxPositions = posInt(c, 'max_position_embeddings', where);
   // RMSNorm divides by sqrt(mean(x²) + eps): eps ≤ 0 gives NaN or Inf for small activations.
   const normEps = num(c, 'rms_norm_eps', where, 1e-6);
   if (!(normEps > 0 && normEps < 1)) throw cfgError(where, `"rms_norm_eps" must be a small positive number (real models use 1e-6 to 1e-5), got ${normEps}.`);
-  const rope = parseRope(c, where);
+  const rope = spec.rope ? spec.rope(c, where) : parseRope(c, where);
   checkRope(rope, headDim, maxPositions, where);
-  return {
-    architecture, family, hidden, heads, kvHeads, headDim,
+  const base: ModelConfig = {
+    architecture, family: spec.family, hidden, heads, kvHeads, headDim,
     intermediate: posInt(c, 'intermediate_size', where),
     layers: posInt(c, 'num_hidden_layers', where),
     vocab: posInt(c, 'vocab_size', where),
-    maxPositions,
-    normEps,
-    tieEmbeddings: c.tie_word_embeddings === true,
-    dtype,
-    rope,
-    slidingWindow,
+    maxPositions, normEps,
+    tieEmbeddings: typeof c.tie_word_embeddings === 'boolean' ? c.tie_word_embeddings : spec.tieByDefault,
+    dtype, rope, slidingWindow: null,
   };
+  const features = spec.features(c, where, base);
+  if (features.localRope) checkRope(features.localRope, headDim, maxPositions, where);
+  return { ...base, features };
 }

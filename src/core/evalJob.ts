@@ -3,13 +3,17 @@ import type { EvalOptions, EvalResult, Ep, TrimEvent } from '../contract';
 import { Checkpoint } from './checkpoint';
 import { Engine } from './engine';
 import { TrimError } from './errors';
+import { checkOption } from './options';
 import { evaluatePerplexity } from './perplexity';
 import { Runner } from './runner';
 import { checkIds, readText, TextTokenizer } from './tokenizer';
 
 export async function runEval(o: EvalOptions, emit: (e: TrimEvent) => void, job = 'eval'): Promise<EvalResult & { ep: Ep }> {
   const ckpt = Checkpoint.open(o.model);
-  if (!Number.isInteger(o.seqlen) || o.seqlen < 2) throw new TrimError('E_OPTION', `--seqlen must be an integer ≥ 2, got ${o.seqlen}.`);
+  // The same options as a pruning job's, checked against the same table (the schema).
+  checkOption('seqlen', o.seqlen ?? NaN);
+  checkOption('maxEvalWindows', o.maxWindows);
+  checkOption('ep', o.ep);
   if (o.seqlen > ckpt.config.maxPositions) {
     throw new TrimError('E_OPTION', `--seqlen ${o.seqlen} exceeds the model's ${ckpt.config.maxPositions} positions.`);
   }

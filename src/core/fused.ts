@@ -16,7 +16,7 @@ import type { Engine, Session } from './engine';
 import { TrimError } from './errors';
 import { blockWeightNames } from './graphs/decoder';
 import { linearBiases } from './runner';
-import { buildFusedGraph, fusedOut, fusedWeight, type ExternalRef, type FusedSpec } from './graphs/fused';
+import { buildFusedGraph, fusedLayerFeed, fusedLayers, fusedOut, fusedWeight, type ExternalRef, type FusedSpec } from './graphs/fused';
 import type { TensorInfo } from './safetensors';
 import { readTensorBytes } from './safetensors';
 import * as fs from 'node:fs';
@@ -230,6 +230,8 @@ export class FusedPruner {
       feeds.h = new ort.Tensor('float32', input.h, [this.plan.chunks, this.plan.chunkWindows * this.seqlen, cfg.hidden]);
     }
     feeds.targets = new ort.Tensor('float64', Float64Array.from(targets.slice(first, first + count)), [count]);
+    const layers = fusedLayerFeed(cfg, this.seqlen, first, count);
+    if (layers) feeds[fusedLayers] = new ort.Tensor('float32', layers, [count]);
     const readSeconds = (performance.now() - tR) / 1000;
     const t0 = performance.now();
     let r: ort.InferenceSession.ReturnType;

@@ -1,43 +1,39 @@
-/** Defaults and validation of a pruning job's options; every message names the option. */
+/**
+ * Defaults and validation of a pruning job's options; every message names the option. Both read
+ * schemas/trim.config.schema.json, the one table of the options (names, types, defaults, bounds,
+ * choices, descriptions): the editor validates trim.config.json with it, the extension resolves
+ * settings with it, the CLI builds its flags from it (src/cliOptions.ts) and the panel its form.
+ */
 import * as path from 'node:path';
-import { LAYER_METRICS, ROW_METRICS, type PruneOptions } from '../contract';
+import { numberBounds, OPTION_CHOICES, type NumberBounds, type OptionSchema, type PruneOptions } from '../contract';
 import { defaults } from './defaults';
 import { TrimError } from './errors';
 import schema from '../../schemas/trim.config.schema.json';
 
+/** Every option's entry in the schema, by name (without `$schema`). */
+export const OPTION_SCHEMA: Record<string, OptionSchema> = Object.fromEntries(
+  Object.entries(schema.properties as Record<string, OptionSchema>).filter(([k]) => k !== '$schema'),
+);
+
+/**
+ * Where the engine's default is not the schema's: the extension prunes a TRIM run's baseline
+ * unless told not to (the schema's default, true), the engine and the CLI only when asked
+ * (`--baseline`); a job that absent-mindedly ran twice as long would be a worse default there.
+ */
+export const ENGINE_DEFAULTS: Partial<PruneOptions> = { baseline: false };
+
+/** The defaults of a job: the schema's, the embedded model and texts, no output folder yet. */
 export function defaultPruneOptions(): PruneOptions {
-  return {
-    model: defaults.model(),
-    out: '',
-    overwrite: false,
-    resume: false,
-    sparsity: 0.7,
-    blockSparsity: null,
-    score: 'wanda',
-    trim: false,
-    iterations: 10,
-    allocation: 'uniform',
-    owlLambda: 0.08,
-    owlM: 5,
-    alphaEpsilon: 0.3,
-    nm: null,
-    layerMetric: 'cosim_flat',
-    rowMetric: 'cosim',
-    forbidNegLr: false,
-    inputRecalc: false,
-    nsamples: 128,
-    seqlen: null,
-    calib: defaults.calib(),
-    eval: defaults.evalText(),
-    maxEvalWindows: null,
-    ep: 'auto',
-    batch: null,
-    gpuMemory: null,
-    blocksPerRun: null,
-    precision: 'auto',
-    baseline: false,
-    saveMasks: false,
-  };
+  const o: Record<string, unknown> = {};
+  for (const [k, p] of Object.entries(OPTION_SCHEMA)) {
+    if (k === 'model') o.model = defaults.model();
+    else if (k === 'out') o.out = '';
+    else if (k === 'calib') o.calib = defaults.calib();
+    else if (k === 'eval') o.eval = defaults.evalText();
+    else if ('default' in p) o[k] = structuredClone(p.default);
+    if (k === 'overwrite') o.resume = false;
+  }
+  return { ...o, ...ENGINE_DEFAULTS } as unknown as PruneOptions;
 }
 
 /** The default output folder: `<model>-trim-<sparsity>` beside the model. */
@@ -61,36 +57,16 @@ export function parseNM(nm: string): { n: number; m: number } {
   const n = Number(m[1]);
   const mm = Number(m[2]);
   if (n < 1 || mm < 2 || n >= mm || mm > 64) throw opt('--nm', `${nm} is invalid: need 1 ≤ N < M ≤ 64 (e.g. 2:4, 4:8).`);
+  // The form the schema states (no leading zeros); the bound 64 is this function's.
+  if (!new RegExp(OPTION_SCHEMA.nm.pattern ?? '').test(nm)) throw opt('--nm', `"${nm}" is not of the form N:M (e.g. 2:4).`);
   return { n, m: mm };
 }
 
-/** A numeric option's bounds as the schema states them. */
-interface NumberBounds {
-  integer: boolean;
-  nullable: boolean;
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: number;
-  exclusiveMaximum?: number;
-}
-
-/**
- * The bounds of every numeric option, from schemas/trim.config.schema.json: the one place they are
- * written (the editor validates trim.config.json with it; the CLI, the worker and the extension
- * validate through this function).
- */
+/** The bounds of every numeric option, from the schema (see numberBounds in src/contract.ts). */
 export const OPTION_BOUNDS: Record<string, NumberBounds> = Object.fromEntries(
-  Object.entries(schema.properties as Record<string, Record<string, unknown>>).flatMap(([key, p]) => {
-    const types = ([] as unknown[]).concat(p.type);
-    if (!types.includes('number') && !types.includes('integer')) return [];
-    const pick = (k: string): number | undefined => (typeof p[k] === 'number' ? (p[k] as number) : undefined);
-    // A fraction states "below 1" as `if: {minimum: 1}, then: {errorMessage}` (the words VS Code shows): an exclusive maximum.
-    const below = (p.if as { minimum?: unknown } | undefined)?.minimum;
-    return [[key, {
-      integer: types.includes('integer'), nullable: types.includes('null'),
-      minimum: pick('minimum'), maximum: pick('maximum'), exclusiveMinimum: pick('exclusiveMinimum'),
-      exclusiveMaximum: pick('exclusiveMaximum') ?? (typeof below === 'number' && p.then ? below : undefined),
-    }]];
+  Object.entries(OPTION_SCHEMA).flatMap(([key, p]) => {
+    const b = numberBounds(p);
+    return b ? [[key, b]] : [];
   }),
 );
 
@@ -113,32 +89,56 @@ function checkBounds(name: string, v: unknown, b: NumberBounds): void {
   }
 }
 
-export function validatePruneOptions(o: PruneOptions): void {
-  // Fractions first: the schema states "below 1" through an if/then that carries the words to
-  // write ("write 0.7 for 70%"), which VS Code shows; here the same words.
-  const fraction = (name: string, v: unknown, what: string): void => {
-    if (typeof v === 'number' && v >= 1) throw opt(name, `${v} is out of range [0, 1): ${what} is a fraction, ${fractionHint(v)}.`);
-    checkBounds(name, v, { integer: false, nullable: false, minimum: 0, exclusiveMaximum: 1 });
-  };
-  fraction('--sparsity', o.sparsity, 'sparsity');
-  const values = o as unknown as Record<string, unknown>;
-  for (const [key, b] of Object.entries(OPTION_BOUNDS)) {
-    const v = values[key];
-    if (key === 'sparsity' || v === undefined || (v === null && b.nullable)) continue;
-    checkBounds(flagOf(key), v, b);
+/** A fraction given as a percentage gets the number to write (the words of the schema's if/then). */
+function checkFraction(name: string, v: unknown, what: string, b: NumberBounds): void {
+  if (typeof v === 'number' && b.exclusiveMaximum === 1 && v >= 1) throw opt(name, `${v} is out of range [0, 1): ${what} is a fraction, ${fractionHint(v)}.`);
+  checkBounds(name, v, b);
+}
+
+/**
+ * Checks one option's value against its schema entry (type, bounds, choices); throws E_OPTION
+ * naming `name` (its CLI flag unless given). Absent (undefined) values pass: they take the default.
+ */
+export function checkOption(key: string, v: unknown, name = flagOf(key)): void {
+  const p = OPTION_SCHEMA[key];
+  if (!p || v === undefined) return;
+  const types = ([] as unknown[]).concat(p.type);
+  if (v === null) {
+    if (!types.includes('null')) throw opt(name, 'must be given (null is not a value of it).');
+    return;
   }
-  if (!['wanda', 'magnitude'].includes(o.score)) throw opt('--score', `"${o.score}" is not one of wanda, magnitude.`);
-  if (!['uniform', 'owl', 'alpha'].includes(o.allocation)) throw opt('--allocation', `"${o.allocation}" is not one of uniform, owl, alpha.`);
-  if (!(LAYER_METRICS as readonly string[]).includes(o.layerMetric)) throw opt('--layer-metric', `"${o.layerMetric}" is not one of ${LAYER_METRICS.join(', ')}.`);
-  if (!(ROW_METRICS as readonly string[]).includes(o.rowMetric)) throw opt('--row-metric', `"${o.rowMetric}" is not one of ${ROW_METRICS.join(', ')}.`);
-  if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw opt('--ep', `"${o.ep}" is not one of auto, cuda, cpu.`);
-  if (o.precision !== undefined && !['auto', 'float32', 'float16'].includes(o.precision)) throw opt('--precision', `"${o.precision}" is not one of auto, float32, float16.`);
+  const b = OPTION_BOUNDS[key];
+  if (b) {
+    if (key === 'sparsity') checkFraction(name, v, 'sparsity', b);
+    else checkBounds(name, v, b);
+    return;
+  }
+  const choices = (OPTION_CHOICES as Record<string, readonly string[]>)[key];
+  if (choices) {
+    if (!choices.includes(v as string)) throw opt(name, `"${v}" is not one of ${choices.join(', ')}.`);
+    return;
+  }
+  if (types.includes('boolean') && typeof v !== 'boolean') throw opt(name, `must be true or false, got ${v}.`);
+  if (types.includes('string') && typeof v !== 'string') throw opt(name, `must be a string, got ${v}.`);
+  if (key === 'nm') parseNM(v as string);
+  if (key === 'blockSparsity') {
+    const item = numberBounds(p.items ?? {});
+    if (!Array.isArray(v) || v.length === 0 || !item) throw opt('blockSparsity', 'must be a list of fractions, one per block.');
+    v.forEach((x, i) => checkFraction(`blockSparsity[${i}]`, x, 'a block sparsity', item));
+  }
+}
+
+export function validatePruneOptions(o: PruneOptions): void {
+  const values = o as unknown as Record<string, unknown>;
+  // Sparsity first: its message carries the number to write for a percentage.
+  checkOption('sparsity', o.sparsity);
+  for (const key of Object.keys(OPTION_SCHEMA)) {
+    if (key === 'sparsity' || key === 'model' || key === 'out' || key === 'calib' || key === 'eval') continue;
+    checkOption(key, values[key]);
+  }
   if (o.nm !== null) {
-    parseNM(o.nm);
     if (o.trim) throw opt('--nm', 'N:M structure and TRIM cannot be combined (TRIM gives rows different sparsities); drop one of them.');
     if (o.allocation !== 'uniform' || o.blockSparsity) throw opt('--nm', 'N:M fixes the sparsity at N/M; it cannot be combined with a layer allocation or per-block targets.');
   }
-  if (o.blockSparsity) o.blockSparsity.forEach((v, i) => fraction(`blockSparsity[${i}]`, v, 'a block sparsity'));
-  if (o.baseline !== undefined && typeof o.baseline !== 'boolean') throw opt('--baseline', `must be true or false, got ${o.baseline}.`);
   if (!o.out) throw opt('--out', 'an output folder is required.');
 }

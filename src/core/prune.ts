@@ -54,6 +54,12 @@ export interface JobControl {
    * once, in the middle of a block (a second Ctrl-C, a closed output pipe).
    */
   onStopNow?(settle: (() => string) | null): void;
+  /**
+   * Told when the job has taken the lock of an output (`held`, before anything of it is touched)
+   * and when it is about to release it (with whether it committed): the CLI's supervising process
+   * (cliSupervisor.ts) settles the outputs a job held when it had to kill it.
+   */
+  onLock?(note: { out: string; job: string; resume: boolean; held: boolean; committed?: boolean }): void;
 }
 
 const never: JobControl = { check: () => {} };
@@ -73,6 +79,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   const guarded = [o.calib, ...(o.eval ? [o.eval] : [])];
   const out = checkOutputPath(o.model, o.out, o.overwrite, guarded);
   const lock = OutputLock.acquire(out, job);
+  ctl.onLock?.({ out, job, resume: !!o.resume, held: true });
   // Stopping at once (JobControl.onStopNow: a closed output pipe, a second Ctrl-C) settles what the
   // job wrote, then releases the lock, so that nothing is left behind. Once the job hands settling
   // back (null: its commit is under way) a stop at once is like a kill: the next job on this output
@@ -107,6 +114,7 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
     await ctl.flush?.();
     return r;
   } finally {
+    ctl.onLock?.({ out, job, resume: !!o.resume, held: false, committed });
     lock.release(committed);
   }
 }

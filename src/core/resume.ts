@@ -273,13 +273,17 @@ export class ResumeStore {
   /**
    * Records a finished block (its report, the next block's inputs) or, without them, the start
    * (targets decided). The caller has synced the pruned weights of the block to disk before.
+   * Given a list (the fused path: a run of several blocks, or checkpoints skipped for large
+   * activations), every report in it that the checkpoint does not hold yet is written.
    */
-  save(state: ResumeState, block: BlockReport | null, acts: Activations | null): void {
+  save(state: ResumeState, block: BlockReport | readonly BlockReport[] | null, acts: Activations | null): void {
     try {
       fs.mkdirSync(this.dir, { recursive: true });
-      if (block) {
-        const name = `block-${pad(block.index)}.json`;
-        const bytes = Buffer.from(JSON.stringify(block));
+      const list = Array.isArray(block);
+      for (const report of block === null ? [] : list ? (block as readonly BlockReport[]) : [block as BlockReport]) {
+        const name = `block-${pad(report.index)}.json`;
+        if (list && this.digests.has(name)) continue;
+        const bytes = Buffer.from(JSON.stringify(report));
         this.writeWhole(name, [bytes]);
         this.digests.set(name, sha256([bytes]));
       }

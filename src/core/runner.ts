@@ -4,10 +4,10 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { Checkpoint, InputGroup } from './checkpoint';
-import { INPUT_GROUPS } from './checkpoint';
+import { INPUT_GROUPS, LAYER_SLIDING, positionTableRows } from './checkpoint';
 import type { Engine, Session } from './engine';
 import { f32, i64 } from './engine';
-import { blockWeightNames, buildBlockGraph, buildEmbedGraph, buildHeadGraph } from './graphs/decoder';
+import { blockWeightNames, buildBlockGraph, buildEmbedGraph, buildHeadGraph, layerVariation } from './graphs/decoder';
 
 export interface BlockStats {
   /** Sum over tokens of x[c]^2, per input group. */
@@ -34,14 +34,9 @@ export function readHeadWeights(ckpt: Checkpoint, embed?: Float32Array): HeadWei
   };
 }
 
-/** Local names of the linear biases a block has (e.g. 'self_attn.q_proj.bias'). */
+/** Local names of the linear biases a block has (e.g. 'self_attn.q_proj.bias'), by the family's linear names. */
 export function linearBiases(ckpt: Checkpoint): Set<string> {
-  return new Set(
-    [...ckpt.tensors.keys()]
-      .filter((n) => n.startsWith(ckpt.blockName(0, '')) && n.endsWith('.bias'))
-      .map((n) => n.slice(ckpt.blockName(0, '').length))
-      .filter((n) => n.includes('proj') || n.startsWith('fc')),
-  );
+  return new Set(ckpt.layout.linears.map((l) => `${l}.bias`).filter((n) => ckpt.tensors.has(ckpt.blockName(0, n))));
 }
 
 /** Activations of all windows: one Float32Array [windows·seqlen, hidden] per batch. */
@@ -83,7 +78,7 @@ export class Runner {
     const per = this.batch * this.seqlen;
     const out: Activations = [];
     const E = f32(embedTable, [c.vocab, c.hidden]);
-    const P = positions ? f32(positions, [c.maxPositions + 2, c.hidden]) : null;
+    const P = positions ? f32(positions, [positionTableRows(c), c.hidden]) : null;
     for (let start = 0; start < ids.length; start += per) {
       const slice = ids.subarray(start, Math.min(ids.length, start + per));
       const feeds: Record<string, ort.Tensor> = { ids: i64(BigInt64Array.from(slice, (v) => BigInt(v)), [slice.length]), embed: E };
@@ -100,6 +95,11 @@ export class Runner {
       const data = weights.get(name);
       if (!data) throw new Error(`block weight ${name} not loaded`);
       feeds[name] = f32(data, this.dimsOf(name, data.length));
+    }
+    if (layerVariation(this.ckpt.config, this.seqlen)?.perBlock) {
+      const sliding = weights.get(LAYER_SLIDING);
+      if (!sliding) throw new Error(`block weights lack ${LAYER_SLIDING} (read them with Checkpoint.readBlock)`);
+      feeds[LAYER_SLIDING] = f32(sliding, []);
     }
     return feeds;
   }

@@ -10,7 +10,8 @@ import { fromFloat32, type StoredDtype } from './dtype';
 import { encodeSafetensors, type TensorToWrite } from './safetensors';
 
 export interface SynthSpec {
-  family: Family;
+  /** The families our own writer lays out (the others' tiny checkpoints are written by transformers: test/data/families). */
+  family: Extract<Family, 'llama' | 'qwen2' | 'mistral' | 'opt'>;
   hidden: number;
   intermediate: number;
   layers: number;

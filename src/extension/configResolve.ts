@@ -20,7 +20,7 @@ import { checkOutputPath, notATrimOutput } from '../core/output';
 import { overlap } from '../core/paths';
 import schema from '../../schemas/trim.config.schema.json';
 import { closestName } from '../core/suggest';
-import { fractionHint } from '../core/options';
+import { fractionHint, parseNM } from '../core/options';
 
 export type OptionField = keyof PruneOptions;
 
@@ -318,8 +318,9 @@ export function resolveOptions(layers: LayerResult[], ctx: ResolveContext, model
 
   // Relations between options.
   if (o.nm !== null) {
-    const [n, m] = o.nm.split(':').map(Number);
-    if (n >= m || m > 64) issues.push(at('nm', `needs 1 ≤ N < M ≤ 64, e.g. "2:4" or "4:8" (got "${o.nm}")`));
+    // The core's own check of N:M (the schema's pattern gives the form, parseNM the bound).
+    const valid = ((): boolean => { try { parseNM(o.nm!); return true; } catch { return false; } })();
+    if (!valid) issues.push(at('nm', `needs 1 ≤ N < M ≤ 64, e.g. "2:4" or "4:8" (got "${o.nm}")`));
     if (o.trim) issues.push(at('nm', `applies to the plain score path only: set "trim" to false, or "nm" to null`));
     if (o.allocation !== 'uniform') issues.push(at('nm', `fixes every layer at N/M: it cannot be combined with allocation "${o.allocation}"`));
     if (o.blockSparsity) issues.push(at('nm', 'fixes every layer at N/M: it cannot be combined with per-block targets ("blockSparsity")'));

@@ -1,7 +1,8 @@
 /**
  * Issue 19 in a real VS Code (code-server + Chromium, the packaged VSIX): "Prune the demo model"
  * runs TRIM with its baseline and the panel's perplexity line carries the numbers of the report
- * on disk; a click on a cell of the sidebar's heatmap opens the panel on that block and linear;
+ * on disk; a click on a cell of the sidebar's heatmap opens the panel on that block and linear
+ * (also when the panel is in a background tab: issue 18);
  * "Run again" with TRIM switched off records it in the new run's report, and the new run opens
  * beside the one it came from. Needs scripts/e2e/setup.sh (E2E_CACHE). Screenshots:
  * .artifacts/e2e-results/.
@@ -169,6 +170,30 @@ describe('issue 19 in a real VS Code: baseline, sidebar navigation, Run again wi
     const panel = await webviewFrame('panel');
     await waitFor(`the panel on block ${y} · ${name}`, async () => (await panel.locator('.run-primary .rows h3').innerText()).startsWith(`Rows of block ${y} · ${name} (`), 30_000);
     await shot('2-sidebar-click-landed');
+  });
+
+  test('a click on a sidebar cell lands there also when the panel is in a background tab', { timeout: 120_000 }, async () => {
+    assert.ok(first, 'needs the first test');
+    const r = reportOf(first);
+    // Another editor in the panel's group covers the panel: VS Code destroys a hidden webview's
+    // script (no retainContextWhenHidden); the click reveals the panel and must land in its new one.
+    await runCommand('TRIM: Create trim.config.json');
+    await waitFor('trim.config.json in front of the panel', () => page.locator('.tab.active', { hasText: 'trim.config.json' }).first().isVisible());
+    const panelGone = await waitFor('the panel webview to go', async () => {
+      for (const f of page.frames()) {
+        if (f !== page.mainFrame() && await f.evaluate(() => document.body?.classList.contains('trim-panel') ?? false).catch(() => false)) return false;
+      }
+      return true;
+    }, 10_000).catch(() => false);
+    console.log(`panel webview document ${panelGone ? 'gone' : 'still there'} while covered`);
+    const sidebar = await webviewFrame('sidebar');
+    const canvas = 'canvas.layer-heatmap';
+    const [x, y] = [1, r.blocks.length - 1];
+    const name = r.model.linears[x];
+    await sidebar.locator(canvas).click({ position: await cellCentre(sidebar, canvas, x, y), force: true });
+    const panel = await webviewFrame('panel');
+    await waitFor(`the panel on block ${y} · ${name}`, async () => (await panel.locator('.run-primary .rows h3').innerText()).startsWith(`Rows of block ${y} · ${name} (`), 30_000);
+    await shot('2b-sidebar-click-background-tab');
   });
 
   test('Run again with TRIM off records it in the new report and opens beside the previous run', { timeout: RUN_TIMEOUT + 120_000 }, async () => {

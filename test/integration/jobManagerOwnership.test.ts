@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type PruneOptions } from '../../src/contract';
 import { defaultPruneOptions } from '../../src/core/options';
+import { lockFileFor } from '../../src/core/outputLock';
 import { JobManager } from '../../src/extension/jobManager';
 import { RunStore } from '../../src/extension/runStore';
 import { hashTree, tinyModel, tmpDir } from '../unit/badInputs';
@@ -68,6 +69,9 @@ describe('job manager + real worker: ownership of outputs (issue 16)', { skip: p
     const cliDone = new Promise<number | null>((r) => cli.on('close', r));
     await waitFor(() => fs.existsSync(path.join(partialDirFor(out), '.trim-resume', 'state.json')), 'the CLI job\'s partial folder');
     cli.kill('SIGSTOP'); // hold it mid-run, so that the comparison below is exact
+    // The CLI runs the job in a child (src/cliSupervisor.ts), which pauses with it: wait until it has.
+    const job = (JSON.parse(fs.readFileSync(lockFileFor(out), 'utf8')) as { pid: number }).pid;
+    await waitFor(() => stopped(job), 'the CLI\'s job process to pause with it', 5000);
     let before: Record<string, string>;
     try {
       before = hashTree(partialDirFor(out));

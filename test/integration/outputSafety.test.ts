@@ -175,6 +175,11 @@ describe('class 5: races around the output lock (CLI)', () => {
     const first = start(['--model', slow, '--out', out, ...SLOW]);
     await waitFor(() => fs.existsSync(path.join(partialDirFor(out), '.trim-resume', 'state.json')), 'the first job\'s checkpoint');
     first.child.kill('SIGSTOP');
+    // The job runs in a child of the CLI (src/cliSupervisor.ts), which pauses with it: wait until it has.
+    const job = (JSON.parse(fs.readFileSync(lockFileFor(out), 'utf8')) as { pid: number }).pid;
+    if (process.platform === 'linux') {
+      await waitFor(() => { const st = fs.readFileSync(`/proc/${job}/stat`, 'utf8'); return st[st.lastIndexOf(')') + 2] === 'T'; }, 'the job to pause with the CLI', 5000);
+    }
     try {
       // A write of the first job's in flight, as the second job finds it.
       fs.writeFileSync(path.join(partialDirFor(out), '.trim-resume', 'block-0001.json.tmp'), 'in flight');

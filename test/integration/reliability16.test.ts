@@ -156,7 +156,7 @@ describe('class 6: special files and bounds', () => {
     });
   }
 
-  it('two SIGTERMs during a long device run: stopped when the run returns, before the next block, nothing left', async () => {
+  it('two SIGTERMs during a long device run: stopped at once (the job process killed in its run, test/integration/stopLongRun.test.ts times it), before the next block, nothing left', async () => {
     const parent = path.join(root, 'sigterm');
     fs.mkdirSync(parent);
     const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'prune', '--out', path.join(parent, 'out'), '--trim', '--iterations', '1000', '--nsamples', '64', '--seqlen', '256', '--no-eval', '--ep', 'cpu', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -34,7 +34,10 @@ test('real config.json files of public checkpoints parse (older keys: torch_dtyp
   assert.equal(l3.rope?.scaling.type, 'llama3');
   assert.equal(l3.slidingWindow, null);
   const m = parseConfig(JSON.parse(fs.readFileSync(path.join(shared, 'mistralai__Mistral-7B-v0.1.json'), 'utf8')));
-  assert.equal(m.slidingWindow, 4096);
+  // Mistral's window is masked for real on every layer (no --seqlen refusal any more).
+  assert.equal(m.slidingWindow, null);
+  assert.equal(m.features?.window, 4096);
+  assert.deepEqual(new Set(m.features?.layerTypes), new Set(['sliding']));
 });
 
 test('the demo model config uses the newer keys (dtype, rope_parameters, layer_types)', () => {

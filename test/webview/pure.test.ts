@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import type { TrimReport } from '../../src/contract';
 import { buildWebviewHtml, makeNonce, webviewResourceRoots } from '../../src/extension/webviewHtml';
 import { applyEvent, emptyRun, parseFromWebview, runFromReport } from '../../src/webviewProtocol';
-import { binRows, blockRowGrid, fullRowGrid, layerGrid } from '../../webview/shared/runModel';
+import { binRows, blockRowGrid, fullRowGrid, layerGrid, partSparsity, rowPart } from '../../webview/shared/runModel';
 import { eventsFromReport } from './fixtures/synthReport';
 
 const report: TrimReport = JSON.parse(readFileSync(join(__dirname, '../data/report-demo.json'), 'utf8'));
@@ -153,5 +153,29 @@ describe('issue 19: export messages (pure)', () => {
     for (const bad of [{ ...ok, name: '../x.png' }, { ...ok, name: 'x.csv' }, { ...ok, data: 'data:text/html,<b>' }, { ...ok, format: 'svg' }, { ...ok, name: 'a/b.png' }]) {
       assert.equal(parseFromWebview(bad), null, JSON.stringify(bad));
     }
+  });
+});
+
+describe('fused linears (Phi-3)', () => {
+  it('names the projection a row of a fused linear belongs to, from the report\'s linearParts', () => {
+    const model = {
+      ...report.model, linears: ['qkv_proj', 'o_proj', 'gate_up_proj', 'down_proj'],
+      linearParts: {
+        qkv_proj: [{ name: 'q', start: 0, end: 32 }, { name: 'k', start: 32, end: 48 }, { name: 'v', start: 48, end: 64 }],
+        gate_up_proj: [{ name: 'gate', start: 0, end: 64 }, { name: 'up', start: 64, end: 128 }],
+      },
+    };
+    const run = runFromReport('r', 'phi3', { ...report, model });
+    assert.equal(rowPart(run, 'qkv_proj', 0), 'q (rows 0–31)');
+    assert.equal(rowPart(run, 'qkv_proj', 47), 'k (rows 32–47)');
+    assert.equal(rowPart(run, 'qkv_proj', 48), 'v (rows 48–63)');
+    assert.equal(rowPart(run, 'gate_up_proj', 64), 'up (rows 64–127)');
+    assert.equal(rowPart(run, 'o_proj', 3), null);
+    assert.equal(rowPart(runFromReport('d', 'demo', report), 'q_proj', 0), null);
+    // Each part's mean row sparsity: rows 0-31 at 0.25, 32-47 at 0.5, 48-63 at 0.75.
+    const rowSparsity = Array.from({ length: 64 }, (_, r) => (r < 32 ? 0.25 : r < 48 ? 0.5 : 0.75));
+    const layer = { ...report.blocks[0].layers[0], name: 'qkv_proj', rows: 64, rowSparsity };
+    assert.deepEqual(partSparsity(run, layer).map((p) => [p.name, p.mean]), [['q', 0.25], ['k', 0.5], ['v', 0.75]]);
+    assert.deepEqual(partSparsity(run, { ...layer, name: 'o_proj' }), []);
   });
 });

@@ -17,7 +17,7 @@ import { fileStem, layerCsv } from '../shared/exports';
 import { button } from '../shared/toolkit';
 import {
   allLayers, blockCount, blockRowGrid, fullRowGrid, hasMetrics, layerAt, layerGain, layerGrid,
-  progress, type LayerCell, type RowCell,
+  partSparsity, progress, rowPart, type LayerCell, type RowCell,
 } from '../shared/runModel';
 import type { Theme } from '../shared/theme';
 
@@ -325,7 +325,7 @@ export class RunView {
       const sel = ctx.row !== null && ctx.row < layer.rows ? ctx.row : null;
       this.rowInfo.textContent = sel === null
         ? 'Click a row (or Enter on it) to select it; "Whole block" returns to the overview.'
-        : `Selected: row ${sel} · sparsity ${fmt.pct(layer.rowSparsity[sel])} (${fmt.pp(layer.rowSparsity[sel] - layer.target)} from the layer's target ${fmt.pct(layer.target)})`;
+        : `Selected: row ${sel}${partNote(run, layer.name, sel)} · sparsity ${fmt.pct(layer.rowSparsity[sel])} (${fmt.pp(layer.rowSparsity[sel] - layer.target)} from the layer's target ${fmt.pct(layer.target)})`;
       this.rowHelp.textContent = `Every output row of this linear, left to right and top to bottom (${g.cols} rows per line). The colour is the ${what}. TRIM gives each row its own sparsity; plain Wanda gives every row the layer's target. The scale is the same as the block's overview.`;
       this.fullRows.update({
         cols: g.cols,
@@ -336,7 +336,7 @@ export class RunView {
         xTitle: 'row offset',
         yTitle: 'first row',
         color: (v) => ctx.rowScale.color(v),
-        tooltip: (c) => [`block ${block} · ${layer.name} · row ${c.row}`, `sparsity ${fmt.pct(c.sparsity)}`],
+        tooltip: (c) => [`block ${block} · ${layer.name} · row ${c.row}${partNote(run, layer.name, c.row)}`, `sparsity ${fmt.pct(c.sparsity)}`],
         label: `Row sparsity of block ${block} ${layer.name}, ${layer.rows} rows. Enter selects a row.`,
         cellHeight: g.rows > 64 ? 4 : g.rows > 16 ? 8 : 16,
         gap: [0, 0],
@@ -363,7 +363,7 @@ export class RunView {
       yTitle: 'row bin',
       color: (v) => ctx.rowScale.color(v),
       tooltip: (c) => [
-        `block ${block} · ${c.name} · rows ${c.bin.start}–${c.bin.end - 1}`,
+        `block ${block} · ${c.name} · rows ${c.bin.start}–${c.bin.end - 1}${partNote(run, c.name, c.bin.start)}`,
         `mean sparsity ${fmt.pct(c.bin.mean)}`,
         `min ${fmt.pct(c.bin.min)} · max ${fmt.pct(c.bin.max)} · target ${fmt.pct(c.target)}`,
       ],
@@ -436,6 +436,7 @@ function layerTooltip(c: LayerCell, metricName: string, run: RunSnapshot): strin
     lines.push(`${metricName} ${fmt.metric(l.metricBefore)} → ${fmt.metric(l.metricAfter)} (${fmt.gain(layerGain(l))})`);
   }
   lines.push(`${fmt.pp(l.achieved - l.target)} from target`);
+  for (const p of partSparsity(run, l)) lines.push(`${p.name} (rows ${p.start}–${p.end - 1}): ${fmt.pct(p.mean)}`);
   const bl = run.report?.baseline?.blocks.find((b) => b.index === c.block)?.layers.find((x) => x.name === c.name);
   if (bl) lines.push(`baseline (TRIM off) ${fmt.pct(bl.achieved)} (${fmt.pp(l.achieved - bl.achieved)} with TRIM)`);
   if (l.lr !== null) lines.push(l.lr === 0 ? 'TRIM kept the uniform start' : `TRIM step size (lr) ${l.lr}, best after ${l.iteration ?? '—'} step(s)`);
@@ -447,4 +448,10 @@ export function el(tag: string, cls = ''): HTMLElement {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   return e;
+}
+
+/** " · part k (rows 32–47)" for a row of a fused linear (Phi-3), else "". */
+function partNote(run: RunSnapshot, linear: string, row: number): string {
+  const p = rowPart(run, linear, row);
+  return p ? ` · part ${p}` : '';
 }

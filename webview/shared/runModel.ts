@@ -19,6 +19,24 @@ export function linearNames(run: RunSnapshot): string[] {
   return run.current?.layers.map((l) => l.name) ?? [];
 }
 
+/**
+ * Which projection a row of a fused linear belongs to (Phi-3's qkv_proj: q, k, v; gate_up_proj:
+ * gate, up), from the model's `linearParts`: "k (rows 32–47)"; null for a linear that is not fused.
+ */
+export function rowPart(run: RunSnapshot, linear: string, row: number): string | null {
+  const p = run.model?.linearParts?.[linear]?.find((x) => row >= x.start && row < x.end);
+  return p ? `${p.name} (rows ${p.start}–${p.end - 1})` : null;
+}
+
+/** A fused linear's parts with the mean sparsity of their rows (Phi-3: q, k, v of qkv_proj); [] for a linear that is not fused. */
+export function partSparsity(run: RunSnapshot, layer: LayerReport): { name: string; start: number; end: number; mean: number }[] {
+  return (run.model?.linearParts?.[layer.name] ?? []).map((p) => {
+    let s = 0;
+    for (let r = p.start; r < p.end; r++) s += layer.rowSparsity[r] ?? 0;
+    return { ...p, mean: p.end > p.start ? s / (p.end - p.start) : 0 };
+  });
+}
+
 /** Number of blocks of the model (known from the start event, or the report). */
 export function blockCount(run: RunSnapshot): number {
   if (run.model) return run.model.blocks;

@@ -3,6 +3,10 @@
  */
 import type { Ep, ModelSummary } from '../../contract';
 import type { GpuInfo } from './doctor';
+import { OPTION_BOUNDS } from '../options';
+
+/** The least `--gpu-memory` the options allow (the schema's minimum): auto never sizes below it. */
+const LEAST_GIB = OPTION_BOUNDS.gpuMemory.minimum ?? 1;
 
 /** GiB kept back from the card's free memory: the CUDA context, cuBLAS's workspace. */
 export const CONTEXT_GIB = 1;
@@ -19,7 +23,7 @@ export const FALLBACK_GIB = 24;
 export function autoGpuMemory(gpu: GpuInfo | null): { gib: number; why: string } {
   if (!gpu) return { gib: FALLBACK_GIB, why: `--gpu-memory auto: the card's free memory is unknown (no nvidia-smi); sized for ${FALLBACK_GIB} GiB, a 24 GB card (--gpu-memory sets it)` };
   const free = gpu.freeMiB / 1024;
-  const gib = Math.max(1.01, Math.floor((free - CONTEXT_GIB) * ARENA_SHARE * 10) / 10);
+  const gib = Math.max(LEAST_GIB, Math.floor((free - CONTEXT_GIB) * ARENA_SHARE * 10) / 10);
   return { gib, why: `--gpu-memory auto: sized for ${gib.toFixed(1)} GiB of the ${free.toFixed(1)} GiB free on ${gpu.name} (less ${CONTEXT_GIB} GiB for CUDA, × ${ARENA_SHARE} for ONNX Runtime's arena)` };
 }
 

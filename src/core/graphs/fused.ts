@@ -17,9 +17,9 @@
  */
 import type { LayerMetric, RowMetric, ScoreKind } from '../../contract';
 import type { ModelConfig } from '../config';
-import { INPUT_GROUPS, type InputGroup } from '../checkpoint';
+import { INPUT_GROUPS, positionTableRows, type InputGroup } from '../checkpoint';
 import { toFloat32, type StoredDtype } from '../dtype';
-import { blockForward, groupWidth } from './decoder';
+import { blockForward, embedScale, groupWidth, layerVariation, positionRows } from './decoder';
 import { GraphBuilder, T } from './builder';
 import { MetricOps } from './trimEval';
 import { MAX_SPARSITY, NEGATIVE_LRS, POSITIVE_LRS } from '../trimSearch';
@@ -116,6 +116,15 @@ export function flatRanksOps(b: GraphBuilder, root: GraphBuilder, score: string,
   return b.op('Reshape', [b.op('ScatterElements', [flat, idx, pos], { axis: 0 }), b.int64([rows, cols])]);
 }
 
+/** Input: float32 [blocks], 1 where the run's block is a sliding-window layer (where sliding and full layers mix: layerVariation). */
+export const fusedLayers = 'layers.sliding';
+
+/** The fusedLayers feed of the run [first, first + count), or null where the blocks compute alike. */
+export function fusedLayerFeed(cfg: ModelConfig, seqlen: number, first: number, count: number): Float32Array | null {
+  const types = cfg.features?.layerTypes;
+  return types && layerVariation(cfg, seqlen)?.perBlock ? Float32Array.from(types.slice(first, first + count), (t) => (t === 'sliding' ? 1 : 0)) : null;
+}
+
 /**
  * Input name of block k's (k-th of the run) weight, fed [1, ...shape]: one buffer per block and
  * tensor, so that the host can hand each to a worker thread afterwards; the graph concatenates them.
@@ -177,10 +186,11 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
     const ids = g.input('ids', T.INT64, [N * S]);
     const E = globalWeight(g, s, 'embed', ELEM[s.embed.dtype], [cfg.vocab, H], s.external?.embed);
     g.output(countBad(g, widen(g, E, s.embed.dtype)), 'embed.nonfinite', T.FLOAT);
-    let x = widen(g, g.op('Gather', [E, ids], { axis: 0 }), s.embed.dtype); // [N·S, H]
-    if (s.embed.positions) {
-      const P = globalWeight(g, s, 'positions', ELEM[s.embed.positions], [cfg.maxPositions + 2, H], s.external?.positions);
-      const pe = widen(g, g.op('Gather', [P, g.int64(Array.from({ length: S }, (_, i) => i + 2))], { axis: 0 }), s.embed.positions);
+    let x = embedScale(g, cfg, widen(g, g.op('Gather', [E, ids], { axis: 0 }), s.embed.dtype)); // [N·S, H]
+    const rows = positionRows(cfg, S);
+    if (s.embed.positions && rows) {
+      const P = globalWeight(g, s, 'positions', ELEM[s.embed.positions], [positionTableRows(cfg), H], s.external?.positions);
+      const pe = widen(g, g.op('Gather', [P, g.int64(rows)], { axis: 0 }), s.embed.positions);
       x = g.op('Add', [g.op('Reshape', [x, g.int64([N, S, H])]), pe]);
     }
     h = g.op('Reshape', [x, g.int64([s.chunks, s.chunkWindows * S, H])]);
@@ -189,6 +199,8 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   }
   if (half) h = g.op('Cast', [h], { to: T.FLOAT16 });
   const targets = g.input('targets', T.DOUBLE, [s.blocks]);
+  // Sliding and full layers mixed: per block of the run, 1 for a sliding-window layer, else 0 (fusedLayerFeed).
+  const layerTypes = layerVariation(cfg, S)?.perBlock ? g.input(fusedLayers, T.FLOAT, [s.blocks]) : null;
   const stacked = new Map<string, string>();
   for (const name of s.weightNames) {
     const parts = Array.from({ length: s.blocks }, (_, k) => {
@@ -206,6 +218,7 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   const bcond = bb.input(bb.fresh('cond'), T.BOOL, []);
   const hIn = bb.input(bb.fresh('h'), ACT, null);
   const chunkCount = bb.int64([s.chunks], []);
+  const layer = layerTypes ? bb.op('Gather', [layerTypes, k], { axis: 0 }) : undefined;
   const zeroF = bb.float([0], []);
   const raw = new Map<string, string>();
   const dense = new Map<string, string>();
@@ -232,7 +245,7 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   const it = sb.input(sb.fresh('it'), T.INT64, []);
   const cin = sb.input(sb.fresh('cond'), T.BOOL, []);
   const accIn = INPUT_GROUPS.map(() => sb.input(sb.fresh('acc'), T.DOUBLE, null));
-  const fw = blockForward(sb, g, cfg, S, s.biases, sb.op('Gather', [hIn, it], { axis: 0 }), (n) => denseAct.get(n)!, { half, withOutput: false, attention: s.attention });
+  const fw = blockForward(sb, g, cfg, S, s.biases, sb.op('Gather', [hIn, it], { axis: 0 }), (n) => denseAct.get(n)!, { half, withOutput: false, attention: s.attention, layer });
   const f32 = (b: GraphBuilder, v: string): string => (half ? b.op('Cast', [v], { to: T.FLOAT }) : v);
   sb.output(cin, sb.fresh('cond_out'), T.BOOL);
   INPUT_GROUPS.forEach((grp, i) => {
@@ -295,7 +308,7 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   const pb = bb.sub('propagate');
   const pit = pb.input(pb.fresh('it'), T.INT64, []);
   const pcin = pb.input(pb.fresh('cond'), T.BOOL, []);
-  const pf = blockForward(pb, g, cfg, S, s.biases, pb.op('Gather', [hIn, pit], { axis: 0 }), (n) => prunedAct.get(n)!, { half, attention: s.attention });
+  const pf = blockForward(pb, g, cfg, S, s.biases, pb.op('Gather', [hIn, pit], { axis: 0 }), (n) => prunedAct.get(n)!, { half, attention: s.attention, layer });
   pb.output(pcin, pb.fresh('cond_out'), T.BOOL);
   pb.output(pf.y, pb.fresh('y'), ACT);
   const hOut = bb.opN('Loop', [chunkCount, ''], 1, { body: { graph: pb.graph() } })[0];

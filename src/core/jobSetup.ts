@@ -53,7 +53,7 @@ export async function setUp(o: PruneOptions, ckpt: Checkpoint, emit: (e: TrimEve
   // limit there, and nothing crosses a bus). --precision auto: float16 on CUDA for 16-bit weights.
   const cuda = engine.ep === 'cuda';
   const memory = cuda ? (o.gpuMemory != null ? { gib: o.gpuMemory, why: `--gpu-memory ${o.gpuMemory}` } : autoGpuMemory(engine.gpu)) : null;
-  const { precision, why: precisionWhy } = resolvePrecision(o.precision, engine.ep, summary.dtype, canFuse(o));
+  const { precision, why: precisionWhy } = resolvePrecision(o.precision, engine.ep, summary.dtype, canFuse(o), ckpt.config.features?.float16Overflows ?? false);
   if (memory) emit({ type: 'log', level: 'info', message: `${memory.why}; ${precisionWhy}.` });
   else if (o.precision === 'auto') emit({ type: 'log', level: 'info', message: `${precisionWhy}.` });
   const ro: PruneOptions = { ...o, precision, gpuMemory: memory ? memory.gib : o.gpuMemory };

@@ -5,6 +5,8 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseConfig } from '../../src/core/config';
 import { TrimError } from '../../src/core/errors';
 
@@ -94,4 +96,12 @@ test('what the spec families refuse is a typed error that names it', () => {
   refused({ ...gemma2, query_pre_attn_scalar: 0 }, 'E_CONFIG', /query_pre_attn_scalar/);
   refused({ ...gemma3, layer_types: Array(26).fill('chunked_attention') }, 'E_CONFIG', /chunked_attention/);
   refused({ ...qwen3, architectures: ['Qwen3MoeForCausalLM'], model_type: 'qwen3_moe' }, 'E_UNSUPPORTED_ARCH', /Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM/);
+});
+
+test('Gemma 2 and 3 say their activations overflow float16 (--precision auto keeps float32 on CUDA); the others do not', () => {
+  const dir = path.join(__dirname, '..', 'data', 'families');
+  const flags = Object.fromEntries(['qwen3-bf16', 'gemma2-f32', 'gemma3-bf16', 'phi3-f32'].map((m) => [
+    m, parseConfig(JSON.parse(fs.readFileSync(path.join(dir, m, 'config.json'), 'utf8'))).features?.float16Overflows,
+  ]));
+  assert.deepEqual(flags, { 'qwen3-bf16': false, 'gemma2-f32': true, 'gemma3-bf16': true, 'phi3-f32': false });
 });

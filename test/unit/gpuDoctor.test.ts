@@ -157,4 +157,8 @@ test('--precision auto: float16 on CUDA for 16-bit checkpoints on the fused path
   assert.equal(resolvePrecision('float16', 'cpu', 'float16', true).precision, 'float16');
   assert.equal(resolvePrecision(undefined, 'cuda', 'float16', true).precision, 'float32');
   assert.equal(resolvePrecision('float16', 'cuda', 'float16', false).precision, 'float32'); // block by block computes in float32
+  // Gemma 2/3: auto keeps float32 on CUDA (their activations overflow float16); an explicit float16 is honoured.
+  assert.equal(resolvePrecision('auto', 'cuda', 'bfloat16', true, true).precision, 'float32');
+  assert.match(resolvePrecision('auto', 'cuda', 'bfloat16', true, true).why, /overflow float16/);
+  assert.equal(resolvePrecision('float16', 'cuda', 'bfloat16', true, true).precision, 'float16');
 });

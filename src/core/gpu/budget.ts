@@ -32,12 +32,17 @@ export function autoGpuMemory(gpu: GpuInfo | null): { gib: number; why: string }
  * their model) where the fused path runs; float32 on the CPU, for float32 checkpoints and on the
  * block-by-block path (which computes in float32 only).
  */
-export function resolvePrecision(choice: 'auto' | 'float32' | 'float16' | undefined, ep: Ep, dtype: ModelSummary['dtype'], fused: boolean): { precision: 'float32' | 'float16'; why: string } {
+export function resolvePrecision(
+  choice: 'auto' | 'float32' | 'float16' | undefined, ep: Ep, dtype: ModelSummary['dtype'], fused: boolean,
+  /** The family's activations overflow float16 (Gemma 2/3: FamilyFeatures.float16Overflows). */
+  float16Overflows = false,
+): { precision: 'float32' | 'float16'; why: string } {
   if (!fused && choice !== 'float32') return { precision: 'float32', why: `--precision ${choice ?? 'float32'}: float32 (N:M and --input-recalc run block by block, in float32)` };
   if (choice === 'float32' || choice === 'float16' || choice === undefined) {
     return { precision: choice ?? 'float32', why: `--precision ${choice ?? 'float32'}` };
   }
   if (ep !== 'cuda') return { precision: 'float32', why: '--precision auto: float32 on the CPU' };
   if (dtype === 'float32') return { precision: 'float32', why: '--precision auto: float32 for a float32 checkpoint' };
+  if (float16Overflows) return { precision: 'float32', why: `--precision auto: float32 on CUDA for this ${dtype} checkpoint, whose family's activations overflow float16 (Gemma 2/3)` };
   return { precision: 'float16', why: `--precision auto: float16 on CUDA for a ${dtype} checkpoint` };
 }

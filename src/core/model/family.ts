@@ -44,6 +44,12 @@ export interface FamilyFeatures {
   localRope: { theta: number; scaling: RopeScaling } | null;
   /** The final norm: RMSNorm, or LayerNorm with a bias (OPT). */
   finalNorm: 'rms' | 'layer';
+  /**
+   * Activations leave float16's range (±65504) in real checkpoints of this family (Gemma 2 and 3:
+   * large norm weights and sandwich norms; transformers#36822), so `--precision auto` keeps
+   * float32 on CUDA rather than float16.
+   */
+  float16Overflows: boolean;
   /** Learned absolute positions (a table `layout.positions`), position p at row p + offset (OPT: 2); null: none. */
   positionOffset: number | null;
 }
@@ -129,7 +135,7 @@ export function llamaFeatures(cfg: ModelConfig): FamilyFeatures {
   return {
     normPlusOne: false, sandwichNorms: false, qkNorm: false, queryScale: cfg.headDim ** -0.5,
     attnSoftcap: null, finalSoftcap: null, embedScale: null, act: 'silu', fusedQkv: false, fusedGateUp: false, layerTypes: null, window: null, localRope: null,
-    finalNorm: 'rms', positionOffset: null,
+    finalNorm: 'rms', positionOffset: null, float16Overflows: false,
   };
 }
 

@@ -26,6 +26,7 @@ export function gemmaFeatures(c: Record<string, unknown>, where: string, base: M
     // transformers multiplies by a tensor of the activations' dtype: float32 here.
     embedScale: Math.fround(Math.sqrt(base.hidden)),
     act: 'gelu_tanh',
+    float16Overflows: true,
   };
   const sw = c.sliding_window;
   if (sw !== null && sw !== undefined) {

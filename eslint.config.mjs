@@ -28,40 +28,60 @@ export default tseslint.config(
   {
     files: ['src/core/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [{ name: 'vscode', message: 'src/core runs in the worker and the CLI: no vscode.' }],
-        patterns: [{
-          group: ['**/extension', '**/extension/**', '**/worker', '**/worker/**', '**/cli', '**/webviewProtocol', '**/webview/**'],
-          message: 'src/core is the bottom layer: it may import src/contract and itself only.',
-        }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'vscode', message: 'src/core runs in the worker and the CLI: no vscode.' }],
+          patterns: [
+            {
+              group: ['**/extension', '**/extension/**', '**/worker', '**/worker/**', '**/cli', '**/webviewProtocol', '**/webview/**'],
+              message: 'src/core is the bottom layer: it may import src/contract and itself only.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['src/contract.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['./*', '../*'], message: 'src/contract.ts is the bottom: it imports nothing of the project.' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['./*', '../*'], message: 'src/contract.ts is the bottom: it imports nothing of the project.' }] },
+      ],
     },
   },
   {
     files: ['src/worker/**/*.ts', 'src/cli.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [{ name: 'vscode', message: 'The worker and the CLI run outside the editor: no vscode.' }],
-        patterns: [{ group: ['**/extension', '**/extension/**'], message: 'The worker and the CLI do not import the extension host.' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'vscode', message: 'The worker and the CLI run outside the editor: no vscode.' }],
+          patterns: [{ group: ['**/extension', '**/extension/**'], message: 'The worker and the CLI do not import the extension host.' }],
+        },
+      ],
     },
   },
   {
     files: ['webview/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [{ name: 'vscode', message: 'Webviews talk to the host by messages only.' }, ...NODE_BUILTINS.map((name) => ({ name, message: 'Webviews run in a browser frame: no Node built-ins.' }))],
-        patterns: [
-          { group: ['node:*'], message: 'Webviews run in a browser frame: no Node built-ins.' },
-          { group: ['**/src/*', '!**/src/contract', '!**/src/webviewProtocol'], message: 'From src, webviews import only src/contract and src/webviewProtocol.' },
-        ],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'vscode', message: 'Webviews talk to the host by messages only.' },
+            ...NODE_BUILTINS.map((name) => ({ name, message: 'Webviews run in a browser frame: no Node built-ins.' })),
+          ],
+          patterns: [
+            { group: ['node:*'], message: 'Webviews run in a browser frame: no Node built-ins.' },
+            {
+              group: ['**/src/*', '!**/src/contract', '!**/src/webviewProtocol'],
+              message: 'From src, webviews import only src/contract and src/webviewProtocol.',
+            },
+          ],
+        },
+      ],
     },
   },
 );

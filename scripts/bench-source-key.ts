@@ -46,10 +46,24 @@ const measure = (label: string, files: string[]): void => {
   const bytes = files.reduce((a, f) => a + fs.statSync(f).size, 0);
   const full = time(() => files.forEach(fullHash));
   const stamp = time(() => files.forEach((f) => shardStamp(f)));
-  rows.push([label, `${files.length}`, `${(bytes / 2 ** 20).toFixed(0)} MiB`, `${full.toFixed(3)} s`, `${(bytes / 2 ** 30 / full).toFixed(2)} GiB/s`, `${(stamp * 1000).toFixed(2)} ms`]);
+  rows.push([
+    label,
+    `${files.length}`,
+    `${(bytes / 2 ** 20).toFixed(0)} MiB`,
+    `${full.toFixed(3)} s`,
+    `${(bytes / 2 ** 30 / full).toFixed(2)} GiB/s`,
+    `${(stamp * 1000).toFixed(2)} ms`,
+  ]);
 };
 
-if (fs.existsSync(model)) measure(path.basename(model), fs.readdirSync(model).filter((f) => f.endsWith('.safetensors')).map((f) => path.join(model, f)));
+if (fs.existsSync(model))
+  measure(
+    path.basename(model),
+    fs
+      .readdirSync(model)
+      .filter((f) => f.endsWith('.safetensors'))
+      .map((f) => path.join(model, f)),
+  );
 const synth = path.join(os.tmpdir(), `trim-bench-source-key-${process.pid}.safetensors`);
 try {
   const fd = fs.openSync(synth, 'w');

@@ -21,12 +21,17 @@ for (const a of process.argv.slice(2)) {
 
 function gpuMemMiB(pid) {
   try {
-    const out = execFileSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     for (const line of out.split('\n')) {
       const [p, m] = line.split(',').map((s) => s.trim());
       if (Number(p) === pid) return Number(m);
     }
-  } catch { /* no GPU tools */ }
+  } catch {
+    /* no GPU tools */
+  }
   return null;
 }
 
@@ -54,13 +59,24 @@ async function bench(args) {
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   let rss = 0;
   let gpu = null;
-  const hasSmi = (() => { try { execFileSync('nvidia-smi', ['-L'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+  const hasSmi = (() => {
+    try {
+      execFileSync('nvidia-smi', ['-L'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
   const poll = setInterval(() => {
     const pids = withChildren(child.pid);
     for (const p of pids) rss = Math.max(rss, hwmKiB(p) ?? 0);
     if (hasSmi) {
       const gs = pids.map(gpuMemMiB).filter((g) => g !== null);
-      if (gs.length) gpu = Math.max(gpu ?? 0, gs.reduce((a, b) => a + b, 0));
+      if (gs.length)
+        gpu = Math.max(
+          gpu ?? 0,
+          gs.reduce((a, b) => a + b, 0),
+        );
     }
   }, 200);
   let buf = '';
@@ -84,7 +100,11 @@ async function bench(args) {
   const code = await new Promise((r) => child.on('close', r));
   clearInterval(poll);
   let report = null;
-  try { report = JSON.parse(fs.readFileSync(path.join(out, 'pruned', 'trim-report.json'), 'utf8')); } catch { /* failed run */ }
+  try {
+    report = JSON.parse(fs.readFileSync(path.join(out, 'pruned', 'trim-report.json'), 'utf8'));
+  } catch {
+    /* failed run */
+  }
   fs.rmSync(out, { recursive: true, force: true });
   if (code !== 0 || !summary || !start) {
     console.error(`run failed (exit ${code}): ${args.join(' ')}`);
@@ -93,18 +113,32 @@ async function bench(args) {
   const o = report?.options ?? start.options;
   const s = summary.seconds;
   const rows = [
-    ['model', `${path.basename(start.model.path)} (${start.model.architecture}, ${(start.model.parameters / 1e6).toFixed(1)}M, ${start.model.dtype})`],
+    [
+      'model',
+      `${path.basename(start.model.path)} (${start.model.architecture}, ${(start.model.parameters / 1e6).toFixed(1)}M, ${start.model.dtype})`,
+    ],
     ['machine', `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`],
     ['execution provider', `${summary.ep}${summary.device ? ` (${summary.device})` : ''}`],
     ['precision, GPU memory planned', `${o.precision ?? 'float32'}${o.gpuMemory != null ? `, ${o.gpuMemory} GiB` : ''}`],
     ['windows × seqlen', `${o.nsamples} × ${o.seqlen ?? '(default)'}${o.batch ? ` (${o.batch} per batch)` : ''}`],
-    ['method', `${o.score}${o.allocation !== 'uniform' ? ' + ' + o.allocation : ''}${o.trim ? ' + TRIM' : ''} ${(o.sparsity * 100).toFixed(0)}%`],
-    ...['load', 'calibration', 'allocation', 'embed', 'statistics', 'trim', 'prune', 'propagate', 'write', 'dense_eval', 'eval'].map((k) => [`  ${k} (s)`, s[k].toFixed(2)]),
-    ['  prune span (s): load→pruned weights', (s.load + s.calibration + s.allocation + s.embed + s.statistics + s.prune + s.propagate).toFixed(2)],
+    [
+      'method',
+      `${o.score}${o.allocation !== 'uniform' ? ' + ' + o.allocation : ''}${o.trim ? ' + TRIM' : ''} ${(o.sparsity * 100).toFixed(0)}%`,
+    ],
+    ...['load', 'calibration', 'allocation', 'embed', 'statistics', 'trim', 'prune', 'propagate', 'write', 'dense_eval', 'eval'].map(
+      (k) => [`  ${k} (s)`, s[k].toFixed(2)],
+    ),
+    [
+      '  prune span (s): load→pruned weights',
+      (s.load + s.calibration + s.allocation + s.embed + s.statistics + s.prune + s.propagate).toFixed(2),
+    ],
     ['  total (s)', s.total.toFixed(2)],
     ['peak host RSS', `${(rss / 2 ** 20).toFixed(2)} GiB`],
     ['peak GPU memory', gpu === null ? 'n/a' : `${(gpu / 1024).toFixed(2)} GiB`],
-    ['perplexity dense → pruned', summary.perplexity === null ? 'not evaluated' : `${summary.dense_perplexity?.toFixed(2)} → ${summary.perplexity.toFixed(2)}`],
+    [
+      'perplexity dense → pruned',
+      summary.perplexity === null ? 'not evaluated' : `${summary.dense_perplexity?.toFixed(2)} → ${summary.perplexity.toFixed(2)}`,
+    ],
     ['sparsity', summary.sparsity.toFixed(4)],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));

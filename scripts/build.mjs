@@ -14,31 +14,49 @@ const ortLoader = path.resolve('src/core/ortLoad.ts');
 const ortPlugin = {
   name: 'ort-loader',
   setup(b) {
-    b.onResolve({ filter: /^onnxruntime-node$/ }, (args) => (args.importer === ortLoader ? { path: 'onnxruntime-node', external: true } : { path: ortLoader }));
+    b.onResolve({ filter: /^onnxruntime-node$/ }, (args) =>
+      args.importer === ortLoader ? { path: 'onnxruntime-node', external: true } : { path: ortLoader },
+    );
   },
 };
 const node = {
-  bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, minify,
-  external: ['vscode', 'onnxruntime-node'], logLevel: 'warning', plugins: [ortPlugin],
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  minify,
+  external: ['vscode', 'onnxruntime-node'],
+  logLevel: 'warning',
+  plugins: [ortPlugin],
 };
 const browser = {
-  bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: true, minify,
+  bundle: true,
+  platform: 'browser',
+  target: 'es2022',
+  format: 'iife',
+  sourcemap: true,
+  minify,
   logLevel: 'warning',
 };
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' } },
   { ...node, entryPoints: { worker: 'src/worker/worker.ts', cli: 'src/cli.ts', tokenize: 'src/core/tokenizeWorker.ts' } },
   { ...browser, entryPoints: { 'webview/panel': 'webview/panel/main.ts', 'webview/sidebar': 'webview/sidebar/main.ts' } },
-].map((b) => ({
-  ...b,
-  // An entry whose source is not written yet is skipped with a notice, never silently.
-  entryPoints: Object.fromEntries(Object.entries(b.entryPoints).filter(([name, p]) => {
-    if (existsSync(p)) return true;
-    console.warn(`build: skipping ${name} (${p} does not exist)`);
-    return false;
-  })),
-  outdir: 'dist',
-})).filter((b) => Object.keys(b.entryPoints).length > 0);
+]
+  .map((b) => ({
+    ...b,
+    // An entry whose source is not written yet is skipped with a notice, never silently.
+    entryPoints: Object.fromEntries(
+      Object.entries(b.entryPoints).filter(([name, p]) => {
+        if (existsSync(p)) return true;
+        console.warn(`build: skipping ${name} (${p} does not exist)`);
+        return false;
+      }),
+    ),
+    outdir: 'dist',
+  }))
+  .filter((b) => Object.keys(b.entryPoints).length > 0);
 
 if (watch) {
   for (const b of builds) await (await esbuild.context(b)).watch();

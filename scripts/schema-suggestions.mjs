@@ -41,7 +41,9 @@ for (const name of options) {
 }
 
 // The block is written as one line per pattern, after "additionalProperties".
-const block = `"patternProperties": {\n${Object.entries(patterns).map(([p, s]) => `    ${JSON.stringify(p)}: ${JSON.stringify(s)}`).join(',\n')}\n  },`;
+const block = `"patternProperties": {\n${Object.entries(patterns)
+  .map(([p, s]) => `    ${JSON.stringify(p)}: ${JSON.stringify(s)}`)
+  .join(',\n')}\n  },`;
 const start = text.indexOf('"patternProperties": {');
 let next;
 if (start >= 0) {
@@ -53,5 +55,8 @@ if (start >= 0) {
 }
 JSON.parse(next);
 if (process.argv.includes('--check')) {
-  if (next !== text) { console.error('schemas/trim.config.schema.json: the patternProperties are not up to date; run node scripts/schema-suggestions.mjs'); process.exit(1); }
+  if (next !== text) {
+    console.error('schemas/trim.config.schema.json: the patternProperties are not up to date; run node scripts/schema-suggestions.mjs');
+    process.exit(1);
+  }
 } else writeFileSync(file, next);

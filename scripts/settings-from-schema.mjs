@@ -57,6 +57,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   pkg.contributes.configuration.properties = settingsFrom(pkg.contributes.configuration.properties, schema.properties);
   const next = `${JSON.stringify(pkg, null, 2)}\n`;
   if (process.argv.includes('--check')) {
-    if (next !== text) { console.error('package.json: the trim.* settings differ from schemas/trim.config.schema.json; run node scripts/settings-from-schema.mjs'); process.exit(1); }
+    if (next !== text) {
+      console.error(
+        'package.json: the trim.* settings differ from schemas/trim.config.schema.json; run node scripts/settings-from-schema.mjs',
+      );
+      process.exit(1);
+    }
   } else writeFileSync(pkgFile, next);
 }

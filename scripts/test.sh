@@ -17,6 +17,8 @@ sh scripts/e2e/setup.sh
 npm run --silent typecheck
 # The layering (core never imports vscode or the host; webviews only the contract and the protocol).
 npm run --silent lint
+# One formatting (prettier; `npm run format` writes it).
+npm run --silent format:check
 node scripts/build.mjs
 exec node --import tsx --test --test-concurrency=1 \
   test/unit/*.test.ts test/webview/*.test.ts test/integration/*.test.ts test/e2e/*.test.ts

@@ -52,9 +52,11 @@ const stopNow = {
   /** Standard output was closed by its reader (`--json | head -1`): nothing more is written to it. */
   pipeClosed: false,
   now(why: string): never {
-    const what = this.settle ? this.settle()
-      : this.handedBack ? 'the job was already moving its result into place or removing its partial output; a run on the same --out finishes what was left.'
-      : 'nothing was written.';
+    const what = this.settle
+      ? this.settle()
+      : this.handedBack
+        ? 'the job was already moving its result into place or removing its partial output; a run on the same --out finishes what was left.'
+        : 'nothing was written.';
     this.settle = null;
     process.stderr.write(`error: ${oneLine(`${why}; ${what}`)}\n`);
     process.exit(2);
@@ -83,7 +85,10 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
   };
   // Units done of all, time so far and, once one is done, the time left at the rate since the bar began.
   const LABELS: Record<string, [string, string]> = {
-    dense_eval: ['dense evaluation', 'steps'], eval: ['evaluation', 'steps'], allocation: ['allocation', 'blocks'], blocks: ['pruning', 'blocks'],
+    dense_eval: ['dense evaluation', 'steps'],
+    eval: ['evaluation', 'steps'],
+    allocation: ['allocation', 'blocks'],
+    blocks: ['pruning', 'blocks'],
   };
   // A phase's clock starts with its first bar (a log line in between redraws the bar, not the clock).
   const starts = new Map<string, { at: number; done: number }>();
@@ -100,7 +105,10 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
     if (!bar || barPhase !== phase) {
       stop();
       const [label, unit] = LABELS[phase] ?? [phase, ''];
-      bar = new cliProgress.SingleBar({ format: `  ${label} [{bar}] {value}/{total} ${unit} · {elapsed}{left}`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
+      bar = new cliProgress.SingleBar(
+        { format: `  ${label} [{bar}] {value}/{total} ${unit} · {elapsed}{left}`, stream: process.stderr, hideCursor: true },
+        cliProgress.Presets.shades_classic,
+      );
       bar.start(total, done, times(phase, done, total));
       barPhase = phase;
     } else bar.update(done, times(phase, done, total));
@@ -108,7 +116,9 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
   const emit = (e: TrimEvent): void => {
     switch (e.type) {
       case 'start':
-        console.error(`${e.model.architecture} · ${e.model.blocks} blocks · ${(e.model.parameters / 1e6).toFixed(1)}M parameters · ${e.model.dtype} · execution provider: ${e.ep}`);
+        console.error(
+          `${e.model.architecture} · ${e.model.blocks} blocks · ${(e.model.parameters / 1e6).toFixed(1)}M parameters · ${e.model.dtype} · execution provider: ${e.ep}`,
+        );
         if (e.epNotice) console.error(oneLine(e.epNotice));
         else if (e.ep === 'cuda' && e.device) console.error(oneLine(e.device));
         break;
@@ -122,11 +132,16 @@ function makeEmitter(json: boolean): { emit: (e: TrimEvent) => void; stop: () =>
         break;
       case 'block_end':
         if (tty) showBar('blocks', e.block + 1, e.blocks);
-        else console.error(`  block ${e.block + 1}/${e.blocks}: target ${e.report.target.toFixed(3)}, achieved ${e.report.achieved.toFixed(4)}`);
+        else
+          console.error(
+            `  block ${e.block + 1}/${e.blocks}: target ${e.report.target.toFixed(3)}, achieved ${e.report.achieved.toFixed(4)}`,
+          );
         break;
       case 'eval':
         stop();
-        console.error(`  ${e.which} perplexity ${e.result.perplexity.toFixed(2)} (${e.result.windows} windows × ${e.result.seqlen}, ${e.result.seconds.toFixed(1)} s)`);
+        console.error(
+          `  ${e.which} perplexity ${e.result.perplexity.toFixed(2)} (${e.result.windows} windows × ${e.result.seqlen}, ${e.result.seconds.toFixed(1)} s)`,
+        );
         break;
       case 'log':
         stop();
@@ -156,7 +171,9 @@ function versionText(): string {
 }
 
 async function main(): Promise<void> {
-  const program = new Command(cliName()).description('TRIM: row-wise metric-driven pruning of LLMs on ONNX Runtime').showHelpAfterError()
+  const program = new Command(cliName())
+    .description('TRIM: row-wise metric-driven pruning of LLMs on ONNX Runtime')
+    .showHelpAfterError()
     .version(versionText(), '-v, --version', 'print the version of trim-vscode and of onnxruntime-node')
     // Usage errors exit with 2, like the typed errors below (inherited by the subcommands).
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
@@ -164,20 +181,37 @@ async function main(): Promise<void> {
   program
     .command('eval')
     .description('perplexity of a checkpoint on a text (non-overlapping windows)')
-    .option('--model <dir>', 'Hugging Face checkpoint folder, or the id (ORG/NAME) of a model in the Hugging Face cache (default: the embedded demo model)')
+    .option(
+      '--model <dir>',
+      'Hugging Face checkpoint folder, or the id (ORG/NAME) of a model in the Hugging Face cache (default: the embedded demo model)',
+    )
     .option('--text <file>', 'evaluation text (default: the embedded eval-brown.txt)')
     .option('--seqlen <n>', 'tokens per window', int, 512)
     .option('--max-eval-windows <n>', 'evaluate at most this many windows', int)
-    .addOption(new Option('--max-windows <n>', 'the same as --max-eval-windows (its former name)').argParser(int).conflicts('maxEvalWindows'))
+    .addOption(
+      new Option('--max-windows <n>', 'the same as --max-eval-windows (its former name)').argParser(int).conflicts('maxEvalWindows'),
+    )
     .addOption(new Option('--ep <ep>', 'execution provider').choices(EP_CHOICES).default('auto'))
     .option('--json', 'print JSON events; the last line is the summary')
     .action(async (o) => {
       const { emit, stop } = makeEmitter(!!o.json);
-      const r = await runEval({ model: o.model ? resolveModel(o.model) : d.model, text: o.text ?? d.eval!, seqlen: o.seqlen, maxWindows: o.maxEvalWindows ?? o.maxWindows ?? null, ep: o.ep }, emit);
+      const r = await runEval(
+        {
+          model: o.model ? resolveModel(o.model) : d.model,
+          text: o.text ?? d.eval!,
+          seqlen: o.seqlen,
+          maxWindows: o.maxEvalWindows ?? o.maxWindows ?? null,
+          ep: o.ep,
+        },
+        emit,
+      );
       stop();
       const summary = { type: 'eval_summary' as const, ...r };
       if (o.json) out(JSON.stringify(summary));
-      else console.log(`perplexity ${r.perplexity.toFixed(3)} · ${r.windows} windows × ${r.seqlen} tokens (${r.tokens} tokens in the text) · ${r.ep} · ${r.seconds.toFixed(1)} s`);
+      else
+        console.log(
+          `perplexity ${r.perplexity.toFixed(3)} · ${r.windows} windows × ${r.seqlen} tokens (${r.tokens} tokens in the text) · ${r.ep} · ${r.seconds.toFixed(1)} s`,
+        );
     });
   const prune = program
     .command('prune')
@@ -189,7 +223,8 @@ async function main(): Promise<void> {
       // A model id (ORG/NAME) in the Hugging Face cache stands for its snapshot folder.
       const model = a.model ? resolveModel(a.model) : d.model;
       const o = pruneOptionsFrom(a, d, model);
-      if (o.baseline && !o.trim) throw new TrimError('E_OPTION', '--baseline: the baseline is the same job with TRIM off; it goes with --trim.');
+      if (o.baseline && !o.trim)
+        throw new TrimError('E_OPTION', '--baseline: the baseline is the same job with TRIM off; it goes with --trim.');
       const { emit, stop } = makeEmitter(!!a.json);
       const ac = { cancelled: false };
       // The first signal stops cleanly after the current step (a --resume run keeps its
@@ -218,8 +253,13 @@ async function main(): Promise<void> {
       stopRequest.on = onSignal;
       if (stopRequest.pending) onSignal(stopRequest.pending);
       const r = await runPrune(o, emit, {
-        check: () => { if (ac.cancelled) throw new TrimErrorCancelled(); },
-        onStopNow: (settle) => { stopNow.handedBack = settle === null && (stopNow.settle !== null || stopNow.handedBack); stopNow.settle = settle; },
+        check: () => {
+          if (ac.cancelled) throw new TrimErrorCancelled();
+        },
+        onStopNow: (settle) => {
+          stopNow.handedBack = settle === null && (stopNow.settle !== null || stopNow.handedBack);
+          stopNow.settle = settle;
+        },
         onLock: noteLock,
       });
       stop();
@@ -231,21 +271,32 @@ async function main(): Promise<void> {
       console.log('');
       console.log(`pruned ${model}`);
       console.log(`  → ${r.out}`);
-      console.log(`  sparsity   ${(r.sparsity * 100).toFixed(2)}% of the linear weights (target ${(o.sparsity * 100).toFixed(0)}%${o.trim ? ', TRIM' : ''}${o.allocation !== 'uniform' ? ', ' + o.allocation : ''})`);
+      console.log(
+        `  sparsity   ${(r.sparsity * 100).toFixed(2)}% of the linear weights (target ${(o.sparsity * 100).toFixed(0)}%${o.trim ? ', TRIM' : ''}${o.allocation !== 'uniform' ? ', ' + o.allocation : ''})`,
+      );
       if (r.perplexity !== null && r.baseline_perplexity != null) {
         const d = (r.perplexity / r.baseline_perplexity - 1) * 100;
-        console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.baseline_perplexity.toFixed(2)} baseline (TRIM off) → ${r.perplexity.toFixed(2)} TRIM (${d <= 0 ? '−' : '+'}${Math.abs(d).toFixed(1)}% vs baseline)`);
-      } else if (r.perplexity !== null) console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.perplexity.toFixed(2)} pruned`);
+        console.log(
+          `  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.baseline_perplexity.toFixed(2)} baseline (TRIM off) → ${r.perplexity.toFixed(2)} TRIM (${d <= 0 ? '−' : '+'}${Math.abs(d).toFixed(1)}% vs baseline)`,
+        );
+      } else if (r.perplexity !== null)
+        console.log(`  perplexity ${r.dense_perplexity?.toFixed(2) ?? '?'} dense → ${r.perplexity.toFixed(2)} pruned`);
       const f = (x: number): string => x.toFixed(1);
       // The fused path's statistics, search and propagation run as one graph: its runs' time split by a profile (phaseProfile.ts).
       const pr = r.phaseRuns;
-      const how = r.phaseSource === 'profiled' ? ` (device runs split by a profile of each)`
-        : r.phaseSource === 'sampled' && pr ? ` (device runs split by a profile of ${pr.profiled} of the ${pr.runs}${pr.unsplit ? `; ${pr.unsplit} unsplit, in pruning` : ''})`
-          : '';
-      const phases = r.phaseSource !== 'unsplit' && (s.statistics + s.propagate > 0 || s.prune === 0)
-        ? `statistics ${f(s.statistics)}, pruning ${f(s.prune)}${o.trim ? ` (TRIM search ${f(s.trim)})` : ''}, propagation ${f(s.propagate)}${how}`
-        : `pruning ${f(s.prune)}, which holds statistics, ${o.trim ? 'the TRIM search' : 'masks'} and propagation run as one graph, unsplit (TRIM_PHASES=1 splits them, at some cost)`;
-      console.log(`  time       ${f(s.total)} s (${phases}, evaluation ${f(s.eval + s.dense_eval)}) on ${r.ep}${r.precision ? ` (${r.precision})` : ''}`);
+      const how =
+        r.phaseSource === 'profiled'
+          ? ` (device runs split by a profile of each)`
+          : r.phaseSource === 'sampled' && pr
+            ? ` (device runs split by a profile of ${pr.profiled} of the ${pr.runs}${pr.unsplit ? `; ${pr.unsplit} unsplit, in pruning` : ''})`
+            : '';
+      const phases =
+        r.phaseSource !== 'unsplit' && (s.statistics + s.propagate > 0 || s.prune === 0)
+          ? `statistics ${f(s.statistics)}, pruning ${f(s.prune)}${o.trim ? ` (TRIM search ${f(s.trim)})` : ''}, propagation ${f(s.propagate)}${how}`
+          : `pruning ${f(s.prune)}, which holds statistics, ${o.trim ? 'the TRIM search' : 'masks'} and propagation run as one graph, unsplit (TRIM_PHASES=1 splits them, at some cost)`;
+      console.log(
+        `  time       ${f(s.total)} s (${phases}, evaluation ${f(s.eval + s.dense_eval)}) on ${r.ep}${r.precision ? ` (${r.precision})` : ''}`,
+      );
       console.log(`  report     ${r.report}`);
     });
   program
@@ -263,7 +314,9 @@ async function main(): Promise<void> {
       // Random weights need no particular tokenizer: borrow the demo model's (8,192 ids, within
       // every preset's vocabulary) so that the checkpoint can be pruned and evaluated as is.
       for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(defaults.model(), f), path.join(a.out, f));
-      console.log(`${a.preset}: ${spec.layers} blocks, ${(r.bytes / 2 ** 30).toFixed(2)} GiB in ${r.files.length} file(s) → ${a.out} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+      console.log(
+        `${a.preset}: ${spec.layers} blocks, ${(r.bytes / 2 ** 30).toFixed(2)} GiB in ${r.files.length} file(s) → ${a.out} (${((performance.now() - t) / 1000).toFixed(1)} s)`,
+      );
     });
   addGpuCommands(program);
   await program.parseAsync(process.argv);
@@ -272,19 +325,21 @@ async function main(): Promise<void> {
 /** Where the supervisor's stop requests go (cliSupervisor.ts): the prune job's signal handler once it runs. */
 const stopRequest: { on: ((sig: NodeJS.Signals) => void) | null; pending: NodeJS.Signals | null } = { on: null, pending: null };
 watchSupervisor((sig) => (stopRequest.on ? stopRequest.on(sig) : (stopRequest.pending = sig)));
-runWithCudaLibraries().then((code) => (code === null ? main() : process.exit(code))).catch((e) => {
-  if (isTrimError(e)) {
-    console.error(`error: ${e.message}`);
-    if (process.argv.includes('--json')) out(JSON.stringify({ type: 'error', error: { code: e.code, message: e.message } }));
-    process.exit(2);
-  }
-  // An error of the system (a name too long, a parent that is a file, a full disk, …): what the
-  // user can act on, in one line; only bugs keep their stack.
-  if (systemError(e)) {
-    console.error(`error: ${oneLine(e.message)}`);
-    if (process.argv.includes('--json')) out(JSON.stringify({ type: 'error', error: { code: 'E_IO', message: oneLine(e.message) } }));
-    process.exit(2);
-  }
-  console.error(e);
-  process.exit(1);
-});
+runWithCudaLibraries()
+  .then((code) => (code === null ? main() : process.exit(code)))
+  .catch((e) => {
+    if (isTrimError(e)) {
+      console.error(`error: ${e.message}`);
+      if (process.argv.includes('--json')) out(JSON.stringify({ type: 'error', error: { code: e.code, message: e.message } }));
+      process.exit(2);
+    }
+    // An error of the system (a name too long, a parent that is a file, a full disk, …): what the
+    // user can act on, in one line; only bugs keep their stack.
+    if (systemError(e)) {
+      console.error(`error: ${oneLine(e.message)}`);
+      if (process.argv.includes('--json')) out(JSON.stringify({ type: 'error', error: { code: 'E_IO', message: oneLine(e.message) } }));
+      process.exit(2);
+    }
+    console.error(e);
+    process.exit(1);
+  });

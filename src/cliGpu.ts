@@ -19,13 +19,13 @@ import { setupGpu, type SetupProgress } from './core/gpu/setup';
 const MiB = 2 ** 20;
 
 export function addGpuCommands(program: Command): void {
-  const gpu = program.command('gpu').description('set up and check the NVIDIA GPU (ONNX Runtime\'s CUDA provider, CUDA libraries)');
+  const gpu = program.command('gpu').description("set up and check the NVIDIA GPU (ONNX Runtime's CUDA provider, CUDA libraries)");
   gpu
     .command('setup')
     .description(`download ONNX Runtime's CUDA provider from the npm registry (integrity checked) and install it in ${userCacheBase()}`)
     .option('--from <file>', 'install from this tarball of the provider package (brought in by hand; integrity checked)')
     .option('--provider-dir <dir>', 'copy the provider of an existing ONNX Runtime 1.29.0 install from this folder instead')
-    .option('--registry <url>', 'npm registry (default: npm\'s configuration, else https://registry.npmjs.org)')
+    .option('--registry <url>', "npm registry (default: npm's configuration, else https://registry.npmjs.org)")
     .option('--save-tarball <file>', 'also keep the verified tarball here (for a machine without network: --from)')
     .option('--force', 'reinstall even when an install is present')
     .option('--json', 'print the result as JSON')
@@ -36,7 +36,10 @@ export function addGpuCommands(program: Command): void {
       const onProgress = (p: SetupProgress): void => {
         if (p.phase === 'download' && tty && p.total) {
           if (!bar) {
-            bar = new cliProgress.SingleBar({ format: '  download [{bar}] {value}/{total} MiB · {duration_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
+            bar = new cliProgress.SingleBar(
+              { format: '  download [{bar}] {value}/{total} MiB · {duration_formatted}', stream: process.stderr, hideCursor: true },
+              cliProgress.Presets.shades_classic,
+            );
             bar.start(Math.round(p.total / MiB), 0);
           }
           bar.update(Math.round(p.done / MiB));
@@ -46,7 +49,16 @@ export function addGpuCommands(program: Command): void {
           bar?.stop();
           bar = null;
           phase = p.phase;
-          if (!a.json) console.error({ metadata: 'Reading the package metadata', download: 'Downloading', verify: 'Checking the integrity', extract: 'Extracting the provider libraries', copy: 'Copying onnxruntime-node\'s binding' }[p.phase]);
+          if (!a.json)
+            console.error(
+              {
+                metadata: 'Reading the package metadata',
+                download: 'Downloading',
+                verify: 'Checking the integrity',
+                extract: 'Extracting the provider libraries',
+                copy: "Copying onnxruntime-node's binding",
+              }[p.phase],
+            );
         }
       };
       const ac = new AbortController();
@@ -54,9 +66,28 @@ export function addGpuCommands(program: Command): void {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        const r = await setupGpu({ base: userCacheBase(), from: a.from, providerDir: a.providerDir, registry: a.registry, saveTarball: a.saveTarball, force: !!a.force, signal: ac.signal, onProgress });
+        const r = await setupGpu({
+          base: userCacheBase(),
+          from: a.from,
+          providerDir: a.providerDir,
+          registry: a.registry,
+          saveTarball: a.saveTarball,
+          force: !!a.force,
+          signal: ac.signal,
+          onProgress,
+        });
         (bar as cliProgress.SingleBar | null)?.stop();
-        if (a.json) process.stdout.write(JSON.stringify({ type: 'gpu_setup', status: r.status, dir: r.dir, downloaded: r.downloaded, seconds: r.seconds, source: r.manifest.source }) + '\n');
+        if (a.json)
+          process.stdout.write(
+            JSON.stringify({
+              type: 'gpu_setup',
+              status: r.status,
+              dir: r.dir,
+              downloaded: r.downloaded,
+              seconds: r.seconds,
+              source: r.manifest.source,
+            }) + '\n',
+          );
         else console.log(r.message);
       } finally {
         process.off('SIGINT', onSignal);
@@ -73,8 +104,15 @@ export function addGpuCommands(program: Command): void {
       // library path that jobs get.
       let probe: string | null = null;
       if (d.ready) {
-        const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], 'gpu', 'probe'], { env: { ...(jobEnv(d) ?? process.env), [JOB_CHILD]: '1' }, encoding: 'utf8', timeout: 120_000 });
-        probe = r.status === 0 ? 'a CUDA session was created' : `creating a CUDA session failed: ${(r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').pop()}`;
+        const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], 'gpu', 'probe'], {
+          env: { ...(jobEnv(d) ?? process.env), [JOB_CHILD]: '1' },
+          encoding: 'utf8',
+          timeout: 120_000,
+        });
+        probe =
+          r.status === 0
+            ? 'a CUDA session was created'
+            : `creating a CUDA session failed: ${(r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').pop()}`;
       }
       if (a.json) {
         process.stdout.write(JSON.stringify({ type: 'gpu_doctor', ...d, probe }) + '\n');

@@ -17,13 +17,23 @@ const CLI_HELP: Record<string, string> = {
   model: 'Hugging Face checkpoint folder, or the id (ORG/NAME) of a model in the Hugging Face cache (default: the embedded demo model)',
   out: 'output folder (default: <model>-pruned-<pct> or -trim-<pct> in the current folder)',
   eval: 'evaluation text for perplexity before and after (default: the embedded eval-brown.txt)',
-  gpuMemory: 'GPU memory (GiB) that CUDA runs are sized for; auto (the default): the card\'s free memory (nvidia-smi) less a margin',
+  gpuMemory: "GPU memory (GiB) that CUDA runs are sized for; auto (the default): the card's free memory (nvidia-smi) less a margin",
 };
 
 /** The placeholder of a flag's value. */
 const VALUE: Record<string, string> = {
-  model: '<dir>', out: '<dir>', calib: '<file>', eval: '<file>', nm: '<N:M>', gpuMemory: '<GiB|auto>',
-  score: '<kind>', allocation: '<kind>', layerMetric: '<m>', rowMetric: '<m>', precision: '<p>', ep: '<ep>',
+  model: '<dir>',
+  out: '<dir>',
+  calib: '<file>',
+  eval: '<file>',
+  nm: '<N:M>',
+  gpuMemory: '<GiB|auto>',
+  score: '<kind>',
+  allocation: '<kind>',
+  layerMetric: '<m>',
+  rowMetric: '<m>',
+  precision: '<p>',
+  ep: '<ep>',
 };
 
 /** An option's description as command-line help: option names as flags, "null = x" as "left out: x". */
@@ -70,12 +80,18 @@ export function addPruneOptions(cmd: Command, d: PruneOptions): Command {
       const o = new Option(`${flag} ${VALUE[key] ?? (OPTION_BOUNDS[key].integer ? '<n>' : '<x>')}`, help).argParser(numberParser(key));
       cmd.addOption(dflt === null || dflt === undefined ? o : o.default(dflt));
     } else {
-      cmd.addOption(new Option(`${flag} ${VALUE[key] ?? '<value>'}`, help).argParser((raw: string) => {
-        checkOption(key, raw);
-        return raw;
-      }));
+      cmd.addOption(
+        new Option(`${flag} ${VALUE[key] ?? '<value>'}`, help).argParser((raw: string) => {
+          checkOption(key, raw);
+          return raw;
+        }),
+      );
     }
-    if (key === 'overwrite') cmd.option('--resume', 'continue an interrupted run from its last finished block (same options; a cancelled run keeps its checkpoint)');
+    if (key === 'overwrite')
+      cmd.option(
+        '--resume',
+        'continue an interrupted run from its last finished block (same options; a cancelled run keeps its checkpoint)',
+      );
     if (key === 'eval') cmd.option('--no-eval', 'skip the perplexity evaluation');
   }
   return cmd;

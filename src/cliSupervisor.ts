@@ -57,7 +57,11 @@ export interface StopNote {
 }
 
 const isLockNote = (m: unknown): m is LockNote =>
-  !!m && typeof m === 'object' && (m as LockNote).type === 'trim-lock' && typeof (m as LockNote).out === 'string' && typeof (m as LockNote).job === 'string';
+  !!m &&
+  typeof m === 'object' &&
+  (m as LockNote).type === 'trim-lock' &&
+  typeof (m as LockNote).out === 'string' &&
+  typeof (m as LockNote).job === 'string';
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -72,10 +76,13 @@ export function superviseJob(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
   // An inspector port can be open only once.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect'));
   const child = spawn(process.execPath, [...execArgv, ...argv.slice(1)], {
-    stdio: ['inherit', 'inherit', 'inherit', 'ipc'], env: { ...env, [JOB_CHILD]: '1' },
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    env: { ...env, [JOB_CHILD]: '1' },
   });
   const locks = new Map<string, LockNote>();
-  child.on('message', (m: unknown) => { if (isLockNote(m)) locks.set(m.out, m); });
+  child.on('message', (m: unknown) => {
+    if (isLockNote(m)) locks.set(m.out, m);
+  });
   // Writes to a closed terminal (SIGHUP) or a gone reader must not take this process down.
   for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
   let asked: NodeJS.Signals | null = null;
@@ -135,14 +142,21 @@ export function superviseJob(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
           process.kill(process.pid, signal);
           setTimeout(() => resolve(128 + (signalNumber(signal!) ?? 9)), 1000).unref();
         } else {
-          process.stderr.write(`error: the job's process ended with ${signal}; what it wrote is left for --resume or the next run on its --out.\n`);
+          process.stderr.write(
+            `error: the job's process ended with ${signal}; what it wrote is left for --resume or the next run on its --out.\n`,
+          );
           resolve(128 + (signalNumber(signal) ?? 6));
         }
         return;
       }
       resolve(code ?? 1);
     };
-    child.on('exit', (c, s) => { code = c; signal = s; exited = true; finish(); });
+    child.on('exit', (c, s) => {
+      code = c;
+      signal = s;
+      exited = true;
+      finish();
+    });
     child.on('disconnect', finish);
     child.on('error', (e) => {
       for (const s of STOP_SIGNALS) process.off(s, onSignal);
@@ -167,7 +181,9 @@ function settle(why: string, locks: Map<string, LockNote>, pid: number, json: bo
       try {
         outcomes.set(n, cleanAfterDeath(n.out, n.job, pid, n.resume));
       } catch (e) {
-        process.stderr.write(`error: ${oneLine(`stopped, but cleaning ${n.out} failed (${(e as Error).message}); the next run on it finishes that`)}\n`);
+        process.stderr.write(
+          `error: ${oneLine(`stopped, but cleaning ${n.out} failed (${(e as Error).message}); the next run on it finishes that`)}\n`,
+        );
         return 2;
       }
     }
@@ -176,7 +192,9 @@ function settle(why: string, locks: Map<string, LockNote>, pid: number, json: bo
   const outcome = main ? outcomes.get(main) : undefined;
   if (main && (outcome === 'committed' || (outcome === 'released' && main.committed))) {
     // The stop came after the job had put its result in place: that result stands.
-    process.stderr.write(`${oneLine(`${why === 'Cancelled' ? 'stopped' : why}, after the run had finished: its result is in ${main.out}`)}\n`);
+    process.stderr.write(
+      `${oneLine(`${why === 'Cancelled' ? 'stopped' : why}, after the run had finished: its result is in ${main.out}`)}\n`,
+    );
     const summary = summaryOfCommitted(main.out);
     if (json && summary) process.stdout.write(JSON.stringify(summary) + '\n');
     return 0;
@@ -209,7 +227,13 @@ export function watchSupervisor(stop: (sig: NodeJS.Signals) => void): void {
   // This thread may be inside a device run for minutes: a thread of its own notices the parent's
   // end (this process is given another parent) and ends this process at once, as killed with it.
   if (process.platform !== 'win32') {
-    const w = new Worker(PARENT_WATCH, { eval: true, workerData: { ppid: process.ppid, pid: process.pid }, execArgv: [], stdout: true, stderr: true });
+    const w = new Worker(PARENT_WATCH, {
+      eval: true,
+      workerData: { ppid: process.ppid, pid: process.pid },
+      execArgv: [],
+      stdout: true,
+      stderr: true,
+    });
     w.unref();
   }
 }

@@ -21,8 +21,16 @@ export const EP_CHOICES = ['auto', 'cuda', 'cpu'] as const;
 export type EpChoice = (typeof EP_CHOICES)[number];
 export type Ep = 'cuda' | 'cpu';
 export const LAYER_METRICS = [
-  'cosim_flat', 'cosim_dim', 'cosim_sample', 'mse', 'mse_dim', 'mae', 'snr',
-  'psnr_flat', 'psnr_dim', 'psnr_sample',
+  'cosim_flat',
+  'cosim_dim',
+  'cosim_sample',
+  'mse',
+  'mse_dim',
+  'mae',
+  'snr',
+  'psnr_flat',
+  'psnr_dim',
+  'psnr_sample',
 ] as const;
 export type LayerMetric = (typeof LAYER_METRICS)[number];
 export const ROW_METRICS = ['cosim', 'mse', 'psnr'] as const;
@@ -31,7 +39,12 @@ export const PRECISIONS = ['auto', 'float32', 'float16'] as const;
 export type PrecisionChoice = (typeof PRECISIONS)[number];
 /** Every option that takes one of a list, and its list. */
 export const OPTION_CHOICES = {
-  score: SCORES, allocation: ALLOCATIONS, layerMetric: LAYER_METRICS, rowMetric: ROW_METRICS, ep: EP_CHOICES, precision: PRECISIONS,
+  score: SCORES,
+  allocation: ALLOCATIONS,
+  layerMetric: LAYER_METRICS,
+  rowMetric: ROW_METRICS,
+  ep: EP_CHOICES,
+  precision: PRECISIONS,
 } as const;
 
 /** The keywords of an option's entry in schemas/trim.config.schema.json that bound a value. */
@@ -71,8 +84,11 @@ export function numberBounds(p: OptionSchema): NumberBounds | null {
   if (!types.includes('number') && !types.includes('integer')) return null;
   const below = p.if?.minimum;
   return {
-    integer: types.includes('integer'), nullable: types.includes('null'),
-    minimum: p.minimum, maximum: p.maximum, exclusiveMinimum: p.exclusiveMinimum,
+    integer: types.includes('integer'),
+    nullable: types.includes('null'),
+    minimum: p.minimum,
+    maximum: p.maximum,
+    exclusiveMinimum: p.exclusiveMinimum,
     exclusiveMaximum: p.exclusiveMaximum ?? (typeof below === 'number' && p.then ? below : undefined),
   };
 }
@@ -157,9 +173,7 @@ export interface EvalOptions {
   ep: EpChoice;
 }
 
-export type JobSpec =
-  | { kind: 'prune'; id: string; options: PruneOptions }
-  | { kind: 'eval'; id: string; options: EvalOptions };
+export type JobSpec = { kind: 'prune'; id: string; options: PruneOptions } | { kind: 'eval'; id: string; options: EvalOptions };
 
 export interface ModelSummary {
   path: string;
@@ -324,12 +338,19 @@ export interface PruneSummary {
   baseline_perplexity?: number | null;
 }
 
-export type Phase =
-  | 'load' | 'calibration' | 'dense_eval' | 'allocation' | 'embed' | 'blocks' | 'write' | 'eval';
+export type Phase = 'load' | 'calibration' | 'dense_eval' | 'allocation' | 'embed' | 'blocks' | 'write' | 'eval';
 
 /** Events, in the order a prune job emits them. Each is one JSON line on the CLI's stdout. */
 export type TrimEvent =
-  | { type: 'start'; job: string; ep: Ep; epNotice: string | null; model: ModelSummary; options: PruneOptions | EvalOptions; device?: string }
+  | {
+      type: 'start';
+      job: string;
+      ep: Ep;
+      epNotice: string | null;
+      model: ModelSummary;
+      options: PruneOptions | EvalOptions;
+      device?: string;
+    }
   | { type: 'phase'; phase: Phase; message: string }
   | { type: 'progress'; phase: Phase; done: number; total: number }
   | { type: 'block_start'; block: number; blocks: number; target: number }

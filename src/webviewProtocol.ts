@@ -12,8 +12,20 @@
  * a slot shows as an `event` message. A webview never computes a result: it only draws.
  */
 import {
-  numberBounds, OPTION_CHOICES, withinBounds, type Allocation, type BlockReport, type EvalResult, type LayerReport,
-  type ModelSummary, type OptionSchema, type PrecisionChoice, type PruneOptions, type ScoreKind, type TrimEvent, type TrimReport,
+  numberBounds,
+  OPTION_CHOICES,
+  withinBounds,
+  type Allocation,
+  type BlockReport,
+  type EvalResult,
+  type LayerReport,
+  type ModelSummary,
+  type OptionSchema,
+  type PrecisionChoice,
+  type PruneOptions,
+  type ScoreKind,
+  type TrimEvent,
+  type TrimReport,
 } from './contract';
 import schema from '../schemas/trim.config.schema.json';
 
@@ -160,8 +172,19 @@ export function parseFromWebview(value: unknown): FromWebview | null {
 
 /** The options "Run again" may override, each checked against its entry in the option table. */
 export const RUN_OVERRIDE_KEYS = [
-  'iterations', 'sparsity', 'blockSparsity', 'allocation', 'trim', 'score', 'owlLambda', 'owlM', 'alphaEpsilon',
-  'nsamples', 'seqlen', 'maxEvalWindows', 'precision',
+  'iterations',
+  'sparsity',
+  'blockSparsity',
+  'allocation',
+  'trim',
+  'score',
+  'owlLambda',
+  'owlM',
+  'alphaEpsilon',
+  'nsamples',
+  'seqlen',
+  'maxEvalWindows',
+  'precision',
 ] as const satisfies readonly (keyof RunOverrides)[];
 // Every field of RunOverrides is in the list (a compile error names the one left out).
 const everyOverride: Exclude<keyof RunOverrides, (typeof RUN_OVERRIDE_KEYS)[number]> extends never ? true : never = true;
@@ -202,8 +225,16 @@ function parseOverrides(o: Record<string, unknown>): RunOverrides | null {
 /** An empty snapshot for a run that has been queued but not started. */
 export function emptyRun(id: string, label: string): RunSnapshot {
   return {
-    id, label, status: 'queued', model: null, options: null, blocks: [], current: null,
-    perplexity: { dense: null, pruned: null }, report: null, error: null,
+    id,
+    label,
+    status: 'queued',
+    model: null,
+    options: null,
+    blocks: [],
+    current: null,
+    perplexity: { dense: null, pruned: null },
+    report: null,
+    error: null,
   };
 }
 
@@ -211,10 +242,16 @@ export function emptyRun(id: string, label: string): RunSnapshot {
 export function runFromReport(id: string, label: string, report: TrimReport): RunSnapshot {
   const { blocks, ...header } = report;
   return {
-    id, label, status: 'done', model: report.model, options: report.options,
-    blocks: blocks.slice(), current: null,
+    id,
+    label,
+    status: 'done',
+    model: report.model,
+    options: report.options,
+    blocks: blocks.slice(),
+    current: null,
     perplexity: { dense: report.perplexity.dense, pruned: report.perplexity.pruned },
-    report: header, error: null,
+    report: header,
+    error: null,
   };
 }
 
@@ -228,18 +265,22 @@ export function applyEvent(run: RunSnapshot, event: TrimEvent): RunSnapshot {
   switch (event.type) {
     case 'start':
       return {
-        ...run, status: 'running', model: event.model,
+        ...run,
+        status: 'running',
+        model: event.model,
         options: 'out' in event.options ? event.options : run.options,
       };
     case 'block_start':
       return {
-        ...run, status: 'running',
+        ...run,
+        status: 'running',
         current: { index: event.block, blocks: event.blocks, target: event.target, layers: [] },
       };
     case 'layer': {
-      const cur = run.current && run.current.index === event.block
-        ? run.current
-        : { index: event.block, blocks: run.model?.blocks ?? event.block + 1, target: event.layer.target, layers: [] };
+      const cur =
+        run.current && run.current.index === event.block
+          ? run.current
+          : { index: event.block, blocks: run.model?.blocks ?? event.block + 1, target: event.layer.target, layers: [] };
       const layers = cur.layers.filter((l) => l.name !== event.layer.name).concat([event.layer]);
       return { ...run, current: { ...cur, layers } };
     }

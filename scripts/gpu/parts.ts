@@ -31,9 +31,21 @@ const only = new Set(a.only!.split(','));
 const p = PRESETS[a.preset!];
 if (!p) throw new Error(`unknown preset ${a.preset}`);
 const cfg: ModelConfig = {
-  architecture: 'synth', family: p.family, hidden: p.hidden, intermediate: p.intermediate, layers: p.layers, heads: p.heads,
-  kvHeads: p.kvHeads, headDim: p.hidden / p.heads, vocab: p.vocab, maxPositions: p.maxPositions, normEps: 1e-6, tieEmbeddings: p.tie,
-  dtype: p.dtype, rope: p.family === 'opt' ? null : { theta: p.ropeTheta ?? 10000, scaling: { type: 'default' } }, slidingWindow: null,
+  architecture: 'synth',
+  family: p.family,
+  hidden: p.hidden,
+  intermediate: p.intermediate,
+  layers: p.layers,
+  heads: p.heads,
+  kvHeads: p.kvHeads,
+  headDim: p.hidden / p.heads,
+  vocab: p.vocab,
+  maxPositions: p.maxPositions,
+  normEps: 1e-6,
+  tieEmbeddings: p.tie,
+  dtype: p.dtype,
+  rope: p.family === 'opt' ? null : { theta: p.ropeTheta ?? 10000, scaling: { type: 'default' } },
+  slidingWindow: null,
 };
 const S = Number(a.seqlen);
 const B = Number(a.windows);
@@ -60,11 +72,21 @@ async function time(name: string, model: Uint8Array, feeds: Record<string, ort.T
       ms.push(performance.now() - t);
     }
     ms.sort((x, y) => x - y);
-    const out = Object.entries(r).map(([k, v]) => `${k}=${Number((v.data as Float32Array)[0]).toPrecision(6)}`).join(' ');
+    const out = Object.entries(r)
+      .map(([k, v]) => `${k}=${Number((v.data as Float32Array)[0]).toPrecision(6)}`)
+      .join(' ');
     rows.push([name, create.toFixed(0), ms[0].toFixed(1), ms[ms.length >> 1].toFixed(1), note || out]);
     await s.release();
   } catch (e) {
-    rows.push([name, '-', '-', '-', `FAILED: ${String((e as Error).message).split('\n')[0].slice(0, 140)}`]);
+    rows.push([
+      name,
+      '-',
+      '-',
+      '-',
+      `FAILED: ${String((e as Error).message)
+        .split('\n')[0]
+        .slice(0, 140)}`,
+    ]);
   }
   console.log(rows[rows.length - 1].join(' | '));
 }
@@ -74,8 +96,11 @@ function scalar(g: GraphBuilder, v: string, name = 'y'): void {
 }
 
 const shapes: [string, number, number][] = [
-  ['q_proj', cfg.heads * cfg.headDim, cfg.hidden], ['k_proj', cfg.kvHeads * cfg.headDim, cfg.hidden],
-  ['o_proj', cfg.hidden, cfg.heads * cfg.headDim], ['gate_proj', cfg.intermediate, cfg.hidden], ['down_proj', cfg.hidden, cfg.intermediate],
+  ['q_proj', cfg.heads * cfg.headDim, cfg.hidden],
+  ['k_proj', cfg.kvHeads * cfg.headDim, cfg.hidden],
+  ['o_proj', cfg.hidden, cfg.heads * cfg.headDim],
+  ['gate_proj', cfg.intermediate, cfg.hidden],
+  ['down_proj', cfg.hidden, cfg.intermediate],
 ];
 
 async function main(): Promise<void> {
@@ -90,7 +115,10 @@ async function main(): Promise<void> {
       await time('ranks equal (700×3001, ties)', g.build());
     }
     // Both rankings against the definition (ascending score, ties by lower column), computed here.
-    for (const [R, C] of [[300, 3000], [300, 5000]]) {
+    for (const [R, C] of [
+      [300, 3000],
+      [300, 5000],
+    ]) {
       const sc = Float32Array.from({ length: R * C }, (_, i) => ((i * 2654435761) >>> 0) % 13);
       const want = new Float32Array(R * C);
       for (let r = 0; r < R; r++) {
@@ -105,7 +133,13 @@ async function main(): Promise<void> {
         const got = (await s.run({ s: new ort.Tensor('float32', sc, [R, C]) })).rank.data as Float32Array;
         let bad = 0;
         for (let i = 0; i < got.length; i++) if (got[i] !== want[i]) bad++;
-        rows.push([`ranks ${kind} exact (${R}×${C}, 13 values)`, '-', '-', '-', `${bad} of ${got.length} ranks differ from the definition`]);
+        rows.push([
+          `ranks ${kind} exact (${R}×${C}, 13 values)`,
+          '-',
+          '-',
+          '-',
+          `${bad} of ${got.length} ranks differ from the definition`,
+        ]);
         console.log(rows[rows.length - 1].join(' | '));
         await s.release();
       }
@@ -126,7 +160,9 @@ async function main(): Promise<void> {
       return (n, dims) => {
         let v = m.get(n);
         if (!v) {
-          const f = n.endsWith('layernorm.weight') ? g.op('Add', [rand(g, dims, -0.1, 0.1, seed++), g.float([1], [])]) : rand(g, dims, -0.02, 0.02, seed++);
+          const f = n.endsWith('layernorm.weight')
+            ? g.op('Add', [rand(g, dims, -0.1, 0.1, seed++), g.float([1], [])])
+            : rand(g, dims, -0.02, 0.02, seed++);
           m.set(n, (v = g.op('Cast', [f], { to: T.FLOAT16 })));
         }
         return v;
@@ -147,8 +183,12 @@ async function main(): Promise<void> {
       const g = new GraphBuilder('cmp');
       const x = g.op('Cast', [rand(g, [1 * S, cfg.hidden], -1, 1, 2)], { to: T.FLOAT16 });
       const w = wFor(g);
-      const y1 = g.op('Cast', [blockForward(g, g, cfg, S, biases, x, w, { half: true, attention: 'matmul' }).captured.get('o_in')!], { to: T.FLOAT });
-      const y2 = g.op('Cast', [blockForward(g, g, cfg, S, biases, x, w, { half: true, attention: 'gqa' }).captured.get('o_in')!], { to: T.FLOAT });
+      const y1 = g.op('Cast', [blockForward(g, g, cfg, S, biases, x, w, { half: true, attention: 'matmul' }).captured.get('o_in')!], {
+        to: T.FLOAT,
+      });
+      const y2 = g.op('Cast', [blockForward(g, g, cfg, S, biases, x, w, { half: true, attention: 'gqa' }).captured.get('o_in')!], {
+        to: T.FLOAT,
+      });
       g.output(g.op('ReduceMax', [g.op('Abs', [g.op('Sub', [y1, y2])])], { keepdims: 0 }), 'maxdiff');
       g.output(g.op('ReduceMax', [g.op('Abs', [y1])], { keepdims: 0 }), 'maxabs');
       await time('attention matmul vs gqa (1 window)', g.build());
@@ -160,7 +200,11 @@ async function main(): Promise<void> {
       const W = rand(g, [r, c], -0.02, 0.02, 5);
       const X = rand(g, [128, c], -1, 1, 6);
       const rank = flatRanksOps(g, g, g.op('Abs', [W]), r, c);
-      const t = trimSearchOps(g, { W, rank, X, rows: r, cols: c, T: g.double([0.7], []) }, { iterations: 10, forbidNegLr: false, layerMetric: 'cosim_flat', rowMetric: 'cosim' });
+      const t = trimSearchOps(
+        g,
+        { W, rank, X, rows: r, cols: c, T: g.double([0.7], []) },
+        { iterations: 10, forbidNegLr: false, layerMetric: 'cosim_flat', rowMetric: 'cosim' },
+      );
       scalar(g, t.s);
       g.output(t.info, 'info', T.DOUBLE);
       await time(`ranks flat + trim search ${n} ${r}×${c}`, g.build());
@@ -173,7 +217,14 @@ async function main(): Promise<void> {
       const g = new GraphBuilder('packeq');
       const keep = g.op('Less', [rand(g, [64, 4096], 0, 1, 7), g.float([0.3], [])]);
       const ref = g.op('Cast', [packBitsOps(g, keep, 64, 4096, 'reduce-int')], { to: T.FLOAT });
-      kinds.slice(1).forEach((k, i) => g.output(g.op('ReduceMax', [g.op('Abs', [g.op('Sub', [ref, g.op('Cast', [packBitsOps(g, keep, 64, 4096, k)], { to: T.FLOAT })])])], { keepdims: 0 }), `maxdiff_${i}`));
+      kinds.slice(1).forEach((k, i) =>
+        g.output(
+          g.op('ReduceMax', [g.op('Abs', [g.op('Sub', [ref, g.op('Cast', [packBitsOps(g, keep, 64, 4096, k)], { to: T.FLOAT })])])], {
+            keepdims: 0,
+          }),
+          `maxdiff_${i}`,
+        ),
+      );
       await time(`pack: ${kinds.slice(1).join(', ')} vs reduce-int`, g.build());
     }
     for (const [n, r, c] of [shapes[3], shapes[4]]) {
@@ -202,7 +253,13 @@ async function main(): Promise<void> {
     {
       const g = new GraphBuilder('inout');
       const x = g.input('x', T.UINT16, [n]);
-      g.output(g.op('Cast', [g.op('Add', [g.op('Cast', [x], { to: T.INT32 }), g.initRaw('one', T.INT32, [], new Uint8Array([1, 0, 0, 0]))])], { to: T.UINT16 }), 'y', T.UINT16);
+      g.output(
+        g.op('Cast', [g.op('Add', [g.op('Cast', [x], { to: T.INT32 }), g.initRaw('one', T.INT32, [], new Uint8Array([1, 0, 0, 0]))])], {
+          to: T.UINT16,
+        }),
+        'y',
+        T.UINT16,
+      );
       await time('copy 1 GiB in + 1 GiB out', g.build(), { x: new ort.Tensor('uint16', data, [n]) }, 'see row above');
     }
   }

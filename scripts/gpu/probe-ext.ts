@@ -16,10 +16,18 @@ import { Engine } from '../../src/core/engine';
 
 const status = (): string => {
   const s = fs.readFileSync('/proc/self/status', 'utf8');
-  const f = (k: string) => ((Number(/(\d+)/.exec(s.split('\n').find((l) => l.startsWith(k)) ?? '0')![1]) / 2 ** 20).toFixed(2));
+  const f = (k: string) => (Number(/(\d+)/.exec(s.split('\n').find((l) => l.startsWith(k)) ?? '0')![1]) / 2 ** 20).toFixed(2);
   return `HWM ${f('VmHWM')} RSS ${f('VmRSS')} anon ${f('RssAnon')} file ${f('RssFile')} GiB`;
 };
-const gpu = (): string => { try { return execSync('nvidia-smi --query-gpu=memory.used --format=csv,noheader', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return 'n/a'; } };
+const gpu = (): string => {
+  try {
+    return execSync('nvidia-smi --query-gpu=memory.used --format=csv,noheader', { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    return 'n/a';
+  }
+};
 
 async function main(): Promise<void> {
   const [dir, mode = 'concat', ep = 'cuda'] = process.argv.slice(2);
@@ -36,12 +44,19 @@ async function main(): Promise<void> {
     const loc = path.relative('/', fs.realpathSync(t.file));
     return g.initExternal(t.name, t.dtype === 'F32' ? T.FLOAT : T.UINT16, lead ? [1, ...t.shape] : t.shape, loc, t.offset, t.byteLength);
   };
-  const sumOf = (v: string) => g.op('ReduceSum', [g.op('Cast', [g.op('Gather', [v, g.int64([0], [])], { axis: 0 })], { to: T.FLOAT })], { keepdims: 0 });
+  const sumOf = (v: string) =>
+    g.op('ReduceSum', [g.op('Cast', [g.op('Gather', [v, g.int64([0], [])], { axis: 0 })], { to: T.FLOAT })], { keepdims: 0 });
   for (const n of names) {
     const parts = Array.from({ length: cfg.layers }, (_, b) => ext(ckpt.tensors.get(ckpt.blockName(b, n))!, true));
     if (mode === 'concat') {
       const st = g.op('Concat', parts, { axis: 0 });
-      sums.push(g.op('ReduceSum', [g.op('Cast', [g.op('Gather', [g.op('Gather', [st, k], { axis: 0 }), g.int64([0], [])], { axis: 0 })], { to: T.FLOAT })], { keepdims: 0 }));
+      sums.push(
+        g.op(
+          'ReduceSum',
+          [g.op('Cast', [g.op('Gather', [g.op('Gather', [st, k], { axis: 0 }), g.int64([0], [])], { axis: 0 })], { to: T.FLOAT })],
+          { keepdims: 0 },
+        ),
+      );
     } else {
       for (const p of parts) sums.push(sumOf(g.op('Gather', [p, g.int64([0], [])], { axis: 0 })));
     }
@@ -53,10 +68,15 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const s = await engine.session(model, '/');
   const tc = (performance.now() - t0) / 1000;
-  console.log(`${mode} ${engine.ep}: created in ${tc.toFixed(2)} s (${(bytes / 1e9 / tc).toFixed(2)} GB/s); after: ${status()}; gpu ${gpu()}`);
+  console.log(
+    `${mode} ${engine.ep}: created in ${tc.toFixed(2)} s (${(bytes / 1e9 / tc).toFixed(2)} GB/s); after: ${status()}; gpu ${gpu()}`,
+  );
   const t1 = performance.now();
   const r = await s.run({ k: new ort.Tensor('int64', BigInt64Array.from([1n]), []) });
   console.log(`run ${((performance.now() - t1) / 1000).toFixed(3)} s, y ${(r.y.data as Float32Array)[0]}; ${status()}`);
   await s.release();
 }
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -10,16 +10,35 @@ import * as fs from 'node:fs';
 const events = process.argv.slice(2).flatMap((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
 const phaseOf = (graph) => {
   const g = graph.replace(/_\d+$/, '');
-  return { stats: 'statistics', propagate: 'propagation', sweep: 'TRIM search', lr_run: 'TRIM search', step: 'TRIM search', lr_skip: 'TRIM search', block: 'per block (scores, ranks, masks, search start/end)', trim_fused: 'run (embedding, stacking)' }[g] ?? g;
+  return (
+    {
+      stats: 'statistics',
+      propagate: 'propagation',
+      sweep: 'TRIM search',
+      lr_run: 'TRIM search',
+      step: 'TRIM search',
+      lr_skip: 'TRIM search',
+      block: 'per block (scores, ranks, masks, search start/end)',
+      trim_fused: 'run (embedding, stacking)',
+    }[g] ?? g
+  );
 };
 const byPhase = new Map();
 const byOp = new Map();
 const control = new Map();
 let runs = 0;
 let runUs = 0;
-const add = (m, k, us) => { const e = m.get(k) ?? { us: 0, n: 0 }; e.us += us; e.n++; m.set(k, e); };
+const add = (m, k, us) => {
+  const e = m.get(k) ?? { us: 0, n: 0 };
+  e.us += us;
+  e.n++;
+  m.set(k, e);
+};
 for (const e of events) {
-  if (e.cat === 'Session' && e.name === 'model_run') { runs++; runUs += e.dur; }
+  if (e.cat === 'Session' && e.name === 'model_run') {
+    runs++;
+    runUs += e.dur;
+  }
   if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
   const name = e.name.slice(0, -'_kernel_time'.length);
   const op = e.args?.op_name ?? name.split('/').pop().replace(/_\d+$/, '');
@@ -37,7 +56,9 @@ const table = (title, m, top = 100) => {
 };
 console.log(`session runs: ${runs}, ${(runUs / 1e6).toFixed(3)} s in all`);
 const leaf = [...byPhase.values()].reduce((a, v) => a + v.us, 0);
-console.log(`non-control nodes: ${(leaf / 1e6).toFixed(3)} s; the rest of the runs (control machinery, copies of inputs and outputs): ${((runUs - leaf) / 1e6).toFixed(3)} s`);
+console.log(
+  `non-control nodes: ${(leaf / 1e6).toFixed(3)} s; the rest of the runs (control machinery, copies of inputs and outputs): ${((runUs - leaf) / 1e6).toFixed(3)} s`,
+);
 table('phase (non-control nodes)', byPhase);
 table('control node (inclusive)', control);
 table('operator', byOp, 25);

@@ -47,7 +47,11 @@ export async function allocate(c: AllocationContext, resumed: Allocation | null)
   else if (o.allocation === 'owl') a = await owl(c);
   else if (o.allocation === 'alpha') a = await alpha(c);
   const bad = a.targets.findIndex((t) => !(t >= 0 && t < 1));
-  if (bad >= 0) throw new TrimError('E_OPTION', `block ${bad} would get sparsity ${a.targets[bad].toFixed(3)}, outside [0, 1); lower --owl-lambda or the target.`);
+  if (bad >= 0)
+    throw new TrimError(
+      'E_OPTION',
+      `block ${bad} would get sparsity ${a.targets[bad].toFixed(3)}, outside [0, 1); lower --owl-lambda or the target.`,
+    );
   return a;
 }
 
@@ -84,14 +88,24 @@ async function owl(c: AllocationContext): Promise<Allocation> {
 async function alpha(c: AllocationContext): Promise<Allocation> {
   const { o, ckpt, emit } = c;
   const layers = ckpt.config.layers;
-  emit({ type: 'phase', phase: 'allocation', message: 'AlphaPruning: heavy-tail α of every linear (Gram on the EP, eigenvalues on the CPU)' });
-  const r = await c.timed(() => computeModelAlphas(ckpt, c.engine, {
-    check: c.check,
-    onBlock: (b) => emit({ type: 'progress', phase: 'allocation', done: b + 1, total: layers }),
-  }));
+  emit({
+    type: 'phase',
+    phase: 'allocation',
+    message: 'AlphaPruning: heavy-tail α of every linear (Gram on the EP, eigenvalues on the CPU)',
+  });
+  const r = await c.timed(() =>
+    computeModelAlphas(ckpt, c.engine, {
+      check: c.check,
+      onBlock: (b) => emit({ type: 'progress', phase: 'allocation', done: b + 1, total: layers }),
+    }),
+  );
   const alphas = r.alphas;
   const blockParams = alphas.map(() => ckpt.linearShapes().reduce((a, [rows, cols]) => a + rows * cols, 0));
   const targets = alphaTargets(alphas.map(blockMeanAlpha), blockParams, o.sparsity, o.alphaEpsilon);
-  emit({ type: 'log', level: 'info', message: `AlphaPruning (ε ${o.alphaEpsilon}${r.cachedBlocks ? `, α of ${r.cachedBlocks}/${layers} blocks from the cache` : ''}) block α: ${alphas.map((a) => blockMeanAlpha(a).toFixed(3)).join(' ')}; block targets: ${targets.map((t) => t.toFixed(3)).join(' ')}` });
+  emit({
+    type: 'log',
+    level: 'info',
+    message: `AlphaPruning (ε ${o.alphaEpsilon}${r.cachedBlocks ? `, α of ${r.cachedBlocks}/${layers} blocks from the cache` : ''}) block α: ${alphas.map((a) => blockMeanAlpha(a).toFixed(3)).join(' ')}; block targets: ${targets.map((t) => t.toFixed(3)).join(' ')}`,
+  });
   return { targets, ratios: null, alphas };
 }

@@ -203,7 +203,13 @@ export interface LayerAlphaTiming {
 }
 
 /** α of one linear weight W [rows, cols]: Gram on the EP, eigenvalues, alpha_peak. */
-export async function layerAlpha(gram: GramRunner, W: Float32Array, rows: number, cols: number, window: AlphaWindow = 'alphapruning'): Promise<{ fit: AlphaFit; seconds: LayerAlphaTiming }> {
+export async function layerAlpha(
+  gram: GramRunner,
+  W: Float32Array,
+  rows: number,
+  cols: number,
+  window: AlphaWindow = 'alphapruning',
+): Promise<{ fit: AlphaFit; seconds: LayerAlphaTiming }> {
   const t0 = performance.now();
   const { G, n } = await gram.gram(W, rows, cols);
   const t1 = performance.now();
@@ -222,7 +228,10 @@ export async function layerAlpha(gram: GramRunner, W: Float32Array, rows: number
 export function alphaTargets(blockAlpha: number[], blockParams: number[], target: number, epsilon: number): number[] {
   const bad = blockAlpha.findIndex((a) => !Number.isFinite(a));
   if (bad >= 0) {
-    throw new TrimError('E_NONFINITE', `block ${bad} has no finite AlphaPruning α (${blockAlpha[bad]}): its weights' spectrum is degenerate. Use --allocation uniform or owl for this model.`);
+    throw new TrimError(
+      'E_NONFINITE',
+      `block ${bad} has no finite AlphaPruning α (${blockAlpha[bad]}): its weights' spectrum is degenerate. Use --allocation uniform or owl for this model.`,
+    );
   }
   const lo = Math.min(...blockAlpha);
   const hi = Math.max(...blockAlpha);
@@ -237,7 +246,10 @@ export function alphaTargets(blockAlpha: number[], blockParams: number[], target
   const targets = r.map((v) => v * scale);
   const out = targets.findIndex((t) => !(t >= 0 && t < 1));
   if (out >= 0) {
-    throw new TrimError('E_OPTION', `AlphaPruning gives block ${out} a sparsity of ${targets[out].toFixed(4)}, outside [0, 1) (target ${target}, --alpha-epsilon ${epsilon}); lower --alpha-epsilon or --sparsity.`);
+    throw new TrimError(
+      'E_OPTION',
+      `AlphaPruning gives block ${out} a sparsity of ${targets[out].toFixed(4)}, outside [0, 1) (target ${target}, --alpha-epsilon ${epsilon}); lower --alpha-epsilon or --sparsity.`,
+    );
   }
   return targets;
 }
@@ -333,9 +345,15 @@ export async function computeModelAlphas(
   const key = await alphaKey(ckpt, window);
   const file = alphaCacheFile(key);
   let entry = readJson<AlphaEntry>(file);
-  const usable = entry && entry.format === CACHE_VERSION && entry.window === window && entry.bins === ALPHA_BINS
-    && entry.alphas.length === L && entry.linears.join() === linears.join();
-  if (!usable) entry = { format: CACHE_VERSION, window, bins: ALPHA_BINS, linears, alphas: new Array(L).fill(null), seconds: new Array(L).fill(null) };
+  const usable =
+    entry &&
+    entry.format === CACHE_VERSION &&
+    entry.window === window &&
+    entry.bins === ALPHA_BINS &&
+    entry.alphas.length === L &&
+    entry.linears.join() === linears.join();
+  if (!usable)
+    entry = { format: CACHE_VERSION, window, bins: ALPHA_BINS, linears, alphas: new Array(L).fill(null), seconds: new Array(L).fill(null) };
   const e = entry!;
   let cachedBlocks = 0;
   const gram = new GramRunner(engine);

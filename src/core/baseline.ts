@@ -15,8 +15,23 @@ import { cacheDir } from './denseCache';
 
 /** Options that only matter with TRIM on, or only for where and how the job runs. */
 const IGNORED: (keyof PruneOptions)[] = [
-  'model', 'out', 'overwrite', 'resume', 'trim', 'iterations', 'layerMetric', 'rowMetric', 'forbidNegLr', 'inputRecalc',
-  'batch', 'gpuMemory', 'blocksPerRun', 'baseline', 'saveMasks', 'calib', 'eval',
+  'model',
+  'out',
+  'overwrite',
+  'resume',
+  'trim',
+  'iterations',
+  'layerMetric',
+  'rowMetric',
+  'forbidNegLr',
+  'inputRecalc',
+  'batch',
+  'gpuMemory',
+  'blocksPerRun',
+  'baseline',
+  'saveMasks',
+  'calib',
+  'eval',
 ];
 
 function stamp(file: string): string {
@@ -31,7 +46,11 @@ export function baselineKey(o: PruneOptions): string {
   h.update(stamp(path.join(ckpt.dir, 'tokenizer.json')));
   h.update(stamp(o.calib));
   h.update(o.eval ? stamp(o.eval) : 'no-eval');
-  const rest = Object.fromEntries(Object.entries(o).filter(([k]) => !(IGNORED as string[]).includes(k)).sort(([a], [b]) => a.localeCompare(b)));
+  const rest = Object.fromEntries(
+    Object.entries(o)
+      .filter(([k]) => !(IGNORED as string[]).includes(k))
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
   h.update(`${JSON.stringify(rest)}:v1`);
   return h.digest('hex').slice(0, 32);
 }
@@ -42,7 +61,12 @@ export function summarise(r: TrimReport, cached: boolean): BaselineReport {
     score: r.options.score,
     perplexity: r.perplexity.pruned,
     sparsity: r.sparsity,
-    blocks: r.blocks.map((b) => ({ index: b.index, target: b.target, achieved: b.achieved, layers: b.layers.map((l) => ({ name: l.name, achieved: l.achieved })) })),
+    blocks: r.blocks.map((b) => ({
+      index: b.index,
+      target: b.target,
+      achieved: b.achieved,
+      layers: b.layers.map((l) => ({ name: l.name, achieved: l.achieved })),
+    })),
     seconds: r.seconds.total,
     createdAt: r.createdAt,
     cached,
@@ -65,7 +89,11 @@ function writeCache(key: string, r: BaselineReport): void {
     fs.writeFileSync(`${file}.${process.pid}`, JSON.stringify(r));
     fs.renameSync(`${file}.${process.pid}`, file);
   } catch {
-    try { fs.rmSync(`${file}.${process.pid}`, { force: true }); } catch { /* a cache that cannot be written only costs time */ }
+    try {
+      fs.rmSync(`${file}.${process.pid}`, { force: true });
+    } catch {
+      /* a cache that cannot be written only costs time */
+    }
   }
 }
 
@@ -81,7 +109,11 @@ export async function runBaseline(o: PruneOptions, emit: (e: TrimEvent) => void,
   const key = baselineKey(o);
   const hit = readCache(key);
   if (hit) {
-    emit({ type: 'log', level: 'info', message: `Baseline (TRIM off, same protocol): reused from the cache (perplexity ${hit.perplexity?.perplexity.toFixed(2) ?? '—'}).` });
+    emit({
+      type: 'log',
+      level: 'info',
+      message: `Baseline (TRIM off, same protocol): reused from the cache (perplexity ${hit.perplexity?.perplexity.toFixed(2) ?? '—'}).`,
+    });
     return hit;
   }
   // Inside the TRIM job's partial folder, which whoever kills the job (Cancel, a crash) removes:

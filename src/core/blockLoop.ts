@@ -25,9 +25,16 @@ export class Progress {
   private pruner: BlockPruner | null = null;
 
   constructor(
-    private readonly ckpt: Checkpoint, private readonly alloc: Allocation, resumed: Resumed | null, private readonly writer: OutputWriter,
-    private readonly store: ResumeStore, private readonly key: ResumeState['fingerprint'], private readonly dense: EvalResult | null,
-    private readonly sec: PhaseSeconds, private readonly elapsed: () => number, private readonly emit: (e: TrimEvent) => void,
+    private readonly ckpt: Checkpoint,
+    private readonly alloc: Allocation,
+    resumed: Resumed | null,
+    private readonly writer: OutputWriter,
+    private readonly store: ResumeStore,
+    private readonly key: ResumeState['fingerprint'],
+    private readonly dense: EvalResult | null,
+    private readonly sec: PhaseSeconds,
+    private readonly elapsed: () => number,
+    private readonly emit: (e: TrimEvent) => void,
   ) {
     this.blocks = resumed ? resumed.blocks : [];
     this.zeros = resumed ? resumed.state.zeros : 0;
@@ -40,14 +47,28 @@ export class Progress {
   private checkpoint(nextBlock: number, report: BlockReport | readonly BlockReport[] | null, next: Activations | null): void {
     const { targets, ratios, alphas } = this.alloc;
     const state: ResumeState = {
-      format: RESUME_FORMAT, fingerprint: this.key, nextBlock, targets, ratios, alphas, dense: this.dense, zeros: this.zeros, weights: this.weights,
-      seconds: { ...this.sec, total: this.elapsed() }, acts: null,
+      format: RESUME_FORMAT,
+      fingerprint: this.key,
+      nextBlock,
+      targets,
+      ratios,
+      alphas,
+      dense: this.dense,
+      zeros: this.zeros,
+      weights: this.weights,
+      seconds: { ...this.sec, total: this.elapsed() },
+      acts: null,
     };
     this.store.save(state, report, next);
   }
 
   /** Prunes blocks [start, layers) through `pruner`, one run at a time, and releases it. */
-  async pruneBlocks(pruner: BlockPruner, start: number, check: () => void, timed: <T>(phase: keyof PhaseSeconds, f: () => Promise<T> | T) => Promise<T>): Promise<void> {
+  async pruneBlocks(
+    pruner: BlockPruner,
+    start: number,
+    check: () => void,
+    timed: <T>(phase: keyof PhaseSeconds, f: () => Promise<T> | T) => Promise<T>,
+  ): Promise<void> {
     const { ckpt, alloc, sec, emit } = this;
     const layers = ckpt.config.layers;
     this.pruner = pruner;
@@ -112,10 +133,21 @@ export class Progress {
   result(setup: JobSetup, pruned: EvalResult | null, baseline: JobResult['baseline']): JobResult {
     const { engine, summary, ro, seqlen, batch, precision } = setup;
     return {
-      ep: engine.ep, device: engine.why, model: summary, options: { ...ro, seqlen, batch }, precision,
-      zeros: this.zeros, weights: this.weights, dense: this.dense, pruned, blocks: this.blocks, seconds: this.sec,
+      ep: engine.ep,
+      device: engine.why,
+      model: summary,
+      options: { ...ro, seqlen, batch },
+      precision,
+      zeros: this.zeros,
+      weights: this.weights,
+      dense: this.dense,
+      pruned,
+      blocks: this.blocks,
+      seconds: this.sec,
       phaseSource: this.pruner?.phaseSource() ?? (setup.fusedPlan ? 'unsplit' : 'measured'),
-      phaseRuns: this.pruner?.phaseRuns(), out: this.writer.out, baseline,
+      phaseRuns: this.pruner?.phaseRuns(),
+      out: this.writer.out,
+      baseline,
     };
   }
 }

@@ -69,7 +69,10 @@ function blockShapes(cfg: ModelConfig): { name: string; shape: number[]; optiona
   if (!spec) throw new Error(`no family spec for ${cfg.family}`);
   return [
     ...spec.norms(cfg),
-    ...spec.linears(cfg).flatMap((l) => [{ name: `${l.name}.weight`, shape: l.shape }, { name: `${l.name}.bias`, shape: [l.shape[0]], optional: !l.bias }]),
+    ...spec.linears(cfg).flatMap((l) => [
+      { name: `${l.name}.weight`, shape: l.shape },
+      { name: `${l.name}.bias`, shape: [l.shape[0]], optional: !l.bias },
+    ]),
   ];
 }
 
@@ -99,7 +102,10 @@ export function checkFinite(values: Float32Array, t: TensorInfo, block?: number)
     const cols = t.shape.length === 2 ? t.shape[1] : 0;
     const at = cols ? `row ${Math.floor(i / cols)}, column ${i % cols}` : `index ${i}`;
     const where = block === undefined ? '' : ` (block ${block})`;
-    throw new TrimError('E_NONFINITE', `${t.file}: tensor "${t.name}"${where} holds ${nan} NaN and ${inf} infinite values (first at ${at}). The checkpoint is damaged or was saved from a diverged model; it cannot be pruned.`);
+    throw new TrimError(
+      'E_NONFINITE',
+      `${t.file}: tensor "${t.name}"${where} holds ${nan} NaN and ${inf} infinite values (first at ${at}). The checkpoint is damaged or was saved from a diverged model; it cannot be pruned.`,
+    );
   }
   return values;
 }
@@ -149,7 +155,11 @@ export class Checkpoint {
     try {
       raw = readJsonFile(cfgPath, { what: 'config.json', code: 'E_CONFIG', max: READ_LIMITS.config });
     } catch (e) {
-      if (sysCode(e) === 'ENOENT') throw new TrimError('E_MODEL_NOT_FOUND', `${dir}: no config.json. Choose a Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json).`);
+      if (sysCode(e) === 'ENOENT')
+        throw new TrimError(
+          'E_MODEL_NOT_FOUND',
+          `${dir}: no config.json. Choose a Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json).`,
+        );
       throw e;
     }
     this.config = parseConfig(raw, cfgPath);
@@ -166,7 +176,8 @@ export class Checkpoint {
         } catch {
           st = null;
         }
-        if (!st) throw new TrimError('E_SAFETENSORS', `${indexPath} names the shard "${f}", which is missing from ${dir}. Download it again.`);
+        if (!st)
+          throw new TrimError('E_SAFETENSORS', `${indexPath} names the shard "${f}", which is missing from ${dir}. Download it again.`);
         if (!st.isFile()) throw new TrimError('E_SAFETENSORS', `${indexPath} names the shard "${f}", which is not a file.`);
       }
       this.shardFiles = files;
@@ -174,18 +185,30 @@ export class Checkpoint {
       for (const [name, f] of index.weightMap) {
         const t = this.tensors.get(name);
         if (!t) throw new TrimError('E_SAFETENSORS', `${indexPath} maps "${name}" to ${f}, but no shard holds it.`);
-        if (path.basename(t.file) !== f) throw new TrimError('E_SAFETENSORS', `${indexPath} maps "${name}" to ${f}, but it is stored in ${path.basename(t.file)}.`);
+        if (path.basename(t.file) !== f)
+          throw new TrimError('E_SAFETENSORS', `${indexPath} maps "${name}" to ${f}, but it is stored in ${path.basename(t.file)}.`);
       }
     } else {
       const single = path.join(dir, 'model.safetensors');
-      const files = fs.existsSync(single) ? ['model.safetensors'] : fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort();
+      const files = fs.existsSync(single)
+        ? ['model.safetensors']
+        : fs
+            .readdirSync(dir)
+            .filter((f) => f.endsWith('.safetensors'))
+            .sort();
       if (files.length !== 1) {
         if (files.length === 0 && fs.readdirSync(dir).some((f) => f.endsWith('.bin'))) {
-          throw new TrimError('E_SAFETENSORS', `${dir}: holds PyTorch .bin weights only; convert them to safetensors first (transformers: model.save_pretrained(dir, safe_serialization=True)).`);
+          throw new TrimError(
+            'E_SAFETENSORS',
+            `${dir}: holds PyTorch .bin weights only; convert them to safetensors first (transformers: model.save_pretrained(dir, safe_serialization=True)).`,
+          );
         }
-        throw new TrimError('E_SAFETENSORS', files.length === 0
-          ? `${dir}: no *.safetensors file and no model.safetensors.index.json.`
-          : `${dir}: several *.safetensors files but no model.safetensors.index.json to say how they fit together.`);
+        throw new TrimError(
+          'E_SAFETENSORS',
+          files.length === 0
+            ? `${dir}: no *.safetensors file and no model.safetensors.index.json.`
+            : `${dir}: several *.safetensors files but no model.safetensors.index.json to say how they fit together.`,
+        );
       }
       this.indexFile = null;
       this.shardFiles = files;
@@ -210,7 +233,8 @@ export class Checkpoint {
   private addHeader(h: SafetensorsHeader): void {
     this.headers.push(h);
     for (const [name, t] of h.tensors) {
-      if (this.tensors.has(name)) throw new TrimError('E_SAFETENSORS', `tensor "${name}" is stored twice (${this.tensors.get(name)!.file} and ${t.file}).`);
+      if (this.tensors.has(name))
+        throw new TrimError('E_SAFETENSORS', `tensor "${name}" is stored twice (${this.tensors.get(name)!.file} and ${t.file}).`);
       this.tensors.set(name, t);
     }
   }
@@ -220,7 +244,10 @@ export class Checkpoint {
     for (const p of ['model.', '']) {
       if (this.tensors.has(layoutFor(fam, p, this.config).embed)) return p;
     }
-    throw new TrimError('E_MISSING_TENSOR', `${this.dir}: no token embedding tensor (expected "${layoutFor(fam, 'model.', this.config).embed}"). Is this a ${this.config.architecture} checkpoint?`);
+    throw new TrimError(
+      'E_MISSING_TENSOR',
+      `${this.dir}: no token embedding tensor (expected "${layoutFor(fam, 'model.', this.config).embed}"). Is this a ${this.config.architecture} checkpoint?`,
+    );
   }
 
   blockName(block: number, local: string): string {
@@ -234,7 +261,10 @@ export class Checkpoint {
       throw new TrimError('E_MISSING_TENSOR', `${this.dir}: tensor "${name}" is missing from the checkpoint.`);
     }
     if (!FLOAT_DTYPES.has(t.dtype)) {
-      throw new TrimError('E_DTYPE', `${t.file}: tensor "${name}" is ${t.dtype}; only F16, BF16 and F32 weights can be pruned (quantized checkpoints are not supported).`);
+      throw new TrimError(
+        'E_DTYPE',
+        `${t.file}: tensor "${name}" is ${t.dtype}; only F16, BF16 and F32 weights can be pruned (quantized checkpoints are not supported).`,
+      );
     }
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new TrimError('E_SHAPE', `${t.file}: tensor "${name}" has shape [${t.shape}] but config.json implies [${shape}].`);
@@ -249,7 +279,10 @@ export class Checkpoint {
     if (this.layout.finalNormBias) this.expect(this.layout.finalNormBias, [c.hidden]);
     if (this.tensors.has(this.layout.lmHead)) this.expect(this.layout.lmHead, [c.vocab, c.hidden]);
     else if (!c.tieEmbeddings && !familySpec(c.family)?.lmHeadOptional) {
-      throw new TrimError('E_MISSING_TENSOR', `${this.dir}: "lm_head.weight" is missing and config.json does not tie it to the embeddings.`);
+      throw new TrimError(
+        'E_MISSING_TENSOR',
+        `${this.dir}: "lm_head.weight" is missing and config.json does not tie it to the embeddings.`,
+      );
     }
     const shapes = blockShapes(c);
     for (let b = 0; b < c.layers; b++) for (const s of shapes) this.expect(this.blockName(b, s.name), s.shape, s.optional);
@@ -259,7 +292,10 @@ export class Checkpoint {
       if (!name.startsWith(before)) continue;
       const b = Number.parseInt(name.slice(before.length), 10);
       if (Number.isInteger(b) && b >= c.layers && name.slice(before.length + String(b).length).startsWith(after)) {
-        throw new TrimError('E_SHAPE', `${this.tensors.get(name)!.file}: tensor "${name}" belongs to block ${b}, but config.json says num_hidden_layers = ${c.layers}. The config does not match the weights.`);
+        throw new TrimError(
+          'E_SHAPE',
+          `${this.tensors.get(name)!.file}: tensor "${name}" belongs to block ${b}, but config.json says num_hidden_layers = ${c.layers}. The config does not match the weights.`,
+        );
       }
     }
   }
@@ -311,17 +347,30 @@ export class Checkpoint {
     let parameters = 0;
     for (const t of this.tensors.values()) parameters += t.shape.reduce((a, b) => a * b, 1);
     return {
-      path: this.dir, architecture: c.architecture, family: c.family, blocks: c.layers, hidden: c.hidden,
-      intermediate: c.intermediate, heads: c.heads, kvHeads: c.kvHeads, vocab: c.vocab, maxPositions: c.maxPositions,
-      dtype: c.dtype, parameters,
+      path: this.dir,
+      architecture: c.architecture,
+      family: c.family,
+      blocks: c.layers,
+      hidden: c.hidden,
+      intermediate: c.intermediate,
+      heads: c.heads,
+      kvHeads: c.kvHeads,
+      vocab: c.vocab,
+      maxPositions: c.maxPositions,
+      dtype: c.dtype,
+      parameters,
       linears: this.layout.linears.map((l) => l.split('.').pop()!),
       linearShapes: this.linearShapes(),
-      ...(this.layout.linearParts.some((p) => p) ? {
-        linearParts: Object.fromEntries(this.layout.linears.flatMap((l, i) => {
-          const parts = this.layout.linearParts[i];
-          return parts ? [[l.split('.').pop()!, parts.map((p) => ({ ...p }))]] : [];
-        })),
-      } : {}),
+      ...(this.layout.linearParts.some((p) => p)
+        ? {
+            linearParts: Object.fromEntries(
+              this.layout.linears.flatMap((l, i) => {
+                const parts = this.layout.linearParts[i];
+                return parts ? [[l.split('.').pop()!, parts.map((p) => ({ ...p }))]] : [];
+              }),
+            ),
+          }
+        : {}),
     };
   }
 }

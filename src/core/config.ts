@@ -10,7 +10,9 @@ import { cfgError, checkRope, num, parseRope, posInt } from './model/keys';
 import type { FamilyFeatures, FamilySpec } from './model/family';
 import { FAMILY_SPECS } from './model/registry';
 
-export const SUPPORTED_ARCHITECTURES: Record<string, Family> = Object.fromEntries(FAMILY_SPECS.flatMap((s) => s.architectures.map((a) => [a, s.family])));
+export const SUPPORTED_ARCHITECTURES: Record<string, Family> = Object.fromEntries(
+  FAMILY_SPECS.flatMap((s) => s.architectures.map((a) => [a, s.family])),
+);
 const MODEL_TYPES: Record<string, Family> = Object.fromEntries(FAMILY_SPECS.flatMap((s) => s.modelTypes.map((t) => [t, s.family])));
 
 export type RopeScaling =
@@ -58,7 +60,9 @@ export function parseConfig(raw: unknown, where = 'config.json'): ModelConfig {
   const architecture = archs.find((a) => Object.hasOwn(SUPPORTED_ARCHITECTURES, a)) ?? archs[0] ?? modelType;
   const family = Object.hasOwn(SUPPORTED_ARCHITECTURES, architecture)
     ? SUPPORTED_ARCHITECTURES[architecture]
-    : archs.length === 0 && Object.hasOwn(MODEL_TYPES, modelType) ? MODEL_TYPES[modelType] : undefined;
+    : archs.length === 0 && Object.hasOwn(MODEL_TYPES, modelType)
+      ? MODEL_TYPES[modelType]
+      : undefined;
   if (!family) {
     throw new TrimError(
       'E_UNSUPPORTED_ARCH',
@@ -66,7 +70,10 @@ export function parseConfig(raw: unknown, where = 'config.json'): ModelConfig {
     );
   }
   if (c.quantization_config) {
-    throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: the checkpoint is quantized (quantization_config is set); TRIM prunes float16, bfloat16 or float32 weights only.`);
+    throw new TrimError(
+      'E_UNSUPPORTED_ARCH',
+      `${where}: the checkpoint is quantized (quantization_config is set); TRIM prunes float16, bfloat16 or float32 weights only.`,
+    );
   }
   const dtypeRaw = String(c.dtype ?? c.torch_dtype ?? 'float32');
   const dtype = dtypeRaw === 'float16' || dtypeRaw === 'bfloat16' || dtypeRaw === 'float32' ? dtypeRaw : null;
@@ -78,7 +85,13 @@ export function parseConfig(raw: unknown, where = 'config.json'): ModelConfig {
 }
 
 /** A family described by a spec (model/registry.ts): Llama's common keys, then the spec's own. */
-function parseSpecFamily(c: Record<string, unknown>, where: string, architecture: string, spec: FamilySpec, dtype: ModelConfig['dtype']): ModelConfig {
+function parseSpecFamily(
+  c: Record<string, unknown>,
+  where: string,
+  architecture: string,
+  spec: FamilySpec,
+  dtype: ModelConfig['dtype'],
+): ModelConfig {
   const hidden = posInt(c, 'hidden_size', where);
   const heads = posInt(c, 'num_attention_heads', where);
   const kvHeads = posInt(c, 'num_key_value_heads', where, heads);
@@ -88,17 +101,26 @@ function parseSpecFamily(c: Record<string, unknown>, where: string, architecture
   const maxPositions = posInt(c, 'max_position_embeddings', where);
   // RMSNorm divides by sqrt(mean(x²) + eps): eps ≤ 0 gives NaN or Inf for small activations.
   const normEps = num(c, 'rms_norm_eps', where, 1e-6);
-  if (!(normEps > 0 && normEps < 1)) throw cfgError(where, `"rms_norm_eps" must be a small positive number (real models use 1e-6 to 1e-5), got ${normEps}.`);
+  if (!(normEps > 0 && normEps < 1))
+    throw cfgError(where, `"rms_norm_eps" must be a small positive number (real models use 1e-6 to 1e-5), got ${normEps}.`);
   const rope = spec.rope ? spec.rope(c, where) : parseRope(c, where);
   checkRope(rope, headDim, maxPositions, where);
   const base: ModelConfig = {
-    architecture, family: spec.family, hidden, heads, kvHeads, headDim,
+    architecture,
+    family: spec.family,
+    hidden,
+    heads,
+    kvHeads,
+    headDim,
     intermediate: posInt(c, 'intermediate_size', where),
     layers: posInt(c, 'num_hidden_layers', where),
     vocab: posInt(c, 'vocab_size', where),
-    maxPositions, normEps,
+    maxPositions,
+    normEps,
     tieEmbeddings: typeof c.tie_word_embeddings === 'boolean' ? c.tie_word_embeddings : spec.tieByDefault,
-    dtype, rope, slidingWindow: null,
+    dtype,
+    rope,
+    slidingWindow: null,
   };
   const features = spec.features(c, where, base);
   if (features.localRope) checkRope(features.localRope, headDim, maxPositions, where);

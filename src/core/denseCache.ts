@@ -19,7 +19,14 @@ export function cacheDir(): string {
   return path.join(os.tmpdir(), 'trim-vscode-cache');
 }
 
-export function denseKey(ckpt: Checkpoint, text: string, seqlen: number, maxWindows: number | null, ep: string, stamps: Record<string, string> = checkpointStamps(ckpt)): string {
+export function denseKey(
+  ckpt: Checkpoint,
+  text: string,
+  seqlen: number,
+  maxWindows: number | null,
+  ep: string,
+  stamps: Record<string, string> = checkpointStamps(ckpt),
+): string {
   const h = createHash('sha256');
   for (const [f, s] of Object.entries(stamps)) h.update(`${f}=${s}\n`);
   h.update(`text=${contentDigest(text)}\n`);

@@ -18,7 +18,12 @@ export class Engine {
    * `gpu`: the card CUDA runs on as nvidia-smi reports it (null on the CPU, or when nvidia-smi is
    * absent). `why`: one line on why this device runs the job.
    */
-  private constructor(readonly ep: Ep, readonly notice: string | null, readonly gpu: GpuInfo | null = null, readonly why = 'CPU chosen (--ep cpu)') {}
+  private constructor(
+    readonly ep: Ep,
+    readonly notice: string | null,
+    readonly gpu: GpuInfo | null = null,
+    readonly why = 'CPU chosen (--ep cpu)',
+  ) {}
 
   static async create(choice: EpChoice, diag: () => Diagnosis = () => diagnose({ providerBin: loadedOrtBinDir() })): Promise<Engine> {
     if (choice === 'cpu') return new Engine('cpu', null);
@@ -35,14 +40,22 @@ export class Engine {
     const why = hopeless ? `${first.piece} is missing: ${first.fix}` : await cudaProbe();
     if (why === null) {
       const g = d.driver.gpus?.[0] ?? null;
-      return new Engine('cuda', null, g, `CUDA: ${g ? `${g.name}, ${(g.freeMiB / 1024).toFixed(1)} of ${(g.totalMiB / 1024).toFixed(1)} GiB free` : 'the card did not say its memory (no nvidia-smi)'}`);
+      return new Engine(
+        'cuda',
+        null,
+        g,
+        `CUDA: ${g ? `${g.name}, ${(g.freeMiB / 1024).toFixed(1)} of ${(g.totalMiB / 1024).toFixed(1)} GiB free` : 'the card did not say its memory (no nvidia-smi)'}`,
+      );
     }
     // The probe failed with everything in place that we look for: name a missing library if any.
     const unset = d.libraryPath.filter((dir) => !(process.env.LD_LIBRARY_PATH ?? '').split(':').includes(dir));
-    const reason = hopeless ? why
-      : first ? `${first.piece} is missing: ${first.fix}; ONNX Runtime said: ${why}`
-      : unset.length ? `${why} (the CUDA libraries in ${unset.join(', ')} are not on this process's LD_LIBRARY_PATH: run it through \`trim\` or the extension, which add them, or add them yourself)`
-      : why;
+    const reason = hopeless
+      ? why
+      : first
+        ? `${first.piece} is missing: ${first.fix}; ONNX Runtime said: ${why}`
+        : unset.length
+          ? `${why} (the CUDA libraries in ${unset.join(', ')} are not on this process's LD_LIBRARY_PATH: run it through \`trim\` or the extension, which add them, or add them yourself)`
+          : why;
     if (choice === 'cuda') {
       throw new TrimError('E_EP', `The CUDA execution provider could not start: ${reason}. Use --ep cpu (or auto) to run on the CPU.`);
     }
@@ -56,8 +69,12 @@ export class Engine {
    */
   runError(e: unknown, what: string, lower: string): unknown {
     if (this.ep !== 'cuda') return e;
-    const msg = String((e as Error)?.message ?? e).split('\n')[0].slice(0, 300);
-    if (/out of memory|failed to allocate|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|cudaErrorMemoryAllocation|BFCArena/i.test(msg)) {
+    const msg = String((e as Error)?.message ?? e)
+      .split('\n')[0]
+      .slice(0, 300);
+    if (
+      /out of memory|failed to allocate|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|cudaErrorMemoryAllocation|BFCArena/i.test(msg)
+    ) {
       return new TrimError('E_EP', `The GPU ran out of memory in ${what} (${msg}). ${lower}`);
     }
     return e;
@@ -93,13 +110,14 @@ export class Engine {
     // 220.70 in 4 of 4 with it; at 7B it cost 3.1 s (device run 21.3 → 24.4 s, one warm run each).
     if (process.env.TRIM_DETERMINISTIC === '1') session.use_deterministic_compute = '1';
     if (externalFolder !== undefined) session.model_external_initializers_file_folder_path = externalFolder;
-    if (Object.keys(session).length > 0) options.extra = {
-      session,
-      // Constant folding would evaluate the subgraphs that read only initializers (the blocks'
-      // weights concatenated, the embedding table's finiteness check) on the host while the
-      // session is created: the whole model in host memory, which is what external data avoids.
-      ...(externalFolder !== undefined ? { optimization: { disable_specified_optimizers: 'ConstantFolding' } } : {}),
-    };
+    if (Object.keys(session).length > 0)
+      options.extra = {
+        session,
+        // Constant folding would evaluate the subgraphs that read only initializers (the blocks'
+        // weights concatenated, the embedding table's finiteness check) on the host while the
+        // session is created: the whole model in host memory, which is what external data avoids.
+        ...(externalFolder !== undefined ? { optimization: { disable_specified_optimizers: 'ConstantFolding' } } : {}),
+      };
     return ort.InferenceSession.create(model, options);
   }
 }

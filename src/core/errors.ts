@@ -24,7 +24,10 @@ export type TrimErrorCode =
   | 'E_INTEGRITY';
 
 export class TrimError extends Error {
-  constructor(readonly code: TrimErrorCode, message: string) {
+  constructor(
+    readonly code: TrimErrorCode,
+    message: string,
+  ) {
     super(oneLine(message));
     this.name = 'TrimError';
   }
@@ -49,7 +52,10 @@ export function oneLine(message: string): string {
     return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   });
   if (s.length > MAX_WORD) {
-    s = s.split(' ').map((w) => (w.length > MAX_WORD ? `${w.slice(0, 240)}…(${w.length - 340} characters)…${w.slice(-100)}` : w)).join(' ');
+    s = s
+      .split(' ')
+      .map((w) => (w.length > MAX_WORD ? `${w.slice(0, 240)}…(${w.length - 340} characters)…${w.slice(-100)}` : w))
+      .join(' ');
   }
   if (s.length > MAX_MESSAGE) s = `${s.slice(0, MAX_MESSAGE - 40)}…(${s.length - MAX_MESSAGE + 40} more characters)`;
   return s;

@@ -24,7 +24,9 @@ export async function runEval(o: EvalOptions, emit: (e: TrimEvent) => void, job 
   const runner = new Runner(ckpt, engine, o.seqlen, Runner.autoBatch(ckpt, o.seqlen));
   try {
     emit({ type: 'phase', phase: 'eval', message: `Evaluating ${o.text}` });
-    const r = await evaluatePerplexity(ckpt, runner, ids, o.maxWindows, (done, total) => emit({ type: 'progress', phase: 'eval', done, total }));
+    const r = await evaluatePerplexity(ckpt, runner, ids, o.maxWindows, (done, total) =>
+      emit({ type: 'progress', phase: 'eval', done, total }),
+    );
     return { ...r, ep: engine.ep };
   } finally {
     await runner.release();

@@ -32,7 +32,10 @@ import { readStored, storedTensors } from './storedRead';
  * overflowing activations): the rest of the model would be pruned on garbage. Both paths throw it.
  */
 export function nonFiniteActivations(ckpt: Checkpoint, block: number): TrimError {
-  return new TrimError('E_NONFINITE', `block ${block} of ${ckpt.dir} produced NaN or infinite activations from finite weights and inputs: config.json's numbers (rms_norm_eps, rope_theta, rope_scaling) do not fit these weights, or the activations overflow float32.`);
+  return new TrimError(
+    'E_NONFINITE',
+    `block ${block} of ${ckpt.dir} produced NaN or infinite activations from finite weights and inputs: config.json's numbers (rms_norm_eps, rope_theta, rope_scaling) do not fit these weights, or the activations overflow float32.`,
+  );
 }
 
 /** A linear's TRIM search, as the graph reports it (graphs/fused.ts trimSearchOps: five numbers per block). */
@@ -90,7 +93,13 @@ export class FusedPruner {
   /** Phase times of the runs (fusedPhases.ts): which sessions are profiled, each run's split. */
   readonly phases: FusedPhases;
 
-  constructor(readonly ckpt: Checkpoint, readonly engine: Engine, readonly seqlen: number, readonly plan: FusedPlan, readonly o: PruneOptions) {
+  constructor(
+    readonly ckpt: Checkpoint,
+    readonly engine: Engine,
+    readonly seqlen: number,
+    readonly plan: FusedPlan,
+    readonly o: PruneOptions,
+  ) {
     this.biases = linearBiases(ckpt);
     this.weightNames = blockWeightNames(ckpt.config, this.biases);
     for (const n of this.weightNames) this.dtypes.set(n, this.info(0, n).dtype as StoredDtype);
@@ -140,20 +149,35 @@ export class FusedPruner {
     const shapes = this.ckpt.linearShapes();
     const o = this.o;
     const spec: FusedSpec = {
-      cfg: this.ckpt.config, seqlen: this.seqlen, chunkWindows: this.plan.chunkWindows, chunks: this.plan.chunks, blocks,
-      biases: this.biases, weightNames: this.weightNames, dtypes: this.dtypes,
+      cfg: this.ckpt.config,
+      seqlen: this.seqlen,
+      chunkWindows: this.plan.chunkWindows,
+      chunks: this.plan.chunks,
+      blocks,
+      biases: this.biases,
+      weightNames: this.weightNames,
+      dtypes: this.dtypes,
       linears: lay.linears.map((name, i) => ({ name, group: lay.linearInput[i], rows: shapes[i][0], cols: shapes[i][1] })),
-      embed: embed ? {
-        dtype: this.ckpt.tensors.get(lay.embed)!.dtype as StoredDtype,
-        positions: lay.positions ? this.ckpt.tensors.get(lay.positions)!.dtype as StoredDtype : null,
-      } : null,
-      output, score: o.score, precision: o.precision === 'float16' ? 'float16' : 'float32',
-      attention: this.kernels.attention, ranks: this.kernels.ranks, masks: this.kernels.masks, pack: this.kernels.pack,
-      external: this.external ? {
-        weight: (k, local) => this.ref(this.info(first + k, local)),
-        embed: embed ? this.ref(this.ckpt.tensors.get(lay.embed)!) : null,
-        positions: embed && lay.positions ? this.ref(this.ckpt.tensors.get(lay.positions)!) : null,
-      } : null,
+      embed: embed
+        ? {
+            dtype: this.ckpt.tensors.get(lay.embed)!.dtype as StoredDtype,
+            positions: lay.positions ? (this.ckpt.tensors.get(lay.positions)!.dtype as StoredDtype) : null,
+          }
+        : null,
+      output,
+      score: o.score,
+      precision: o.precision === 'float16' ? 'float16' : 'float32',
+      attention: this.kernels.attention,
+      ranks: this.kernels.ranks,
+      masks: this.kernels.masks,
+      pack: this.kernels.pack,
+      external: this.external
+        ? {
+            weight: (k, local) => this.ref(this.info(first + k, local)),
+            embed: embed ? this.ref(this.ckpt.tensors.get(lay.embed)!) : null,
+            positions: embed && lay.positions ? this.ref(this.ckpt.tensors.get(lay.positions)!) : null,
+          }
+        : null,
       trim: o.trim ? { iterations: o.iterations, forbidNegLr: o.forbidNegLr, layerMetric: o.layerMetric, rowMetric: o.rowMetric } : null,
     };
     const model = buildFusedGraph(spec);
@@ -164,14 +188,22 @@ export class FusedPruner {
     } catch (e) {
       profile?.dispose();
       if (!this.external) throw e;
-      const msg = String((e as Error).message ?? e).split('\n')[0].slice(0, 300);
+      const msg = String((e as Error).message ?? e)
+        .split('\n')[0]
+        .slice(0, 300);
       const which = blocks > 1 ? `blocks ${first}–${first + blocks - 1}` : `block ${first}`;
       if (/out of memory|failed to allocate/i.test(msg)) {
-        throw new TrimError('E_EP', `The GPU has too little free memory for the weights of ${which} (${msg}). Lower --gpu-memory (or --blocks-per-run) to what the card has free.`);
+        throw new TrimError(
+          'E_EP',
+          `The GPU has too little free memory for the weights of ${which} (${msg}). Lower --gpu-memory (or --blocks-per-run) to what the card has free.`,
+        );
       }
       if (/external|deserialize tensor/i.test(msg)) {
         // ORT read the weights itself: a file changed or cut short since its header was checked.
-        throw new TrimError('E_SAFETENSORS', `${this.ckpt.dir}: the weights of ${which} could not be read (${msg}). Was the checkpoint changed while pruning? Check the files, or re-download them.`);
+        throw new TrimError(
+          'E_SAFETENSORS',
+          `${this.ckpt.dir}: the weights of ${which} could not be read (${msg}). Was the checkpoint changed while pruning? Check the files, or re-download them.`,
+        );
       }
       throw e;
     }
@@ -190,7 +222,10 @@ export class FusedPruner {
   /** Starts reading the weights of the run [first, first + count) now (run() picks them up); nothing to do when the session holds them. */
   prefetch(first: number, count: number): void {
     if (this.external) return;
-    const weights = storedTensors(this.runNames(count).map(({ n, k }) => this.info(first + k, n)), true);
+    const weights = storedTensors(
+      this.runNames(count).map(({ n, k }) => this.info(first + k, n)),
+      true,
+    );
     weights.catch(() => {}); // awaited, and reported, by run()
     this.prefetched = { first, count, weights };
   }
@@ -203,7 +238,13 @@ export class FusedPruner {
    * Prunes blocks [first, first + count) in one run. `input` is either the previous run's
    * activations or, for block 0, the calibration token ids.
    */
-  async run(first: number, count: number, targets: number[], input: { h: Float32Array } | { ids: Int32Array }, output: boolean): Promise<FusedRunResult> {
+  async run(
+    first: number,
+    count: number,
+    targets: number[],
+    input: { h: Float32Array } | { ids: Int32Array },
+    output: boolean,
+  ): Promise<FusedRunResult> {
     const cfg = this.ckpt.config;
     const embed = 'ids' in input;
     const tS = performance.now();
@@ -215,14 +256,26 @@ export class FusedPruner {
     const pre = this.prefetched;
     this.prefetched = null;
     if (!this.external) {
-      const blockW = await (pre && pre.first === first && pre.count === count ? pre.weights : storedTensors(names.map(({ n, k }) => this.info(first + k, n)), true));
+      const blockW = await (pre && pre.first === first && pre.count === count
+        ? pre.weights
+        : storedTensors(
+            names.map(({ n, k }) => this.info(first + k, n)),
+            true,
+          ));
       names.forEach(({ n, k }, i) => (feeds[fusedWeight(n, k)] = blockW[i]));
     }
     if ('ids' in input) {
-      feeds.ids = new ort.Tensor('int64', BigInt64Array.from(input.ids, (v) => BigInt(v)), [input.ids.length]);
+      feeds.ids = new ort.Tensor(
+        'int64',
+        BigInt64Array.from(input.ids, (v) => BigInt(v)),
+        [input.ids.length],
+      );
       const lay = this.ckpt.layout;
       if (!this.external) {
-        const globals = await storedTensors([this.ckpt.tensors.get(lay.embed)!, ...(lay.positions ? [this.ckpt.tensors.get(lay.positions)!] : [])], false);
+        const globals = await storedTensors(
+          [this.ckpt.tensors.get(lay.embed)!, ...(lay.positions ? [this.ckpt.tensors.get(lay.positions)!] : [])],
+          false,
+        );
         feeds.embed = globals[0];
         if (lay.positions) feeds.positions = globals[1];
       }
@@ -240,8 +293,11 @@ export class FusedPruner {
     } catch (e) {
       // Out of device memory mid-run: a typed error that says what to lower (no stack trace).
       const p = this.plan;
-      throw this.engine.runError(e, count > 1 ? `the run of blocks ${first}–${first + count - 1}` : `the run of block ${first}`,
-        `This run was sized for ${(p.budget / 2 ** 30).toFixed(1)} GiB (${p.blocksPerRun} block(s) per run, ${p.chunkWindows} windows per chunk): lower --gpu-memory, or --blocks-per-run and --batch, or free memory on the card (other processes).`);
+      throw this.engine.runError(
+        e,
+        count > 1 ? `the run of blocks ${first}–${first + count - 1}` : `the run of block ${first}`,
+        `This run was sized for ${(p.budget / 2 ** 30).toFixed(1)} GiB (${p.blocksPerRun} block(s) per run, ${p.chunkWindows} windows per chunk): lower --gpu-memory, or --blocks-per-run and --batch, or free memory on the card (other processes).`,
+      );
     }
     const seconds = (performance.now() - t0) / 1000;
     const run = this.phases.ran(session, seconds, count);
@@ -267,16 +323,22 @@ export class FusedPruner {
     const prunedBytes = new Map<string, Uint8Array>();
     if (this.kernels.masks && !this.external) {
       const pool = this.maskPool();
-      await Promise.all(this.ckpt.layout.linears.flatMap((name) => {
-        const keep = r[fusedOut.keep(name)].data as Uint8Array;
-        const per = keep.length / count;
-        return Array.from({ length: count }, async (_, k) => {
-          const key = fusedWeight(`${name}.weight`, k);
-          const t = feeds[key];
-          const buf = await pool.apply((t.data as Uint8Array).buffer as ArrayBuffer, keep.subarray(k * per, (k + 1) * per), t.type === 'float32' ? 4 : 2);
-          prunedBytes.set(key, new Uint8Array(buf));
-        });
-      }));
+      await Promise.all(
+        this.ckpt.layout.linears.flatMap((name) => {
+          const keep = r[fusedOut.keep(name)].data as Uint8Array;
+          const per = keep.length / count;
+          return Array.from({ length: count }, async (_, k) => {
+            const key = fusedWeight(`${name}.weight`, k);
+            const t = feeds[key];
+            const buf = await pool.apply(
+              (t.data as Uint8Array).buffer as ArrayBuffer,
+              keep.subarray(k * per, (k + 1) * per),
+              t.type === 'float32' ? 4 : 2,
+            );
+            prunedBytes.set(key, new Uint8Array(buf));
+          });
+        }),
+      );
     }
     const applySeconds = this.kernels.masks && !this.external ? (performance.now() - tA) / 1000 : 0;
     const blocks: FusedRunResult['blocks'] = [];
@@ -303,7 +365,9 @@ export class FusedPruner {
             const t = this.info(first + k, `${name}.weight`);
             pruned = async () => {
               const [stored] = await readStored([t]);
-              return new Uint8Array(await this.maskPool().apply(stored.buffer as ArrayBuffer, keep.subarray(k * per, (k + 1) * per), t.dtype === 'F32' ? 4 : 2));
+              return new Uint8Array(
+                await this.maskPool().apply(stored.buffer as ArrayBuffer, keep.subarray(k * per, (k + 1) * per), t.dtype === 'F32' ? 4 : 2),
+              );
             };
           } else {
             const w = r[fusedOut.weight(name)].data as Float32Array | Uint16Array;
@@ -320,7 +384,17 @@ export class FusedPruner {
         }),
       });
     }
-    return { blocks, h: output ? (r.hout.data as Float32Array) : null, seconds, readSeconds, sessionSeconds, applySeconds, bytesIn, bytesOut, run };
+    return {
+      blocks,
+      h: output ? (r.hout.data as Float32Array) : null,
+      seconds,
+      readSeconds,
+      sessionSeconds,
+      applySeconds,
+      bytesIn,
+      bytesOut,
+      run,
+    };
   }
 
   /** Ends a session: its profile, if still running, is written, read and removed. */

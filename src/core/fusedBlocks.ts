@@ -21,7 +21,14 @@ export class FusedBlocks implements BlockPruner {
   private readonly sources = new Set<'profiled' | 'sampled'>();
   private runs = 0;
 
-  constructor(private readonly ckpt: Checkpoint, engine: Engine, seqlen: number, private readonly plan: FusedPlan, o: PruneOptions, private readonly emit: (e: TrimEvent) => void) {
+  constructor(
+    private readonly ckpt: Checkpoint,
+    engine: Engine,
+    seqlen: number,
+    private readonly plan: FusedPlan,
+    o: PruneOptions,
+    private readonly emit: (e: TrimEvent) => void,
+  ) {
     this.pruner = new FusedPruner(ckpt, engine, seqlen, plan, o);
   }
 
@@ -29,9 +36,13 @@ export class FusedBlocks implements BlockPruner {
    * Tokenizes the calibration text on a worker thread while the first run's weights are read (on
    * libuv's threads) and its session is built and created on this one (0.3-0.7 s at 7B; with the
    * weights in the session, their reading too: 2-3 s). `prepare` times the session's part; the
- * ids are awaited by the caller (a promise in an object, so that this does not wait for them).
+   * ids are awaited by the caller (a promise in an object, so that this does not wait for them).
    */
-  async tokenizeWhilePreparing(model: string, calib: string, prepare: (f: () => Promise<void>) => Promise<void>): Promise<{ ids: Promise<Int32Array> }> {
+  async tokenizeWhilePreparing(
+    model: string,
+    calib: string,
+    prepare: (f: () => Promise<void>) => Promise<void>,
+  ): Promise<{ ids: Promise<Int32Array> }> {
     const layers = this.ckpt.config.layers;
     const count = Math.min(this.plan.blocksPerRun, layers);
     this.pruner.prefetch(0, count);
@@ -60,11 +71,12 @@ export class FusedBlocks implements BlockPruner {
     this.runs++;
     // Pruned weights, two blocks at a time: while one block's are written, the next block's
     // are made (read and zeroed, where the session held the weights).
-    const start = (k: number): Promise<Uint8Array>[] => r.blocks[k].linears.map((l) => {
-      const p = l.pruned();
-      p.catch(() => {}); // awaited by the sink, in order
-      return p;
-    });
+    const start = (k: number): Promise<Uint8Array>[] =>
+      r.blocks[k].linears.map((l) => {
+        const p = l.pruned();
+        p.catch(() => {}); // awaited by the sink, in order
+        return p;
+      });
     const shapes = this.ckpt.linearShapes();
     let ahead = start(0);
     for (let k = 0; k < count; k++) {
@@ -74,7 +86,15 @@ export class FusedBlocks implements BlockPruner {
       for (let i = 0; i < linears.length; i++) {
         const l = linears[i];
         const [rows, cols] = shapes[i];
-        await sink.linear(b + k, { name: l.name, rows, cols, pruned: () => made[i], zeros: l.zeros, search: l.search, seconds: r.seconds / (count * linears.length) });
+        await sink.linear(b + k, {
+          name: l.name,
+          rows,
+          cols,
+          pruned: () => made[i],
+          zeros: l.zeros,
+          search: l.search,
+          seconds: r.seconds / (count * linears.length),
+        });
       }
       // One run does statistics, pruning and propagation together: its time, shared by its blocks
       // until its phases are settled.
@@ -102,7 +122,10 @@ export class FusedBlocks implements BlockPruner {
     for (let i = 0; i < this.unsettled.length;) {
       const u = this.unsettled[i];
       const ph = this.pruner.phasesOf(u.run);
-      if (!ph || ph.blocks.length !== u.count) { i++; continue; }
+      if (!ph || ph.blocks.length !== u.count) {
+        i++;
+        continue;
+      }
       this.unsettled.splice(i, 1);
       this.sources.add(ph.source);
       ph.blocks.forEach((seconds, k) => out.push({ block: u.first + k, seconds }));

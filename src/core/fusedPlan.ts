@@ -29,7 +29,14 @@ const GiB = 2 ** 30;
  * per block its stored and float32 and pruned weights, the largest linear's sort temporaries,
  * and one chunk's block temporaries (materialised attention scores, the MLP's intermediates).
  */
-export function planFused(ckpt: Checkpoint, seqlen: number, nsamples: number, budgetGiB: number, chunkWindows: number | null, blocksPerRun: number | null): FusedPlan {
+export function planFused(
+  ckpt: Checkpoint,
+  seqlen: number,
+  nsamples: number,
+  budgetGiB: number,
+  chunkWindows: number | null,
+  blocksPerRun: number | null,
+): FusedPlan {
   const c = ckpt.config;
   const shapes = ckpt.linearShapes();
   const blockParams = shapes.reduce((a, [r, k]) => a + r * k, 0);
@@ -40,9 +47,10 @@ export function planFused(ckpt: Checkpoint, seqlen: number, nsamples: number, bu
   const perBlock = blockParams * (2 * stored + 8);
   const budget = budgetGiB * GiB;
   const divisors = Array.from({ length: nsamples }, (_, i) => i + 1).filter((d) => nsamples % d === 0);
-  const B = chunkWindows !== null
-    ? Math.max(...divisors.filter((d) => d <= chunkWindows))
-    : Math.max(1, ...divisors.filter((d) => d <= 32 && d * perWindow <= 0.25 * budget));
+  const B =
+    chunkWindows !== null
+      ? Math.max(...divisors.filter((d) => d <= chunkWindows))
+      : Math.max(1, ...divisors.filter((d) => d <= 32 && d * perWindow <= 0.25 * budget));
   const fixed = 3 * act + 28 * maxLinear + B * perWindow;
   const K = blocksPerRun ?? Math.max(1, Math.min(c.layers, Math.floor((0.9 * budget - fixed) / perBlock)));
   return { chunkWindows: B, chunks: nsamples / B, blocksPerRun: K, estimate: fixed + K * perBlock, budget };

@@ -73,8 +73,9 @@ export async function scanHubCache(cacheDir: string = hubCacheDir()): Promise<{ 
   const models: CachedModel[] = [];
   for (const repo of info.repos) {
     if (repo.id.type !== 'model' || repo.revisions.length === 0) continue;
-    const rev = repo.revisions.find((r) => r.refs.includes('main'))
-      ?? repo.revisions.slice().sort((a, b) => b.lastModifiedAt.getTime() - a.lastModifiedAt.getTime())[0];
+    const rev =
+      repo.revisions.find((r) => r.refs.includes('main')) ??
+      repo.revisions.slice().sort((a, b) => b.lastModifiedAt.getTime() - a.lastModifiedAt.getTime())[0];
     const names = rev.files.map((f) => path.relative(rev.path, f.path));
     let architecture: string | null = null;
     let family: Family | null = null;
@@ -90,7 +91,17 @@ export async function scanHubCache(cacheDir: string = hubCacheDir()): Promise<{ 
     }
     const safetensors = names.some((n) => n.endsWith('.safetensors'));
     if (!unsupported && !safetensors) unsupported = 'no *.safetensors weights in the snapshot';
-    models.push({ id: repo.id.name, path: rev.path, commit: rev.commitOid, refs: rev.refs, size: rev.size, architecture, family, unsupported, safetensors });
+    models.push({
+      id: repo.id.name,
+      path: rev.path,
+      commit: rev.commitOid,
+      refs: rev.refs,
+      size: rev.size,
+      architecture,
+      family,
+      unsupported,
+      safetensors,
+    });
   }
   models.sort((a, b) => Number(a.unsupported !== null) - Number(b.unsupported !== null) || a.id.localeCompare(b.id));
   return { models, warnings: info.warnings.map((w) => w.message) };
@@ -109,7 +120,10 @@ export function resolveModel(model: string, cacheDir: string = hubCacheDir()): s
   const repo = path.join(cacheDir, `models--${model.split('/').join('--')}`);
   if (!fs.existsSync(repo)) {
     if (!model.includes('/')) return model;
-    throw new TrimError('E_MODEL_NOT_FOUND', `${model} is neither a folder nor a model in the Hugging Face cache (${cacheDir}). Download it first (TRIM: Prune Model → Download by model id…, or \`huggingface-cli download ${model}\`), or give its checkpoint folder.`);
+    throw new TrimError(
+      'E_MODEL_NOT_FOUND',
+      `${model} is neither a folder nor a model in the Hugging Face cache (${cacheDir}). Download it first (TRIM: Prune Model → Download by model id…, or \`huggingface-cli download ${model}\`), or give its checkpoint folder.`,
+    );
   }
   const snapshots = path.join(repo, 'snapshots');
   let commit: string | null = null;
@@ -119,10 +133,17 @@ export function resolveModel(model: string, cacheDir: string = hubCacheDir()): s
     const all = fs.existsSync(snapshots) ? fs.readdirSync(snapshots) : [];
     if (all.length === 1) commit = all[0];
     else {
-      throw new TrimError('E_MODEL_NOT_FOUND', `${model} is in the Hugging Face cache (${repo}) but has ${all.length === 0 ? 'no snapshot' : `${all.length} snapshots and no refs/main`}; pass the snapshot folder itself as --model.`);
+      throw new TrimError(
+        'E_MODEL_NOT_FOUND',
+        `${model} is in the Hugging Face cache (${repo}) but has ${all.length === 0 ? 'no snapshot' : `${all.length} snapshots and no refs/main`}; pass the snapshot folder itself as --model.`,
+      );
     }
   }
   const dir = path.join(snapshots, commit);
-  if (!fs.existsSync(dir)) throw new TrimError('E_MODEL_NOT_FOUND', `${model}: refs/main of the Hugging Face cache names ${commit}, but ${dir} does not exist; download the model again.`);
+  if (!fs.existsSync(dir))
+    throw new TrimError(
+      'E_MODEL_NOT_FOUND',
+      `${model}: refs/main of the Hugging Face cache names ${commit}, but ${dir} does not exist; download the model again.`,
+    );
   return dir;
 }

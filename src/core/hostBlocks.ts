@@ -22,8 +22,14 @@ export class HostBlocks implements BlockPruner {
    * per block.
    */
   constructor(
-    private readonly ckpt: Checkpoint, private readonly engine: Engine, private readonly runner: Runner, private readonly o: PruneOptions,
-    private readonly targets: number[], private acts: Activations, private readonly emit: (e: TrimEvent) => void, private readonly check: () => void,
+    private readonly ckpt: Checkpoint,
+    private readonly engine: Engine,
+    private readonly runner: Runner,
+    private readonly o: PruneOptions,
+    private readonly targets: number[],
+    private acts: Activations,
+    private readonly emit: (e: TrimEvent) => void,
+    private readonly check: () => void,
   ) {}
 
   async run(b: number, sink: BlockSink): Promise<RunResult> {
@@ -89,14 +95,27 @@ export class HostBlocks implements BlockPruner {
     if (this.acts.some((a) => firstNonFinite(a) >= 0)) throw nonFiniteActivations(ckpt, b);
     const propSeconds = (performance.now() - q0) / 1000;
     sec.propagate += propSeconds;
-    sink.block(b, { statistics: statSeconds, prune: (performance.now() - tBlock) / 1000 - statSeconds - propSeconds, propagate: propSeconds }, true);
+    sink.block(
+      b,
+      { statistics: statSeconds, prune: (performance.now() - tBlock) / 1000 - statSeconds - propSeconds, propagate: propSeconds },
+      true,
+    );
     return { count: 1, next: b + 1 < layers ? this.acts : null, seconds: sec, throttle: false };
   }
 
   /** TRIM's search for one linear, its layer metric evaluated by a small graph on the execution provider. */
-  private async search(W: Float32Array, rank: Float32Array, X: Float32Array, rows: number, cols: number, target: number): Promise<{ s: Float32Array; figures: SearchFigures }> {
+  private async search(
+    W: Float32Array,
+    rank: Float32Array,
+    X: Float32Array,
+    rows: number,
+    cols: number,
+    target: number,
+  ): Promise<{ s: Float32Array; figures: SearchFigures }> {
     const o = this.o;
-    const session = await this.engine.session(buildTrimEvalGraph({ W, rank, X, rows, cols, samples: X.length / cols }, o.layerMetric, o.rowMetric));
+    const session = await this.engine.session(
+      buildTrimEvalGraph({ W, rank, X, rows, cols, samples: X.length / cols }, o.layerMetric, o.rowMetric),
+    );
     try {
       const evaluate = async (s: Float32Array) => {
         const r = await session.run({ s: f32(s, [rows]) });

@@ -42,12 +42,20 @@ export interface DownloadOptions {
 }
 
 export class DownloadError extends Error {
-  constructor(message: string, readonly status?: number) {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
     super(message);
   }
 }
 
-interface Entry { path: string; size: number; etag: string; sha256: string | null }
+interface Entry {
+  path: string;
+  size: number;
+  etag: string;
+  sha256: string | null;
+}
 
 /** Downloads what a checkpoint needs; returns the snapshot folder. */
 export async function downloadModel(o: DownloadOptions): Promise<string> {
@@ -58,16 +66,32 @@ export async function downloadModel(o: DownloadOptions): Promise<string> {
   const repoDir = path.join(o.cacheDir ?? hubCacheDir(), `models--${o.repo.split('/').join('--')}`);
 
   // The commit the revision points to (the resolve endpoint names it in X-Repo-Commit).
-  const head = await doFetch(`${hub}/${o.repo}/resolve/${encodeURIComponent(revision)}/config.json`, { method: 'HEAD', headers: auth, signal: o.signal });
+  const head = await doFetch(`${hub}/${o.repo}/resolve/${encodeURIComponent(revision)}/config.json`, {
+    method: 'HEAD',
+    headers: auth,
+    signal: o.signal,
+  });
   if (head.status === 401 || head.status === 403) {
-    throw new DownloadError(`${o.repo} needs access: it is gated or private. Accept its terms on the Hub and set HF_TOKEN, or log in with \`huggingface-cli login\`.`, head.status);
+    throw new DownloadError(
+      `${o.repo} needs access: it is gated or private. Accept its terms on the Hub and set HF_TOKEN, or log in with \`huggingface-cli login\`.`,
+      head.status,
+    );
   }
-  if (head.status === 404) throw new DownloadError(`${o.repo} (revision ${revision}) was not found on ${hub}, or it has no config.json.`, 404);
+  if (head.status === 404)
+    throw new DownloadError(`${o.repo} (revision ${revision}) was not found on ${hub}, or it has no config.json.`, 404);
   const commit = head.headers.get('x-repo-commit');
-  if (!commit || !/^[0-9a-f]{40}$/.test(commit)) throw new DownloadError(`${hub} did not name the commit of ${o.repo}@${revision} (HTTP ${head.status}).`, head.status);
+  if (!commit || !/^[0-9a-f]{40}$/.test(commit))
+    throw new DownloadError(`${hub} did not name the commit of ${o.repo}@${revision} (HTTP ${head.status}).`, head.status);
 
   const entries: Entry[] = [];
-  for await (const f of listFiles({ repo: o.repo, revision: commit, recursive: true, hubUrl: hub, accessToken: o.accessToken, fetch: o.fetch })) {
+  for await (const f of listFiles({
+    repo: o.repo,
+    revision: commit,
+    recursive: true,
+    hubUrl: hub,
+    accessToken: o.accessToken,
+    fetch: o.fetch,
+  })) {
     if (f.type !== 'file' || !WANTED.test(f.path)) continue;
     const etag = f.lfs?.oid ?? f.oid;
     if (!etag) continue;
@@ -85,15 +109,26 @@ export async function downloadModel(o: DownloadOptions): Promise<string> {
   const onDisk = (e: Entry): number => {
     const blob = path.join(blobs, e.etag);
     if (fs.existsSync(blob)) return e.size;
-    try { return fs.statSync(`${blob}.incomplete`).size; } catch { return 0; }
+    try {
+      return fs.statSync(`${blob}.incomplete`).size;
+    } catch {
+      return 0;
+    }
   };
   let base = entries.reduce((a, e) => a + Math.min(onDisk(e), e.size), 0);
   for (const e of entries) {
     const blob = path.join(blobs, e.etag);
     const already = Math.min(onDisk(e), e.size);
     if (!fs.existsSync(blob)) {
-      await fetchBlob(doFetch, `${hub}/${o.repo}/resolve/${commit}/${e.path.split('/').map(encodeURIComponent).join('/')}`, auth, e, blob, o.signal,
-        (n) => o.onProgress?.({ done: base - already + n, total, file: e.path }));
+      await fetchBlob(
+        doFetch,
+        `${hub}/${o.repo}/resolve/${commit}/${e.path.split('/').map(encodeURIComponent).join('/')}`,
+        auth,
+        e,
+        blob,
+        o.signal,
+        (n) => o.onProgress?.({ done: base - already + n, total, file: e.path }),
+      );
       base += e.size - already;
     }
     link(blob, path.join(snapshot, e.path));
@@ -108,16 +143,29 @@ export async function downloadModel(o: DownloadOptions): Promise<string> {
 
 /** GET with Range from what `.incomplete` holds; verify; rename into `blob`. */
 async function fetchBlob(
-  doFetch: typeof fetch, url: string, auth: Record<string, string>, e: Entry, blob: string,
-  signal: AbortSignal | undefined, progress: (bytesOfThisFile: number) => void,
+  doFetch: typeof fetch,
+  url: string,
+  auth: Record<string, string>,
+  e: Entry,
+  blob: string,
+  signal: AbortSignal | undefined,
+  progress: (bytesOfThisFile: number) => void,
 ): Promise<void> {
   const part = `${blob}.incomplete`;
   let have = 0;
-  try { have = fs.statSync(part).size; } catch { /* none */ }
-  if (have > e.size) { fs.rmSync(part); have = 0; }
+  try {
+    have = fs.statSync(part).size;
+  } catch {
+    /* none */
+  }
+  if (have > e.size) {
+    fs.rmSync(part);
+    have = 0;
+  }
   if (have < e.size) {
     const res = await doFetch(url, { headers: { ...auth, ...(have > 0 ? { Range: `bytes=${have}-` } : {}) }, signal });
-    if (res.status === 401 || res.status === 403) throw new DownloadError(`${e.path}: access denied (HTTP ${res.status}); set HF_TOKEN for a gated model.`, res.status);
+    if (res.status === 401 || res.status === 403)
+      throw new DownloadError(`${e.path}: access denied (HTTP ${res.status}); set HF_TOKEN for a gated model.`, res.status);
     if (res.status !== 200 && res.status !== 206) throw new DownloadError(`${e.path}: HTTP ${res.status} from ${url}`, res.status);
     // 200 to a Range request: the server sends the whole file; start over.
     if (res.status === 200) have = 0;
@@ -141,11 +189,19 @@ async function fetchBlob(
   if (size !== e.size) throw new DownloadError(`${e.path}: got ${size} of ${e.size} bytes; run the download again to continue.`);
   if (e.sha256) {
     const h = createHash('sha256');
-    await new Promise<void>((ok, fail) => fs.createReadStream(part).on('data', (c) => h.update(c)).on('end', ok).on('error', fail));
+    await new Promise<void>((ok, fail) =>
+      fs
+        .createReadStream(part)
+        .on('data', (c) => h.update(c))
+        .on('end', ok)
+        .on('error', fail),
+    );
     const got = h.digest('hex');
     if (got !== e.sha256) {
       fs.rmSync(part, { force: true });
-      throw new DownloadError(`${e.path}: the downloaded bytes do not match the Hub's SHA-256 (${got} ≠ ${e.sha256}); removed, run the download again.`);
+      throw new DownloadError(
+        `${e.path}: the downloaded bytes do not match the Hub's SHA-256 (${got} ≠ ${e.sha256}); removed, run the download again.`,
+      );
     }
   }
   fs.renameSync(part, blob);
@@ -157,7 +213,9 @@ function link(blob: string, pointer: string): void {
   try {
     const st = fs.lstatSync(pointer);
     if (st.isSymbolicLink() || st.isFile()) fs.rmSync(pointer);
-  } catch { /* none */ }
+  } catch {
+    /* none */
+  }
   try {
     fs.symlinkSync(path.relative(path.dirname(pointer), blob), pointer);
   } catch {

@@ -4,7 +4,17 @@
  * TrimReport written as trim-report.json and the summary it ends with.
  */
 import type {
-  BaselineReport, BlockReport, EvalResult, LayerReport, ModelSummary, PhaseRuns, PhaseSeconds, PhaseSource, PruneOptions, PruneSummary, TrimReport,
+  BaselineReport,
+  BlockReport,
+  EvalResult,
+  LayerReport,
+  ModelSummary,
+  PhaseRuns,
+  PhaseSeconds,
+  PhaseSource,
+  PruneOptions,
+  PruneSummary,
+  TrimReport,
 } from '../contract';
 import { REPORT_FORMAT } from '../contract';
 import { blockMeanAlpha } from './alpha';
@@ -24,7 +34,10 @@ export function layerReport(l: LinearResult, target: number, alpha: number | nul
   for (let r = 0; r < l.zeros.length; r++) zeros += l.zeros[r];
   const t = l.search;
   const layer: LayerReport = {
-    name: l.name.split('.').pop()!, rows: l.rows, cols: l.cols, target,
+    name: l.name.split('.').pop()!,
+    rows: l.rows,
+    cols: l.cols,
+    target,
     achieved: zeroFraction(zeros, l.rows * l.cols),
     rowSparsity: Array.from(l.zeros, (z) => Math.round((z / l.cols) * 1e6) / 1e6),
     metricBefore: t ? t.before : null,
@@ -38,11 +51,20 @@ export function layerReport(l: LinearResult, target: number, alpha: number | nul
 }
 
 /** A block's report from its layers' (achieved sparsity counted over all its weights). */
-export function blockReport(index: number, target: number, layers: LayerReport[], seconds: BlockReport['seconds'], ratios: number[] | null, alphas: number[][] | null): BlockReport {
+export function blockReport(
+  index: number,
+  target: number,
+  layers: LayerReport[],
+  seconds: BlockReport['seconds'],
+  ratios: number[] | null,
+  alphas: number[][] | null,
+): BlockReport {
   const blockZeros = layers.reduce((a, l) => a + Math.round(l.achieved * l.rows * l.cols), 0);
   const blockWeights = layers.reduce((a, l) => a + l.rows * l.cols, 0);
   return {
-    index, target, achieved: zeroFraction(blockZeros, blockWeights),
+    index,
+    target,
+    achieved: zeroFraction(blockZeros, blockWeights),
     outlierRatio: ratios ? ratios[index] : null,
     alpha: alphas ? blockMeanAlpha(alphas[index]) : null,
     seconds,

@@ -9,7 +9,8 @@ export async function sequenceLogits(ckpt: Checkpoint, engine: Engine, ids: Int3
   try {
     const embed = ckpt.readF32(lay.embed);
     let acts = await runner.embed(ids, embed, lay.positions ? ckpt.readF32(lay.positions) : null);
-    for (let b = 0; b < ckpt.config.layers; b++) acts = (await runner.runBlock(ckpt.readBlock(b).f32, acts, { stats: false, propagate: true })).out!;
+    for (let b = 0; b < ckpt.config.layers; b++)
+      acts = (await runner.runBlock(ckpt.readBlock(b).f32, acts, { stats: false, propagate: true })).out!;
     return (await runner.head(acts[0], new BigInt64Array(ids.length), readHeadWeights(ckpt, embed), true)).logits!;
   } finally {
     await runner.release();

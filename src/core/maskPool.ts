@@ -65,7 +65,9 @@ export class MaskPool {
       this.pump();
     });
     w.on('error', (e) => this.fail(e));
-    w.on('exit', (code) => { if (!this.closing) this.fail(new Error(`a mask worker exited (code ${code})`)); });
+    w.on('exit', (code) => {
+      if (!this.closing) this.fail(new Error(`a mask worker exited (code ${code})`));
+    });
     this.workers.push(w);
     this.idle.push(w);
   }

@@ -91,7 +91,8 @@ function checkBounds(name: string, v: unknown, b: NumberBounds): void {
 
 /** A fraction given as a percentage gets the number to write (the words of the schema's if/then). */
 function checkFraction(name: string, v: unknown, what: string, b: NumberBounds): void {
-  if (typeof v === 'number' && b.exclusiveMaximum === 1 && v >= 1) throw opt(name, `${v} is out of range [0, 1): ${what} is a fraction, ${fractionHint(v)}.`);
+  if (typeof v === 'number' && b.exclusiveMaximum === 1 && v >= 1)
+    throw opt(name, `${v} is out of range [0, 1): ${what} is a fraction, ${fractionHint(v)}.`);
   checkBounds(name, v, b);
 }
 
@@ -138,7 +139,8 @@ export function validatePruneOptions(o: PruneOptions): void {
   }
   if (o.nm !== null) {
     if (o.trim) throw opt('--nm', 'N:M structure and TRIM cannot be combined (TRIM gives rows different sparsities); drop one of them.');
-    if (o.allocation !== 'uniform' || o.blockSparsity) throw opt('--nm', 'N:M fixes the sparsity at N/M; it cannot be combined with a layer allocation or per-block targets.');
+    if (o.allocation !== 'uniform' || o.blockSparsity)
+      throw opt('--nm', 'N:M fixes the sparsity at N/M; it cannot be combined with a layer allocation or per-block targets.');
   }
   if (!o.out) throw opt('--out', 'an output folder is required.');
 }

@@ -22,7 +22,9 @@ function load(): typeof Ort {
       return ort;
     } catch (e) {
       // A complete install that does not load (a library changed under it): the CPU build, said once.
-      process.stderr.write(`warning: ONNX Runtime in ${install} could not be loaded (${String((e as Error).message).split('\n')[0]}); using the CPU build. \`trim gpu setup --force\` reinstalls it.\n`);
+      process.stderr.write(
+        `warning: ONNX Runtime in ${install} could not be loaded (${String((e as Error).message).split('\n')[0]}); using the CPU build. \`trim gpu setup --force\` reinstalls it.\n`,
+      );
     }
   }
   return require('onnxruntime-node') as typeof Ort;

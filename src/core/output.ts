@@ -21,10 +21,16 @@ const LEGACY_OWNER_FILE = '.trim-owner';
 export function ioError(what: string, e: unknown): TrimError {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new TrimError('E_OUTPUT', `${what}: the disk is full (${code}). Free space or choose another --out; the partial output was removed.`);
+    return new TrimError(
+      'E_OUTPUT',
+      `${what}: the disk is full (${code}). Free space or choose another --out; the partial output was removed.`,
+    );
   }
   if (code === 'EFBIG') {
-    return new TrimError('E_OUTPUT', `${what}: the file is larger than the filesystem or the file size limit (ulimit -f) allows (EFBIG). Choose another --out or raise the limit; the partial output was removed.`);
+    return new TrimError(
+      'E_OUTPUT',
+      `${what}: the file is larger than the filesystem or the file size limit (ulimit -f) allows (EFBIG). Choose another --out or raise the limit; the partial output was removed.`,
+    );
   }
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new TrimError('E_OUTPUT', `${what}: permission denied (${code}). Choose a writable --out.`);
@@ -112,8 +118,10 @@ export function checkOutputPath(source: string, out: string, overwrite: boolean,
   for (const t of touched) {
     const rel = overlap(t, source);
     const what = t === dst ? `--out ${out}` : `--out ${out} (its working name ${t})`;
-    if (rel === 'same') throw new TrimError('E_OPTION', `${what} is the source model folder; the source is never written. Choose another folder.`);
-    if (rel === 'inside') throw new TrimError('E_OPTION', `${what} lies inside the source model folder ${source}; choose a folder outside it.`);
+    if (rel === 'same')
+      throw new TrimError('E_OPTION', `${what} is the source model folder; the source is never written. Choose another folder.`);
+    if (rel === 'inside')
+      throw new TrimError('E_OPTION', `${what} lies inside the source model folder ${source}; choose a folder outside it.`);
     if (rel === 'contains') throw new TrimError('E_OPTION', `${what} contains the source model folder; choose a folder outside it.`);
   }
   // Files the source folder links to (a hub cache's blobs) and the texts: never replaced either.
@@ -132,10 +140,14 @@ export function checkOutputPath(source: string, out: string, overwrite: boolean,
     }
   }
   if (fs.existsSync(dst)) {
-    if (!overwrite) throw new TrimError('E_OUTPUT', `--out ${out} already exists. Choose another folder or pass --overwrite to replace it.`);
+    if (!overwrite)
+      throw new TrimError('E_OUTPUT', `--out ${out} already exists. Choose another folder or pass --overwrite to replace it.`);
     const why = notATrimOutput(dst);
     if (why) {
-      throw new TrimError('E_OUTPUT', `--out ${out} exists and is not a TRIM output (${why}); --overwrite only replaces the output of an earlier TRIM run or an empty folder. Choose another folder, or empty or remove it yourself.`);
+      throw new TrimError(
+        'E_OUTPUT',
+        `--out ${out} exists and is not a TRIM output (${why}); --overwrite only replaces the output of an earlier TRIM run or an empty folder. Choose another folder, or empty or remove it yourself.`,
+      );
     }
   }
   return dst;
@@ -167,7 +179,14 @@ export function recoverCommit(out: string): CommitOutcome {
   const journal = commitFileFor(dst);
   const partial = partialDirFor(dst);
   const old = oldDirFor(dst);
-  const exists = (p: string): boolean => { try { fs.lstatSync(p); return true; } catch { return false; } };
+  const exists = (p: string): boolean => {
+    try {
+      fs.lstatSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   if (exists(journal)) {
     let outcome: CommitOutcome = 'committed';
     if (exists(partial)) {
@@ -200,7 +219,11 @@ export class OutputWriter {
   private fds = new Map<string, number>();
   private done = false;
 
-  private constructor(readonly ckpt: Checkpoint, readonly out: string, readonly overwrite: boolean) {
+  private constructor(
+    readonly ckpt: Checkpoint,
+    readonly out: string,
+    readonly overwrite: boolean,
+  ) {
     this.partial = partialDirFor(out);
   }
 
@@ -217,7 +240,10 @@ export class OutputWriter {
       for (const f of ckpt.shardFiles) {
         const copy = path.join(w.partial, f);
         if (!fs.existsSync(copy) || fs.statSync(copy).size !== fs.statSync(path.join(ckpt.dir, f)).size) {
-          throw new TrimError('E_OUTPUT', `--resume: ${copy} is missing or incomplete, so the interrupted run cannot be continued. Run without --resume to start over.`);
+          throw new TrimError(
+            'E_OUTPUT',
+            `--resume: ${copy} is missing or incomplete, so the interrupted run cannot be continued. Run without --resume to start over.`,
+          );
         }
       }
       fs.rmSync(path.join(w.partial, LEGACY_OWNER_FILE), { force: true });
@@ -313,7 +339,8 @@ export class OutputWriter {
     const journal = commitFileFor(this.out);
     const old = oldDirFor(this.out);
     try {
-      if (fs.existsSync(this.out) && !this.overwrite) throw new TrimError('E_OUTPUT', `${this.out} appeared while pruning; the result stays in ${this.partial}.`);
+      if (fs.existsSync(this.out) && !this.overwrite)
+        throw new TrimError('E_OUTPUT', `${this.out} appeared while pruning; the result stays in ${this.partial}.`);
       checkOutputPath(this.ckpt.dir, this.out, this.overwrite);
       fs.writeFileSync(journal, JSON.stringify({ out: this.out, pid: process.pid }), { flag: 'w' });
       syncDir(path.dirname(this.out));
@@ -364,9 +391,17 @@ export function summaryOfCommitted(out: string): PruneSummary | null {
   try {
     const r = JSON.parse(fs.readFileSync(file, 'utf8')) as TrimReport;
     return {
-      type: 'summary', perplexity: r.perplexity.pruned?.perplexity ?? null, dense_perplexity: r.perplexity.dense?.perplexity ?? null,
-      sparsity: r.sparsity, seconds: r.seconds, ep: r.ep, device: r.device, out, report: file,
-      ...(r.phaseSource ? { phaseSource: r.phaseSource } : {}), ...(r.phaseRuns ? { phaseRuns: r.phaseRuns } : {}),
+      type: 'summary',
+      perplexity: r.perplexity.pruned?.perplexity ?? null,
+      dense_perplexity: r.perplexity.dense?.perplexity ?? null,
+      sparsity: r.sparsity,
+      seconds: r.seconds,
+      ep: r.ep,
+      device: r.device,
+      out,
+      report: file,
+      ...(r.phaseSource ? { phaseSource: r.phaseSource } : {}),
+      ...(r.phaseRuns ? { phaseRuns: r.phaseRuns } : {}),
       ...(r.baseline ? { baseline_perplexity: r.baseline.perplexity?.perplexity ?? null } : {}),
     };
   } catch {

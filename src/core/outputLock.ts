@@ -75,7 +75,6 @@ export function processStart(pid: number): string | null {
   return s || null;
 }
 
-
 /** Whether the holder of a lock may still be running (a lock of another host always may). */
 export function holderAlive(info: LockInfo): boolean {
   if (info.host !== os.hostname()) return true;
@@ -173,7 +172,11 @@ export function cleanLockDebris(out: string): void {
     if (cur === 'invalid') {
       // Not written yet: its taker's pid is in the name (`.NAME.trim-lock.PID.TOKEN.N.tmp`).
       const pid = Number(/^(\d+)\./.exec(f.slice(prefix.length))?.[1]);
-      try { dead = (Number.isInteger(pid) && pid > 0 && !pidAlive(pid)) || Date.now() - fs.statSync(p).mtimeMs > 1000; } catch { dead = false; }
+      try {
+        dead = (Number.isInteger(pid) && pid > 0 && !pidAlive(pid)) || Date.now() - fs.statSync(p).mtimeMs > 1000;
+      } catch {
+        dead = false;
+      }
     } else if (cur !== null) dead = !holderAlive(cur);
     if (dead) fs.rmSync(p, { force: true });
   }
@@ -193,7 +196,11 @@ export function removeEmpty(created: string[]): void {
 export class OutputLock {
   private released = false;
 
-  private constructor(readonly out: string, readonly file: string, readonly info: LockInfo) {}
+  private constructor(
+    readonly out: string,
+    readonly file: string,
+    readonly info: LockInfo,
+  ) {}
 
   /**
    * Takes the lock of `out` (an absolute, normalised path), creating its missing parent folders.
@@ -209,8 +216,15 @@ export class OutputLock {
     }
     ownStart ??= processStart(process.pid);
     const info: LockInfo = {
-      format: FORMAT, host: os.hostname(), pid: process.pid, start: ownStart, boot: bootId(),
-      token: randomBytes(12).toString('hex'), job, created, since: new Date().toISOString(),
+      format: FORMAT,
+      host: os.hostname(),
+      pid: process.pid,
+      start: ownStart,
+      boot: bootId(),
+      token: randomBytes(12).toString('hex'),
+      job,
+      created,
+      since: new Date().toISOString(),
     };
     try {
       take(file, info, 0, out);
@@ -276,10 +290,20 @@ function take(file: string, info: LockInfo, depth: number, what: string): void {
       if (cur === 'invalid') {
         // Being written by the exclusive-create fallback, or damaged: give it two seconds.
         let age = 0;
-        try { age = Date.now() - fs.statSync(file).mtimeMs; } catch { continue; }
-        if (age < 2000) { sleep(20); continue; }
+        try {
+          age = Date.now() - fs.statSync(file).mtimeMs;
+        } catch {
+          continue;
+        }
+        if (age < 2000) {
+          sleep(20);
+          continue;
+        }
       } else if (holderAlive(cur)) {
-        throw new TrimError('E_OUTPUT', `another TRIM job (process ${cur.pid}${cur.host !== info.host ? ` on ${cur.host}` : ''}) is writing ${what}; wait for it, cancel it, or choose another --out.`);
+        throw new TrimError(
+          'E_OUTPUT',
+          `another TRIM job (process ${cur.pid}${cur.host !== info.host ? ` on ${cur.host}` : ''}) is writing ${what}; wait for it, cancel it, or choose another --out.`,
+        );
       }
       // Stale: break it, one breaker per generation of the lock.
       const generation = cur === 'invalid' ? `x${lockIdentity(file)}` : cur.token;
@@ -287,12 +311,19 @@ function take(file: string, info: LockInfo, depth: number, what: string): void {
       try {
         take(breaker, { ...info, token: `${info.token}b${depth}` }, depth + 1, what);
       } catch (e) {
-        if (e instanceof TrimError && /another TRIM job/.test(e.message)) { sleep(20); continue; } // someone else is breaking it
+        if (e instanceof TrimError && /another TRIM job/.test(e.message)) {
+          sleep(20);
+          continue;
+        } // someone else is breaking it
         throw e;
       }
       try {
         const again = readLock(file);
-        if (again === 'invalid' ? generation === `x${lockIdentity(file)}` : again !== null && again.token === generation && !holderAlive(again)) {
+        if (
+          again === 'invalid'
+            ? generation === `x${lockIdentity(file)}`
+            : again !== null && again.token === generation && !holderAlive(again)
+        ) {
           fs.rmSync(file, { force: true });
         }
       } finally {

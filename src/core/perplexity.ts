@@ -39,7 +39,11 @@ export async function evaluatePerplexity(
   const t0 = performance.now();
   const S = runner.seqlen;
   const windows = windowCount(ids.length, S, maxWindows);
-  if (windows < 1) throw new TrimError('E_TEXT', `The evaluation text has ${ids.length} tokens, fewer than one window of ${S}; use a longer text or a smaller --seqlen.`);
+  if (windows < 1)
+    throw new TrimError(
+      'E_TEXT',
+      `The evaluation text has ${ids.length} tokens, fewer than one window of ${S}; use a longer text or a smaller --seqlen.`,
+    );
   const c = ckpt.config;
   const lay = ckpt.layout;
   const use = ids.subarray(0, windows * S);
@@ -73,5 +77,11 @@ export async function evaluatePerplexity(
     w += nWin;
   }
   onProgress?.(total, total);
-  return { perplexity: perplexityFromWindowLosses(losses), windows, tokens: ids.length, seqlen: S, seconds: (performance.now() - t0) / 1000 };
+  return {
+    perplexity: perplexityFromWindowLosses(losses),
+    windows,
+    tokens: ids.length,
+    seqlen: S,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }

@@ -76,12 +76,25 @@ export function splitRun(seconds: number, own: RunPhases): PhaseSplit[] | null {
  * own nodes outside the block Loop (an embedding) are left out of its proportions.
  */
 export function splitByShares(seconds: number, count: number, sample: RunPhases): PhaseSplit[] | null {
-  const s = sample.blocks.reduce((a, b) => ({ statistics: a.statistics + b.statistics, prune: a.prune + b.prune, trim: a.trim + b.trim, propagate: a.propagate + b.propagate }), { statistics: 0, prune: 0, trim: 0, propagate: 0 });
+  const s = sample.blocks.reduce(
+    (a, b) => ({
+      statistics: a.statistics + b.statistics,
+      prune: a.prune + b.prune,
+      trim: a.trim + b.trim,
+      propagate: a.propagate + b.propagate,
+    }),
+    { statistics: 0, prune: 0, trim: 0, propagate: 0 },
+  );
   s.prune -= sample.outer;
   const total = s.statistics + s.prune + s.propagate;
   if (!(total > 0) || !(seconds >= 0) || count < 1 || s.prune < 0) return null;
   const f = seconds / count / total;
-  return Array.from({ length: count }, () => ({ statistics: s.statistics * f, prune: s.prune * f, trim: s.trim * f, propagate: s.propagate * f }));
+  return Array.from({ length: count }, () => ({
+    statistics: s.statistics * f,
+    prune: s.prune * f,
+    trim: s.trim * f,
+    propagate: s.propagate * f,
+  }));
 }
 
 interface Ev {
@@ -150,7 +163,11 @@ export function attributeRuns(events: Ev[]): RunPhases[] {
     // A block starts at its statistics Loop (the nodes before it, its weights' slicing, and
     // after its propagation, its outputs, take microseconds: they go with the block before).
     const blocks: PhaseSplit[] = [];
-    const fresh = (): PhaseSplit => { const b = { statistics: 0, prune: 0, trim: 0, propagate: 0 }; blocks.push(b); return b; };
+    const fresh = (): PhaseSplit => {
+      const b = { statistics: 0, prune: 0, trim: 0, propagate: 0 };
+      blocks.push(b);
+      return b;
+    };
     let outer = 0;
     for (let i = 0; i < inRun.length; i++) {
       const n = inRun[i];
@@ -168,14 +185,30 @@ export function attributeRuns(events: Ev[]): RunPhases[] {
           cur.statistics += n.dur;
           continue;
         }
-        if (body === 'propagate') { cur.propagate += n.dur; continue; }
+        if (body === 'propagate') {
+          cur.propagate += n.dur;
+          continue;
+        }
         if (SEARCH.has(body)) cur.trim += n.dur;
       }
       cur.prune += n.dur;
     }
     if (blocks.length) blocks[0].prune += outer;
-    const total = blocks.reduce((a, b) => ({ statistics: a.statistics + b.statistics, prune: a.prune + b.prune, trim: a.trim + b.trim, propagate: a.propagate + b.propagate }), { statistics: 0, prune: 0, trim: 0, propagate: 0 });
-    const sec = (p: PhaseSplit): PhaseSplit => ({ statistics: s(p.statistics), prune: s(p.prune), trim: s(p.trim), propagate: s(p.propagate) });
+    const total = blocks.reduce(
+      (a, b) => ({
+        statistics: a.statistics + b.statistics,
+        prune: a.prune + b.prune,
+        trim: a.trim + b.trim,
+        propagate: a.propagate + b.propagate,
+      }),
+      { statistics: 0, prune: 0, trim: 0, propagate: 0 },
+    );
+    const sec = (p: PhaseSplit): PhaseSplit => ({
+      statistics: s(p.statistics),
+      prune: s(p.prune),
+      trim: s(p.trim),
+      propagate: s(p.propagate),
+    });
     return { ...sec(total), seconds: s(run.dur), outer: blocks.length ? s(outer) : 0, blocks: blocks.map(sec) };
   });
 }
@@ -184,7 +217,6 @@ const TMP_PREFIX = 'trim-phases-';
 /** Folders of this process's profiles not read yet: removed when the process exits. */
 const live = new Set<string>();
 let hooked = false;
-
 
 /**
  * Once per process: profiles are removed at exit (ORT also writes a session's profile when it is
@@ -199,7 +231,8 @@ function housekeeping(): void {
   try {
     for (const f of fs.readdirSync(os.tmpdir())) {
       const m = new RegExp(`^${TMP_PREFIX}(\\d+)-`).exec(f);
-      if (m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) fs.rmSync(path.join(os.tmpdir(), f), { recursive: true, force: true });
+      if (m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1])))
+        fs.rmSync(path.join(os.tmpdir(), f), { recursive: true, force: true });
     }
   } catch {
     // Housekeeping only.

@@ -65,7 +65,20 @@ export interface JobControl {
 const never: JobControl = { check: () => {} };
 
 function zeroPhases(): PhaseSeconds {
-  return { load: 0, calibration: 0, allocation: 0, embed: 0, statistics: 0, trim: 0, prune: 0, propagate: 0, write: 0, dense_eval: 0, eval: 0, total: 0 };
+  return {
+    load: 0,
+    calibration: 0,
+    allocation: 0,
+    embed: 0,
+    statistics: 0,
+    trim: 0,
+    prune: 0,
+    propagate: 0,
+    write: 0,
+    dense_eval: 0,
+    eval: 0,
+    total: 0,
+  };
 }
 
 /**
@@ -74,7 +87,12 @@ function zeroPhases(): PhaseSeconds {
  * the output is touched, an earlier job's interrupted commit is finished or rolled back, and the
  * lock is released at the end, with the parent folders this job created unless it committed.
  */
-export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: JobControl = never, job = 'prune'): Promise<PruneSummary> {
+export async function runPrune(
+  o: PruneOptions,
+  emit: (e: TrimEvent) => void,
+  ctl: JobControl = never,
+  job = 'prune',
+): Promise<PruneSummary> {
   validatePruneOptions(o);
   const guarded = [o.calib, ...(o.eval ? [o.eval] : [])];
   const out = checkOutputPath(o.model, o.out, o.overwrite, guarded);
@@ -85,16 +103,26 @@ export async function runPrune(o: PruneOptions, emit: (e: TrimEvent) => void, ct
   // back (null: its commit is under way) a stop at once is like a kill: the next job on this output
   // finishes or rolls back the commit under the lock.
   const withLock = (settle: (() => string) | null): (() => string) | null =>
-    settle && ((): string => { const what = settle(); lock.release(false); return what; });
+    settle &&
+    ((): string => {
+      const what = settle();
+      lock.release(false);
+      return what;
+    });
   ctl.onStopNow?.(withLock(() => 'nothing was written.'));
   const inner: JobControl = ctl.onStopNow ? { ...ctl, onStopNow: (settle) => ctl.onStopNow!(withLock(settle)) } : ctl;
   let committed = false;
   try {
     const recovered = lock.recover();
     if (recovered !== 'none') {
-      emit({ type: 'log', level: 'warn', message: recovered === 'committed'
-        ? `An earlier run on ${out} was stopped while moving its result into place; its result was put in place.`
-        : `An earlier run on ${out} was stopped while moving its result into place; the previous ${out} was put back.` });
+      emit({
+        type: 'log',
+        level: 'warn',
+        message:
+          recovered === 'committed'
+            ? `An earlier run on ${out} was stopped while moving its result into place; its result was put in place.`
+            : `An earlier run on ${out} was stopped while moving its result into place; the previous ${out} was put back.`,
+      });
     }
     if (recovered === 'committed' && o.resume) {
       // The interrupted run had decided its commit (its checkpoint was already superseded by the
@@ -147,7 +175,10 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
   // tokenized, when pruning follows at once (no dense evaluation or allocation pass in between,
   // during which they would only hold host memory).
   emit({ type: 'phase', phase: 'calibration', message: `Tokenizing ${o.calib}` });
-  let fused = fusedPlan && !o.resume && !o.eval && (o.allocation === 'uniform' || o.blockSparsity) ? new FusedBlocks(ckpt, engine, seqlen, fusedPlan, setup.ro, emit) : null;
+  let fused =
+    fusedPlan && !o.resume && !o.eval && (o.allocation === 'uniform' || o.blockSparsity)
+      ? new FusedBlocks(ckpt, engine, seqlen, fusedPlan, setup.ro, emit)
+      : null;
   const tokenized = fused ? (await fused.tokenizeWhilePreparing(o.model, o.calib, (f) => timed('prune', f))).ids : null;
   const { windows, evalIds } = await tokenizeTexts(o, ckpt, seqlen, tokenized, (f) => timed('calibration', f));
   ctl.check();
@@ -164,11 +195,28 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
   });
   const runner = new Runner(ckpt, engine, seqlen, batch);
   /** Perplexity on the evaluation text of the dense model, or of the one written, as that phase of the job. */
-  const evaluate = async (phase: 'dense_eval' | 'eval', ids: Int32Array, open: () => { ckpt: Checkpoint; runner: Runner; own: boolean }): Promise<EvalResult> => {
-    emit({ type: 'phase', phase, message: `Evaluating the ${phase === 'eval' ? 'pruned' : 'dense'} model (${windowCount(ids.length, seqlen, o.maxEvalWindows)} windows × ${seqlen} tokens)` });
+  const evaluate = async (
+    phase: 'dense_eval' | 'eval',
+    ids: Int32Array,
+    open: () => { ckpt: Checkpoint; runner: Runner; own: boolean },
+  ): Promise<EvalResult> => {
+    emit({
+      type: 'phase',
+      phase,
+      message: `Evaluating the ${phase === 'eval' ? 'pruned' : 'dense'} model (${windowCount(ids.length, seqlen, o.maxEvalWindows)} windows × ${seqlen} tokens)`,
+    });
     const m = open();
     try {
-      return await timed(phase, () => evaluatePerplexity(m.ckpt, m.runner, ids, o.maxEvalWindows, (d, t) => emit({ type: 'progress', phase, done: d, total: t }), ctl.check));
+      return await timed(phase, () =>
+        evaluatePerplexity(
+          m.ckpt,
+          m.runner,
+          ids,
+          o.maxEvalWindows,
+          (d, t) => emit({ type: 'progress', phase, done: d, total: t }),
+          ctl.check,
+        ),
+      );
     } finally {
       if (m.own) await m.runner.release();
     }
@@ -190,16 +238,36 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       emit({ type: 'eval', which: 'dense', result: dense });
     }
 
-    const embed = (): Promise<Activations> => timed('embed', () => runner.embed(
-      windows, ckpt.readF32(ckpt.layout.embed), ckpt.layout.positions ? ckpt.readF32(ckpt.layout.positions) : null));
-    const alloc = await allocate({ o, ckpt, engine, runner, embed, emit, check: ctl.check, timed: (f) => timed('allocation', f) }, resumed && resumed.state);
+    const embed = (): Promise<Activations> =>
+      timed('embed', () =>
+        runner.embed(windows, ckpt.readF32(ckpt.layout.embed), ckpt.layout.positions ? ckpt.readF32(ckpt.layout.positions) : null),
+      );
+    const alloc = await allocate(
+      { o, ckpt, engine, runner, embed, emit, check: ctl.check, timed: (f) => timed('allocation', f) },
+      resumed && resumed.state,
+    );
 
     // Sequential block-wise pruning, from the first block or the one after the last checkpoint.
-    emit({ type: 'phase', phase: 'blocks', message: `Pruning ${layers} blocks (${o.nsamples} windows × ${seqlen} tokens, ${batch} per batch${fusedPlan ? `, ${fusedPlan.blocksPerRun} block${fusedPlan.blocksPerRun > 1 ? 's' : ''} per run${engine.ep === 'cuda' ? `, ~${(fusedPlan.estimate / 2 ** 30).toFixed(1)} of ${(fusedPlan.budget / 2 ** 30).toFixed(0)} GiB of GPU memory` : ''}` : ''})` });
+    emit({
+      type: 'phase',
+      phase: 'blocks',
+      message: `Pruning ${layers} blocks (${o.nsamples} windows × ${seqlen} tokens, ${batch} per batch${fusedPlan ? `, ${fusedPlan.blocksPerRun} block${fusedPlan.blocksPerRun > 1 ? 's' : ''} per run${engine.ep === 'cuda' ? `, ~${(fusedPlan.estimate / 2 ** 30).toFixed(1)} of ${(fusedPlan.budget / 2 ** 30).toFixed(0)} GiB of GPU memory` : ''}` : ''})`,
+    });
     const start = resumed ? resumed.state.nextBlock : 0;
     // A checkpoint before block 0 (or after the last) stores no inputs: block 0's are the embeddings.
     const acts = resumed?.acts ?? (fusedPlan || start >= layers ? [] : await embed());
-    const progress = new Progress(ckpt, alloc, resumed, writer, store, key, dense, sec, () => resumedSeconds + (performance.now() - tAll) / 1000, emit);
+    const progress = new Progress(
+      ckpt,
+      alloc,
+      resumed,
+      writer,
+      store,
+      key,
+      dense,
+      sec,
+      () => resumedSeconds + (performance.now() - tAll) / 1000,
+      emit,
+    );
     let pruner: BlockPruner;
     if (fusedPlan) {
       fused ??= new FusedBlocks(ckpt, engine, seqlen, fusedPlan, setup.ro, emit);
@@ -236,24 +304,45 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
 }
 
 /** The job's --resume checkpoints, in the partial folder, and the interrupted run's last one when resuming. */
-function openResume(o: PruneOptions, ckpt: Checkpoint, setup: JobSetup, emit: (e: TrimEvent) => void): { key: Fingerprint; store: ResumeStore; resumed: Resumed | null } {
+function openResume(
+  o: PruneOptions,
+  ckpt: Checkpoint,
+  setup: JobSetup,
+  emit: (e: TrimEvent) => void,
+): { key: Fingerprint; store: ResumeStore; resumed: Resumed | null } {
   const { seqlen, batch, fusedPlan } = setup;
   const layers = ckpt.config.layers;
   const key = fingerprint(o, { seqlen, batch, ep: setup.engine.ep, version: TRIM_VERSION, path: fusedPlan ? 'fused' : 'blocks' }, ckpt);
   const store = new ResumeStore(partialDirFor(setup.dst));
   const actFloats = o.nsamples * seqlen * ckpt.config.hidden;
-  const actLengths = fusedPlan ? [actFloats] : Array.from({ length: Math.ceil(o.nsamples / batch) }, (_, i) => Math.min(batch, o.nsamples - i * batch) * seqlen * ckpt.config.hidden);
+  const actLengths = fusedPlan
+    ? [actFloats]
+    : Array.from(
+        { length: Math.ceil(o.nsamples / batch) },
+        (_, i) => Math.min(batch, o.nsamples - i * batch) * seqlen * ckpt.config.hidden,
+      );
   const resumed = o.resume ? store.load(key, { layers, linears: setup.summary.linearShapes, actLengths }) : null;
   if (o.resume) {
-    emit({ type: 'log', level: 'info', message: resumed
-      ? `Resuming the interrupted run from block ${resumed.state.nextBlock} of ${layers}.`
-      : 'Nothing to resume: no checkpoint of an interrupted run beside --out; starting from the first block.' });
+    emit({
+      type: 'log',
+      level: 'info',
+      message: resumed
+        ? `Resuming the interrupted run from block ${resumed.state.nextBlock} of ${layers}.`
+        : 'Nothing to resume: no checkpoint of an interrupted run beside --out; starting from the first block.',
+    });
   }
   return { key, store, resumed };
 }
 
 /** Writes the report and renames the partial output into place; a resumed run that fails here keeps its result. */
-async function commit(j: JobResult, o: PruneOptions, writer: OutputWriter, store: ResumeStore, emit: (e: TrimEvent) => void, ctl: JobControl): Promise<PruneSummary> {
+async function commit(
+  j: JobResult,
+  o: PruneOptions,
+  writer: OutputWriter,
+  store: ResumeStore,
+  emit: (e: TrimEvent) => void,
+  ctl: JobControl,
+): Promise<PruneSummary> {
   writer.writeFile('trim-report.json', formatReportJson(trimReport(j)));
   ctl.onStopNow?.(null);
   store.remove();
@@ -263,7 +352,10 @@ async function commit(j: JobResult, o: PruneOptions, writer: OutputWriter, store
     // The checkpoint was superseded by the whole result: a resumed run keeps that instead.
     if (!o.resume || !isTrimError(e)) throw e;
     writer.keep();
-    throw new TrimError(e.code, `${e.message.replace(/[;,]? ?the partial output was removed\.?$/, '.').replace(/\.?$/, '.')} Nothing was lost: the pruned checkpoint is complete in ${writer.partial}; move it to ${writer.out} yourself, or run again once this is fixed.`);
+    throw new TrimError(
+      e.code,
+      `${e.message.replace(/[;,]? ?the partial output was removed\.?$/, '.').replace(/\.?$/, '.')} Nothing was lost: the pruned checkpoint is complete in ${writer.partial}; move it to ${writer.out} yourself, or run again once this is fixed.`,
+    );
   }
   const result = pruneSummary(j);
   emit({ type: 'done', summary: result });
@@ -282,7 +374,11 @@ function settleFailure(e: unknown, o: PruneOptions, writer: OutputWriter, store:
     const kept = `the finished blocks are kept in ${writer.partial}. Run again with --resume to continue`;
     if (isTrimError(e) && e.code === 'E_CANCELLED') return new TrimError('E_CANCELLED', `Cancelled; ${kept}.`);
     const te = isTrimError(e) ? e : systemError(e) ? ioError('continuing the interrupted run', e) : null;
-    if (te) return new TrimError(te.code, `${te.message.replace(/[;,]? ?the partial output was removed\.?$/, '.').replace(/\.?$/, '.')} Nothing was lost: ${kept} once this is fixed.`);
+    if (te)
+      return new TrimError(
+        te.code,
+        `${te.message.replace(/[;,]? ?the partial output was removed\.?$/, '.').replace(/\.?$/, '.')} Nothing was lost: ${kept} once this is fixed.`,
+      );
     return e;
   }
   writer.abort();

@@ -7,7 +7,8 @@
 
 /** The value as JSON.stringify sees it: toJSON applied, functions/undefined/symbols dropped (undefined). */
 function normalize(v: unknown): unknown {
-  if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') return (v as { toJSON: () => unknown }).toJSON();
+  if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function')
+    return (v as { toJSON: () => unknown }).toJSON();
   return v;
 }
 

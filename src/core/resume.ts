@@ -77,7 +77,11 @@ export interface ResumeShape {
   actLengths: number[];
 }
 
-export function fingerprint(o: PruneOptions, resolved: { seqlen: number; batch: number; ep: string; version: string; path: 'fused' | 'blocks' }, ckpt: Checkpoint): Fingerprint {
+export function fingerprint(
+  o: PruneOptions,
+  resolved: { seqlen: number; batch: number; ep: string; version: string; path: 'fused' | 'blocks' },
+  ckpt: Checkpoint,
+): Fingerprint {
   const { out: _out, overwrite: _overwrite, resume: _resume, ...rest } = o;
   const options: Record<string, unknown> = {
     ...rest,
@@ -106,7 +110,20 @@ function differences(was: Fingerprint, now: Fingerprint): string[] {
 }
 
 const pad = (n: number): string => String(n).padStart(4, '0');
-const PHASES: (keyof PhaseSeconds)[] = ['load', 'calibration', 'allocation', 'embed', 'statistics', 'trim', 'prune', 'propagate', 'write', 'dense_eval', 'eval', 'total'];
+const PHASES: (keyof PhaseSeconds)[] = [
+  'load',
+  'calibration',
+  'allocation',
+  'embed',
+  'statistics',
+  'trim',
+  'prune',
+  'propagate',
+  'write',
+  'dense_eval',
+  'eval',
+  'total',
+];
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -140,7 +157,10 @@ export class ResumeStore {
 
   /** A damaged checkpoint: names the file; nothing is changed. */
   private damaged(file: string, what: string): TrimError {
-    return new TrimError('E_OUTPUT', `--resume: ${path.join(this.dir, file)} is damaged (${what}); the checkpoint was left as it is. Run without --resume to start over.`);
+    return new TrimError(
+      'E_OUTPUT',
+      `--resume: ${path.join(this.dir, file)} is damaged (${what}); the checkpoint was left as it is. Run without --resume to start over.`,
+    );
   }
 
   private readJson(file: string, check?: (name: string, parts: Uint8Array[]) => void): unknown {
@@ -165,10 +185,12 @@ export class ResumeStore {
     const raw = this.readJson('state.json');
     const bad = (what: string): TrimError => this.damaged('state.json', what);
     if (!isObj(raw)) throw bad('not a JSON object');
-    if (raw.format !== FORMAT) throw bad(`format ${JSON.stringify(raw.format)?.slice(0, 40)} is not ${FORMAT}, a checkpoint of this version`);
+    if (raw.format !== FORMAT)
+      throw bad(`format ${JSON.stringify(raw.format)?.slice(0, 40)} is not ${FORMAT}, a checkpoint of this version`);
     {
       const { sum, ...body } = raw;
-      if (typeof sum !== 'string' || sum !== sha256([Buffer.from(JSON.stringify(body))])) throw bad('its content does not match its checksum');
+      if (typeof sum !== 'string' || sum !== sha256([Buffer.from(JSON.stringify(body))]))
+        throw bad('its content does not match its checksum');
     }
     const digests = raw.digests;
     if (!isObj(digests) || !Object.values(digests).every((v) => typeof v === 'string')) throw bad('digests is not a list of checksums');
@@ -176,10 +198,14 @@ export class ResumeStore {
       if (digests[name] !== sha256(parts)) throw this.damaged(name, 'its content does not match the checksum in state.json');
     };
     const f = raw.fingerprint;
-    if (!isObj(f) || !isObj(f.options) || !isObj(f.files) || !Object.values(f.files).every((v) => typeof v === 'string')) throw bad('fingerprint is not a fingerprint');
+    if (!isObj(f) || !isObj(f.options) || !isObj(f.files) || !Object.values(f.files).every((v) => typeof v === 'string'))
+      throw bad('fingerprint is not a fingerprint');
     const diffs = differences(f as unknown as Fingerprint, fp);
     if (diffs.length) {
-      throw new TrimError('E_OPTION', `--resume: the interrupted run in ${this.partial} was made with other options or from another source (${diffs.join('; ')}). Run again with the same options and source, or without --resume to start over.`);
+      throw new TrimError(
+        'E_OPTION',
+        `--resume: the interrupted run in ${this.partial} was made with other options or from another source (${diffs.join('; ')}). Run again with the same options and source, or without --resume to start over.`,
+      );
     }
     const L = shape.layers;
     const next = raw.nextBlock;
@@ -187,13 +213,32 @@ export class ResumeStore {
     const listOf = (v: unknown, n: number, ok: (x: unknown) => boolean): boolean => Array.isArray(v) && v.length === n && v.every(ok);
     if (!listOf(raw.targets, L, (t) => isNum(t) && t >= 0 && t < 1)) throw bad(`targets is not ${L} sparsities in [0, 1)`);
     if (raw.ratios !== null && !listOf(raw.ratios, L, isNum)) throw bad(`ratios is not null or ${L} numbers`);
-    if (raw.alphas !== null && !listOf(raw.alphas, L, (a) => listOf(a, shape.linears.length, isNum))) throw bad(`alphas is not null or ${L} lists of ${shape.linears.length} numbers`);
+    if (raw.alphas !== null && !listOf(raw.alphas, L, (a) => listOf(a, shape.linears.length, isNum)))
+      throw bad(`alphas is not null or ${L} lists of ${shape.linears.length} numbers`);
     const d = raw.dense;
-    if (d !== null && !(isObj(d) && isNum(d.perplexity) && d.perplexity > 0 && isCount(d.windows) && isCount(d.tokens) && isCount(d.seqlen) && isNum(d.seconds))) throw bad('dense is not null or a perplexity result');
+    if (
+      d !== null &&
+      !(
+        isObj(d) &&
+        isNum(d.perplexity) &&
+        d.perplexity > 0 &&
+        isCount(d.windows) &&
+        isCount(d.tokens) &&
+        isCount(d.seqlen) &&
+        isNum(d.seconds)
+      )
+    )
+      throw bad('dense is not null or a perplexity result');
     const blockWeights = shape.linears.reduce((a, [r, c]) => a + r * c, 0);
-    if (!isCount(raw.weights) || raw.weights !== next * blockWeights) throw bad(`weights ${JSON.stringify(raw.weights)} is not the ${next * blockWeights} weights of ${next} finished blocks`);
-    if (!isCount(raw.zeros) || raw.zeros > raw.weights) throw bad(`zeros ${JSON.stringify(raw.zeros)} is not a count of at most ${raw.weights}`);
-    if (!isObj(raw.seconds) || !PHASES.every((k) => isNum((raw.seconds as Record<string, unknown>)[k]) && ((raw.seconds as Record<string, number>)[k]) >= 0)) throw bad('seconds is not the time of every phase');
+    if (!isCount(raw.weights) || raw.weights !== next * blockWeights)
+      throw bad(`weights ${JSON.stringify(raw.weights)} is not the ${next * blockWeights} weights of ${next} finished blocks`);
+    if (!isCount(raw.zeros) || raw.zeros > raw.weights)
+      throw bad(`zeros ${JSON.stringify(raw.zeros)} is not a count of at most ${raw.weights}`);
+    if (
+      !isObj(raw.seconds) ||
+      !PHASES.every((k) => isNum((raw.seconds as Record<string, unknown>)[k]) && (raw.seconds as Record<string, number>)[k] >= 0)
+    )
+      throw bad('seconds is not the time of every phase');
     const a = raw.acts;
     const between = next > 0 && next < L;
     if (a === null) {
@@ -216,13 +261,16 @@ export class ResumeStore {
       if (!isObj(r) || r.index !== b) throw badB(`not the report of block ${b}`);
       if (r.target !== state.targets[b]) throw badB(`target ${JSON.stringify(r.target)} is not the block's ${state.targets[b]}`);
       if (!isFrac(r.achieved)) throw badB('achieved is not a fraction');
-      if (!isObj(r.seconds) || !['statistics', 'prune', 'propagate'].every((k) => isNum((r.seconds as Record<string, unknown>)[k]))) throw badB('seconds is not the time of each pass');
+      if (!isObj(r.seconds) || !['statistics', 'prune', 'propagate'].every((k) => isNum((r.seconds as Record<string, unknown>)[k])))
+        throw badB('seconds is not the time of each pass');
       if (!listOf(r.layers, shape.linears.length, isObj)) throw badB(`layers is not ${shape.linears.length} layer reports`);
       (r.layers as Record<string, unknown>[]).forEach((l, i) => {
         const [rows, cols] = shape.linears[i];
         if (typeof l.name !== 'string' || l.rows !== rows || l.cols !== cols) throw badB(`layer ${i} is not a ${rows}×${cols} linear`);
-        if (!isFrac(l.achieved) || !isFrac(l.target) || !listOf(l.rowSparsity, rows, isFrac)) throw badB(`layer ${i} (${l.name}) has no valid sparsities`);
-        if (!['metricBefore', 'metricAfter', 'lr', 'iteration'].every((k) => numOrNull(l[k])) || !isNum(l.seconds)) throw badB(`layer ${i} (${l.name}) has no valid search figures`);
+        if (!isFrac(l.achieved) || !isFrac(l.target) || !listOf(l.rowSparsity, rows, isFrac))
+          throw badB(`layer ${i} (${l.name}) has no valid sparsities`);
+        if (!['metricBefore', 'metricAfter', 'lr', 'iteration'].every((k) => numOrNull(l[k])) || !isNum(l.seconds))
+          throw badB(`layer ${i} (${l.name}) has no valid search figures`);
         zeros += Math.round((l.achieved as number) * rows * cols);
       });
       blocks.push(r as unknown as BlockReport);

@@ -49,7 +49,12 @@ export class Runner {
   readonly biases: Set<string>;
   readonly weightNames: string[];
 
-  constructor(readonly ckpt: Checkpoint, readonly engine: Engine, readonly seqlen: number, readonly batch: number) {
+  constructor(
+    readonly ckpt: Checkpoint,
+    readonly engine: Engine,
+    readonly seqlen: number,
+    readonly batch: number,
+  ) {
     this.biases = linearBiases(ckpt);
     this.weightNames = blockWeightNames(ckpt.config, this.biases);
   }
@@ -81,7 +86,13 @@ export class Runner {
     const P = positions ? f32(positions, [positionTableRows(c), c.hidden]) : null;
     for (let start = 0; start < ids.length; start += per) {
       const slice = ids.subarray(start, Math.min(ids.length, start + per));
-      const feeds: Record<string, ort.Tensor> = { ids: i64(BigInt64Array.from(slice, (v) => BigInt(v)), [slice.length]), embed: E };
+      const feeds: Record<string, ort.Tensor> = {
+        ids: i64(
+          BigInt64Array.from(slice, (v) => BigInt(v)),
+          [slice.length],
+        ),
+        embed: E,
+      };
       if (P) feeds.positions = P;
       const r = await this.embedSession.run(feeds);
       out.push(r.h.data as Float32Array);
@@ -114,7 +125,12 @@ export class Runner {
    * Runs one block over every batch. With `stats`, accumulates Wanda sums of squares and the
    * last-token inputs; with `propagate`, returns the block outputs (the next block's inputs).
    */
-  async runBlock(weights: Map<string, Float32Array>, acts: Activations, opts: { stats: boolean; propagate: boolean }, onBatch?: (i: number) => void): Promise<{ out: Activations | null; stats: BlockStats | null }> {
+  async runBlock(
+    weights: Map<string, Float32Array>,
+    acts: Activations,
+    opts: { stats: boolean; propagate: boolean },
+    onBatch?: (i: number) => void,
+  ): Promise<{ out: Activations | null; stats: BlockStats | null }> {
     const session = await this.blockSession(opts.stats, opts.propagate);
     const wf = this.weightFeeds(weights);
     const H = this.ckpt.config.hidden;
@@ -127,7 +143,11 @@ export class Runner {
       try {
         r = await session.run({ ...wf, x: f32(x, [x.length / H, H]) });
       } catch (e) {
-        throw this.engine.runError(e, 'a block pass', `Lower --batch (now ${acts.length > 0 ? x.length / H / this.seqlen : 0} windows per run), or free memory on the card (other processes).`);
+        throw this.engine.runError(
+          e,
+          'a block pass',
+          `Lower --batch (now ${acts.length > 0 ? x.length / H / this.seqlen : 0} windows per run), or free memory on the card (other processes).`,
+        );
       }
       if (out) out.push(r.y.data as Float32Array);
       if (opts.stats) {
@@ -151,7 +171,12 @@ export class Runner {
    * Per-token negative log-likelihood of each batch's next tokens (final norm, LM head,
    * log-softmax); with `logits`, the logits [N, V] too (cross-checks).
    */
-  async head(x: Float32Array, targets: BigInt64Array, w: HeadWeights, logits = false): Promise<{ nll: Float32Array; logits: Float32Array | null }> {
+  async head(
+    x: Float32Array,
+    targets: BigInt64Array,
+    w: HeadWeights,
+    logits = false,
+  ): Promise<{ nll: Float32Array; logits: Float32Array | null }> {
     const c = this.ckpt.config;
     let session = this.headSessions.get(logits);
     if (!session) this.headSessions.set(logits, (session = await this.engine.session(buildHeadGraph(c, logits))));

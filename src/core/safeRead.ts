@@ -62,7 +62,9 @@ export function openRegular(file: string, spec: Pick<ReadSpec, 'what' | 'code'>)
     fd = fs.openSync(file, fs.constants.O_RDONLY | NONBLOCK);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw Object.assign(new TrimError(spec.code, `${spec.what} ${file}: cannot be read (${err.code ?? err.message}).`), { sysCode: err.code });
+    throw Object.assign(new TrimError(spec.code, `${spec.what} ${file}: cannot be read (${err.code ?? err.message}).`), {
+      sysCode: err.code,
+    });
   }
   try {
     const st = fs.fstatSync(fd);
@@ -83,7 +85,8 @@ export function sysCode(e: unknown): string | undefined {
 export function readRegular(file: string, spec: ReadSpec): Buffer {
   const { fd, size } = openRegular(file, spec);
   try {
-    if (size > spec.max) throw new TrimError(spec.code, `${spec.what} ${file}: is ${size} bytes, more than the ${spec.max} bytes such a file may have.`);
+    if (size > spec.max)
+      throw new TrimError(spec.code, `${spec.what} ${file}: is ${size} bytes, more than the ${spec.max} bytes such a file may have.`);
     // Read until the end (the file may have grown since fstat), never past the limit.
     const chunks: Buffer[] = [];
     let total = 0;
@@ -93,12 +96,16 @@ export function readRegular(file: string, spec: ReadSpec): Buffer {
       try {
         n = fs.readSync(fd, buf, 0, buf.length, null);
       } catch (e) {
-        throw new TrimError(spec.code, `${spec.what} ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`);
+        throw new TrimError(
+          spec.code,
+          `${spec.what} ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`,
+        );
       }
       if (n === 0) break;
       chunks.push(buf.subarray(0, n));
       total += n;
-      if (total > spec.max) throw new TrimError(spec.code, `${spec.what} ${file}: is more than the ${spec.max} bytes such a file may have.`);
+      if (total > spec.max)
+        throw new TrimError(spec.code, `${spec.what} ${file}: is more than the ${spec.max} bytes such a file may have.`);
       if (n === buf.length) buf = Buffer.allocUnsafe(Math.min(64 * MiB, spec.max + 1 - total) || 1);
       else buf = buf.subarray(n);
     }
@@ -115,12 +122,15 @@ export async function readRegularAsync(file: string, spec: ReadSpec): Promise<Bu
     h = await fs.promises.open(file, fs.constants.O_RDONLY | NONBLOCK);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw Object.assign(new TrimError(spec.code, `${spec.what} ${file}: cannot be read (${err.code ?? err.message}).`), { sysCode: err.code });
+    throw Object.assign(new TrimError(spec.code, `${spec.what} ${file}: cannot be read (${err.code ?? err.message}).`), {
+      sysCode: err.code,
+    });
   }
   try {
     const st = await h.stat();
     if (!st.isFile()) throw new TrimError(spec.code, `${spec.what} ${file}: is ${kind(st)}, not a regular file.`);
-    if (st.size > spec.max) throw new TrimError(spec.code, `${spec.what} ${file}: is ${st.size} bytes, more than the ${spec.max} bytes such a file may have.`);
+    if (st.size > spec.max)
+      throw new TrimError(spec.code, `${spec.what} ${file}: is ${st.size} bytes, more than the ${spec.max} bytes such a file may have.`);
     const buf = Buffer.allocUnsafe(st.size + 1);
     let total = 0;
     for (;;) {
@@ -143,7 +153,8 @@ export function jsonDepth(text: string, limit = Infinity): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 92) i++; // backslash: skip the escaped character
+      if (c === 92)
+        i++; // backslash: skip the escaped character
       else if (c === 34) inString = false;
     } else if (c === 34) inString = true;
     else if (c === 91 || c === 123) {
@@ -155,7 +166,8 @@ export function jsonDepth(text: string, limit = Infinity): number {
 
 /** JSON.parse with a depth limit; errors (spec.code) name the file. */
 export function parseJson(text: string, where: string, code: TrimErrorCode, maxDepth = MAX_JSON_DEPTH): unknown {
-  if (jsonDepth(text, maxDepth) > maxDepth) throw new TrimError(code, `${where}: JSON nested more than ${maxDepth} levels deep; the file is damaged or not what it should be.`);
+  if (jsonDepth(text, maxDepth) > maxDepth)
+    throw new TrimError(code, `${where}: JSON nested more than ${maxDepth} levels deep; the file is damaged or not what it should be.`);
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -11,8 +11,21 @@ import { jsonDepth } from './safeRead';
 export const IO_MAX = 2 ** 30;
 
 export const KNOWN_DTYPES: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
-  F8_E4M3: 1, F8_E5M2: 1, U16: 2, U32: 4, U64: 8,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  U16: 2,
+  U32: 4,
+  U64: 8,
 };
 
 export interface TensorInfo {
@@ -89,7 +102,8 @@ export function readFully(fd: number, file: string, buf: Uint8Array, position: n
 /** Writes all of `buf` at `position` (null: at the file's current position), in pieces of at most IO_MAX. */
 export function writeFully(fd: number, buf: Uint8Array, position: number | null): void {
   let done = 0;
-  while (done < buf.byteLength) done += fs.writeSync(fd, buf, done, Math.min(IO_MAX, buf.byteLength - done), position === null ? null : position + done);
+  while (done < buf.byteLength)
+    done += fs.writeSync(fd, buf, done, Math.min(IO_MAX, buf.byteLength - done), position === null ? null : position + done);
 }
 
 /** Validates a header's JSON against the data section's size. Exported for fuzz tests. */
@@ -118,7 +132,8 @@ export function parseHeader(file: string, hbuf: Uint8Array, fileSize: number): S
     }
     if (typeof v !== 'object' || v === null) throw bad(file, `entry "${name}" is not an object`);
     const { dtype, shape, data_offsets: offs } = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof dtype !== 'string' || !Object.hasOwn(KNOWN_DTYPES, dtype)) throw bad(file, `tensor "${name}" has unknown dtype ${JSON.stringify(dtype)}`);
+    if (typeof dtype !== 'string' || !Object.hasOwn(KNOWN_DTYPES, dtype))
+      throw bad(file, `tensor "${name}" has unknown dtype ${JSON.stringify(dtype)}`);
     if (!Array.isArray(shape) || shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw bad(file, `tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
     }
@@ -133,7 +148,10 @@ export function parseHeader(file: string, hbuf: Uint8Array, fileSize: number): S
     }
     const byteLength = offs[1] - offs[0];
     if (numel * KNOWN_DTYPES[dtype] !== byteLength) {
-      throw bad(file, `tensor "${name}" (${dtype} ${JSON.stringify(shape)}) needs ${numel * KNOWN_DTYPES[dtype]} bytes but its offsets span ${byteLength}`);
+      throw bad(
+        file,
+        `tensor "${name}" (${dtype} ${JSON.stringify(shape)}) needs ${numel * KNOWN_DTYPES[dtype]} bytes but its offsets span ${byteLength}`,
+      );
     }
     if (offs[1] > dataSize) {
       throw bad(file, `tensor "${name}" ends at byte ${offs[1]} of a data section of ${dataSize} bytes (truncated file?)`);
@@ -154,7 +172,10 @@ export function readTensorBytes(t: TensorInfo): Buffer {
   try {
     fd = fs.openSync(t.file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   } catch (e) {
-    throw new TrimError('E_SAFETENSORS', `${t.file}: cannot open to read "${t.name}" (${(e as NodeJS.ErrnoException).code ?? e}); was the checkpoint moved or deleted while pruning?`);
+    throw new TrimError(
+      'E_SAFETENSORS',
+      `${t.file}: cannot open to read "${t.name}" (${(e as NodeJS.ErrnoException).code ?? e}); was the checkpoint moved or deleted while pruning?`,
+    );
   }
   // byteLength was checked against the file's size when the header was parsed.
   const buf = Buffer.allocUnsafe(t.byteLength);

@@ -24,7 +24,9 @@ const WHOLE = 64 * 2 ** 20;
 /** SHA-256 of a small file's content, or `missing` when it does not exist. */
 export function contentDigest(file: string, max: number = READ_LIMITS.text): string {
   if (!fs.existsSync(file)) return 'missing';
-  return `sha256:${createHash('sha256').update(readRegular(file, { what: 'source file', code: 'E_IO', max })).digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(readRegular(file, { what: 'source file', code: 'E_IO', max }))
+    .digest('hex')}`;
 }
 
 /** A shard's identity: size, mtime, and a hash of its header and of sampled pieces of its data. */

@@ -43,15 +43,21 @@ export async function readStored(list: TensorInfo[]): Promise<Uint8Array[]> {
       const buf = new Uint8Array(new ArrayBuffer(t.byteLength));
       for (let o = 0; o < t.byteLength; o += PIECE) {
         const len = Math.min(PIECE, t.byteLength - o);
-        jobs.push((async () => {
-          const fd = fdOf(t.file);
-          let done = 0;
-          while (done < len) {
-            const n = await readAt(fd, buf, o + done, len - done, t.offset + o + done);
-            if (n === 0) throw new TrimError('E_SAFETENSORS', `${t.file}: unexpected end of file while reading "${t.name}"; was the checkpoint changed while pruning?`);
-            done += n;
-          }
-        })());
+        jobs.push(
+          (async () => {
+            const fd = fdOf(t.file);
+            let done = 0;
+            while (done < len) {
+              const n = await readAt(fd, buf, o + done, len - done, t.offset + o + done);
+              if (n === 0)
+                throw new TrimError(
+                  'E_SAFETENSORS',
+                  `${t.file}: unexpected end of file while reading "${t.name}"; was the checkpoint changed while pruning?`,
+                );
+              done += n;
+            }
+          })(),
+        );
       }
       return buf;
     });

@@ -14,7 +14,10 @@ export function closestName(name: string, known: readonly string[]): string | nu
   let bestD = Infinity;
   for (const k of known) {
     const d = distance(n, norm(k));
-    if (d < bestD) { best = k; bestD = d; }
+    if (d < bestD) {
+      best = k;
+      bestD = d;
+    }
   }
   if (best === null) return null;
   return bestD <= Math.min(2, Math.max(1, Math.floor(0.4 * norm(best).length))) ? best : null;

@@ -33,11 +33,74 @@ export interface SynthSpec {
 }
 
 export const PRESETS: Record<string, SynthSpec> = {
-  'qwen2.5-0.5b': { family: 'qwen2', hidden: 896, intermediate: 4864, layers: 24, heads: 14, kvHeads: 2, vocab: 151936, maxPositions: 32768, dtype: 'bfloat16', qkvBias: true, tie: true, ropeTheta: 1000000 },
-  'qwen2.5-1.5b': { family: 'qwen2', hidden: 1536, intermediate: 8960, layers: 28, heads: 12, kvHeads: 2, vocab: 151936, maxPositions: 131072, dtype: 'bfloat16', qkvBias: true, tie: true, ropeTheta: 1000000 },
-  'qwen2.5-7b': { family: 'qwen2', hidden: 3584, intermediate: 18944, layers: 28, heads: 28, kvHeads: 4, vocab: 152064, maxPositions: 131072, dtype: 'bfloat16', qkvBias: true, tie: false, ropeTheta: 1000000 },
-  'llama-2-7b': { family: 'llama', hidden: 4096, intermediate: 11008, layers: 32, heads: 32, kvHeads: 32, vocab: 32000, maxPositions: 4096, dtype: 'float16', qkvBias: false, tie: false },
-  'opt-1.3b': { family: 'opt', hidden: 2048, intermediate: 8192, layers: 24, heads: 32, kvHeads: 32, vocab: 50272, maxPositions: 2048, dtype: 'float16', qkvBias: true, tie: true },
+  'qwen2.5-0.5b': {
+    family: 'qwen2',
+    hidden: 896,
+    intermediate: 4864,
+    layers: 24,
+    heads: 14,
+    kvHeads: 2,
+    vocab: 151936,
+    maxPositions: 32768,
+    dtype: 'bfloat16',
+    qkvBias: true,
+    tie: true,
+    ropeTheta: 1000000,
+  },
+  'qwen2.5-1.5b': {
+    family: 'qwen2',
+    hidden: 1536,
+    intermediate: 8960,
+    layers: 28,
+    heads: 12,
+    kvHeads: 2,
+    vocab: 151936,
+    maxPositions: 131072,
+    dtype: 'bfloat16',
+    qkvBias: true,
+    tie: true,
+    ropeTheta: 1000000,
+  },
+  'qwen2.5-7b': {
+    family: 'qwen2',
+    hidden: 3584,
+    intermediate: 18944,
+    layers: 28,
+    heads: 28,
+    kvHeads: 4,
+    vocab: 152064,
+    maxPositions: 131072,
+    dtype: 'bfloat16',
+    qkvBias: true,
+    tie: false,
+    ropeTheta: 1000000,
+  },
+  'llama-2-7b': {
+    family: 'llama',
+    hidden: 4096,
+    intermediate: 11008,
+    layers: 32,
+    heads: 32,
+    kvHeads: 32,
+    vocab: 32000,
+    maxPositions: 4096,
+    dtype: 'float16',
+    qkvBias: false,
+    tie: false,
+  },
+  'opt-1.3b': {
+    family: 'opt',
+    hidden: 2048,
+    intermediate: 8192,
+    layers: 24,
+    heads: 32,
+    kvHeads: 32,
+    vocab: 50272,
+    maxPositions: 2048,
+    dtype: 'float16',
+    qkvBias: true,
+    tie: true,
+  },
 };
 
 /** mulberry32: a small seeded PRNG; normal samples by Box-Muller. */
@@ -70,23 +133,46 @@ const ST: Record<SynthSpec['dtype'], StoredDtype> = { float16: 'F16', bfloat16: 
 
 function configJson(s: SynthSpec): Record<string, unknown> {
   const common = {
-    hidden_size: s.hidden, num_hidden_layers: s.layers, num_attention_heads: s.heads, vocab_size: s.vocab,
-    max_position_embeddings: s.maxPositions, torch_dtype: s.dtype, tie_word_embeddings: s.tie,
+    hidden_size: s.hidden,
+    num_hidden_layers: s.layers,
+    num_attention_heads: s.heads,
+    vocab_size: s.vocab,
+    max_position_embeddings: s.maxPositions,
+    torch_dtype: s.dtype,
+    tie_word_embeddings: s.tie,
   };
   if (s.family === 'opt') {
     return {
-      architectures: ['OPTForCausalLM'], model_type: 'opt', ...common, ffn_dim: s.intermediate, do_layer_norm_before: true,
-      word_embed_proj_dim: s.hidden, activation_function: 'relu', enable_bias: true, layer_norm_elementwise_affine: true,
-      bos_token_id: 2, eos_token_id: 2, pad_token_id: 1, ...s.extra,
+      architectures: ['OPTForCausalLM'],
+      model_type: 'opt',
+      ...common,
+      ffn_dim: s.intermediate,
+      do_layer_norm_before: true,
+      word_embed_proj_dim: s.hidden,
+      activation_function: 'relu',
+      enable_bias: true,
+      layer_norm_elementwise_affine: true,
+      bos_token_id: 2,
+      eos_token_id: 2,
+      pad_token_id: 1,
+      ...s.extra,
     };
   }
   const arch = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', mistral: 'MistralForCausalLM' }[s.family];
   return {
-    architectures: [arch], model_type: s.family, ...common, intermediate_size: s.intermediate, num_key_value_heads: s.kvHeads,
-    hidden_act: 'silu', rms_norm_eps: 1e-6, rope_theta: s.ropeTheta ?? 10000,
+    architectures: [arch],
+    model_type: s.family,
+    ...common,
+    intermediate_size: s.intermediate,
+    num_key_value_heads: s.kvHeads,
+    hidden_act: 'silu',
+    rms_norm_eps: 1e-6,
+    rope_theta: s.ropeTheta ?? 10000,
     ...(s.family === 'llama' ? { attention_bias: s.qkvBias, mlp_bias: false } : {}),
     ...(s.family === 'mistral' ? { sliding_window: null } : {}),
-    bos_token_id: 0, eos_token_id: 0, ...s.extra,
+    bos_token_id: 0,
+    eos_token_id: 0,
+    ...s.extra,
   };
 }
 
@@ -102,14 +188,26 @@ export function tensorList(s: SynthSpec): { name: string; shape: number[]; kind:
     for (let l = 0; l < s.layers; l++) {
       const p = `model.decoder.layers.${l}.`;
       for (const n of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) {
-        out.push({ name: `${p}self_attn.${n}.weight`, shape: [H, H], kind: 'weight' }, { name: `${p}self_attn.${n}.bias`, shape: [H], kind: 'bias' });
+        out.push(
+          { name: `${p}self_attn.${n}.weight`, shape: [H, H], kind: 'weight' },
+          { name: `${p}self_attn.${n}.bias`, shape: [H], kind: 'bias' },
+        );
       }
-      out.push({ name: `${p}self_attn_layer_norm.weight`, shape: [H], kind: 'norm' }, { name: `${p}self_attn_layer_norm.bias`, shape: [H], kind: 'bias' });
+      out.push(
+        { name: `${p}self_attn_layer_norm.weight`, shape: [H], kind: 'norm' },
+        { name: `${p}self_attn_layer_norm.bias`, shape: [H], kind: 'bias' },
+      );
       out.push({ name: `${p}fc1.weight`, shape: [I, H], kind: 'weight' }, { name: `${p}fc1.bias`, shape: [I], kind: 'bias' });
       out.push({ name: `${p}fc2.weight`, shape: [H, I], kind: 'weight' }, { name: `${p}fc2.bias`, shape: [H], kind: 'bias' });
-      out.push({ name: `${p}final_layer_norm.weight`, shape: [H], kind: 'norm' }, { name: `${p}final_layer_norm.bias`, shape: [H], kind: 'bias' });
+      out.push(
+        { name: `${p}final_layer_norm.weight`, shape: [H], kind: 'norm' },
+        { name: `${p}final_layer_norm.bias`, shape: [H], kind: 'bias' },
+      );
     }
-    out.push({ name: 'model.decoder.final_layer_norm.weight', shape: [H], kind: 'norm' }, { name: 'model.decoder.final_layer_norm.bias', shape: [H], kind: 'bias' });
+    out.push(
+      { name: 'model.decoder.final_layer_norm.weight', shape: [H], kind: 'norm' },
+      { name: 'model.decoder.final_layer_norm.bias', shape: [H], kind: 'bias' },
+    );
   } else {
     out.push({ name: 'model.embed_tokens.weight', shape: [s.vocab, H], kind: 'weight' });
     for (let l = 0; l < s.layers; l++) {
@@ -161,7 +259,13 @@ export function writeSynth(s: SynthSpec, dir: string, seed = 0): { files: string
     shardOf.push(shardCount - 1);
     size += b;
   }
-  const names = shardCount === 1 ? ['model.safetensors'] : Array.from({ length: shardCount }, (_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(shardCount).padStart(5, '0')}.safetensors`);
+  const names =
+    shardCount === 1
+      ? ['model.safetensors']
+      : Array.from(
+          { length: shardCount },
+          (_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(shardCount).padStart(5, '0')}.safetensors`,
+        );
   const files: string[] = [];
   let bytes = 0;
   let pool: Uint8Array | null = null;
@@ -174,7 +278,10 @@ export function writeSynth(s: SynthSpec, dir: string, seed = 0): { files: string
       if (t.kind === 'weight' && n > POOL) {
         // Large matrices: slices of a pool of normal draws at random offsets (a 7B-shaped
         // checkpoint in about a minute instead of drawing billions of normals one by one).
-        pool ??= fromFloat32(new Float32Array(POOL * 2).map(() => std * r.normal()), st);
+        pool ??= fromFloat32(
+          new Float32Array(POOL * 2).map(() => std * r.normal()),
+          st,
+        );
         const data = new Uint8Array(n * width);
         for (let o = 0; o < n; o += POOL) {
           const len = Math.min(POOL, n - o);
@@ -198,7 +305,10 @@ export function writeSynth(s: SynthSpec, dir: string, seed = 0): { files: string
     bytes += buf.length;
   }
   if (shardCount > 1) {
-    fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: bytes }, weight_map: weightMap }, null, 2));
+    fs.writeFileSync(
+      path.join(dir, 'model.safetensors.index.json'),
+      JSON.stringify({ metadata: { total_size: bytes }, weight_map: weightMap }, null, 2),
+    );
   }
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(configJson(s), null, 2));
   fs.writeFileSync(path.join(dir, 'generation_config.json'), JSON.stringify({ _from_model_config: true }, null, 2));

@@ -7,7 +7,10 @@ import { TrimError, type TrimErrorCode } from './errors';
 import { readJsonFile, readRegular, READ_LIMITS, sysCode } from './safeRead';
 
 export class TextTokenizer {
-  private constructor(private readonly tok: Tokenizer, readonly source: string) {}
+  private constructor(
+    private readonly tok: Tokenizer,
+    readonly source: string,
+  ) {}
 
   static fromFolder(dir: string): TextTokenizer {
     const file = tokenizerSource(dir);
@@ -15,15 +18,21 @@ export class TextTokenizer {
     try {
       json = readJsonFile(file, { what: 'tokenizer.json', code: 'E_TOKENIZER', max: READ_LIMITS.tokenizer }) as Record<string, unknown>;
     } catch (e) {
-      if (sysCode(e) === 'ENOENT') throw new TrimError('E_TOKENIZER', `${dir}: no tokenizer.json. Copy the model's tokenizer.json into the checkpoint folder.`);
+      if (sysCode(e) === 'ENOENT')
+        throw new TrimError('E_TOKENIZER', `${dir}: no tokenizer.json. Copy the model's tokenizer.json into the checkpoint folder.`);
       throw e;
     }
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new TrimError('E_TOKENIZER', `${file}: is not a JSON object.`);
+    if (typeof json !== 'object' || json === null || Array.isArray(json))
+      throw new TrimError('E_TOKENIZER', `${file}: is not a JSON object.`);
     let config: Record<string, unknown> = {};
     const cfgFile = path.join(dir, 'tokenizer_config.json');
     if (fs.existsSync(cfgFile)) {
-      config = readJsonFile(cfgFile, { what: 'tokenizer_config.json', code: 'E_TOKENIZER', max: READ_LIMITS.tokenizerConfig }) as Record<string, unknown>;
-      if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new TrimError('E_TOKENIZER', `${cfgFile}: is not a JSON object.`);
+      config = readJsonFile(cfgFile, { what: 'tokenizer_config.json', code: 'E_TOKENIZER', max: READ_LIMITS.tokenizerConfig }) as Record<
+        string,
+        unknown
+      >;
+      if (typeof config !== 'object' || config === null || Array.isArray(config))
+        throw new TrimError('E_TOKENIZER', `${cfgFile}: is not a JSON object.`);
     }
     try {
       return new TextTokenizer(new Tokenizer(json as never, config as never), file);
@@ -51,7 +60,10 @@ export function tokenizerSource(dir: string): string {
 export function checkIds(ids: Int32Array, vocab: number, source: string): Int32Array {
   for (let i = 0; i < ids.length; i++) {
     if (ids[i] < 0 || ids[i] >= vocab) {
-      throw new TrimError('E_TOKENIZER', `${source} produced token id ${ids[i]}, but the model's vocab_size is ${vocab}: the tokenizer does not belong to this checkpoint. Copy the model's own tokenizer.json.`);
+      throw new TrimError(
+        'E_TOKENIZER',
+        `${source} produced token id ${ids[i]}, but the model's vocab_size is ${vocab}: the tokenizer does not belong to this checkpoint. Copy the model's own tokenizer.json.`,
+      );
     }
   }
   return ids;
@@ -88,7 +100,12 @@ export function encodeFileOffThread(dir: string, file: string, what: string): Pr
       if (m.ids) resolve(m.ids);
       else reject(m.error!.code ? new TrimError(m.error!.code, m.error!.message) : new Error(m.error!.message));
     });
-    w.once('error', (e) => { settled = true; reject(e); });
-    w.once('exit', (code) => { if (!settled) reject(new Error(`the tokenizer's worker thread exited (code ${code}) before answering`)); });
+    w.once('error', (e) => {
+      settled = true;
+      reject(e);
+    });
+    w.once('exit', (code) => {
+      if (!settled) reject(new Error(`the tokenizer's worker thread exited (code ${code}) before answering`));
+    });
   });
 }

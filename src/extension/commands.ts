@@ -35,14 +35,16 @@ export function registerCommands(context: vscode.ExtensionContext, d: CommandsDe
 
   /** Registers a command whose errors go to the log and an error message, never unhandled. */
   const command = (id: string, fn: (...args: unknown[]) => unknown): void => {
-    context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: unknown[]) => {
-      try {
-        await fn(...args);
-      } catch (e) {
-        log.error(`${id}: ${(e as Error).stack ?? e}`);
-        void vscode.window.showErrorMessage(`TRIM: ${(e as Error).message}`);
-      }
-    }));
+    context.subscriptions.push(
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          await fn(...args);
+        } catch (e) {
+          log.error(`${id}: ${(e as Error).stack ?? e}`);
+          void vscode.window.showErrorMessage(`TRIM: ${(e as Error).message}`);
+        }
+      }),
+    );
   };
 
   command('trim.setupGpu', () => gpu.setup());
@@ -53,7 +55,8 @@ export function registerCommands(context: vscode.ExtensionContext, d: CommandsDe
     // used as is; otherwise the user picks one.
     let model: string | undefined;
     if (arg instanceof vscode.Uri) model = arg.fsPath;
-    else if (arg && typeof arg === 'object' && typeof (arg as { model?: unknown }).model === 'string') model = (arg as { model: string }).model;
+    else if (arg && typeof arg === 'object' && typeof (arg as { model?: unknown }).model === 'string')
+      model = (arg as { model: string }).model;
     if (!model) {
       const cfg = await launcher.configLayer();
       const fromConfig = cfg?.layer.layer?.values.model;
@@ -71,7 +74,10 @@ export function registerCommands(context: vscode.ExtensionContext, d: CommandsDe
   });
   command('trim.runConfig', async (arg) => {
     if (!vscode.workspace.isTrusted) {
-      const pick = await vscode.window.showWarningMessage(`TRIM: ${CONFIG_FILE} is not run while the workspace is in Restricted Mode. Trust the workspace to run it.`, 'Manage Workspace Trust');
+      const pick = await vscode.window.showWarningMessage(
+        `TRIM: ${CONFIG_FILE} is not run while the workspace is in Restricted Mode. Trust the workspace to run it.`,
+        'Manage Workspace Trust',
+      );
       if (pick) await vscode.commands.executeCommand('workbench.trust.manage');
       return;
     }
@@ -102,24 +108,36 @@ export function registerCommands(context: vscode.ExtensionContext, d: CommandsDe
     if (run) await sidebar.select(run.id);
   });
   command('trim.openResults', async (arg) => {
-    const run = runFromArg(arg) ?? await pickRun('Open the results of which run?', (r) => r.status !== 'done' || (!!r.reportPath && existsSync(r.reportPath)));
+    const run =
+      runFromArg(arg) ??
+      (await pickRun('Open the results of which run?', (r) => r.status !== 'done' || (!!r.reportPath && existsSync(r.reportPath))));
     if (run) await panel.open(run.id);
   });
   command('trim.cancelRun', async (arg) => {
-    const run = runFromArg(arg)
-      ?? (manager.activeId && manager.queued.length === 0 ? store.get(manager.activeId) : undefined)
-      ?? await pickRun('Cancel which run?', (r) => r.status === 'running' || r.status === 'queued');
+    const run =
+      runFromArg(arg) ??
+      (manager.activeId && manager.queued.length === 0 ? store.get(manager.activeId) : undefined) ??
+      (await pickRun('Cancel which run?', (r) => r.status === 'running' || r.status === 'queued'));
     if (!run) return;
-    if (!await manager.cancel(run.id)) void vscode.window.showInformationMessage(`TRIM: ${run.label} is not running.`);
+    if (!(await manager.cancel(run.id))) void vscode.window.showInformationMessage(`TRIM: ${run.label} is not running.`);
   });
   command('trim.rerun', async (arg) => {
-    const run = runFromArg(arg) ?? await pickRun('Run which run again?', (r) => r.status !== 'running' && r.status !== 'queued');
+    const run = runFromArg(arg) ?? (await pickRun('Run which run again?', (r) => r.status !== 'running' && r.status !== 'queued'));
     if (run) await launcher.startFromRun(run, {}, 'Re-run');
   });
   command('trim.showLog', () => log.show());
   // Open from a row, Resume, checkpoint actions, Explorer "Prune with TRIM", workspace scope.
   registerRunActions({
-    context, store, manager, tree: d.tree, panel, sidebar, log, workspaceKey: d.workspaceKey, command, runFromArg,
+    context,
+    store,
+    manager,
+    tree: d.tree,
+    panel,
+    sidebar,
+    log,
+    workspaceKey: d.workspaceKey,
+    command,
+    runFromArg,
     startFromWorkspace: (overrides) => launcher.startFromWorkspace(overrides),
   });
 }

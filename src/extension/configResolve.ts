@@ -57,7 +57,8 @@ export interface LayerResult {
 
 const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, strict: true, verbose: true });
 // VS Code's schema keywords: descriptions, and the message shown for a failed check.
-for (const k of ['enumDescriptions', 'markdownEnumDescriptions', 'markdownDescription', 'errorMessage', 'deprecationMessage']) ajv.addKeyword(k);
+for (const k of ['enumDescriptions', 'markdownEnumDescriptions', 'markdownDescription', 'errorMessage', 'deprecationMessage'])
+  ajv.addKeyword(k);
 const validateLayer = ajv.compile(schema);
 
 type SchemaProp = { default?: unknown; enum?: unknown[] };
@@ -65,10 +66,12 @@ const PROPS = schema.properties as Record<string, SchemaProp>;
 
 /** The built-in defaults: the `default` of every schema property that has one. */
 export const DEFAULTS: Partial<PruneOptions> = Object.fromEntries(
-  Object.entries(PROPS).filter(([, p]) => 'default' in p).map(([k, p]) => [k, p.default]),
+  Object.entries(PROPS)
+    .filter(([, p]) => 'default' in p)
+    .map(([k, p]) => [k, p.default]),
 ) as Partial<PruneOptions>;
 
-const fmt = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v));
+const fmt = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v)));
 
 function issuesFromSchema(layer: Layer, errors: ErrorObject[] | null | undefined): ConfigIssue[] {
   const out: ConfigIssue[] = [];
@@ -78,8 +81,12 @@ function issuesFromSchema(layer: Layer, errors: ErrorObject[] | null | undefined
     const field = parts[0] ?? '';
     // For a union type such as ["string", "null"] Ajv reports the type error once; skip repeats.
     // A key that is no option (the schema's patternProperties catch its slips, else additionalProperties): one message per key.
-    const extraKey = e.keyword === 'additionalProperties' ? (e.params as { additionalProperty: string }).additionalProperty
-      : parts.length >= 1 && !Object.hasOwn(PROPS, field) ? field : null;
+    const extraKey =
+      e.keyword === 'additionalProperties'
+        ? (e.params as { additionalProperty: string }).additionalProperty
+        : parts.length >= 1 && !Object.hasOwn(PROPS, field)
+          ? field
+          : null;
     const key = extraKey !== null ? `unknown|${extraKey}` : `${e.instancePath}|${e.keyword}`;
     if (seen.has(key)) continue;
     seen.add(key);
@@ -94,9 +101,10 @@ function issuesFromSchema(layer: Layer, errors: ErrorObject[] | null | undefined
     if (e.keyword === 'if') continue;
     if (typeof e.parentSchema?.errorMessage === 'string') {
       // The schema's own words (VS Code shows them too); fractions given as percentages get the number to write.
-      message = typeof value === 'number' && /fraction/.test(e.parentSchema.errorMessage)
-        ? `is a fraction below 1: ${fractionHint(value)} (got ${fmt(value)})`
-        : `${e.parentSchema.errorMessage.replace(/\.$/, '')} (got ${fmt(value)})`;
+      message =
+        typeof value === 'number' && /fraction/.test(e.parentSchema.errorMessage)
+          ? `is a fraction below 1: ${fractionHint(value)} (got ${fmt(value)})`
+          : `${e.parentSchema.errorMessage.replace(/\.$/, '')} (got ${fmt(value)})`;
       out.push(new ConfigIssue(layer.source, name, message));
       continue;
     }
@@ -121,7 +129,10 @@ function issuesFromSchema(layer: Layer, errors: ErrorObject[] | null | undefined
     const k = order.findIndex((f) => i.field === f || i.field.startsWith(`${f}[`) || i.field === layer.names?.[f as OptionField]);
     return k < 0 ? order.length : k;
   };
-  return out.map((i, n) => ({ i, n })).sort((a, b) => at(a.i) - at(b.i) || a.n - b.n).map(({ i }) => i);
+  return out
+    .map((i, n) => ({ i, n }))
+    .sort((a, b) => at(a.i) - at(b.i) || a.n - b.n)
+    .map(({ i }) => i);
 }
 
 /** The message for a key that is not an option: the closest option, else where the list is. */
@@ -134,8 +145,12 @@ export function unknownOption(key: string): string {
 
 /** Names from elsewhere (settings, CLI flags) that a user may carry into trim.config.json. */
 const ALIASES: Record<string, string> = {
-  executionProvider: 'ep', calibrationFile: 'calib', evaluationFile: 'eval', maxWindows: 'maxEvalWindows',
-  searchRowSparsity: 'trim', outputFolder: 'out',
+  executionProvider: 'ep',
+  calibrationFile: 'calib',
+  evaluationFile: 'eval',
+  maxWindows: 'maxEvalWindows',
+  searchRowSparsity: 'trim',
+  outputFolder: 'out',
 };
 
 function checked(layer: Layer): LayerResult {
@@ -184,14 +199,21 @@ export function settingsLayer(settings: Record<string, unknown>, workspaceFolder
     const field = SETTING_FIELDS[key];
     if (field) {
       if (value === '' && (field === 'calib' || field === 'eval' || field === 'nm')) {
-        if (field === 'nm') { values.nm = null; names.nm = 'trim.nm'; }
+        if (field === 'nm') {
+          values.nm = null;
+          names.nm = 'trim.nm';
+        }
         continue;
       }
       values[field] = value;
       names[field] = `trim.${key}`;
     } else if (key === 'evaluate') {
-      if (typeof value !== 'boolean') issues.push(new ConfigIssue('settings', 'trim.evaluate', `must be true or false (got ${fmt(value)})`));
-      else if (!value) { values.eval = null; names.eval = 'trim.evaluate'; }
+      if (typeof value !== 'boolean')
+        issues.push(new ConfigIssue('settings', 'trim.evaluate', `must be true or false (got ${fmt(value)})`));
+      else if (!value) {
+        values.eval = null;
+        names.eval = 'trim.evaluate';
+      }
     } else if (key === 'outputFolder') {
       if (typeof value !== 'string') issues.push(new ConfigIssue('settings', 'trim.outputFolder', `must be a string (got ${fmt(value)})`));
     }
@@ -241,13 +263,13 @@ export interface ResolveContext {
 
 export type ResolveResult =
   | {
-    ok: true;
-    options: PruneOptions;
-    /** `out` was derived (not given by the user): a re-run derives a new one. */
-    outAuto: boolean;
-    /** Where each option's value came from (`default` when no layer set it). */
-    sources: Record<OptionField, string>;
-  }
+      ok: true;
+      options: PruneOptions;
+      /** `out` was derived (not given by the user): a re-run derives a new one. */
+      outAuto: boolean;
+      /** Where each option's value came from (`default` when no layer set it). */
+      sources: Record<OptionField, string>;
+    }
   | { ok: false; issues: ConfigIssue[] };
 
 export const demoModelPath = (extensionPath: string): string => path.join(extensionPath, 'media', 'models', 'trim-demo-qwen2-small');
@@ -298,31 +320,48 @@ export function resolveOptions(layers: LayerResult[], ctx: ResolveContext, model
     for (const [k, v] of Object.entries(layer.values)) {
       if (k === '$schema' || v === undefined) continue;
       const field = k as OptionField;
-      merged[field] = (PATH_FIELDS as readonly string[]).includes(field) && typeof v === 'string'
-        ? expandPath(v, layer.baseDir, ctx.workspaceFolder)
-        : v;
+      merged[field] =
+        (PATH_FIELDS as readonly string[]).includes(field) && typeof v === 'string' ? expandPath(v, layer.baseDir, ctx.workspaceFolder) : v;
       sources[field] = layer.source;
       names[field] = layer.names?.[field] ?? field;
     }
   }
-  if (merged.model === undefined) { merged.model = demoModelPath(ctx.extensionPath); sources.model = 'default (demo model)'; }
-  if (merged.calib === undefined) { merged.calib = demoCalibPath(ctx.extensionPath); sources.calib = 'default (bundled text)'; }
-  if (merged.eval === undefined) { merged.eval = demoEvalPath(ctx.extensionPath); sources.eval = 'default (bundled text)'; }
+  if (merged.model === undefined) {
+    merged.model = demoModelPath(ctx.extensionPath);
+    sources.model = 'default (demo model)';
+  }
+  if (merged.calib === undefined) {
+    merged.calib = demoCalibPath(ctx.extensionPath);
+    sources.calib = 'default (bundled text)';
+  }
+  if (merged.eval === undefined) {
+    merged.eval = demoEvalPath(ctx.extensionPath);
+    sources.eval = 'default (bundled text)';
+  }
   const outAuto = merged.out === undefined;
   if (outAuto) {
     merged.out = path.join(outputRoot(ctx), defaultOutName(merged as unknown as PruneOptions, ctx.runId));
     sources.out = 'default (output folder)';
   }
   const o = merged as unknown as PruneOptions;
-  const at = (field: OptionField, message: string): ConfigIssue => new ConfigIssue(sources[field] ?? 'default', names[field] ?? field, message);
+  const at = (field: OptionField, message: string): ConfigIssue =>
+    new ConfigIssue(sources[field] ?? 'default', names[field] ?? field, message);
 
   // Relations between options.
   if (o.nm !== null) {
     // The core's own check of N:M (the schema's pattern gives the form, parseNM the bound).
-    const valid = ((): boolean => { try { parseNM(o.nm!); return true; } catch { return false; } })();
+    const valid = ((): boolean => {
+      try {
+        parseNM(o.nm!);
+        return true;
+      } catch {
+        return false;
+      }
+    })();
     if (!valid) issues.push(at('nm', `needs 1 ≤ N < M ≤ 64, e.g. "2:4" or "4:8" (got "${o.nm}")`));
     if (o.trim) issues.push(at('nm', `applies to the plain score path only: set "trim" to false, or "nm" to null`));
-    if (o.allocation !== 'uniform') issues.push(at('nm', `fixes every layer at N/M: it cannot be combined with allocation "${o.allocation}"`));
+    if (o.allocation !== 'uniform')
+      issues.push(at('nm', `fixes every layer at N/M: it cannot be combined with allocation "${o.allocation}"`));
     if (o.blockSparsity) issues.push(at('nm', 'fixes every layer at N/M: it cannot be combined with per-block targets ("blockSparsity")'));
   }
   if (ctx.checkFiles !== false) issues.push(...checkFiles(o, at, modelConfigs));
@@ -339,15 +378,34 @@ export async function resolveOptionsAsync(layers: LayerResult[], ctx: ResolveCon
   const cfgPath = path.join(merged.options.model, 'config.json');
   const pre = new Map<string, unknown>();
   try {
-    pre.set(cfgPath, parseJson((await readRegularAsync(cfgPath, { what: 'config.json', code: 'E_CONFIG', max: READ_LIMITS.config })).toString('utf8'), cfgPath, 'E_CONFIG'));
+    pre.set(
+      cfgPath,
+      parseJson(
+        (await readRegularAsync(cfgPath, { what: 'config.json', code: 'E_CONFIG', max: READ_LIMITS.config })).toString('utf8'),
+        cfgPath,
+        'E_CONFIG',
+      ),
+    );
   } catch (e) {
     pre.set(cfgPath, e instanceof Error ? e : new Error(String(e)));
   }
   return resolveOptions(layers, ctx, pre);
 }
 
-const isDir = (p: string): boolean => { try { return statSync(p).isDirectory(); } catch { return false; } };
-const isFile = (p: string): boolean => { try { return statSync(p).isFile(); } catch { return false; } };
+const isDir = (p: string): boolean => {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+};
+const isFile = (p: string): boolean => {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+};
 
 /**
  * Whether `p` lies outside every workspace folder, as the file system resolves it (a symlink in
@@ -366,7 +424,10 @@ export function outsideWorkspace(p: string, workspaceFolders: string[]): boolean
  * may not aim writes at the user's folders without the user's yes. Null: nothing to confirm.
  */
 export function outputConfirmation(
-  r: Extract<ResolveResult, { ok: true }>, workspaceFolders: string[], configSource: string, outputFolderFromWorkspace: boolean,
+  r: Extract<ResolveResult, { ok: true }>,
+  workspaceFolders: string[],
+  configSource: string,
+  outputFolderFromWorkspace: boolean,
 ): string | null {
   const fromConfig = r.sources.out === configSource;
   const fromWorkspaceSetting = r.outAuto && outputFolderFromWorkspace;
@@ -384,7 +445,10 @@ function checkFiles(o: PruneOptions, at: (f: OptionField, m: string) => ConfigIs
   } else {
     const cfgPath = path.join(o.model, 'config.json');
     const names = readdirSync(o.model);
-    if (!existsSync(cfgPath)) issues.push(at('model', `has no config.json: choose a Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json): ${o.model}`));
+    if (!existsSync(cfgPath))
+      issues.push(
+        at('model', `has no config.json: choose a Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json): ${o.model}`),
+      );
     else if (!names.some((n) => n.endsWith('.safetensors'))) issues.push(at('model', `has no *.safetensors weights: ${o.model}`));
     else if (!names.includes('tokenizer.json')) issues.push(at('model', `has no tokenizer.json: ${o.model}`));
     else {
@@ -395,7 +459,10 @@ function checkFiles(o: PruneOptions, at: (f: OptionField, m: string) => ConfigIs
         if (pre instanceof Error) throw pre;
         cfg = (pre ?? readJsonFile(cfgPath, { what: 'config.json', code: 'E_CONFIG', max: READ_LIMITS.config })) as Record<string, unknown>;
         if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new Error('not a JSON object');
-      } catch (e) { cfg = null; issues.push(at('model', `has an unreadable config.json: ${(e as Error).message}`)); }
+      } catch (e) {
+        cfg = null;
+        issues.push(at('model', `has an unreadable config.json: ${(e as Error).message}`));
+      }
       if (cfg) {
         const text = (cfg.text_config ?? cfg) as Record<string, unknown>;
         const blocks = Number(text.num_hidden_layers ?? text.n_layer ?? NaN);
@@ -418,7 +485,13 @@ function checkFiles(o: PruneOptions, at: (f: OptionField, m: string) => ConfigIs
     if (!isTrimError(e)) throw e;
     if (e.code === 'E_OPTION') issues.push(at('out', `must be outside the model folder (the source is never written): ${e.message}`));
     else if (!o.overwrite) issues.push(at('out', `already exists: set "overwrite" to true or choose another folder: ${o.out}`));
-    else issues.push(at('out', `is not a TRIM output, so "overwrite" does not replace it (${notATrimOutput(o.out) ?? e.message}); only the output of an earlier TRIM run or an empty folder is replaced. Choose another folder, or empty or remove it yourself: ${o.out}`));
+    else
+      issues.push(
+        at(
+          'out',
+          `is not a TRIM output, so "overwrite" does not replace it (${notATrimOutput(o.out) ?? e.message}); only the output of an earlier TRIM run or an empty folder is replaced. Choose another folder, or empty or remove it yourself: ${o.out}`,
+        ),
+      );
   }
   return issues;
 }

@@ -13,18 +13,26 @@ export interface EvalRun {
 }
 
 export function startEval(opts: {
-  workerPath: string; options: EvalOptions; id: string;
-  execPath?: string; env?: NodeJS.ProcessEnv;
+  workerPath: string;
+  options: EvalOptions;
+  id: string;
+  execPath?: string;
+  env?: NodeJS.ProcessEnv;
   onEvent?: (e: TrimEvent) => void;
 }): EvalRun {
   const child = fork(opts.workerPath, [], {
-    execPath: opts.execPath, execArgv: [],
+    execPath: opts.execPath,
+    execArgv: [],
     env: { ...(opts.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' },
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json',
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    serialization: 'json',
   });
   let cancelled = false;
   const stderr: string[] = [];
-  child.stderr?.on('data', (d: Buffer) => { stderr.push(d.toString()); if (stderr.length > 20) stderr.shift(); });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr.push(d.toString());
+    if (stderr.length > 20) stderr.shift();
+  });
   const result = new Promise<EvalResult & { ep: Ep }>((resolve, reject) => {
     let settled: { ok: true; v: EvalResult & { ep: Ep } } | { ok: false; e: Error } | null = null;
     const fail = (code: string, message: string): Error => Object.assign(new Error(message), { code });
@@ -37,12 +45,20 @@ export function startEval(opts: {
         settled = { ok: true, v: r };
       } else if (e.type === 'error') settled = { ok: false, e: fail(e.error.code, e.error.message) };
     });
-    child.on('error', (err) => { if (child.pid === undefined) reject(fail('WORKER_START_FAILED', err.message)); });
+    child.on('error', (err) => {
+      if (child.pid === undefined) reject(fail('WORKER_START_FAILED', err.message));
+    });
     child.on('exit', (code, signal) => {
       if (settled?.ok) resolve(settled.v);
       else if (cancelled) reject(fail('E_CANCELLED', 'Cancelled.'));
       else if (settled) reject(settled.e);
-      else reject(fail('WORKER_CRASHED', `The worker process ended (${signal ?? `exit code ${code}`}) before the evaluation finished. ${stderr.join('').trim()}`));
+      else
+        reject(
+          fail(
+            'WORKER_CRASHED',
+            `The worker process ended (${signal ?? `exit code ${code}`}) before the evaluation finished. ${stderr.join('').trim()}`,
+          ),
+        );
     });
   });
   if (child.pid !== undefined) {

@@ -33,7 +33,9 @@ export function activate(context: vscode.ExtensionContext): void {
   for (const { id, patch } of cleanInterrupted(interrupted)) store.update(id, patch);
   for (const r of interrupted) {
     const kept = hasCheckpoint(r.options.out);
-    log.warn(`run ${r.id} (${r.label}) was interrupted by a reload; ${kept ? 'its finished blocks are kept for Resume' : 'what it left half-written was cleaned up'}`);
+    log.warn(
+      `run ${r.id} (${r.label}) was interrupted by a reload; ${kept ? 'its finished blocks are kept for Resume' : 'what it left half-written was cleaned up'}`,
+    );
   }
 
   const workerPath = context.asAbsolutePath(path.join('dist', 'worker.js'));
@@ -50,7 +52,17 @@ export function activate(context: vscode.ExtensionContext): void {
   const { tree, snapshots, panel, sidebar } = views;
   const pickers = createPickers({ extensionPath: context.extensionPath, store, tree, workspaceKey: wsKey, log });
 
-  registerJobNotifications({ manager, log, gpu, tree, panel, sidebar, snapshots, trackers, startFromRun: (r, o, s) => launcher.startFromRun(r, o, s) });
+  registerJobNotifications({
+    manager,
+    log,
+    gpu,
+    tree,
+    panel,
+    sidebar,
+    snapshots,
+    trackers,
+    startFromRun: (r, o, s) => launcher.startFromRun(r, o, s),
+  });
   registerCommands(context, { store, manager, launcher, pickers, tree, panel, sidebar, gpu, log, workspaceKey: wsKey });
   registerConfigCodeLens(context);
   void vscode.commands.executeCommand('setContext', 'trim.busy', false);

@@ -20,7 +20,10 @@ export class GpuSupport implements vscode.Disposable {
   private readonly status = vscode.window.createStatusBarItem('trim.device', vscode.StatusBarAlignment.Left, 10);
   private cached: { at: number; d: Diagnosis } | null = null;
 
-  constructor(private readonly context: vscode.ExtensionContext, private readonly log: vscode.LogOutputChannel) {
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
     this.status.name = 'TRIM device';
     this.status.command = 'trim.checkGpu';
   }
@@ -39,7 +42,9 @@ export class GpuSupport implements vscode.Disposable {
   private diagnosis(fresh = false): Diagnosis {
     if (!fresh && this.cached && Date.now() - this.cached.at < 60_000) return this.cached.d;
     const install = this.install;
-    const bin = install ? binDir(install) : path.join(this.context.extensionPath, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64');
+    const bin = install
+      ? binDir(install)
+      : path.join(this.context.extensionPath, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64');
     const d = diagnose({ providerBin: bin, install, setupHint: SETUP_HINT, gpus: fresh ? undefined : null });
     this.cached = { at: Date.now(), d };
     return d;
@@ -62,32 +67,53 @@ export class GpuSupport implements vscode.Disposable {
     const providerDir = this.providerSetting() || undefined;
     const cli = activeInstall();
     if (cli && !providerDir && !readInstall(installDir(this.context.globalStorageUri.fsPath))) {
-      void vscode.window.showInformationMessage(`TRIM: the CUDA provider is already installed in ${cli} (by \`trim gpu setup\`); jobs use it. Nothing to do.`);
+      void vscode.window.showInformationMessage(
+        `TRIM: the CUDA provider is already installed in ${cli} (by \`trim gpu setup\`); jobs use it. Nothing to do.`,
+      );
       return;
     }
-    const r = await vscode.window.withProgress({
-      location: vscode.ProgressLocation.Notification, title: 'TRIM: Setting up the GPU', cancellable: true,
-    }, async (progress, token) => {
-      const ac = new AbortController();
-      token.onCancellationRequested(() => ac.abort());
-      let reported = 0;
-      return setupGpu({
-        base: this.context.globalStorageUri.fsPath, providerDir, signal: ac.signal,
-        onProgress: (p) => {
-          if (p.phase === 'download' && p.total) {
-            const pctDone = Math.floor((100 * p.done) / p.total);
-            progress.report({ message: `downloading ONNX Runtime's CUDA provider (${(p.total / 2 ** 20).toFixed(0)} MiB)… ${pctDone}%`, increment: pctDone - reported });
-            reported = pctDone;
-          } else if (p.phase !== 'download') {
-            progress.report({ message: { metadata: 'reading the package metadata…', verify: 'checking its integrity…', extract: 'extracting…', copy: providerDir ? `copying the provider from ${providerDir}…` : 'copying onnxruntime-node…' }[p.phase] });
-          }
-        },
-      });
-    });
+    const r = await vscode.window.withProgress(
+      {
+        location: vscode.ProgressLocation.Notification,
+        title: 'TRIM: Setting up the GPU',
+        cancellable: true,
+      },
+      async (progress, token) => {
+        const ac = new AbortController();
+        token.onCancellationRequested(() => ac.abort());
+        let reported = 0;
+        return setupGpu({
+          base: this.context.globalStorageUri.fsPath,
+          providerDir,
+          signal: ac.signal,
+          onProgress: (p) => {
+            if (p.phase === 'download' && p.total) {
+              const pctDone = Math.floor((100 * p.done) / p.total);
+              progress.report({
+                message: `downloading ONNX Runtime's CUDA provider (${(p.total / 2 ** 20).toFixed(0)} MiB)… ${pctDone}%`,
+                increment: pctDone - reported,
+              });
+              reported = pctDone;
+            } else if (p.phase !== 'download') {
+              progress.report({
+                message: {
+                  metadata: 'reading the package metadata…',
+                  verify: 'checking its integrity…',
+                  extract: 'extracting…',
+                  copy: providerDir ? `copying the provider from ${providerDir}…` : 'copying onnxruntime-node…',
+                }[p.phase],
+              });
+            }
+          },
+        });
+      },
+    );
     this.cached = null;
     this.log.info(r.message);
     const d = this.diagnosis(true);
-    void vscode.window.showInformationMessage(`TRIM: ${r.status === 'present' ? r.message : `${r.message.replace(/ in \/.*$/, '.')} ${d.summary}`}`);
+    void vscode.window.showInformationMessage(
+      `TRIM: ${r.status === 'present' ? r.message : `${r.message.replace(/ in \/.*$/, '.')} ${d.summary}`}`,
+    );
   }
 
   check(): Diagnosis {
@@ -121,10 +147,15 @@ export class GpuSupport implements vscode.Disposable {
     const d = this.diagnosis();
     if (!d.driver.libcuda || d.provider.present) return;
     void this.context.globalState.update(OFFERED_KEY, true);
-    void vscode.window.showInformationMessage(
-      'TRIM: this machine has an NVIDIA driver, but ONNX Runtime\'s CUDA provider is not installed, so TRIM runs on the CPU. Set it up now (a one-time download of about 170 MB)?',
-      'Set Up GPU', 'Not Now',
-    ).then((a) => { if (a === 'Set Up GPU') void vscode.commands.executeCommand('trim.setupGpu'); });
+    void vscode.window
+      .showInformationMessage(
+        "TRIM: this machine has an NVIDIA driver, but ONNX Runtime's CUDA provider is not installed, so TRIM runs on the CPU. Set it up now (a one-time download of about 170 MB)?",
+        'Set Up GPU',
+        'Not Now',
+      )
+      .then((a) => {
+        if (a === 'Set Up GPU') void vscode.commands.executeCommand('trim.setupGpu');
+      });
   }
 
   /** No job runs (finished, failed, cancelled): the item goes. */

@@ -237,11 +237,19 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     const run = this.opts.store.get(id);
     if (!run) throw new Error(`no run ${id}`);
     if (!canResume(run)) {
-      throw new Error(`${run.label} cannot be resumed: ${run.status === 'done' ? 'it is done' : run.status === 'running' || run.status === 'queued' ? 'it is still going' : 'it left no checkpoint of finished blocks'}.`);
+      throw new Error(
+        `${run.label} cannot be resumed: ${run.status === 'done' ? 'it is done' : run.status === 'running' || run.status === 'queued' ? 'it is still going' : 'it left no checkpoint of finished blocks'}.`,
+      );
     }
     const updated = this.opts.store.update(id, {
-      status: 'queued', options: { ...run.options, resume: true }, error: null, finishedAt: null, startedAt: null,
-      hostPid: process.pid, summary: null, reportPath: null,
+      status: 'queued',
+      options: { ...run.options, resume: true },
+      error: null,
+      finishedAt: null,
+      startedAt: null,
+      hostPid: process.pid,
+      summary: null,
+      reportPath: null,
     })!;
     this.queue.push(id);
     this.snapshots.set(id, emptyRun(id, updated.label));
@@ -266,14 +274,24 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     const child = fork(this.opts.workerPath, [], {
       execPath: this.opts.execPath,
       execArgv: [],
-      env: { ...(typeof this.opts.env === 'function' ? this.opts.env() : this.opts.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' },
+      env: { ...(typeof this.opts.env === 'function' ? this.opts.env() : (this.opts.env ?? process.env)), ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',
     });
     let exitedResolve!: () => void;
     const a: Active = {
-      id: run.id, child, options: run.options, missing: missingParents(path.dirname(path.resolve(run.options.out))), final: null, cancelled: false, interrupted: false, stderr: [], timers: [],
-      exited: new Promise<void>((r) => { exitedResolve = r; }),
+      id: run.id,
+      child,
+      options: run.options,
+      missing: missingParents(path.dirname(path.resolve(run.options.out))),
+      final: null,
+      cancelled: false,
+      interrupted: false,
+      stderr: [],
+      timers: [],
+      exited: new Promise<void>((r) => {
+        exitedResolve = r;
+      }),
     };
     this.active = a;
     const updated = this.opts.store.update(run.id, { status: 'running', startedAt: new Date().toISOString() });
@@ -300,10 +318,14 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     };
     child.on('exit', (code, signal) => onGone(code, signal));
     // 'error' without a pid: the process could not be started at all (no 'exit' follows).
-    child.on('error', (err) => { if (child.pid === undefined) onGone(null, null, err); });
+    child.on('error', (err) => {
+      if (child.pid === undefined) onGone(null, null, err);
+    });
     if (child.pid !== undefined) {
       const msg: ToWorker = { type: 'run', spec };
-      child.send(msg, (err) => { if (err) this.emit('output', a.id, 'stderr', `could not send the job to the worker: ${err.message}`); });
+      child.send(msg, (err) => {
+        if (err) this.emit('output', a.id, 'stderr', `could not send the job to the worker: ${err.message}`);
+      });
     }
   }
 
@@ -326,9 +348,11 @@ export class JobManager extends EventEmitter<ManagerEvents> {
   private kill(a: Active): void {
     if (a.child.exitCode !== null || a.child.signalCode !== null) return;
     a.child.kill('SIGTERM');
-    a.timers.push(setTimeout(() => {
-      if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL');
-    }, this.opts.killGraceMs ?? 3000));
+    a.timers.push(
+      setTimeout(() => {
+        if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL');
+      }, this.opts.killGraceMs ?? 3000),
+    );
   }
 
   private async finish(a: Active, code: number | null, signal: NodeJS.Signals | null, spawnError?: Error): Promise<void> {
@@ -339,16 +363,28 @@ export class JobManager extends EventEmitter<ManagerEvents> {
     const final = a.final?.event;
     if (final?.type === 'done') {
       const s = final.summary;
-      patch = s.type === 'summary'
-        ? {
-          status: 'done', reportPath: s.report,
-          summary: { sparsity: s.sparsity, perplexity: s.perplexity, densePerplexity: s.dense_perplexity, ep: s.ep, seconds: s.seconds.total },
-        }
-        : { status: 'done' };
+      patch =
+        s.type === 'summary'
+          ? {
+              status: 'done',
+              reportPath: s.report,
+              summary: {
+                sparsity: s.sparsity,
+                perplexity: s.perplexity,
+                densePerplexity: s.dense_perplexity,
+                ep: s.ep,
+                seconds: s.seconds.total,
+              },
+            }
+          : { status: 'done' };
       if (code !== 0) {
         this.emit('output', a.id, 'stderr', `worker exited with ${describeExit(code, signal)} after finishing`);
         // Ended between its `done` and the release of the output's lock: release it (only if it names this job).
-        try { cleanAfterDeath(out, a.id, a.child.pid); } catch { /* the next job on this output breaks the stale lock */ }
+        try {
+          cleanAfterDeath(out, a.id, a.child.pid);
+        } catch {
+          /* the next job on this output breaks the stale lock */
+        }
       }
     } else {
       // Nothing half-written may remain, and nothing of another job is touched: the cleanup acts
@@ -367,7 +403,12 @@ export class JobManager extends EventEmitter<ManagerEvents> {
       const committed = after === 'committed' ? committedPatch(out) : null;
       if (committed) {
         // Killed after its commit: the output was replaced, so the run is done, whatever stopped it.
-        this.emit('output', a.id, 'stderr', `the worker ended (${describeExit(code, signal)}) after its result was moved into place: ${out}`);
+        this.emit(
+          'output',
+          a.id,
+          'stderr',
+          `the worker ended (${describeExit(code, signal)}) after its result was moved into place: ${out}`,
+        );
         patch = committed;
       } else if (a.interrupted) {
         patch = { status: 'failed', error: interruptedError(true, after === 'kept' || (after === 'not-ours' && hasCheckpoint(out))) };
@@ -381,7 +422,10 @@ export class JobManager extends EventEmitter<ManagerEvents> {
           status: 'failed',
           error: spawnError
             ? { code: 'WORKER_START_FAILED', message: `The worker process could not be started: ${spawnError.message}` }
-            : { code: 'WORKER_CRASHED', message: `The worker process ended (${describeExit(code, signal)}) before the job finished.${tail}` },
+            : {
+                code: 'WORKER_CRASHED',
+                message: `The worker process ended (${describeExit(code, signal)}) before the job finished.${tail}`,
+              },
         };
       }
     }
@@ -448,7 +492,9 @@ function committedPatch(out: string): Partial<RunRecord> | null {
   const s = summaryOfCommitted(out);
   if (!s) return { status: 'done', error: null, reportPath: `${out}/trim-report.json`, summary: null };
   return {
-    status: 'done', error: null, reportPath: s.report,
+    status: 'done',
+    error: null,
+    reportPath: s.report,
     summary: { sparsity: s.sparsity, perplexity: s.perplexity, densePerplexity: s.dense_perplexity, ep: s.ep, seconds: s.seconds.total },
   };
 }
@@ -462,7 +508,8 @@ export function cleanInterrupted(runs: RunRecord[]): { id: string; patch: Partia
   const done: { id: string; patch: Partial<RunRecord> }[] = [];
   for (const r of runs) {
     try {
-      if (cleanAfterDeath(r.options.out, r.id, undefined, isInterrupted(r)) === 'committed') done.push({ id: r.id, patch: committedPatch(r.options.out)! });
+      if (cleanAfterDeath(r.options.out, r.id, undefined, isInterrupted(r)) === 'committed')
+        done.push({ id: r.id, patch: committedPatch(r.options.out)! });
     } catch {
       /* left for the next job on that output, which recovers under its lock */
     }

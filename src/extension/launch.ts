@@ -8,8 +8,16 @@ import * as vscode from 'vscode';
 import type { PruneOptions } from '../contract';
 import type { RunOverrides } from '../webviewProtocol';
 import {
-  OTHER_SETTINGS, SETTING_FIELDS, configFileLayer, outputConfirmation, resolveOptionsAsync, settingsLayer, valuesLayer,
-  type ConfigIssue, type LayerResult, type ResolveContext,
+  OTHER_SETTINGS,
+  SETTING_FIELDS,
+  configFileLayer,
+  outputConfirmation,
+  resolveOptionsAsync,
+  settingsLayer,
+  valuesLayer,
+  type ConfigIssue,
+  type LayerResult,
+  type ResolveContext,
 } from './configResolve';
 import { newRunId, type JobManager } from './jobManager';
 import { SETTINGS_QUERY } from './rerun';
@@ -33,7 +41,11 @@ export class Launcher {
   constructor(private readonly d: LauncherDeps) {}
 
   /** Resolves settings ← trim.config.json ← overrides and queues the job. */
-  async startFromWorkspace(overrides: Partial<PruneOptions>, configUri?: vscode.Uri, overrideSource = 'command'): Promise<RunRecord | null> {
+  async startFromWorkspace(
+    overrides: Partial<PruneOptions>,
+    configUri?: vscode.Uri,
+    overrideSource = 'command',
+  ): Promise<RunRecord | null> {
     const { log } = this.d;
     const runId = newRunId();
     const settings = readSettings();
@@ -46,11 +58,20 @@ export class Launcher {
       await this.reportIssues(r.issues, cfg?.uri ?? null);
       return null;
     }
-    log.info(`options: ${Object.entries(r.sources).filter(([, s]) => s !== 'default').map(([k, s]) => `${k} from ${s}`).join(', ') || 'all defaults'}`);
+    log.info(
+      `options: ${
+        Object.entries(r.sources)
+          .filter(([, s]) => s !== 'default')
+          .map(([k, s]) => `${k} from ${s}`)
+          .join(', ') || 'all defaults'
+      }`,
+    );
     // A workspace file may not aim the output outside the workspace without the user's yes.
     const of = vscode.workspace.getConfiguration('trim', workspaceFolder()).inspect('outputFolder');
     const question = outputConfirmation(
-      r, (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath), CONFIG_FILE,
+      r,
+      (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+      CONFIG_FILE,
       of?.workspaceFolderValue !== undefined || of?.workspaceValue !== undefined,
     );
     if (question) {
@@ -93,8 +114,14 @@ export class Launcher {
     if (!target || !existsSync(target.fsPath)) return null;
     if (!vscode.workspace.isTrusted) {
       this.d.log.warn(`${CONFIG_FILE} is not used in Restricted Mode; trust the workspace to use it`);
-      void vscode.window.showWarningMessage(`TRIM: ${CONFIG_FILE} is not used while the workspace is in Restricted Mode. Trust the workspace to use it.`, 'Manage Workspace Trust')
-        .then((pick) => { if (pick) void vscode.commands.executeCommand('workbench.trust.manage'); });
+      void vscode.window
+        .showWarningMessage(
+          `TRIM: ${CONFIG_FILE} is not used while the workspace is in Restricted Mode. Trust the workspace to use it.`,
+          'Manage Workspace Trust',
+        )
+        .then((pick) => {
+          if (pick) void vscode.commands.executeCommand('workbench.trust.manage');
+        });
       return null;
     }
     const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === target.toString());

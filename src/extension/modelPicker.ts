@@ -24,7 +24,11 @@ export async function pickModel(d: ModelPickerDeps): Promise<string | undefined>
   const cacheDir = hubCacheDir();
   const items = (async (): Promise<Item[]> => {
     const head: Item[] = [
-      { label: '$(beaker) Demo model', description: 'trim-demo-qwen2-small · Qwen2 · 6.8M parameters · shipped with the extension', model: d.demo },
+      {
+        label: '$(beaker) Demo model',
+        description: 'trim-demo-qwen2-small · Qwen2 · 6.8M parameters · shipped with the extension',
+        model: d.demo,
+      },
       { label: '$(folder-opened) Open folder…', description: 'config.json, *.safetensors, tokenizer.json', browse: true },
       { label: '$(cloud-download) Download by model id…', description: 'from the Hugging Face Hub into its cache', download: true },
     ];
@@ -34,7 +38,7 @@ export async function pickModel(d: ModelPickerDeps): Promise<string | undefined>
       for (const w of warnings) d.log.warn(`Hugging Face cache: ${w}`);
       cached = models.map((m) => ({
         label: `$(package) ${m.id}`,
-        description: `${bytes(m.size)} · ${m.unsupported ? `$(warning) ${shorten(m.unsupported)}` : m.architecture ?? ''}`,
+        description: `${bytes(m.size)} · ${m.unsupported ? `$(warning) ${shorten(m.unsupported)}` : (m.architecture ?? '')}`,
         detail: m.path,
         model: m.path,
         cached: m,
@@ -49,7 +53,11 @@ export async function pickModel(d: ModelPickerDeps): Promise<string | undefined>
       ...(recent.length ? [{ label: 'recent', kind: vscode.QuickPickItemKind.Separator }, ...recent] : []),
     ];
   })();
-  const pick = await vscode.window.showQuickPick(items, { placeHolder: 'Which checkpoint should TRIM prune?', matchOnDescription: true, matchOnDetail: true });
+  const pick = await vscode.window.showQuickPick(items, {
+    placeHolder: 'Which checkpoint should TRIM prune?',
+    matchOnDescription: true,
+    matchOnDetail: true,
+  });
   if (!pick) return undefined;
   if (pick.browse) return d.browse();
   if (pick.download) return downloadById(d, cacheDir);
@@ -63,12 +71,14 @@ export async function pickModel(d: ModelPickerDeps): Promise<string | undefined>
 const shorten = (s: string): string => (s.length > 60 ? `${s.slice(0, 57)}…` : s);
 
 async function downloadById(d: ModelPickerDeps, cacheDir: string): Promise<string | undefined> {
-  const repo = (await vscode.window.showInputBox({
-    title: 'Download a model from the Hugging Face Hub',
-    prompt: `Its model id; it is saved in the Hugging Face cache (${cacheDir}), where transformers finds it too.`,
-    placeHolder: 'Qwen/Qwen2.5-0.5B',
-    validateInput: (v) => (MODEL_ID.test(v.trim()) ? null : 'A model id looks like ORG/NAME, e.g. Qwen/Qwen2.5-0.5B.'),
-  }))?.trim();
+  const repo = (
+    await vscode.window.showInputBox({
+      title: 'Download a model from the Hugging Face Hub',
+      prompt: `Its model id; it is saved in the Hugging Face cache (${cacheDir}), where transformers finds it too.`,
+      placeHolder: 'Qwen/Qwen2.5-0.5B',
+      validateInput: (v) => (MODEL_ID.test(v.trim()) ? null : 'A model id looks like ORG/NAME, e.g. Qwen/Qwen2.5-0.5B.'),
+    })
+  )?.trim();
   if (!repo) return undefined;
   const token = hfToken();
   d.log.info(`downloading ${repo} into ${cacheDir}${token ? ' (with a token)' : ''}`);
@@ -80,7 +90,10 @@ async function downloadById(d: ModelPickerDeps, cacheDir: string): Promise<strin
         cancel.onCancellationRequested(() => ac.abort());
         let shown = 0;
         return downloadModel({
-          repo, cacheDir, accessToken: token, signal: ac.signal,
+          repo,
+          cacheDir,
+          accessToken: token,
+          signal: ac.signal,
           onProgress: (p) => {
             const now = p.total > 0 ? (100 * p.done) / p.total : 0;
             progress.report({ message: `${p.file} · ${bytes(p.done)} of ${bytes(p.total)}`, increment: Math.max(0, now - shown) });
@@ -93,14 +106,18 @@ async function downloadById(d: ModelPickerDeps, cacheDir: string): Promise<strin
     return snap;
   } catch (e) {
     if (ac.signal.aborted) {
-      void vscode.window.showInformationMessage(`TRIM: download of ${repo} cancelled; what arrived is kept, and downloading it again continues from there.`);
+      void vscode.window.showInformationMessage(
+        `TRIM: download of ${repo} cancelled; what arrived is kept, and downloading it again continues from there.`,
+      );
       return undefined;
     }
     const cause = (e as { cause?: { code?: string } }).cause?.code;
-    const message = e instanceof DownloadError ? e.message
-      : cause === 'ENOTFOUND' || cause === 'ECONNREFUSED' || cause === 'EAI_AGAIN' || cause === 'ETIMEDOUT'
-        ? `huggingface.co cannot be reached (${cause}); the download needs a connection. What arrived is kept.`
-        : (e as Error).message;
+    const message =
+      e instanceof DownloadError
+        ? e.message
+        : cause === 'ENOTFOUND' || cause === 'ECONNREFUSED' || cause === 'EAI_AGAIN' || cause === 'ETIMEDOUT'
+          ? `huggingface.co cannot be reached (${cause}); the download needs a connection. What arrived is kept.`
+          : (e as Error).message;
     d.log.error(`download of ${repo} failed: ${(e as Error).stack ?? e}`);
     void vscode.window.showErrorMessage(`TRIM: download of ${repo} failed: ${message}`);
     return undefined;

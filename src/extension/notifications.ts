@@ -37,21 +37,25 @@ export function registerJobNotifications(d: JobNotificationsDeps): void {
   const showProgress = (r: RunRecord): void => {
     void vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `TRIM: ${r.label}`, cancellable: true },
-      (progress, token) => new Promise<void>((resolve) => {
-        let shown = 0;
-        notifications.set(r.id, {
-          report: (p) => {
-            const increment = Math.max(0, p.fraction * 100 - shown);
-            shown += increment;
-            progress.report({ message: p.message, increment });
-          },
-        });
-        token.onCancellationRequested(() => {
-          log.info(`cancelling ${r.id}`);
-          void manager.cancel(r.id);
-        });
-        void manager.whenFinished(r.id).then(() => { notifications.delete(r.id); resolve(); });
-      }),
+      (progress, token) =>
+        new Promise<void>((resolve) => {
+          let shown = 0;
+          notifications.set(r.id, {
+            report: (p) => {
+              const increment = Math.max(0, p.fraction * 100 - shown);
+              shown += increment;
+              progress.report({ message: p.message, increment });
+            },
+          });
+          token.onCancellationRequested(() => {
+            log.info(`cancelling ${r.id}`);
+            void manager.cancel(r.id);
+          });
+          void manager.whenFinished(r.id).then(() => {
+            notifications.delete(r.id);
+            resolve();
+          });
+        }),
     );
   };
 
@@ -64,7 +68,11 @@ export function registerJobNotifications(d: JobNotificationsDeps): void {
     if (r.status === 'failed') {
       log.error(`${r.id} failed: ${r.error?.code}: ${r.error?.message}`);
       // Re-run only where the same options could pass (rerun.ts); else the message says what to change.
-      const pick = await vscode.window.showErrorMessage(`TRIM: ${r.label} failed: ${r.error?.message ?? 'unknown error'}`, 'Show Log', ...(rerunCanHelp(r.error) ? ['Re-run'] : []));
+      const pick = await vscode.window.showErrorMessage(
+        `TRIM: ${r.label} failed: ${r.error?.message ?? 'unknown error'}`,
+        'Show Log',
+        ...(rerunCanHelp(r.error) ? ['Re-run'] : []),
+      );
       if (pick === 'Show Log') log.show();
       else if (pick === 'Re-run') await d.startFromRun(r, {}, 'Re-run');
       return;
@@ -108,14 +116,18 @@ export function registerJobNotifications(d: JobNotificationsDeps): void {
 function logEvent(log: vscode.LogOutputChannel, id: string, e: TrimEvent): void {
   switch (e.type) {
     case 'start':
-      log.info(`[${id}] ${e.model.architecture} (${e.model.blocks} blocks, ${e.model.parameters.toLocaleString()} parameters) on ${e.ep.toUpperCase()}`);
+      log.info(
+        `[${id}] ${e.model.architecture} (${e.model.blocks} blocks, ${e.model.parameters.toLocaleString()} parameters) on ${e.ep.toUpperCase()}`,
+      );
       if (e.epNotice) log.warn(`[${id}] ${e.epNotice}`);
       break;
     case 'phase':
       log.info(`[${id}] ${e.phase}: ${e.message}`);
       break;
     case 'block_end':
-      log.info(`[${id}] block ${e.block + 1}/${e.blocks}: target ${pct(e.report.target)}, achieved ${pct(e.report.achieved)} (${(e.report.seconds.statistics + e.report.seconds.prune + e.report.seconds.propagate).toFixed(2)} s)`);
+      log.info(
+        `[${id}] block ${e.block + 1}/${e.blocks}: target ${pct(e.report.target)}, achieved ${pct(e.report.achieved)} (${(e.report.seconds.statistics + e.report.seconds.prune + e.report.seconds.propagate).toFixed(2)} s)`,
+      );
       break;
     case 'eval':
       log.info(`[${id}] perplexity (${e.which}): ${e.result.perplexity.toFixed(3)} over ${e.result.windows} windows of ${e.result.seqlen}`);

@@ -36,8 +36,11 @@ export function createPickers(d: PickersDeps): Pickers {
 
   const browseModel = async (): Promise<string | undefined> => {
     const picked = await vscode.window.showOpenDialog({
-      canSelectFolders: true, canSelectFiles: false, canSelectMany: false,
-      openLabel: 'Prune this model', title: 'A Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)',
+      canSelectFolders: true,
+      canSelectFiles: false,
+      canSelectMany: false,
+      openLabel: 'Prune this model',
+      title: 'A Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)',
       defaultUri: workspaceFolder()?.uri,
     });
     return picked?.[0]?.fsPath;
@@ -46,7 +49,8 @@ export function createPickers(d: PickersDeps): Pickers {
   return {
     runFromArg: (arg) => {
       if (typeof arg === 'string') return store.get(arg);
-      if (arg && typeof arg === 'object' && 'id' in arg && typeof (arg as RunRecord).id === 'string') return store.get((arg as RunRecord).id);
+      if (arg && typeof arg === 'object' && 'id' in arg && typeof (arg as RunRecord).id === 'string')
+        return store.get((arg as RunRecord).id);
       return undefined;
     },
     pickRun: async (placeHolder, filter) => {
@@ -64,7 +68,9 @@ export function createPickers(d: PickersDeps): Pickers {
     },
     pickModel: async () => {
       const demo = demoModelPath(d.extensionPath);
-      const recent = [...new Set(store.list(d.workspaceKey).map((r) => r.options.model))].filter((m) => m !== demo && existsSync(m)).slice(0, 5);
+      const recent = [...new Set(store.list(d.workspaceKey).map((r) => r.options.model))]
+        .filter((m) => m !== demo && existsSync(m))
+        .slice(0, 5);
       // The demo, a folder, the Hugging Face cache, a download by model id (modelPicker.ts).
       return pickModelFrom({ demo, recent, browse: () => browseModel(), log });
     },

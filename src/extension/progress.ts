@@ -13,12 +13,18 @@ import { formatEta, type Phase, type TrimEvent } from '../contract';
 export { formatEta };
 
 const SHARES: Record<Phase, number> = {
-  load: 0.02, calibration: 0.03, dense_eval: 0.1, allocation: 0.05, embed: 0.02, blocks: 0.6, write: 0.05, eval: 0.13,
+  load: 0.02,
+  calibration: 0.03,
+  dense_eval: 0.1,
+  allocation: 0.05,
+  embed: 0.02,
+  blocks: 0.6,
+  write: 0.05,
+  eval: 0.13,
 };
 const ORDER: Phase[] = ['load', 'calibration', 'dense_eval', 'allocation', 'embed', 'blocks', 'write', 'eval'];
 /** What a phase's `progress` units are. */
 const UNITS: Partial<Record<Phase, string>> = { dense_eval: 'steps', eval: 'steps', allocation: 'blocks', blocks: 'blocks' };
-
 
 export interface ProgressState {
   /** 0..1, never decreasing. */
@@ -85,7 +91,10 @@ export class ProgressTracker {
         const blocks = this.blocks ?? e.block + 1;
         const within = (e.block + Math.min(1, this.layerCount(e.block) / this.linears)) / blocks;
         this.within = Math.max(this.within, within);
-        this.message = `Pruning · block ${e.block + 1}/${blocks} · ${e.layer.name} · ${this.blockEta(this.blocksDone, blocks)}`.replace(/ · $/, '');
+        this.message = `Pruning · block ${e.block + 1}/${blocks} · ${e.layer.name} · ${this.blockEta(this.blocksDone, blocks)}`.replace(
+          / · $/,
+          '',
+        );
         break;
       }
       case 'block_end':
@@ -97,7 +106,8 @@ export class ProgressTracker {
           // A block finished before this job started (--resume replays them): not part of the rate.
           this.units = null;
           this.message = `Pruning · block ${e.block + 1}/${e.blocks} done`;
-        } else this.message = `Pruning · block ${e.block + 1}/${e.blocks} done · ${this.blockEta(e.block + 1, e.blocks)}`.replace(/ · $/, '');
+        } else
+          this.message = `Pruning · block ${e.block + 1}/${e.blocks} done · ${this.blockEta(e.block + 1, e.blocks)}`.replace(/ · $/, '');
         break;
       case 'eval':
         this.message = `perplexity ${e.which}: ${e.result.perplexity.toFixed(2)}`;
@@ -133,7 +143,7 @@ export class ProgressTracker {
     this.units.done = Math.max(this.units.done, done);
     const u = this.units;
     if (u.done <= u.firstDone || u.done >= total) return '';
-    return formatEta((total - u.done) * ((t - u.firstAt) / 1000) / (u.done - u.firstDone));
+    return formatEta(((total - u.done) * ((t - u.firstAt) / 1000)) / (u.done - u.firstDone));
   }
 
   private layerCount(block: number): number {

@@ -9,8 +9,17 @@
 
 /** Error codes whose cause a re-run with the same options cannot remove. */
 const FINAL = new Set([
-  'E_MODEL_NOT_FOUND', 'E_CONFIG', 'E_UNSUPPORTED_ARCH', 'E_SAFETENSORS', 'E_MISSING_TENSOR', 'E_SHAPE',
-  'E_DTYPE', 'E_NONFINITE', 'E_TOKENIZER', 'E_TEXT', 'E_OPTION',
+  'E_MODEL_NOT_FOUND',
+  'E_CONFIG',
+  'E_UNSUPPORTED_ARCH',
+  'E_SAFETENSORS',
+  'E_MISSING_TENSOR',
+  'E_SHAPE',
+  'E_DTYPE',
+  'E_NONFINITE',
+  'E_TOKENIZER',
+  'E_TEXT',
+  'E_OPTION',
 ]);
 
 /** Whether a run that ended with this error (none: cancelled or done) could succeed when run again as it is. */

@@ -41,7 +41,9 @@ export function workspaceKey(): string {
 /** Blocks kept in an interrupted run's checkpoint (state.json's nextBlock), or null. */
 export function finishedBlocks(r: RunRecord): number | null {
   try {
-    const s = JSON.parse(readFileSync(path.join(partialDirFor(r.options.out), RESUME_DIR, 'state.json'), 'utf8')) as { nextBlock?: unknown };
+    const s = JSON.parse(readFileSync(path.join(partialDirFor(r.options.out), RESUME_DIR, 'state.json'), 'utf8')) as {
+      nextBlock?: unknown;
+    };
     return typeof s.nextBlock === 'number' ? s.nextBlock : null;
   } catch {
     return null;
@@ -59,7 +61,12 @@ async function folderSize(dir: string): Promise<number> {
   return n;
 }
 
-export const bytes = (n: number): string => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1024))} KB`);
+export const bytes = (n: number): string =>
+  n >= 2 ** 30
+    ? `${(n / 2 ** 30).toFixed(1)} GB`
+    : n >= 2 ** 20
+      ? `${(n / 2 ** 20).toFixed(1)} MB`
+      : `${Math.max(1, Math.round(n / 1024))} KB`;
 
 export function registerRunActions(d: RunActionsDeps): void {
   const { store, manager, tree, panel, sidebar, log, command } = d;
@@ -88,7 +95,12 @@ export function registerRunActions(d: RunActionsDeps): void {
     const found = store.recoverInterrupted();
     for (const { id, patch } of cleanInterrupted(found)) store.update(id, patch);
   }, 10_000);
-  d.context.subscriptions.push({ dispose: () => { unwatchFile(file, listener); clearInterval(sweep); } });
+  d.context.subscriptions.push({
+    dispose: () => {
+      unwatchFile(file, listener);
+      clearInterval(sweep);
+    },
+  });
 
   const mine = (r: RunRecord): boolean => all() || r.workspace === d.workspaceKey;
 
@@ -102,7 +114,10 @@ export function registerRunActions(d: RunActionsDeps): void {
       return undefined;
     }
     if (runs.length === 1) return runs[0];
-    const item = await vscode.window.showQuickPick(runs.map((r) => ({ ...pickItem(r), run: r })), { placeHolder, matchOnDescription: true, matchOnDetail: true });
+    const item = await vscode.window.showQuickPick(
+      runs.map((r) => ({ ...pickItem(r), run: r })),
+      { placeHolder, matchOnDescription: true, matchOnDetail: true },
+    );
     return item?.run;
   };
   const outExists = (r: RunRecord): boolean => r.status === 'done' && existsSync(r.options.out);
@@ -135,10 +150,13 @@ export function registerRunActions(d: RunActionsDeps): void {
     offered.add(r.id);
     const blocks = finishedBlocks(r);
     const kept = blocks ? `; its ${blocks} finished block${blocks === 1 ? ' is' : 's are'} kept` : '';
-    void vscode.window.showWarningMessage(`TRIM: ${r.label} was interrupted when VS Code reloaded or closed${kept}.`, 'Resume', 'Discard').then(async (choice) => {
-      if (choice === 'Resume' && canResume(store.get(r.id) ?? r)) await resume(r);
-      else if (choice === 'Discard') await fsp.rm(partialDirFor(r.options.out), { recursive: true, force: true }).then(() => tree.refresh());
-    });
+    void vscode.window
+      .showWarningMessage(`TRIM: ${r.label} was interrupted when VS Code reloaded or closed${kept}.`, 'Resume', 'Discard')
+      .then(async (choice) => {
+        if (choice === 'Resume' && canResume(store.get(r.id) ?? r)) await resume(r);
+        else if (choice === 'Discard')
+          await fsp.rm(partialDirFor(r.options.out), { recursive: true, force: true }).then(() => tree.refresh());
+      });
   };
   const recent = (r: RunRecord): boolean => r.finishedAt !== null && Date.now() - Date.parse(r.finishedAt) < 10 * 60_000;
   const scanInterrupted = (): void => {
@@ -153,16 +171,20 @@ export function registerRunActions(d: RunActionsDeps): void {
     const out = r.options.out;
     if (!existsSync(out)) return void vscode.window.showWarningMessage(`TRIM: ${out} does not exist (any more).`);
     const uri = vscode.Uri.file(out);
-    if (inWorkspace(out)) return void await vscode.commands.executeCommand('revealInExplorer', uri);
+    if (inWorkspace(out)) return void (await vscode.commands.executeCommand('revealInExplorer', uri));
     // The OS's file manager exists only beside a desktop window on this machine; remote and web
     // windows get the path (copied) and the folder in a new window.
     if (vscode.env.uiKind === vscode.UIKind.Desktop && vscode.env.remoteName === undefined) {
-      return void await vscode.commands.executeCommand('revealFileInOS', uri);
+      return void (await vscode.commands.executeCommand('revealFileInOS', uri));
     }
-    const copied = await vscode.env.clipboard.writeText(out).then(() => true, () => false);
+    const copied = await vscode.env.clipboard.writeText(out).then(
+      () => true,
+      () => false,
+    );
     const choice = await vscode.window.showInformationMessage(
       `TRIM: the checkpoint is at ${out}, outside this workspace${copied ? ' (path copied)' : ''}.`,
-      'Open in New Window', ...(copied ? [] : ['Copy Path']),
+      'Open in New Window',
+      ...(copied ? [] : ['Copy Path']),
     );
     if (choice === 'Open in New Window') await vscode.commands.executeCommand('vscode.openFolder', uri, { forceNewWindow: true });
     else if (choice === 'Copy Path') await copyPath(r);
@@ -191,12 +213,17 @@ export function registerRunActions(d: RunActionsDeps): void {
     if (!existsSync(out)) return void vscode.window.showWarningMessage(`TRIM: ${out} does not exist (any more).`);
     // Only a folder that is recognisably a TRIM output: never a source model or anything else.
     if (!existsSync(path.join(out, 'trim-report.json'))) {
-      return void vscode.window.showErrorMessage(`TRIM: ${out} holds no trim-report.json, so it is not a checkpoint TRIM wrote; it was not deleted.`);
+      return void vscode.window.showErrorMessage(
+        `TRIM: ${out} holds no trim-report.json, so it is not a checkpoint TRIM wrote; it was not deleted.`,
+      );
     }
     const size = await folderSize(out).catch(() => null);
     const ok = await vscode.window.showWarningMessage(
       `Delete the pruned checkpoint of ${run.label}?`,
-      { modal: true, detail: `${out}${size !== null ? ` (${bytes(size)})` : ''} is removed from disk and the run from the Runs list. This cannot be undone.` },
+      {
+        modal: true,
+        detail: `${out}${size !== null ? ` (${bytes(size)})` : ''} is removed from disk and the run from the Runs list. This cannot be undone.`,
+      },
       'Delete',
     );
     if (ok !== 'Delete') return;
@@ -211,10 +238,13 @@ export function registerRunActions(d: RunActionsDeps): void {
     const run = await pick(arg, 'Remove which run from the list?', (r) => r.status !== 'running' && r.status !== 'queued');
     if (!run || run.status === 'running' || run.status === 'queued') return;
     const checkpoint = hasCheckpoint(run.options.out);
-    const stays = run.status === 'done' && existsSync(run.options.out)
-      ? `The pruned checkpoint stays on disk: ${run.options.out} (use Delete Checkpoint to remove it).`
-      : 'Nothing of it is on disk.';
-    const detail = checkpoint ? `The kept blocks of the interrupted run (${partialDirFor(run.options.out)}) are deleted: it can no longer be resumed.` : stays;
+    const stays =
+      run.status === 'done' && existsSync(run.options.out)
+        ? `The pruned checkpoint stays on disk: ${run.options.out} (use Delete Checkpoint to remove it).`
+        : 'Nothing of it is on disk.';
+    const detail = checkpoint
+      ? `The kept blocks of the interrupted run (${partialDirFor(run.options.out)}) are deleted: it can no longer be resumed.`
+      : stays;
     const ok = await vscode.window.showWarningMessage(`Remove ${run.label} from Runs?`, { modal: true, detail }, 'Remove');
     if (ok !== 'Remove') return;
     if (checkpoint) await fsp.rm(partialDirFor(run.options.out), { recursive: true, force: true });
@@ -229,7 +259,16 @@ export function registerRunActions(d: RunActionsDeps): void {
     const embedded = path.join(d.context.extensionPath, 'media', 'data', 'eval-brown.txt');
     type Item = vscode.QuickPickItem & { file?: string; browse?: boolean };
     const items: Item[] = [
-      ...(run.options.eval && run.options.eval !== embedded ? [{ label: path.basename(run.options.eval), description: 'the run\'s evaluation text', detail: run.options.eval, file: run.options.eval }] : []),
+      ...(run.options.eval && run.options.eval !== embedded
+        ? [
+            {
+              label: path.basename(run.options.eval),
+              description: "the run's evaluation text",
+              detail: run.options.eval,
+              file: run.options.eval,
+            },
+          ]
+        : []),
       { label: 'eval-brown.txt', description: 'embedded held-out text', detail: embedded, file: embedded },
       { label: '$(file) Choose a text file…', browse: true },
     ];
@@ -237,34 +276,48 @@ export function registerRunActions(d: RunActionsDeps): void {
     if (!choice) return;
     let text = choice.file;
     if (choice.browse) {
-      const f = await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectFolders: false, canSelectMany: false, openLabel: 'Evaluate on this text' });
+      const f = await vscode.window.showOpenDialog({
+        canSelectFiles: true,
+        canSelectFolders: false,
+        canSelectMany: false,
+        openLabel: 'Evaluate on this text',
+      });
       text = f?.[0]?.fsPath;
     }
     if (!text) return;
     const seqlen = run.options.seqlen ?? (readMaxPositions(run.options.out) <= 1024 ? 512 : 2048);
     const options: EvalOptions = { model: run.options.out, text, seqlen, maxWindows: run.options.maxEvalWindows, ep: run.options.ep };
-    log.info(`evaluating ${run.options.out} on ${text} (${seqlen} tokens per window${options.maxWindows !== null ? `, at most ${options.maxWindows} windows` : ''})`);
-    const result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `TRIM: perplexity of ${run.label}`, cancellable: true },
-      async (progress, token) => {
-        let shown = 0;
-        const job = startEval({
-          workerPath: d.context.asAbsolutePath(path.join('dist', 'worker.js')), options, id: `eval-${newRunId()}`,
-          onEvent: (e) => {
-            if (e.type === 'progress' && e.total > 0) {
-              const pctNow = (100 * e.done) / e.total;
-              progress.report({ message: `window ${e.done}/${e.total}`, increment: pctNow - shown });
-              shown = pctNow;
-            } else if (e.type === 'phase') progress.report({ message: e.message });
-          },
-        });
-        token.onCancellationRequested(() => job.cancel());
-        return job.result;
-      },
-    ).then((r) => r, (e: Error & { code?: string }) => {
-      if (e.code === 'E_CANCELLED') return null;
-      throw new Error(`evaluating ${run.options.out} failed: ${e.message}`);
-    });
+    log.info(
+      `evaluating ${run.options.out} on ${text} (${seqlen} tokens per window${options.maxWindows !== null ? `, at most ${options.maxWindows} windows` : ''})`,
+    );
+    const result = await vscode.window
+      .withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `TRIM: perplexity of ${run.label}`, cancellable: true },
+        async (progress, token) => {
+          let shown = 0;
+          const job = startEval({
+            workerPath: d.context.asAbsolutePath(path.join('dist', 'worker.js')),
+            options,
+            id: `eval-${newRunId()}`,
+            onEvent: (e) => {
+              if (e.type === 'progress' && e.total > 0) {
+                const pctNow = (100 * e.done) / e.total;
+                progress.report({ message: `window ${e.done}/${e.total}`, increment: pctNow - shown });
+                shown = pctNow;
+              } else if (e.type === 'phase') progress.report({ message: e.message });
+            },
+          });
+          token.onCancellationRequested(() => job.cancel());
+          return job.result;
+        },
+      )
+      .then(
+        (r) => r,
+        (e: Error & { code?: string }) => {
+          if (e.code === 'E_CANCELLED') return null;
+          throw new Error(`evaluating ${run.options.out} failed: ${e.message}`);
+        },
+      );
     if (!result) return;
     const line = `perplexity ${result.perplexity.toFixed(3)} on ${path.basename(text)} (${result.windows} windows × ${result.seqlen} tokens, ${result.ep.toUpperCase()}, ${result.seconds.toFixed(1)} s)`;
     log.info(`${run.options.out}: ${line}`);
@@ -275,13 +328,14 @@ export function registerRunActions(d: RunActionsDeps): void {
 
   command('trim.pruneWithTrim', async (arg) => {
     const uri = arg instanceof vscode.Uri ? arg : undefined;
-    if (!uri) return void await vscode.commands.executeCommand('trim.pruneModel');
+    if (!uri) return void (await vscode.commands.executeCommand('trim.pruneModel'));
     if (!existsSync(path.join(uri.fsPath, 'config.json'))) {
-      return void vscode.window.showWarningMessage(`TRIM: ${uri.fsPath} holds no config.json, so it is not a Hugging Face checkpoint folder. Choose the folder with config.json, *.safetensors and tokenizer.json.`);
+      return void vscode.window.showWarningMessage(
+        `TRIM: ${uri.fsPath} holds no config.json, so it is not a Hugging Face checkpoint folder. Choose the folder with config.json, *.safetensors and tokenizer.json.`,
+      );
     }
     await d.startFromWorkspace({ model: uri.fsPath });
   });
-
 }
 
 function readMaxPositions(dir: string): number {

@@ -83,7 +83,9 @@ export function changedOptions(o: PruneOptions): string[] {
     if (skip.has(k) || v === undefined) continue;
     const d = (DEFAULTS as Record<string, unknown>)[k];
     if (JSON.stringify(d ?? null) === JSON.stringify(v ?? null)) continue;
-    out.push(`${k}: ${Array.isArray(v) ? `[${v.map((x) => (typeof x === 'number' ? Math.round(x * 1000) / 1000 : x)).join(', ')}]` : JSON.stringify(v)}`);
+    out.push(
+      `${k}: ${Array.isArray(v) ? `[${v.map((x) => (typeof x === 'number' ? Math.round(x * 1000) / 1000 : x)).join(', ')}]` : JSON.stringify(v)}`,
+    );
   }
   return out;
 }
@@ -91,7 +93,9 @@ export function changedOptions(o: PruneOptions): string[] {
 /** The calibration and evaluation protocol: "128 × 512 tokens of calib.txt; eval eval-brown.txt (≤ 4 windows)". */
 export function protocolOf(o: PruneOptions): string {
   const seqlen = o.seqlen === null ? 'auto' : String(o.seqlen);
-  const evalPart = o.eval ? `perplexity on ${path.basename(o.eval)}${o.maxEvalWindows !== null ? ` (≤ ${o.maxEvalWindows} windows)` : ''}` : 'no evaluation';
+  const evalPart = o.eval
+    ? `perplexity on ${path.basename(o.eval)}${o.maxEvalWindows !== null ? ` (≤ ${o.maxEvalWindows} windows)` : ''}`
+    : 'no evaluation';
   return `${o.nsamples} windows × ${seqlen} tokens of ${path.basename(o.calib)}; ${evalPart}`;
 }
 

@@ -15,10 +15,16 @@ export class RunSnapshots {
   private readonly reports = new Map<string, TrimReport>();
 
   /** `scope`: the workspace whose runs are listed (undefined: every workspace's). */
-  constructor(private readonly store: RunStore, private readonly jobs: JobManager, private readonly scope?: () => string | undefined) {}
+  constructor(
+    private readonly store: RunStore,
+    private readonly jobs: JobManager,
+    private readonly scope?: () => string | undefined,
+  ) {}
 
   list(): RunListItem[] {
-    return this.store.list(this.scope?.()).map((r) => ({ id: r.id, label: r.label, status: r.status, createdAt: r.createdAt, options: r.options }));
+    return this.store
+      .list(this.scope?.())
+      .map((r) => ({ id: r.id, label: r.label, status: r.status, createdAt: r.createdAt, options: r.options }));
   }
 
   async get(id: string): Promise<RunSnapshot | null> {
@@ -30,9 +36,10 @@ export class RunSnapshots {
     }
     const live = this.jobs.snapshot(id);
     if (live) return live;
-    const error = run.status === 'done' && run.reportPath
-      ? { code: 'REPORT_UNREADABLE', message: `The report of this run cannot be read: ${run.reportPath}` }
-      : run.error;
+    const error =
+      run.status === 'done' && run.reportPath
+        ? { code: 'REPORT_UNREADABLE', message: `The report of this run cannot be read: ${run.reportPath}` }
+        : run.error;
     return { ...emptyRun(run.id, run.label), status: run.status, options: run.options, error };
   }
 

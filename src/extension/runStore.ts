@@ -34,14 +34,33 @@ export function isRunRecord(v: unknown): v is RunRecord {
   const o = v.options;
   const s = v.summary;
   const e = v.error;
-  return typeof v.id === 'string' && v.id.length > 0 && v.id.length <= 200 && typeof v.label === 'string'
-    && typeof v.status === 'string' && STATUSES.has(v.status)
-    && isObj(o) && typeof o.model === 'string' && typeof o.out === 'string' && typeof o.sparsity === 'number'
-    && typeof v.outAuto === 'boolean' && strOrNull(v.parent) && typeof v.createdAt === 'string'
-    && strOrNull(v.startedAt) && strOrNull(v.finishedAt) && strOrNull(v.reportPath)
-    && (s === null || (isObj(s) && typeof s.sparsity === 'number' && numOrNull(s.perplexity) && numOrNull(s.densePerplexity) && typeof s.ep === 'string' && typeof s.seconds === 'number'))
-    && (e === null || (isObj(e) && typeof e.code === 'string' && typeof e.message === 'string'))
-    && numOrNull(v.hostPid);
+  return (
+    typeof v.id === 'string' &&
+    v.id.length > 0 &&
+    v.id.length <= 200 &&
+    typeof v.label === 'string' &&
+    typeof v.status === 'string' &&
+    STATUSES.has(v.status) &&
+    isObj(o) &&
+    typeof o.model === 'string' &&
+    typeof o.out === 'string' &&
+    typeof o.sparsity === 'number' &&
+    typeof v.outAuto === 'boolean' &&
+    strOrNull(v.parent) &&
+    typeof v.createdAt === 'string' &&
+    strOrNull(v.startedAt) &&
+    strOrNull(v.finishedAt) &&
+    strOrNull(v.reportPath) &&
+    (s === null ||
+      (isObj(s) &&
+        typeof s.sparsity === 'number' &&
+        numOrNull(s.perplexity) &&
+        numOrNull(s.densePerplexity) &&
+        typeof s.ep === 'string' &&
+        typeof s.seconds === 'number')) &&
+    (e === null || (isObj(e) && typeof e.code === 'string' && typeof e.message === 'string')) &&
+    numOrNull(v.hostPid)
+  );
 }
 
 export interface RunSummary {
@@ -83,7 +102,6 @@ interface RunsFile {
   format: typeof RUNS_FORMAT;
   runs: RunRecord[];
 }
-
 
 export class RunStore {
   readonly file: string;
@@ -197,7 +215,11 @@ export class RunStore {
         writeFileSync(tmp, JSON.stringify(data, null, 1));
         renameSync(tmp, this.file);
       } catch (e) {
-        try { rmSync(tmp, { force: true }); } catch { /* nothing to remove */ }
+        try {
+          rmSync(tmp, { force: true });
+        } catch {
+          /* nothing to remove */
+        }
         this.goMemoryOnly(`cannot write ${this.file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
       }
     }

@@ -85,11 +85,17 @@ export class RunsTree implements vscode.TreeDataProvider<RunRecord>, vscode.Disp
   /** Refreshes now (state changes) or at most every 300 ms (progress). */
   refresh(soon = false): void {
     if (!soon) {
-      if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+      if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = null;
+      }
       this.changed.fire(undefined);
       return;
     }
-    this.timer ??= setTimeout(() => { this.timer = null; this.changed.fire(undefined); }, 300);
+    this.timer ??= setTimeout(() => {
+      this.timer = null;
+      this.changed.fire(undefined);
+    }, 300);
   }
 
   dispose(): void {
@@ -101,7 +107,11 @@ export class RunsTree implements vscode.TreeDataProvider<RunRecord>, vscode.Disp
 function tooltip(r: RunRecord): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   md.appendMarkdown(`**${escape(runTitle(r.options))}** — ${escape(runState(r))}\n\n`);
-  md.appendMarkdown(tooltipRows(r).map(([k, v]) => `${k}: \`${v.replace(/`/g, "'")}\``).join('  \n'));
+  md.appendMarkdown(
+    tooltipRows(r)
+      .map(([k, v]) => `${k}: \`${v.replace(/`/g, "'")}\``)
+      .join('  \n'),
+  );
   if (r.error) md.appendMarkdown(`\n\n$(error) ${escape(r.error.message)}`);
   return md;
 }

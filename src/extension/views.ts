@@ -38,9 +38,14 @@ export function createViews(context: vscode.ExtensionContext, d: ViewsDeps): Vie
   const panel = new ResultsPanel(context.extensionUri, snapshots, manager, actions, log);
   const sidebar = new SidebarView(context.extensionUri, snapshots, manager, actions, log);
   context.subscriptions.push(
-    tree, treeView, panel, sidebar,
+    tree,
+    treeView,
+    panel,
+    sidebar,
     vscode.window.registerWebviewViewProvider(SIDEBAR_VIEW_ID, sidebar),
-    treeView.onDidChangeVisibility((e) => { if (e.visible) store.refresh(); }),
+    treeView.onDidChangeVisibility((e) => {
+      if (e.visible) store.refresh();
+    }),
     store.onDidChange(() => tree.refresh()),
   );
   return { tree, snapshots, panel, sidebar };

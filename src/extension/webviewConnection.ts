@@ -7,7 +7,14 @@
  */
 import type { TrimEvent } from '../contract';
 import {
-  parseFromWebview, type FromWebview, type RunListItem, type RunOverrides, type RunSnapshot, type Slot, type ToWebview, type WebviewKind,
+  parseFromWebview,
+  type FromWebview,
+  type RunListItem,
+  type RunOverrides,
+  type RunSnapshot,
+  type Slot,
+  type ToWebview,
+  type WebviewKind,
 } from '../webviewProtocol';
 import type { RunRecord } from './runStore';
 
@@ -196,8 +203,14 @@ export function webviewActions(
       if (next) await views().panel.open(next.id, undefined, run.id);
     },
     // A sidebar cell: the panel opens on that run, at that block and linear.
-    reveal: async (runId, block, layer) => { await views().panel.open(runId, { block, layer }); },
-    cancel: async (runId) => { await d.manager.cancel(runId); },
-    shown: (runId) => { void views().sidebar.select(runId); },
+    reveal: async (runId, block, layer) => {
+      await views().panel.open(runId, { block, layer });
+    },
+    cancel: async (runId) => {
+      await d.manager.cancel(runId);
+    },
+    shown: (runId) => {
+      void views().sidebar.select(runId);
+    },
   };
 }

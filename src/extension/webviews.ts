@@ -21,30 +21,42 @@ export const SIDEBAR_VIEW_ID = 'trim.layers';
  * here; saving an export and opening the README are done here (they need the editor).
  */
 function connect(
-  webview: vscode.Webview, kind: WebviewKind, snapshots: RunSnapshots, jobs: JobManager, actions: WebviewActions,
-  extensionUri: vscode.Uri, log: vscode.LogOutputChannel,
+  webview: vscode.Webview,
+  kind: WebviewKind,
+  snapshots: RunSnapshots,
+  jobs: JobManager,
+  actions: WebviewActions,
+  extensionUri: vscode.Uri,
+  log: vscode.LogOutputChannel,
 ): Connection {
   webview.options = { enableScripts: true, localResourceRoots: webviewResourceRoots(extensionUri, vscode.Uri.joinPath) };
   webview.html = buildWebviewHtml({ webview, extensionUri, joinPath: vscode.Uri.joinPath, kind, nonce: makeNonce() });
-  return new Connection(webview, kind, { snapshots, jobs }, {
-    ...actions,
-    export: async (m) => {
-      const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
-      const target = await vscode.window.showSaveDialog({
-        defaultUri: folder ? vscode.Uri.joinPath(folder, m.name) : undefined,
-        filters: m.format === 'csv' ? { 'CSV table': ['csv'] } : { 'PNG image': ['png'] },
-        title: m.format === 'csv' ? 'Save the per-layer table' : 'Save the heatmap',
-      });
-      if (!target) return;
-      const bytes = m.format === 'csv' ? Buffer.from(m.data, 'utf8') : Buffer.from(m.data.slice('data:image/png;base64,'.length), 'base64');
-      await vscode.workspace.fs.writeFile(target, bytes);
-      void vscode.window.showInformationMessage(`TRIM: saved ${target.fsPath}`);
+  return new Connection(
+    webview,
+    kind,
+    { snapshots, jobs },
+    {
+      ...actions,
+      export: async (m) => {
+        const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+        const target = await vscode.window.showSaveDialog({
+          defaultUri: folder ? vscode.Uri.joinPath(folder, m.name) : undefined,
+          filters: m.format === 'csv' ? { 'CSV table': ['csv'] } : { 'PNG image': ['png'] },
+          title: m.format === 'csv' ? 'Save the per-layer table' : 'Save the heatmap',
+        });
+        if (!target) return;
+        const bytes =
+          m.format === 'csv' ? Buffer.from(m.data, 'utf8') : Buffer.from(m.data.slice('data:image/png;base64,'.length), 'base64');
+        await vscode.workspace.fs.writeFile(target, bytes);
+        void vscode.window.showInformationMessage(`TRIM: saved ${target.fsPath}`);
+      },
+      help: async (section) => {
+        const readme = vscode.Uri.joinPath(extensionUri, 'README.md').with({ fragment: section });
+        await vscode.commands.executeCommand('markdown.showPreview', readme);
+      },
     },
-    help: async (section) => {
-      const readme = vscode.Uri.joinPath(extensionUri, 'README.md').with({ fragment: section });
-      await vscode.commands.executeCommand('markdown.showPreview', readme);
-    },
-  }, log);
+    log,
+  );
 }
 
 /** The results panel (one at a time) and its serializer. */
@@ -60,14 +72,16 @@ export class ResultsPanel implements vscode.Disposable {
     private readonly actions: WebviewActions,
     private readonly log: vscode.LogOutputChannel,
   ) {
-    this.subs.push(vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
-      deserializeWebviewPanel: async (panel, state: unknown) => {
-        const s = (state ?? {}) as Partial<PersistedWebviewState>;
-        this.adopt(panel);
-        await this.conn!.show('primary', typeof s.primaryRunId === 'string' ? s.primaryRunId : null);
-        await this.conn!.show('compare', typeof s.compareRunId === 'string' ? s.compareRunId : null);
-      },
-    }));
+    this.subs.push(
+      vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
+        deserializeWebviewPanel: async (panel, state: unknown) => {
+          const s = (state ?? {}) as Partial<PersistedWebviewState>;
+          this.adopt(panel);
+          await this.conn!.show('primary', typeof s.primaryRunId === 'string' ? s.primaryRunId : null);
+          await this.conn!.show('compare', typeof s.compareRunId === 'string' ? s.compareRunId : null);
+        },
+      }),
+    );
   }
 
   /**

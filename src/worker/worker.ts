@@ -38,8 +38,12 @@ async function run(spec: JobSpec): Promise<void> {
     void p.then(() => pending.delete(p));
   };
   const ctl = {
-    check: (): void => { if (cancelled) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was written.'); },
-    flush: async (): Promise<void> => { await Promise.all([...pending]); },
+    check: (): void => {
+      if (cancelled) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was written.');
+    },
+    flush: async (): Promise<void> => {
+      await Promise.all([...pending]);
+    },
   };
   let ok = false;
   try {
@@ -54,9 +58,11 @@ async function run(spec: JobSpec): Promise<void> {
     ok = true;
   } catch (e) {
     // Errors of the system (a name too long, a parent that is a file) are the user's to fix: one line; bugs keep their stack.
-    const error = isTrimError(e) ? { code: e.code, message: e.message }
-      : systemError(e) ? { code: 'E_IO', message: oneLine(e.message) }
-      : { code: 'E_INTERNAL', message: String((e as Error)?.stack ?? e) };
+    const error = isTrimError(e)
+      ? { code: e.code, message: e.message }
+      : systemError(e)
+        ? { code: 'E_IO', message: oneLine(e.message) }
+        : { code: 'E_INTERNAL', message: String((e as Error)?.stack ?? e) };
     await send({ type: 'event', job: spec.id, event: { type: 'error', error } });
   }
   await send({ type: 'exit', job: spec.id, ok });

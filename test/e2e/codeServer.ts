@@ -21,8 +21,14 @@ export const NODE24 = join(NODE24_DIR, 'bin', 'node');
 export const CODE_SERVER_BIN = join(CACHE, `code-server-${CODE_SERVER_VERSION}`, 'node_modules', '.bin', 'code-server');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 
 /** Throws with what to run when setup has not been done. */
@@ -49,7 +55,16 @@ export function makeSandbox(dir: string): Sandbox {
     extensions: join(dir, 'extensions'),
     workspace: join(dir, 'workspace'),
   };
-  for (const d of [s.home, s.userData, s.extensions, s.workspace, join(dir, 'xdg', 'data'), join(dir, 'xdg', 'config'), join(dir, 'xdg', 'cache'), join(dir, 'xdg', 'state')]) {
+  for (const d of [
+    s.home,
+    s.userData,
+    s.extensions,
+    s.workspace,
+    join(dir, 'xdg', 'data'),
+    join(dir, 'xdg', 'config'),
+    join(dir, 'xdg', 'cache'),
+    join(dir, 'xdg', 'state'),
+  ]) {
     mkdirSync(d, { recursive: true });
   }
   const env: NodeJS.ProcessEnv = {};
@@ -87,10 +102,13 @@ const codeServerScript = (): string => realpathSync(CODE_SERVER_BIN);
 /** `code-server --install-extension VSIX` into the sandbox; returns the installed folder. */
 export function installExtension(s: Sandbox, vsix: string, id: string): string {
   execFileSync(NODE24, [codeServerScript(), '--extensions-dir', s.extensions, '--user-data-dir', s.userData, '--install-extension', vsix], {
-    env: s.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000,
+    env: s.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 120_000,
   });
   const folder = readdirSync(s.extensions).find((n) => n.toLowerCase().startsWith(`${id.toLowerCase()}-`));
-  if (!folder) throw new Error(`--install-extension ${vsix} left no ${id}-* folder in ${s.extensions} (has: ${readdirSync(s.extensions).join(', ')})`);
+  if (!folder)
+    throw new Error(`--install-extension ${vsix} left no ${id}-* folder in ${s.extensions} (has: ${readdirSync(s.extensions).join(', ')})`);
   return join(s.extensions, folder);
 }
 
@@ -106,14 +124,22 @@ export interface Server {
 export function groupPids(pgid: number): number[] {
   try {
     const out = execFileSync('ps', ['-o', 'pid=', '-g', String(pgid)], { encoding: 'utf8' });
-    return out.split('\n').map((x) => Number(x.trim())).filter((x) => x > 0);
+    return out
+      .split('\n')
+      .map((x) => Number(x.trim()))
+      .filter((x) => x > 0);
   } catch {
     return []; // ps exits 1 when nothing matches
   }
 }
 
 const alive = (pgid: number): boolean => {
-  try { process.kill(-pgid, 0); return true; } catch { return false; }
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -125,25 +151,51 @@ export async function startCodeServer(s: Sandbox, logFile: string): Promise<Serv
   const fd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(NODE24, [
-      codeServerScript(),
-      '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`,
-      '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
-      '--extensions-dir', s.extensions, '--user-data-dir', s.userData, '--config', config,
-      s.workspace,
-    ], { env: s.env, cwd: s.dir, detached: true, stdio: ['ignore', fd, fd] });
+    child = spawn(
+      NODE24,
+      [
+        codeServerScript(),
+        '--auth',
+        'none',
+        '--bind-addr',
+        `127.0.0.1:${port}`,
+        '--disable-telemetry',
+        '--disable-update-check',
+        '--disable-workspace-trust',
+        '--extensions-dir',
+        s.extensions,
+        '--user-data-dir',
+        s.userData,
+        '--config',
+        config,
+        s.workspace,
+      ],
+      { env: s.env, cwd: s.dir, detached: true, stdio: ['ignore', fd, fd] },
+    );
   } finally {
     closeSync(fd);
   }
   const pid = child.pid;
   if (pid === undefined) throw new Error('code-server could not be started');
   let exited: string | null = null;
-  child.on('exit', (code, sig) => { exited = `exit ${code ?? sig}`; });
+  child.on('exit', (code, sig) => {
+    exited = `exit ${code ?? sig}`;
+  });
   const stop = async (): Promise<void> => {
     if (!alive(pid)) return;
-    try { process.kill(-pid, 'SIGTERM'); } catch { /* gone */ }
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
     for (let i = 0; i < 50 && alive(pid); i++) await sleep(100);
-    if (alive(pid)) { try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } }
+    if (alive(pid)) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
     for (let i = 0; i < 50 && alive(pid); i++) await sleep(100);
   };
   stopOnExit.add(pid);
@@ -154,23 +206,44 @@ export async function startCodeServer(s: Sandbox, logFile: string): Promise<Serv
     try {
       const r = await fetch(`${url}/healthz`);
       if (r.ok) break;
-    } catch { /* not yet */ }
-    if (Date.now() - t0 > 60_000) { await stop(); throw new Error(`code-server did not answer ${url}/healthz within 60 s; see ${logFile}`); }
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() - t0 > 60_000) {
+      await stop();
+      throw new Error(`code-server did not answer ${url}/healthz within 60 s; see ${logFile}`);
+    }
     await sleep(200);
   }
   return {
-    url, pid, log: logFile,
-    stop: async () => { await stop(); stopOnExit.delete(pid); },
+    url,
+    pid,
+    log: logFile,
+    stop: async () => {
+      await stop();
+      stopOnExit.delete(pid);
+    },
     groupPids: () => groupPids(pid),
   };
 }
 
 /** Process groups to end if this test process is interrupted. */
 const stopOnExit = new Set<number>();
-const killAll = () => { for (const pgid of stopOnExit) { try { process.kill(-pgid, 'SIGKILL'); } catch { /* gone */ } } };
+const killAll = () => {
+  for (const pgid of stopOnExit) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+};
 process.on('exit', killAll);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(sig, () => { killAll(); process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1)); });
+  process.once(sig, () => {
+    killAll();
+    process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+  });
 }
 
 /** The run list the extension persists in its global storage. */

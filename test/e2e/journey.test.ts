@@ -28,8 +28,17 @@ import { partialDirFor, type TrimReport } from '../../src/contract';
 import * as fmt from '../../webview/shared/format';
 import { binRows } from '../../webview/shared/runModel';
 import {
-  CHROMIUM, CHROMIUM_ARGS, ROOT, checkSetup, installExtension, makeSandbox, readRuns, startCodeServer,
-  type RunRecordLite, type Sandbox, type Server,
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  ROOT,
+  checkSetup,
+  installExtension,
+  makeSandbox,
+  readRuns,
+  startCodeServer,
+  type RunRecordLite,
+  type Sandbox,
+  type Server,
 } from './codeServer';
 
 const EXTENSION_ID = 'trim-tools.trim-vscode';
@@ -43,13 +52,26 @@ const NEXT_ITERATIONS = 3;
 
 /** The small settings of the throwaway workspace's trim.config.json. */
 const smallConfig = (model: string, extra: Record<string, unknown> = {}) => ({
-  model, sparsity: 0.5, trim: true, iterations: FIRST_ITERATIONS, nsamples: 16, seqlen: 128, maxEvalWindows: 4, ep: 'cpu', ...extra,
+  model,
+  sparsity: 0.5,
+  trim: true,
+  iterations: FIRST_ITERATIONS,
+  nsamples: 16,
+  seqlen: 128,
+  maxEvalWindows: 4,
+  ep: 'cpu',
+  ...extra,
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `probe` until it returns a truthy value; on timeout, the error names `what`. */
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeout = UI_TIMEOUT, every = 250): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeout = UI_TIMEOUT,
+  every = 250,
+): Promise<T> {
   const t0 = Date.now();
   let last: unknown = null;
   for (;;) {
@@ -78,9 +100,23 @@ let installed: string;
 const failed = new Set<number>();
 const homeBefore = new Map<string, number | null>();
 /** What code-server or Chromium would create in $HOME if the sandboxing failed. */
-const HOME_WATCH = ['.local/share/code-server', '.config/code-server', '.cache/code-server', '.config/chromium', '.cache/chromium', '.vscode-server', '.vscode'];
+const HOME_WATCH = [
+  '.local/share/code-server',
+  '.config/code-server',
+  '.cache/code-server',
+  '.config/chromium',
+  '.cache/chromium',
+  '.vscode-server',
+  '.vscode',
+];
 
-const mtime = (p: string): number | null => { try { return statSync(p).mtimeMs; } catch { return null; } };
+const mtime = (p: string): number | null => {
+  try {
+    return statSync(p).mtimeMs;
+  } catch {
+    return null;
+  }
+};
 
 async function shot(name: string): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -125,7 +161,8 @@ async function runCommand(label: string): Promise<void> {
 /** A notification toast whose text contains `text`. */
 const toast = (text: string | RegExp): Locator => page.locator('.notifications-toasts .notification-toast', { hasText: text });
 /** Texts of every toast shown so far that match. */
-const toastsSeen = async (re: RegExp): Promise<string[]> => (await page.evaluate(() => (window as unknown as { __toasts: string[] }).__toasts)).filter((t) => re.test(t));
+const toastsSeen = async (re: RegExp): Promise<string[]> =>
+  (await page.evaluate(() => (window as unknown as { __toasts: string[] }).__toasts)).filter((t) => re.test(t));
 
 async function openTrimContainer(): Promise<void> {
   const icon = page.locator('.activitybar .action-item a[aria-label^="TRIM"], .activitybar .action-item[aria-label^="TRIM"]').first();
@@ -165,13 +202,14 @@ async function hoverCell(frame: Frame, canvas: string, x: number, y: number): Pr
 }
 
 /** Non-transparent pixels of a canvas in a webview (a blank heatmap has none). */
-const paintedPixels = (frame: Frame, canvas: string): Promise<number> => frame.locator(canvas).evaluate((el) => {
-  const cv = el as HTMLCanvasElement;
-  const d = cv.getContext('2d')!.getImageData(0, 0, cv.width, cv.height).data;
-  let n = 0;
-  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
-  return n;
-});
+const paintedPixels = (frame: Frame, canvas: string): Promise<number> =>
+  frame.locator(canvas).evaluate((el) => {
+    const cv = el as HTMLCanvasElement;
+    const d = cv.getContext('2d')!.getImageData(0, 0, cv.width, cv.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+    return n;
+  });
 
 // ---------------------------------------------------------------------------------------------
 
@@ -187,7 +225,9 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     if (process.env.E2E_SKIP_PACKAGE !== '1' || !existsSync(VSIX)) {
       // npm's debug logs (npm, and vsce's `npm list`) go to the sandbox, not ~/.npm/_logs.
       execFileSync('npm', ['run', 'package'], {
-        cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], timeout: 300_000,
+        cwd: ROOT,
+        stdio: ['ignore', 'inherit', 'inherit'],
+        timeout: 300_000,
         env: { ...process.env, npm_config_logs_dir: join(sandbox.dir, 'npm-logs') },
       });
     }
@@ -196,31 +236,41 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     assert.ok(existsSync(join(demo, 'config.json')), `the installed VSIX has no demo model at ${demo}`);
     writeFileSync(join(sandbox.workspace, 'trim.config.json'), `${JSON.stringify(smallConfig(demo), null, 2)}\n`);
     mkdirSync(join(sandbox.userData, 'User'), { recursive: true });
-    writeFileSync(join(sandbox.userData, 'User', 'settings.json'), JSON.stringify({
-      'workbench.startupEditor': 'none',
-      'workbench.tips.enabled': false,
-      'workbench.welcomePage.walkthroughs.openOnInstall': false,
-      'security.workspace.trust.enabled': false,
-      'extensions.autoCheckUpdates': false,
-      'extensions.autoUpdate': false,
-      'extensions.ignoreRecommendations': true,
-      'telemetry.telemetryLevel': 'off',
-      'update.mode': 'none',
-      'chat.disableAIFeatures': true,
-      'workbench.colorTheme': 'Default Dark Modern',
-      'workbench.secondarySideBar.defaultVisibility': 'hidden',
-      // Step 7 types a whole document: no closing brackets or quotes added behind it.
-      'editor.autoClosingBrackets': 'never',
-      'editor.autoClosingQuotes': 'never',
-      'editor.autoIndent': 'none',
-      'editor.formatOnType': false,
-    }, null, 2));
+    writeFileSync(
+      join(sandbox.userData, 'User', 'settings.json'),
+      JSON.stringify(
+        {
+          'workbench.startupEditor': 'none',
+          'workbench.tips.enabled': false,
+          'workbench.welcomePage.walkthroughs.openOnInstall': false,
+          'security.workspace.trust.enabled': false,
+          'extensions.autoCheckUpdates': false,
+          'extensions.autoUpdate': false,
+          'extensions.ignoreRecommendations': true,
+          'telemetry.telemetryLevel': 'off',
+          'update.mode': 'none',
+          'chat.disableAIFeatures': true,
+          'workbench.colorTheme': 'Default Dark Modern',
+          'workbench.secondarySideBar.defaultVisibility': 'hidden',
+          // Step 7 types a whole document: no closing brackets or quotes added behind it.
+          'editor.autoClosingBrackets': 'never',
+          'editor.autoClosingQuotes': 'never',
+          'editor.autoIndent': 'none',
+          'editor.formatOnType': false,
+        },
+        null,
+        2,
+      ),
+    );
     server = await startCodeServer(sandbox, join(ARTIFACTS, 'code-server.log'));
     context = await chromium.launchPersistentContext(join(sandbox.dir, 'chromium'), {
-      executablePath: CHROMIUM, args: CHROMIUM_ARGS, env: sandbox.env as Record<string, string>,
-      viewport: { width: 1600, height: 1000 }, deviceScaleFactor: 1,
+      executablePath: CHROMIUM,
+      args: CHROMIUM_ARGS,
+      env: sandbox.env as Record<string, string>,
+      viewport: { width: 1600, height: 1000 },
+      deviceScaleFactor: 1,
     });
-    page = context.pages()[0] ?? await context.newPage();
+    page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(UI_TIMEOUT);
     await page.goto(server.url);
     await waitFor('the workbench (.monaco-workbench)', () => workbench().isVisible(), 60_000);
@@ -243,7 +293,9 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     try {
       const logs = sandbox && join(sandbox.userData, 'logs');
       if (logs && existsSync(logs)) cpSync(logs, join(ARTIFACTS, 'vscode-logs'), { recursive: true });
-    } catch { /* best effort */ }
+    } catch {
+      /* best effort */
+    }
     await context?.close().catch(() => undefined);
     const pgid = server?.pid;
     await server?.stop();
@@ -266,14 +318,31 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     await runCommand('TRIM: Prune Model');
     const progress = toast(/TRIM: trim-demo-qwen2-small/).filter({ has: page.locator('.monaco-progress-container') });
     const running = await waitRun('the run to be recorded in runs.json', (r) => r.parent === null, 60_000);
-    await waitFor(`the progress notification "TRIM: ${running.label}"`, async () => (await progress.first().isVisible()) || (await toastsSeen(/TRIM: trim-demo-qwen2-small/)).length > 0, 60_000);
-    await waitFor('the Runs view to list the running run (a row with a spinning icon)', async () => (await runsPane().locator('.monaco-list-row .codicon-loading').count()) > 0 || runs().find((r) => r.id === running.id)?.status === 'done', RUN_TIMEOUT, 100);
+    await waitFor(
+      `the progress notification "TRIM: ${running.label}"`,
+      async () => (await progress.first().isVisible()) || (await toastsSeen(/TRIM: trim-demo-qwen2-small/)).length > 0,
+      60_000,
+    );
+    await waitFor(
+      'the Runs view to list the running run (a row with a spinning icon)',
+      async () =>
+        (await runsPane().locator('.monaco-list-row .codicon-loading').count()) > 0 ||
+        runs().find((r) => r.id === running.id)?.status === 'done',
+      RUN_TIMEOUT,
+      100,
+    );
     if (await progress.first().isVisible()) await shot('2-progress');
-    first = await waitRun(`run ${running.id} to finish (status done/failed in runs.json)`, (r) => r.id === running.id && r.status !== 'running' && r.status !== 'queued');
+    first = await waitRun(
+      `run ${running.id} to finish (status done/failed in runs.json)`,
+      (r) => r.id === running.id && r.status !== 'running' && r.status !== 'queued',
+    );
     assert.equal(first.status, 'done', `run ${first.id} ended ${first.status}: ${first.error?.message}`);
     const shown = await toastsSeen(new RegExp(`TRIM: ${first.label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     for (const want of [/block \d+\/\d+/, /block \d+\/\d+ done|Evaluating the pruned model|perplexity pruned|: done$/]) {
-      assert.ok(shown.some((t) => want.test(t)), `the progress notification showed ${want} (seen: ${JSON.stringify(shown)})`);
+      assert.ok(
+        shown.some((t) => want.test(t)),
+        `the progress notification showed ${want} (seen: ${JSON.stringify(shown)})`,
+      );
     }
     await waitFor('the progress notification to close', async () => (await progress.count()) === 0);
     await waitFor('the completion notification "TRIM: pruned …"', () => toast('TRIM: pruned').first().isVisible());
@@ -293,22 +362,31 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     assert.ok(text.startsWith(first.label), `the row leads with what the run was (model · method · target): ${text}`);
     await page.mouse.move(800, 500);
     // Visible, not cut off by the sidebar's width: model · method lie inside the row.
-    const fits = await row.evaluate((el, needles) => {
-      const box = (el.querySelector('.monaco-icon-label-container') ?? el).getBoundingClientRect();
-      for (const needle of needles) {
-        const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
-        let node: Node | null;
-        let range: Range | null = null;
-        while ((node = walk.nextNode())) {
-          const at = node.textContent?.indexOf(needle) ?? -1;
-          if (at >= 0) { range = document.createRange(); range.setStart(node, at); range.setEnd(node, at + needle.length); break; }
+    const fits = await row.evaluate(
+      (el, needles) => {
+        const box = (el.querySelector('.monaco-icon-label-container') ?? el).getBoundingClientRect();
+        for (const needle of needles) {
+          const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+          let node: Node | null;
+          let range: Range | null = null;
+          while ((node = walk.nextNode())) {
+            const at = node.textContent?.indexOf(needle) ?? -1;
+            if (at >= 0) {
+              range = document.createRange();
+              range.setStart(node, at);
+              range.setEnd(node, at + needle.length);
+              break;
+            }
+          }
+          if (!range) return `no "${needle}" in one text of the row (${el.textContent})`;
+          const right = range.getBoundingClientRect().right;
+          if (right > box.right + 1)
+            return `"${needle}" ends at x=${Math.round(right)}, beyond the row's visible edge x=${Math.round(box.right)}`;
         }
-        if (!range) return `no "${needle}" in one text of the row (${el.textContent})`;
-        const right = range.getBoundingClientRect().right;
-        if (right > box.right + 1) return `"${needle}" ends at x=${Math.round(right)}, beyond the row's visible edge x=${Math.round(box.right)}`;
-      }
-      return true;
-    }, [first.label.split(' · ').slice(0, 2).join(' · ')]);
+        return true;
+      },
+      [first.label.split(' · ').slice(0, 2).join(' · ')],
+    );
     assert.equal(fits, true, `the Runs row shows the result: ${fits}`);
     await shot('3-runs-view');
   });
@@ -320,28 +398,43 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     else await runCommand('TRIM: Open Results');
     const frame = await webviewFrame('panel');
     const layers = frame.locator('canvas.layer-heatmap');
-    await waitFor('the per-layer heatmap (canvas.layer-heatmap[data-rendered])', async () => (await layers.getAttribute('data-rendered')) !== null);
+    await waitFor(
+      'the per-layer heatmap (canvas.layer-heatmap[data-rendered])',
+      async () => (await layers.getAttribute('data-rendered')) !== null,
+    );
     const cols = Number(await layers.getAttribute('data-cols'));
     const rows = Number(await layers.getAttribute('data-rows'));
     const linears = r.blocks[0].layers.map((l) => l.name);
     assert.equal(rows, r.blocks.length, 'heatmap rows = blocks in the report');
     assert.equal(cols, linears.length, 'heatmap columns = linears per block in the report');
-    assert.equal(rows * cols, r.blocks.reduce((n, b) => n + b.layers.length, 0), 'one cell per (block, linear)');
-    assert.ok(await paintedPixels(frame, 'canvas.layer-heatmap') > 1000, 'the per-layer heatmap is blank');
-    for (const [x, y] of [[0, 0], [cols - 1, rows - 1], [Math.floor(cols / 2), Math.floor(rows / 2)]]) {
+    assert.equal(
+      rows * cols,
+      r.blocks.reduce((n, b) => n + b.layers.length, 0),
+      'one cell per (block, linear)',
+    );
+    assert.ok((await paintedPixels(frame, 'canvas.layer-heatmap')) > 1000, 'the per-layer heatmap is blank');
+    for (const [x, y] of [
+      [0, 0],
+      [cols - 1, rows - 1],
+      [Math.floor(cols / 2), Math.floor(rows / 2)],
+    ]) {
       const l = r.blocks[y].layers[x];
       const tip = await hoverCell(frame, 'canvas.layer-heatmap', x, y);
       assert.equal(tip[0], `block ${y} · ${l.name}`);
       assert.equal(tip[1], `achieved ${fmt.pct(l.achieved)} (target ${fmt.pct(l.target)})`);
-      if (l.metricBefore !== null && l.metricAfter !== null) assert.ok(tip[2].includes(`${fmt.metric(l.metricBefore)} → ${fmt.metric(l.metricAfter)}`), `tooltip "${tip[2]}" vs the report`);
+      if (l.metricBefore !== null && l.metricAfter !== null)
+        assert.ok(tip[2].includes(`${fmt.metric(l.metricBefore)} → ${fmt.metric(l.metricAfter)}`), `tooltip "${tip[2]}" vs the report`);
     }
     await shot('4-panel-layer-tooltip');
 
     // Per-row view of block 0 (every linear, rows binned), then one linear at full resolution.
     const rowMap = frame.locator('canvas.row-heatmap');
-    await waitFor('the per-row heatmap (canvas.row-heatmap[data-rendered])', async () => (await rowMap.getAttribute('data-rendered')) !== null);
+    await waitFor(
+      'the per-row heatmap (canvas.row-heatmap[data-rendered])',
+      async () => (await rowMap.getAttribute('data-rendered')) !== null,
+    );
     assert.equal(Number(await rowMap.getAttribute('data-cols')), linears.length);
-    assert.ok(await paintedPixels(frame, 'canvas.row-heatmap') > 1000, 'the per-row heatmap is blank');
+    assert.ok((await paintedPixels(frame, 'canvas.row-heatmap')) > 1000, 'the per-row heatmap is blank');
     const bins = Number(await rowMap.getAttribute('data-rows'));
     const bin = binRows(r.blocks[0].layers[0].rowSparsity, bins)[0];
     const binTip = await hoverCell(frame, 'canvas.row-heatmap', 0, 0);
@@ -351,15 +444,25 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
 
     const target = r.blocks[1].layers[2];
     await frame.locator('canvas.layer-heatmap').click({ position: await cellCentre(frame, 'canvas.layer-heatmap', 2, 1), force: true });
-    await waitFor(`the full-resolution rows of block 1 · ${target.name}`, async () => (await frame.locator('.run-primary .rows h3').innerText()).startsWith(`Rows of block 1 · ${target.name}`));
-    await waitFor('the full-resolution row heatmap to render', async () => Number(await frame.locator('canvas.row-heatmap').getAttribute('data-rows')) === Math.ceil(target.rowSparsity.length / Number(await frame.locator('canvas.row-heatmap').getAttribute('data-cols'))));
+    await waitFor(`the full-resolution rows of block 1 · ${target.name}`, async () =>
+      (await frame.locator('.run-primary .rows h3').innerText()).startsWith(`Rows of block 1 · ${target.name}`),
+    );
+    await waitFor(
+      'the full-resolution row heatmap to render',
+      async () =>
+        Number(await frame.locator('canvas.row-heatmap').getAttribute('data-rows')) ===
+        Math.ceil(target.rowSparsity.length / Number(await frame.locator('canvas.row-heatmap').getAttribute('data-cols'))),
+    );
     const w = Number(await frame.locator('canvas.row-heatmap').getAttribute('data-cols'));
     const rowIndex = Math.min(target.rowSparsity.length - 1, w + 3);
     const rowTip = await hoverCell(frame, 'canvas.row-heatmap', rowIndex % w, Math.floor(rowIndex / w));
     assert.deepEqual(rowTip, [`block 1 · ${target.name} · row ${rowIndex}`, `sparsity ${fmt.pct(target.rowSparsity[rowIndex])}`]);
     await shot('4-panel-rows-full');
     const pplText = await frame.locator('.run-primary .ppl-text').innerText();
-    assert.ok(pplText.includes(`dense ${fmt.ppl(r.perplexity.dense?.perplexity)} → pruned ${fmt.ppl(r.perplexity.pruned?.perplexity)}`), `perplexity line "${pplText}" vs the report`);
+    assert.ok(
+      pplText.includes(`dense ${fmt.ppl(r.perplexity.dense?.perplexity)} → pruned ${fmt.ppl(r.perplexity.pruned?.perplexity)}`),
+      `perplexity line "${pplText}" vs the report`,
+    );
   });
 
   step(5, 'a new iteration count + "Run again" gives a second run that records it', [4], async () => {
@@ -375,15 +478,30 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     const second = await waitRun(`a second run with parent ${first.id} in runs.json`, (r) => r.parent === first.id, 30_000);
     assert.equal(second.options.iterations, NEXT_ITERATIONS, 'the queued run carries the new iteration count');
     const progress = toast(`TRIM: ${second.label}`);
-    await waitFor(`the progress notification of the second run ("TRIM: ${second.label}")`, () => progress.first().isVisible(), 60_000).catch(() => undefined);
-    const finished = await waitRun(`run ${second.id} to finish`, (r) => r.id === second.id && r.status !== 'running' && r.status !== 'queued');
+    await waitFor(
+      `the progress notification of the second run ("TRIM: ${second.label}")`,
+      () => progress.first().isVisible(),
+      60_000,
+    ).catch(() => undefined);
+    const finished = await waitRun(
+      `run ${second.id} to finish`,
+      (r) => r.id === second.id && r.status !== 'running' && r.status !== 'queued',
+    );
     assert.equal(finished.status, 'done', `run ${finished.id} ended ${finished.status}: ${finished.error?.message}`);
     const rep = report(finished);
     assert.equal(rep.options.iterations, NEXT_ITERATIONS, 'trim-report.json of the second run records the new iteration count');
     assert.notEqual(finished.options.out, first.options.out, 'the second run writes its own folder');
     // The panel follows the new run.
-    await waitFor(`the panel to show the second run "${second.label} — done"`, async () => (await frame.locator('.run-primary .run-title').innerText()).includes(`${second.label} — done`), 60_000);
-    await waitFor('the panel to show the second run from its report ("achieved sparsity" in the perplexity line)', async () => (await frame.locator('.run-primary .ppl-text').innerText()).includes(`achieved sparsity ${fmt.pct(rep.sparsity)}`), 15_000);
+    await waitFor(
+      `the panel to show the second run "${second.label} — done"`,
+      async () => (await frame.locator('.run-primary .run-title').innerText()).includes(`${second.label} — done`),
+      60_000,
+    );
+    await waitFor(
+      'the panel to show the second run from its report ("achieved sparsity" in the perplexity line)',
+      async () => (await frame.locator('.run-primary .ppl-text').innerText()).includes(`achieved sparsity ${fmt.pct(rep.sparsity)}`),
+      15_000,
+    );
     await waitFor('the Runs view to list two runs', async () => (await runsPane().locator('.monaco-list-row').count()) >= 2);
     await shot('5-second-run');
   });
@@ -391,11 +509,19 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
   step(6, 'a run cancelled from the notification leaves no output folder', [2], async () => {
     const before = new Set(runs().map((r) => r.id));
     // More work per block so that the run is surely mid-way when Cancel is pressed.
-    writeFileSync(join(sandbox.workspace, 'trim.config.json'), `${JSON.stringify(smallConfig(join(installed, 'media', 'models', 'trim-demo-qwen2-small'), { nsamples: 256, iterations: 40 }), null, 2)}\n`);
+    writeFileSync(
+      join(sandbox.workspace, 'trim.config.json'),
+      `${JSON.stringify(smallConfig(join(installed, 'media', 'models', 'trim-demo-qwen2-small'), { nsamples: 256, iterations: 40 }), null, 2)}\n`,
+    );
     await runCommand('TRIM: Prune Model');
     const run = await waitRun('a third run to be running', (r) => !before.has(r.id) && r.status === 'running', 60_000);
     const progress = toast(`TRIM: ${run.label}`).filter({ has: page.locator('.monaco-progress-container') });
-    await waitFor(`the progress notification of "${run.label}" to reach a block`, async () => /block \d+\/\d+/.test(await progress.first().innerText()), RUN_TIMEOUT, 100);
+    await waitFor(
+      `the progress notification of "${run.label}" to reach a block`,
+      async () => /block \d+\/\d+/.test(await progress.first().innerText()),
+      RUN_TIMEOUT,
+      100,
+    );
     const worker = workerPids();
     assert.ok(worker.length > 0, 'a worker process runs');
     await shot('6-before-cancel');
@@ -408,7 +534,14 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     await waitFor(`the worker (pid ${worker.join(', ')}) to be gone`, () => workerPids().length === 0, 15_000);
     await waitFor('the progress notification to close', async () => (await progress.count()) === 0);
     const outs = readdirSync(join(sandbox.workspace, 'trim-out'));
-    assert.deepEqual(outs.sort(), runs().filter((r) => r.status === 'done').map((r) => r.options.out.split('/').pop()!).sort(), 'trim-out holds the finished runs only');
+    assert.deepEqual(
+      outs.sort(),
+      runs()
+        .filter((r) => r.status === 'done')
+        .map((r) => r.options.out.split('/').pop()!)
+        .sort(),
+      'trim-out holds the finished runs only',
+    );
     await waitFor('the Runs view to show the run as cancelled', async () => (await runsPane().innerText()).includes('cancelled'));
     await shot('6-cancelled');
   });
@@ -416,24 +549,42 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
   step(7, 'an invalid value in trim.config.json shows a schema diagnostic that says what to write', [1], async () => {
     await runCommand('TRIM: Create trim.config.json'); // opens the existing file
     const editor = page.locator('.editor-instance .monaco-editor').first();
-    await waitFor('trim.config.json open in an editor tab', () => page.locator('.tabs-container .tab', { hasText: 'trim.config.json' }).first().isVisible());
+    await waitFor('trim.config.json open in an editor tab', () =>
+      page.locator('.tabs-container .tab', { hasText: 'trim.config.json' }).first().isVisible(),
+    );
     await editor.locator('.view-lines').click();
     await page.keyboard.press('Control+A');
     await page.keyboard.press('Delete');
     await page.keyboard.insertText('{\n"sparsity": 70,\n"iteration": 5,\n"nsamples": 16\n}');
     const squiggle = editor.locator('.squiggly-warning, .squiggly-error');
     await waitFor('a schema squiggle (.squiggly-warning/.squiggly-error) in trim.config.json', () => squiggle.first().isVisible(), 60_000);
-    await runCommand('View: Focus Problems (Errors, Warnings, Infos)').catch(async () => { await page.keyboard.press('Escape'); await page.keyboard.press('Control+Shift+M'); });
+    await runCommand('View: Focus Problems (Errors, Warnings, Infos)').catch(async () => {
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('Control+Shift+M');
+    });
     const problem = page.locator('.markers-panel .monaco-list-row', { hasText: /is a fraction below 1/ });
     await waitFor('a Problems entry saying that "sparsity" is a fraction', () => problem.first().isVisible());
-    await waitFor('a Problems entry suggesting "iterations"', () => page.locator('.markers-panel .monaco-list-row', { hasText: /did you mean "iterations"/ }).first().isVisible());
+    await waitFor('a Problems entry suggesting "iterations"', () =>
+      page
+        .locator('.markers-panel .monaco-list-row', { hasText: /did you mean "iterations"/ })
+        .first()
+        .isVisible(),
+    );
     const text = await page.locator('.markers-panel').innerText();
     assert.match(text, /trim\.config\.json/);
     assert.match(text, /sparsity is a fraction below 1: write 0\.7 for 70%, not 70\./);
     assert.match(text, /This is not an option; did you mean "iterations"\?/);
     assert.doesNotMatch(text, /exclusive maximum/);
-    assert.equal(await page.locator('.markers-panel .monaco-list-row .codicon-error').count(), 0, `only the schema warning, no syntax error: ${text}`);
-    await editor.locator('.squiggly-warning, .squiggly-error').first().hover({ force: true }).catch(() => undefined);
+    assert.equal(
+      await page.locator('.markers-panel .monaco-list-row .codicon-error').count(),
+      0,
+      `only the schema warning, no syntax error: ${text}`,
+    );
+    await editor
+      .locator('.squiggly-warning, .squiggly-error')
+      .first()
+      .hover({ force: true })
+      .catch(() => undefined);
     await sleep(1500);
     await shot('7-schema-diagnostic');
   });
@@ -451,6 +602,10 @@ async function cellCentre(frame: Frame, canvas: string, x: number, y: number): P
 function workerPids(): number[] {
   if (!server) return [];
   return server.groupPids().filter((pid) => {
-    try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/worker.js'); } catch { return false; }
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/worker.js');
+    } catch {
+      return false;
+    }
   });
 }

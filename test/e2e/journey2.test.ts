@@ -27,8 +27,17 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { partialDirFor, type TrimReport } from '../../src/contract';
 import { layHubCache } from '../unit/hfLayout';
 import {
-  CHROMIUM, CHROMIUM_ARGS, ROOT, checkSetup, installExtension, makeSandbox, readRuns, startCodeServer,
-  type RunRecordLite, type Sandbox, type Server,
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  ROOT,
+  checkSetup,
+  installExtension,
+  makeSandbox,
+  readRuns,
+  startCodeServer,
+  type RunRecordLite,
+  type Sandbox,
+  type Server,
 } from './codeServer';
 import { UI_TIMEOUT, Workbench, waitFor, workerPidsOf } from './workbench';
 
@@ -87,7 +96,13 @@ const nextBlock = (out: string): number => {
     return -1;
   }
 };
-const mtime = (p: string): number => { try { return statSync(p).mtimeMs; } catch { return 0; } };
+const mtime = (p: string): number => {
+  try {
+    return statSync(p).mtimeMs;
+  } catch {
+    return 0;
+  }
+};
 
 /** "TRIM: Prune Model", then the cached model in the picker. */
 async function pruneCachedModel(): Promise<void> {
@@ -109,10 +124,13 @@ describe('the journey around a run (code-server + Chromium)', { concurrency: fal
     // The cache where huggingface_hub puts models for a user with HF_HOME set, under the throwaway HOME.
     sandbox.env.HF_HOME = join(sandbox.home, '.cache', 'huggingface');
     // journey.test.ts (run before this file) packages the VSIX; it is reused when no bundle is newer.
-    const stale = !existsSync(VSIX) || ['dist/extension.js', 'dist/worker.js', 'package.json'].some((f) => mtime(join(ROOT, f)) > mtime(VSIX));
+    const stale =
+      !existsSync(VSIX) || ['dist/extension.js', 'dist/worker.js', 'package.json'].some((f) => mtime(join(ROOT, f)) > mtime(VSIX));
     if (stale && process.env.E2E_SKIP_PACKAGE !== '1') {
       execFileSync('npm', ['run', 'package'], {
-        cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], timeout: 300_000,
+        cwd: ROOT,
+        stdio: ['ignore', 'inherit', 'inherit'],
+        timeout: 300_000,
         env: { ...process.env, npm_config_logs_dir: join(sandbox.dir, 'npm-logs') },
       });
     }
@@ -124,27 +142,37 @@ describe('the journey around a run (code-server + Chromium)', { concurrency: fal
     mkdirSync(join(sandbox.workspace, 'notes'));
     writeFileSync(join(sandbox.workspace, 'notes', 'README.txt'), 'not a model\n');
     mkdirSync(join(sandbox.userData, 'User'), { recursive: true });
-    writeFileSync(join(sandbox.userData, 'User', 'settings.json'), JSON.stringify({
-      'workbench.startupEditor': 'none',
-      'workbench.tips.enabled': false,
-      'workbench.welcomePage.walkthroughs.openOnInstall': false,
-      'security.workspace.trust.enabled': false,
-      'extensions.autoCheckUpdates': false,
-      'extensions.autoUpdate': false,
-      'extensions.ignoreRecommendations': true,
-      'telemetry.telemetryLevel': 'off',
-      'update.mode': 'none',
-      'chat.disableAIFeatures': true,
-      'workbench.colorTheme': 'Default Dark Modern',
-      'workbench.secondarySideBar.defaultVisibility': 'hidden',
-      'files.exclude': { 'trim-out': true },
-    }, null, 2));
+    writeFileSync(
+      join(sandbox.userData, 'User', 'settings.json'),
+      JSON.stringify(
+        {
+          'workbench.startupEditor': 'none',
+          'workbench.tips.enabled': false,
+          'workbench.welcomePage.walkthroughs.openOnInstall': false,
+          'security.workspace.trust.enabled': false,
+          'extensions.autoCheckUpdates': false,
+          'extensions.autoUpdate': false,
+          'extensions.ignoreRecommendations': true,
+          'telemetry.telemetryLevel': 'off',
+          'update.mode': 'none',
+          'chat.disableAIFeatures': true,
+          'workbench.colorTheme': 'Default Dark Modern',
+          'workbench.secondarySideBar.defaultVisibility': 'hidden',
+          'files.exclude': { 'trim-out': true },
+        },
+        null,
+        2,
+      ),
+    );
     server = await startCodeServer(sandbox, join(ARTIFACTS, 'code-server.log'));
     context = await chromium.launchPersistentContext(join(sandbox.dir, 'chromium'), {
-      executablePath: CHROMIUM, args: CHROMIUM_ARGS, env: sandbox.env as Record<string, string>,
-      viewport: { width: 1600, height: 1000 }, deviceScaleFactor: 1,
+      executablePath: CHROMIUM,
+      args: CHROMIUM_ARGS,
+      env: sandbox.env as Record<string, string>,
+      viewport: { width: 1600, height: 1000 },
+      deviceScaleFactor: 1,
     });
-    page = context.pages()[0] ?? await context.newPage();
+    page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(UI_TIMEOUT);
     wb = new Workbench(page, ARTIFACTS);
     await page.goto(server.url);
@@ -156,7 +184,9 @@ describe('the journey around a run (code-server + Chromium)', { concurrency: fal
     try {
       const logs = sandbox && join(sandbox.userData, 'logs');
       if (logs && existsSync(logs)) cpSync(logs, join(ARTIFACTS, 'vscode-logs'), { recursive: true });
-    } catch { /* best effort */ }
+    } catch {
+      /* best effort */
+    }
     await context?.close().catch(() => undefined);
     const pgid = server?.pid;
     await server?.stop();
@@ -187,8 +217,17 @@ describe('the journey around a run (code-server + Chromium)', { concurrency: fal
 
   step(2, 'a reload mid-run leaves the run interrupted; Resume finishes it with the rows of an uninterrupted run', [1], async () => {
     await pruneCachedModel();
-    const running = await waitRun('a second run on the cached model', (r) => r.id !== first.id && r.options.model === snapshot && r.status === 'running', 60_000);
-    await waitFor(`the first block's checkpoint in ${partialDirFor(running.options.out)}`, () => nextBlock(running.options.out) >= 1, RUN_TIMEOUT, 100);
+    const running = await waitRun(
+      'a second run on the cached model',
+      (r) => r.id !== first.id && r.options.model === snapshot && r.status === 'running',
+      60_000,
+    );
+    await waitFor(
+      `the first block's checkpoint in ${partialDirFor(running.options.out)}`,
+      () => nextBlock(running.options.out) >= 1,
+      RUN_TIMEOUT,
+      100,
+    );
     const at = nextBlock(running.options.out);
     assert.ok(at < 6, 'the run is mid-way');
     const worker = workerPids();
@@ -204,7 +243,11 @@ describe('the journey around a run (code-server + Chromium)', { concurrency: fal
     assert.ok(!existsSync(ended.options.out), 'no output folder yet');
     await waitFor(`the worker (pid ${worker.join(', ')}) to be gone`, () => workerPids().length === 0, 30_000);
     await wb.openTrimContainer();
-    await waitFor('the Runs view to show the run as interrupted', async () => (await wb.runsPane().innerText()).includes('interrupted'), 60_000);
+    await waitFor(
+      'the Runs view to show the run as interrupted',
+      async () => (await wb.runsPane().innerText()).includes('interrupted'),
+      60_000,
+    );
     await wb.shot('2-interrupted');
 
     await wb.runCommand('TRIM: Resume Run');
@@ -216,7 +259,11 @@ describe('the journey around a run (code-server + Chromium)', { concurrency: fal
     assert.equal(b.options.resume, true, 'the worker resumed it');
     assert.equal(b.blocks.length, a.blocks.length);
     for (let i = 0; i < a.blocks.length; i++) {
-      assert.deepEqual(b.blocks[i].layers.map((l) => [l.name, l.achieved, l.rowSparsity]), a.blocks[i].layers.map((l) => [l.name, l.achieved, l.rowSparsity]), `block ${i}: the rows equal the uninterrupted run's`);
+      assert.deepEqual(
+        b.blocks[i].layers.map((l) => [l.name, l.achieved, l.rowSparsity]),
+        a.blocks[i].layers.map((l) => [l.name, l.achieved, l.rowSparsity]),
+        `block ${i}: the rows equal the uninterrupted run's`,
+      );
     }
     assert.equal(b.sparsity, a.sparsity);
     assert.equal(b.perplexity.pruned?.perplexity, a.perplexity.pruned?.perplexity);
@@ -228,20 +275,33 @@ describe('the journey around a run (code-server + Chromium)', { concurrency: fal
     await wb.runCommand('View: Close All Editors');
     await waitFor('no editor open', async () => (await page.locator('.tabs-container .tab').count()) === 0, 10_000);
     const rows = wb.runsPane().locator('.monaco-list-row');
-    const index = runs().slice().reverse().findIndex((r) => r.id === first.id);
+    const index = runs()
+      .slice()
+      .reverse()
+      .findIndex((r) => r.id === first.id);
     const row = rows.nth(index);
     await waitFor(`row ${index} of the Runs view`, () => row.isVisible());
     await row.click();
     const frame = await wb.webviewFrame('panel');
-    await waitFor(`the panel on "${first.label} — done"`, async () => (await frame.locator('.run-primary .run-title').innerText()).includes(`${first.label} — done`), 60_000);
-    await waitFor('the per-layer heatmap to render', async () => (await frame.locator('canvas.layer-heatmap').getAttribute('data-rendered')) !== null);
+    await waitFor(
+      `the panel on "${first.label} — done"`,
+      async () => (await frame.locator('.run-primary .run-title').innerText()).includes(`${first.label} — done`),
+      60_000,
+    );
+    await waitFor(
+      'the per-layer heatmap to render',
+      async () => (await frame.locator('canvas.layer-heatmap').getAttribute('data-rendered')) !== null,
+    );
     await wb.shot('3-row-opens-results');
   });
 
   step(4, 'Delete Checkpoint removes the folder from disk and the run from the list', [1], async () => {
     const out = first.options.out;
     assert.ok(existsSync(join(out, 'trim-report.json')));
-    const index = runs().slice().reverse().findIndex((r) => r.id === first.id);
+    const index = runs()
+      .slice()
+      .reverse()
+      .findIndex((r) => r.id === first.id);
     const row = wb.runsPane().locator('.monaco-list-row').nth(index);
     await row.click({ button: 'right' });
     const item = wb.menuItem('Delete Checkpoint');
@@ -255,7 +315,7 @@ describe('the journey around a run (code-server + Chromium)', { concurrency: fal
     await button.click();
     await waitFor(`${out} to be removed`, () => !existsSync(out), 30_000);
     await waitFor('the run to leave runs.json', () => !runs().some((r) => r.id === first.id), 10_000);
-    if (second) assert.ok(existsSync(second.options.out), 'the other run\'s checkpoint stays');
+    if (second) assert.ok(existsSync(second.options.out), "the other run's checkpoint stays");
     await wb.shot('4-deleted');
   });
 
@@ -275,7 +335,11 @@ describe('the journey around a run (code-server + Chromium)', { concurrency: fal
     await waitFor('"Prune with TRIM" in the Explorer\'s context menu', () => wb.menuItem('Prune with TRIM').isVisible());
     await wb.shot('5-explorer-menu');
     await wb.chooseMenuItem('Prune with TRIM');
-    const run = await waitRun('a run on demo-copy', (r) => !before.has(r.id) && r.options.model === join(sandbox.workspace, 'demo-copy'), 60_000);
+    const run = await waitRun(
+      'a run on demo-copy',
+      (r) => !before.has(r.id) && r.options.model === join(sandbox.workspace, 'demo-copy'),
+      60_000,
+    );
     assert.equal(run.label, 'demo-copy · TRIM ×40 · 50%');
     await waitRun(`run ${run.id} to start`, (r) => r.id === run.id && r.status !== 'queued', 60_000);
     await wb.runCommand('TRIM: Cancel Run');

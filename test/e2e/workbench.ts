@@ -10,7 +10,12 @@ export const UI_TIMEOUT = 30_000;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `probe` until it returns a truthy value; on timeout, the error names `what`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeout = UI_TIMEOUT, every = 250): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeout = UI_TIMEOUT,
+  every = 250,
+): Promise<T> {
   const t0 = Date.now();
   let last: unknown = null;
   for (;;) {
@@ -30,7 +35,10 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | null | u
 }
 
 export class Workbench {
-  constructor(public page: Page, readonly artifacts: string) {}
+  constructor(
+    public page: Page,
+    readonly artifacts: string,
+  ) {}
 
   async shot(name: string): Promise<void> {
     mkdirSync(this.artifacts, { recursive: true });
@@ -87,7 +95,9 @@ export class Workbench {
   }
 
   async openTrimContainer(): Promise<void> {
-    const icon = this.page.locator('.activitybar .action-item a[aria-label^="TRIM"], .activitybar .action-item[aria-label^="TRIM"]').first();
+    const icon = this.page
+      .locator('.activitybar .action-item a[aria-label^="TRIM"], .activitybar .action-item[aria-label^="TRIM"]')
+      .first();
     await waitFor('the TRIM icon in the activity bar (aria-label "TRIM")', () => icon.isVisible(), 60_000);
     const pane = this.runsPane();
     // The icon toggles the side bar: after a reload the container may be restoring (then a
@@ -142,6 +152,10 @@ export class Workbench {
 /** Pids of pruning workers (dist/worker.js) among `pids`. */
 export function workerPidsOf(pids: number[]): number[] {
   return pids.filter((pid) => {
-    try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/worker.js'); } catch { return false; }
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/worker.js');
+    } catch {
+      return false;
+    }
   });
 }

@@ -73,14 +73,35 @@ describe('bad options through the CLI (demo model)', () => {
     ['N:M with OWL', ['--nm', '2:4', '--allocation', 'owl'], 'E_OPTION', /cannot be combined with a layer allocation/],
     ['iterations -1', ['--trim', '--iterations', '-1'], 'E_OPTION', /--iterations: must be an integer ≥ 0, got -1/],
     ['nsamples 0', ['--nsamples', '0'], 'E_OPTION', /--nsamples: must be an integer ≥ 1/],
-    ['nsamples × seqlen longer than the text', ['--nsamples', '64', '--seqlen', '512', '--calib', shortText], 'E_OPTION', /--nsamples 64 × --seqlen 512 needs 32768 calibration tokens but .*short\.txt has \d+/],
+    [
+      'nsamples × seqlen longer than the text',
+      ['--nsamples', '64', '--seqlen', '512', '--calib', shortText],
+      'E_OPTION',
+      /--nsamples 64 × --seqlen 512 needs 32768 calibration tokens but .*short\.txt has \d+/,
+    ],
     ['seqlen beyond the model positions', ['--seqlen', '2048'], 'E_OPTION', /--seqlen 2048 exceeds the model's 1024 positions/],
-    ['calibration text missing', ['--calib', path.join(root, 'nope.txt')], 'E_TEXT', /Calibration text .*nope\.txt: cannot be read \(ENOENT\)/],
+    [
+      'calibration text missing',
+      ['--calib', path.join(root, 'nope.txt')],
+      'E_TEXT',
+      /Calibration text .*nope\.txt: cannot be read \(ENOENT\)/,
+    ],
     ['evaluation text missing', ['--eval', path.join(root, 'nope.txt')], 'E_TEXT', /Evaluation text .*nope\.txt: cannot be read/],
     ['output folder exists', ['--out', existing], 'E_OUTPUT', /already exists\. Choose another folder or pass --overwrite/, existing],
     ['output folder is the source', ['--model', copy, '--out', copy], 'E_OPTION', /is the source model folder/, copy],
-    ['output folder inside the source', ['--model', copy, '--out', path.join(copy, 'pruned')], 'E_OPTION', /lies inside the source model folder/],
-    ['output folder contains the source', ['--model', copy, '--out', root, '--overwrite'], 'E_OPTION', /contains the source model folder/, root],
+    [
+      'output folder inside the source',
+      ['--model', copy, '--out', path.join(copy, 'pruned')],
+      'E_OPTION',
+      /lies inside the source model folder/,
+    ],
+    [
+      'output folder contains the source',
+      ['--model', copy, '--out', root, '--overwrite'],
+      'E_OPTION',
+      /contains the source model folder/,
+      root,
+    ],
   ];
   for (const [name, args, code, message, preexisting] of cases) {
     it(`${name} → exit 2, ${code}`, () => {
@@ -96,7 +117,11 @@ describe('bad options through the CLI (demo model)', () => {
   }
 
   it('unparseable values are usage errors: exit 2 and a readable line', () => {
-    for (const args of [['--sparsity', 'abc'], ['--ep', 'rocm'], ['--nsamples', '1.5']]) {
+    for (const args of [
+      ['--sparsity', 'abc'],
+      ['--ep', 'rocm'],
+      ['--nsamples', '1.5'],
+    ]) {
       const out = path.join(root, 'usage-out');
       const r = cli(['prune', '--out', out, ...args]);
       tried++;
@@ -114,7 +139,10 @@ describe('bad options through the CLI (demo model)', () => {
     // A folder that is not a TRIM output (issue 16, class 3): refused, untouched.
     const refused = cli(['prune', '--out', out, '--overwrite', ...demoSmall]);
     assert.equal(refused.status, 2, refused.stderr);
-    assert.match(refused.stderr, /^error: --out .+ exists and is not a TRIM output \(it holds no trim-report\.json\); --overwrite only replaces/m);
+    assert.match(
+      refused.stderr,
+      /^error: --out .+ exists and is not a TRIM output \(it holds no trim-report\.json\); --overwrite only replaces/m,
+    );
     assert.deepEqual(fs.readdirSync(out), ['old.txt']);
     // Empty: replaced.
     fs.rmSync(path.join(out, 'old.txt'));
@@ -126,7 +154,10 @@ describe('bad options through the CLI (demo model)', () => {
     assert.ok(!fs.existsSync(path.join(out, 'old.txt')));
     assert.ok(fs.existsSync(path.join(out, 'model.safetensors')));
     assert.ok(!fs.existsSync(path.join(out, '.trim-resume')), 'the resume checkpoint is not part of the output');
-    assert.deepEqual(fs.readdirSync(root).filter((f) => f.includes('trim-partial')), []);
+    assert.deepEqual(
+      fs.readdirSync(root).filter((f) => f.includes('trim-partial')),
+      [],
+    );
   });
 
   it('the demo model was never modified', () => assert.deepEqual(hashTree(DEMO), demoHash));
@@ -134,11 +165,22 @@ describe('bad options through the CLI (demo model)', () => {
 
 describe('bad options through runPrune (the core)', () => {
   const opts = (patch: Partial<PruneOptions>): PruneOptions => ({
-    ...defaultPruneOptions(), nsamples: 8, seqlen: 64, eval: null, ep: 'cpu', out: path.join(root, 'core-out'), ...patch,
+    ...defaultPruneOptions(),
+    nsamples: 8,
+    seqlen: 64,
+    eval: null,
+    ep: 'cpu',
+    out: path.join(root, 'core-out'),
+    ...patch,
   });
   const cases: [string, Partial<PruneOptions>, string, RegExp][] = [
     ['seqlen beyond the positions', { seqlen: 4096 }, 'E_OPTION', /--seqlen 4096 exceeds the model's 1024 positions/],
-    ['nsamples × seqlen longer than the text', { nsamples: 4000, seqlen: 1024 }, 'E_OPTION', /--nsamples 4000 × --seqlen 1024 needs 4096000 calibration tokens/],
+    [
+      'nsamples × seqlen longer than the text',
+      { nsamples: 4000, seqlen: 1024 },
+      'E_OPTION',
+      /--nsamples 4000 × --seqlen 1024 needs 4096000 calibration tokens/,
+    ],
     ['sparsity outside [0, 1)', { sparsity: 1 }, 'E_OPTION', /--sparsity/],
     ['N:M with TRIM', { nm: '2:4', trim: true }, 'E_OPTION', /cannot be combined/],
     ['iterations < 0', { iterations: -3 }, 'E_OPTION', /--iterations/],
@@ -150,12 +192,15 @@ describe('bad options through runPrune (the core)', () => {
     it(name, async () => {
       const o = opts(patch);
       const events: string[] = [];
-      await assert.rejects(runPrune(o, (e) => events.push(e.type)), (e: unknown) => {
-        assert.ok(isTrimError(e), String(e));
-        assert.equal(e.code, code);
-        assert.match(e.message, message);
-        return true;
-      });
+      await assert.rejects(
+        runPrune(o, (e) => events.push(e.type)),
+        (e: unknown) => {
+          assert.ok(isTrimError(e), String(e));
+          assert.equal(e.code, code);
+          assert.match(e.message, message);
+          return true;
+        },
+      );
       tried++;
       assert.ok(!fs.existsSync(partialDirFor(path.resolve(o.out))));
       assert.ok(!events.includes('block_start'), 'refused before any block');

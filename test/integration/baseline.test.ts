@@ -33,11 +33,17 @@ describe('prune --trim --baseline', () => {
     assert.equal(r.baseline.cached, false);
     assert.equal(r.baseline.perplexity!.perplexity, p.perplexity.pruned!.perplexity);
     assert.equal(r.baseline.sparsity, p.sparsity);
-    assert.deepEqual(r.baseline.blocks.map((b) => b.layers.map((l) => l.achieved)), p.blocks.map((b) => b.layers.map((l) => l.achieved)));
+    assert.deepEqual(
+      r.baseline.blocks.map((b) => b.layers.map((l) => l.achieved)),
+      p.blocks.map((b) => b.layers.map((l) => l.achieved)),
+    );
     assert.equal(a.last.baseline_perplexity, p.perplexity.pruned!.perplexity);
     assert.equal(r.perplexity.dense!.perplexity, p.perplexity.dense!.perplexity);
     // Only the cache files remain in the cache folder (the baseline's checkpoint is gone).
-    assert.deepEqual(fs.readdirSync(env.TRIM_CACHE_DIR).filter((f) => !f.endsWith('.json')), []);
+    assert.deepEqual(
+      fs.readdirSync(env.TRIM_CACHE_DIR).filter((f) => !f.endsWith('.json')),
+      [],
+    );
     const b = cli(['prune', '--trim', '--iterations', '2', '--baseline', ...COMMON, '--out', path.join(root, 'trim-b')], env);
     assert.equal(b.status, 0, b.stderr);
     const rb = read(path.join(root, 'trim-b'));
@@ -49,35 +55,68 @@ describe('prune --trim --baseline', () => {
 
   it('leaves no baseline folder when cancelled during the baseline', { timeout: 120_000 }, async () => {
     const cache = path.join(root, 'cache-cancel');
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'prune', '--trim', '--baseline', ...COMMON, '--out', path.join(root, 'cancelled')], {
-      cwd: ROOT, env: { ...process.env, TRIM_CACHE_DIR: cache }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [path.join(ROOT, 'dist', 'cli.js'), 'prune', '--trim', '--baseline', ...COMMON, '--out', path.join(root, 'cancelled')],
+      {
+        cwd: ROOT,
+        env: { ...process.env, TRIM_CACHE_DIR: cache },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
-    await new Promise<void>((ok) => child.stdout.on('data', (d) => { out += String(d); if (out.includes('Baseline:') && out.includes('"block_start"') === false && out.includes('"progress"')) ok(); }));
+    await new Promise<void>((ok) =>
+      child.stdout.on('data', (d) => {
+        out += String(d);
+        if (out.includes('Baseline:') && out.includes('"block_start"') === false && out.includes('"progress"')) ok();
+      }),
+    );
     child.kill('SIGINT');
     assert.ok(!out.includes('"type":"start"'), 'cancelled after the baseline, not during it');
     const code = await new Promise<number | null>((ok) => child.on('exit', ok));
     assert.equal(code, 2);
     // Nothing of the baseline nor of the job is left beside --out, nor in the cache but its files.
-    assert.deepEqual(fs.readdirSync(root).filter((f) => f.includes('cancelled')), []);
-    assert.ok((fs.existsSync(cache) ? fs.readdirSync(cache) : []).every((f) => f.endsWith('.json')), `left in the cache: ${fs.existsSync(cache) ? fs.readdirSync(cache) : ''}`);
+    assert.deepEqual(
+      fs.readdirSync(root).filter((f) => f.includes('cancelled')),
+      [],
+    );
+    assert.ok(
+      (fs.existsSync(cache) ? fs.readdirSync(cache) : []).every((f) => f.endsWith('.json')),
+      `left in the cache: ${fs.existsSync(cache) ? fs.readdirSync(cache) : ''}`,
+    );
   });
 
-  it('keeps the baseline of a killed job inside the job\'s partial folder', { timeout: 120_000 }, async () => {
+  it("keeps the baseline of a killed job inside the job's partial folder", { timeout: 120_000 }, async () => {
     const cache = path.join(root, 'cache-kill');
     const out = path.join(root, 'killed');
     const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'prune', '--trim', '--baseline', ...COMMON, '--out', out], {
-      cwd: ROOT, env: { ...process.env, TRIM_CACHE_DIR: cache }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: ROOT,
+      env: { ...process.env, TRIM_CACHE_DIR: cache },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let seen = '';
-    await new Promise<void>((ok) => child.stdout.on('data', (d) => { seen += String(d); if (seen.includes('Baseline:') && seen.includes('"progress"')) ok(); }));
+    await new Promise<void>((ok) =>
+      child.stdout.on('data', (d) => {
+        seen += String(d);
+        if (seen.includes('Baseline:') && seen.includes('"progress"')) ok();
+      }),
+    );
     child.kill('SIGKILL');
     assert.ok(!seen.includes('"type":"start"'), 'killed after the baseline, not during it');
     await new Promise((ok) => child.on('exit', ok));
     // What the job manager removes after killing a worker whose lock names its job (cleanAfterDeath):
     // the output's lock and partialDirFor(out), which holds the baseline. Nothing else remains.
-    assert.deepEqual(fs.readdirSync(root).filter((f) => f.includes('killed')).sort(), ['.killed.trim-lock', '.killed.trim-partial']);
-    assert.ok((fs.existsSync(cache) ? fs.readdirSync(cache) : []).every((f) => f.endsWith('.json')), `left in the cache: ${fs.existsSync(cache) ? fs.readdirSync(cache) : ''}`);
+    assert.deepEqual(
+      fs
+        .readdirSync(root)
+        .filter((f) => f.includes('killed'))
+        .sort(),
+      ['.killed.trim-lock', '.killed.trim-partial'],
+    );
+    assert.ok(
+      (fs.existsSync(cache) ? fs.readdirSync(cache) : []).every((f) => f.endsWith('.json')),
+      `left in the cache: ${fs.existsSync(cache) ? fs.readdirSync(cache) : ''}`,
+    );
   });
 
   it('refuses --baseline without --trim', () => {

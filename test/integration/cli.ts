@@ -27,9 +27,15 @@ export interface CliResult {
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
   ensureBuilt();
   const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), ...args], {
-    cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 256 * 2 ** 20,
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    maxBuffer: 256 * 2 ** 20,
   });
-  const lines = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   return { status: r.status, lines, stderr: r.stderr, last: lines[lines.length - 1] ?? {} };
 }
 

@@ -19,7 +19,7 @@ function run(cmd: string, args: string[]): { status: number | null; stdout: stri
 }
 
 describe('CLI words', () => {
-  it('--version: the package version and onnxruntime-node\'s', () => {
+  it("--version: the package version and onnxruntime-node's", () => {
     const r = run(process.execPath, ['dist/cli.js', '--version']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), `trim-vscode ${pkg.version} (onnxruntime-node ${ortPkg.version}, node ${process.version})`);

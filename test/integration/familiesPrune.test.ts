@@ -22,11 +22,31 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const calib = path.join(tmp, 'calib.txt');
 fs.writeFileSync(calib, fs.readFileSync(path.join(ROOT, 'media', 'data', 'calib.txt'), 'utf8').slice(0, 40000));
 
-async function prune(model: string, fused: boolean, extra: Partial<PruneOptions>, env: Record<string, string> = {}): Promise<{ dir: string; report: TrimReport }> {
-  const out = path.join(tmp, `${path.basename(model)}-${fused ? 'fused' : 'blocks'}-${extra.blocksPerRun ?? 1}-${Object.values(env).join('-')}`);
+async function prune(
+  model: string,
+  fused: boolean,
+  extra: Partial<PruneOptions>,
+  env: Record<string, string> = {},
+): Promise<{ dir: string; report: TrimReport }> {
+  const out = path.join(
+    tmp,
+    `${path.basename(model)}-${fused ? 'fused' : 'blocks'}-${extra.blocksPerRun ?? 1}-${Object.values(env).join('-')}`,
+  );
   const o: PruneOptions = {
-    ...defaultPruneOptions(), model, out, overwrite: true, sparsity: 0.5, trim: true, iterations: 4, nsamples: 8, seqlen: 64, batch: 4,
-    calib, eval: null, ep: 'cpu', ...extra,
+    ...defaultPruneOptions(),
+    model,
+    out,
+    overwrite: true,
+    sparsity: 0.5,
+    trim: true,
+    iterations: 4,
+    nsamples: 8,
+    seqlen: 64,
+    batch: 4,
+    calib,
+    eval: null,
+    ep: 'cpu',
+    ...extra,
   };
   const vars = { TRIM_FUSED: fused ? '1' : '0', ...env };
   const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
@@ -44,7 +64,13 @@ async function prune(model: string, fused: boolean, extra: Partial<PruneOptions>
 
 /** Every safetensors file of a checkpoint folder, by name. */
 function weights(dir: string): Map<string, Buffer> {
-  return new Map(fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort().map((f) => [f, fs.readFileSync(path.join(dir, f))]));
+  return new Map(
+    fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.safetensors'))
+      .sort()
+      .map((f) => [f, fs.readFileSync(path.join(dir, f))]),
+  );
 }
 
 const LINEARS: Record<string, string[]> = {
@@ -65,26 +91,48 @@ describe('prune --trim on Qwen3, Gemma 2, Gemma 3 and Phi-3 (fused = block by bl
       const d = await prune(model, true, { blocksPerRun: 8 }, cuda);
       const src = weights(model);
       const wa = weights(a.dir);
-      assert.deepEqual([...wa.keys()], [...src.keys()], 'the output keeps the source\'s files (shards)');
+      assert.deepEqual([...wa.keys()], [...src.keys()], "the output keeps the source's files (shards)");
       for (const [f, buf] of wa) {
         assert.ok(buf.equals(weights(b.dir).get(f)!), `${f}: fused and block-by-block outputs differ`);
         assert.ok(buf.equals(weights(d.dir).get(f)!), `${f}: outputs differ (CUDA choices, all blocks in one run)`);
       }
-      assert.ok([...wa].some(([f, buf]) => !buf.equals(src.get(f)!)), 'nothing was pruned');
+      assert.ok(
+        [...wa].some(([f, buf]) => !buf.equals(src.get(f)!)),
+        'nothing was pruned',
+      );
       for (const r of [a.report, b.report]) {
         assert.equal(r.model.family, name.split('-')[0]);
         assert.deepEqual(r.model.linears, LINEARS[name]);
         assert.ok(Math.abs(r.sparsity - 0.5) < 0.02, `sparsity ${r.sparsity}`);
-        for (const blk of r.blocks) assert.deepEqual(blk.layers.map((l) => l.name), LINEARS[name]);
+        for (const blk of r.blocks)
+          assert.deepEqual(
+            blk.layers.map((l) => l.name),
+            LINEARS[name],
+          );
       }
-      assert.deepEqual(b.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)), a.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)));
+      assert.deepEqual(
+        b.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)),
+        a.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)),
+      );
       if (name === 'phi3-f32') {
         // 4 heads of 8, 2 key/value heads: q rows 0-31, k 32-47, v 48-63; intermediate 64: gate 0-63, up 64-127.
         assert.deepEqual(a.report.model.linearParts, {
-          qkv_proj: [{ name: 'q', start: 0, end: 32 }, { name: 'k', start: 32, end: 48 }, { name: 'v', start: 48, end: 64 }],
-          gate_up_proj: [{ name: 'gate', start: 0, end: 64 }, { name: 'up', start: 64, end: 128 }],
+          qkv_proj: [
+            { name: 'q', start: 0, end: 32 },
+            { name: 'k', start: 32, end: 48 },
+            { name: 'v', start: 48, end: 64 },
+          ],
+          gate_up_proj: [
+            { name: 'gate', start: 0, end: 64 },
+            { name: 'up', start: 64, end: 128 },
+          ],
         });
-        assert.deepEqual(a.report.model.linearShapes, [[64, 32], [32, 32], [128, 32], [32, 64]]);
+        assert.deepEqual(a.report.model.linearShapes, [
+          [64, 32],
+          [32, 32],
+          [128, 32],
+          [32, 64],
+        ]);
       } else assert.equal(a.report.model.linearParts, undefined);
     });
   }

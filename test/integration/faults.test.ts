@@ -23,7 +23,9 @@ const CLI = path.join(ROOT, 'dist', 'cli.js');
 const DEMO_BYTES = fs.readdirSync(DEMO).reduce((a, f) => a + fs.statSync(path.join(DEMO, f)).size, 0);
 const tally = { diskFull: 0, kills: 0, cancels: 0 };
 after(() => {
-  console.log(`faults injected: ${tally.diskFull} disk-full, ${tally.kills} SIGKILL, ${tally.cancels} cancel; source unchanged and nothing left behind in each`);
+  console.log(
+    `faults injected: ${tally.diskFull} disk-full, ${tally.kills} SIGKILL, ${tally.cancels} cancel; source unchanged and nothing left behind in each`,
+  );
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -32,14 +34,25 @@ function assertClean(parent: string, out: string): void {
   assert.ok(!fs.existsSync(partialDirFor(out)), `${partialDirFor(out)} was left behind`);
   assert.ok(!fs.existsSync(out), `${out} was left behind`);
   assert.deepEqual(fs.readdirSync(parent), [], `left in ${parent}`);
-  assert.deepEqual(fs.existsSync(cacheDir) ? fs.readdirSync(cacheDir).filter((f) => !/^dense-[0-9a-f]+\.json$/.test(f)) : [], [], 'temporary files in the cache');
+  assert.deepEqual(
+    fs.existsSync(cacheDir) ? fs.readdirSync(cacheDir).filter((f) => !/^dense-[0-9a-f]+\.json$/.test(f)) : [],
+    [],
+    'temporary files in the cache',
+  );
   assert.deepEqual(hashTree(DEMO), demoHash, 'the source changed');
 }
 
 function runCli(args: string[], limitKb?: number): { status: number | null; stderr: string; events: Record<string, unknown>[] } {
   const cmd = `${limitKb ? `ulimit -f ${limitKb} && ` : ''}exec "${process.execPath}" "${CLI}" ${args.map((a) => `'${a}'`).join(' ')}`;
-  const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8', env: { ...process.env, TRIM_CACHE_DIR: cacheDir }, maxBuffer: 64 * 2 ** 20 });
-  const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const r = spawnSync('bash', ['-c', cmd], {
+    encoding: 'utf8',
+    env: { ...process.env, TRIM_CACHE_DIR: cacheDir },
+    maxBuffer: 64 * 2 ** 20,
+  });
+  const events = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   return { status: r.status, stderr: r.stderr, events };
 }
 
@@ -60,7 +73,9 @@ describe('the output disk fills up', () => {
     return false;
   };
   before(() => ensureBuilt());
-  after(() => { if (mnt) spawnSync('umount', [mnt]); });
+  after(() => {
+    if (mnt) spawnSync('umount', [mnt]);
+  });
 
   // Sizes around the copy of the demo model (~14.2 MB): full while copying the shards, then at
   // the first and at the second block checkpoint (0.5 MB of block inputs each).
@@ -68,12 +83,21 @@ describe('the output disk fills up', () => {
   const sizes: [string, number, RegExp][] = [
     ['2 MiB: full while copying the shard', 2 * KiB * KiB, /writing .*trim-partial: the disk is full \(ENOSPC\)/],
     ['the copy minus 400 KiB: full at the end of the copy', DEMO_BYTES - 400 * KiB, /writing .*trim-partial: the disk is full \(ENOSPC\)/],
-    ['the copy plus 300 KiB: full at the first block checkpoint', DEMO_BYTES + 300 * KiB, /resume checkpoint .*: the disk is full \(ENOSPC\)/],
-    ['the copy plus 800 KiB: full at the second block checkpoint', DEMO_BYTES + 800 * KiB, /resume checkpoint .*: the disk is full \(ENOSPC\)/],
+    [
+      'the copy plus 300 KiB: full at the first block checkpoint',
+      DEMO_BYTES + 300 * KiB,
+      /resume checkpoint .*: the disk is full \(ENOSPC\)/,
+    ],
+    [
+      'the copy plus 800 KiB: full at the second block checkpoint',
+      DEMO_BYTES + 800 * KiB,
+      /resume checkpoint .*: the disk is full \(ENOSPC\)/,
+    ],
   ];
   for (const [name, bytes, message] of sizes) {
     it(`small filesystem, ${name}`, (t) => {
-      if (!mount(bytes)) return t.skip(`cannot mount a small filesystem here (${mountError || 'not permitted'}); the ulimit -f case below still runs`);
+      if (!mount(bytes))
+        return t.skip(`cannot mount a small filesystem here (${mountError || 'not permitted'}); the ulimit -f case below still runs`);
       const out = path.join(mnt!, 'out');
       const r = runCli(['prune', '--out', out, ...small]);
       tally.diskFull++;
@@ -97,14 +121,18 @@ describe('the output disk fills up', () => {
   });
 
   it('file size limit (ulimit -f): EFBIG while copying the shard', (t) => {
-    if (spawnSync('bash', ['-c', 'ulimit -f 4096']).status !== 0) return t.skip('neither a small filesystem nor ulimit -f is available here');
+    if (spawnSync('bash', ['-c', 'ulimit -f 4096']).status !== 0)
+      return t.skip('neither a small filesystem nor ulimit -f is available here');
     const parent = path.join(root, 'ulimit');
     fs.mkdirSync(parent);
     const out = path.join(parent, 'out');
     const r = runCli(['prune', '--out', out, ...small], 4096);
     tally.diskFull++;
     assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /^error: writing .*: the file is larger than the filesystem or the file size limit \(ulimit -f\) allows \(EFBIG\)/m);
+    assert.match(
+      r.stderr,
+      /^error: writing .*: the file is larger than the filesystem or the file size limit \(ulimit -f\) allows \(EFBIG\)/m,
+    );
     assertClean(parent, out);
   });
 });
@@ -113,17 +141,32 @@ describe('the worker killed or cancelled at any moment (job manager + dist/worke
   before(() => ensureBuilt());
   const store = new RunStore(path.join(root, 'store'));
   const jm = new JobManager({
-    workerPath: path.join(ROOT, 'dist', 'worker.js'), store, execPath: process.execPath,
-    env: { ...process.env, TRIM_CACHE_DIR: cacheDir }, killGraceMs: 2000, exitGraceMs: 2000,
+    workerPath: path.join(ROOT, 'dist', 'worker.js'),
+    store,
+    execPath: process.execPath,
+    env: { ...process.env, TRIM_CACHE_DIR: cacheDir },
+    killGraceMs: 2000,
+    exitGraceMs: 2000,
   });
   after(() => jm.dispose());
 
   const options = (out: string): PruneOptions => ({
-    ...defaultPruneOptions(), out, nsamples: 8, seqlen: 64, maxEvalWindows: 2, ep: 'cpu', trim: true, iterations: 1,
+    ...defaultPruneOptions(),
+    out,
+    nsamples: 8,
+    seqlen: 64,
+    maxEvalWindows: 2,
+    ep: 'cpu',
+    trim: true,
+    iterations: 1,
   });
 
   /** Runs a job; `act` is called on each event and may kill or cancel; returns the finished run. */
-  async function runJob(name: string, act: (e: TrimEvent, id: string) => void, delayMs?: number): Promise<{ run: RunRecord; out: string; parent: string; seen: string[] }> {
+  async function runJob(
+    name: string,
+    act: (e: TrimEvent, id: string) => void,
+    delayMs?: number,
+  ): Promise<{ run: RunRecord; out: string; parent: string; seen: string[] }> {
     const parent = path.join(root, name);
     fs.mkdirSync(parent);
     const out = path.join(parent, 'out');
@@ -131,19 +174,28 @@ describe('the worker killed or cancelled at any moment (job manager + dist/worke
     const run = jm.submit({ options: options(out), outAuto: false });
     const onEvent = (id: string, e: TrimEvent): void => {
       if (id !== run.id) return;
-      seen.push(e.type === 'phase' ? `phase:${e.phase}` : e.type === 'block_start' || e.type === 'block_end' ? `${e.type}:${e.block}` : e.type);
+      seen.push(
+        e.type === 'phase' ? `phase:${e.phase}` : e.type === 'block_start' || e.type === 'block_end' ? `${e.type}:${e.block}` : e.type,
+      );
       act(e, id);
     };
     jm.on('event', onEvent);
     let timer: NodeJS.Timeout | null = null;
-    if (delayMs !== undefined) timer = setTimeout(() => { const pid = jm.workerPid; if (pid && jm.activeId === run.id) process.kill(pid, 'SIGKILL'); }, delayMs);
+    if (delayMs !== undefined)
+      timer = setTimeout(() => {
+        const pid = jm.workerPid;
+        if (pid && jm.activeId === run.id) process.kill(pid, 'SIGKILL');
+      }, delayMs);
     const finished = await jm.whenFinished(run.id);
     if (timer) clearTimeout(timer);
     jm.off('event', onEvent);
     return { run: finished, out, parent, seen };
   }
 
-  const killNow = (): void => { const pid = jm.workerPid; if (pid) process.kill(pid, 'SIGKILL'); };
+  const killNow = (): void => {
+    const pid = jm.workerPid;
+    if (pid) process.kill(pid, 'SIGKILL');
+  };
   let layers = 0;
   const points: [string, (e: TrimEvent) => boolean][] = [
     ['at start', (e) => e.type === 'start'],
@@ -160,7 +212,10 @@ describe('the worker killed or cancelled at any moment (job manager + dist/worke
   /** A killed run fails with WORKER_CRASHED and leaves nothing, or (killed after its commit) a complete output. */
   function assertAfterKill(r: Awaited<ReturnType<typeof runJob>>): void {
     if (r.run.status === 'done' || fs.existsSync(r.out)) {
-      assert.ok(fs.existsSync(path.join(r.out, 'trim-report.json')) && fs.existsSync(path.join(r.out, 'model.safetensors')), 'an output folder must be complete');
+      assert.ok(
+        fs.existsSync(path.join(r.out, 'trim-report.json')) && fs.existsSync(path.join(r.out, 'model.safetensors')),
+        'an output folder must be complete',
+      );
       assert.ok(!fs.existsSync(partialDirFor(r.out)));
       assert.deepEqual(hashTree(DEMO), demoHash);
       fs.rmSync(r.parent, { recursive: true, force: true });
@@ -175,7 +230,9 @@ describe('the worker killed or cancelled at any moment (job manager + dist/worke
   points.forEach(([name, when], i) => {
     it(`SIGKILL ${name}`, async () => {
       layers = 0;
-      const r = await runJob(`kill-${i}`, (e) => { if (when(e)) killNow(); });
+      const r = await runJob(`kill-${i}`, (e) => {
+        if (when(e)) killNow();
+      });
       tally.kills++;
       assert.ok(r.seen.length > 0);
       assertAfterKill(r);
@@ -189,9 +246,17 @@ describe('the worker killed or cancelled at any moment (job manager + dist/worke
       const nth = k % 3 === 2 ? null : 1 + Math.floor(rand.uniform() * 64);
       const delay = nth === null ? Math.round(100 + rand.uniform() * 4000) : undefined;
       let n = 0;
-      const r = await runJob(`random-${k}`, () => { if (nth !== null && ++n === nth) killNow(); }, delay);
+      const r = await runJob(
+        `random-${k}`,
+        () => {
+          if (nth !== null && ++n === nth) killNow();
+        },
+        delay,
+      );
       tally.kills++;
-      t.diagnostic(`kill ${nth !== null ? `at event ${nth}` : `after ${delay} ms`}: ${r.run.status}, last event seen ${r.seen.at(-1) ?? 'none'} (${r.seen.length} events)`);
+      t.diagnostic(
+        `kill ${nth !== null ? `at event ${nth}` : `after ${delay} ms`}: ${r.run.status}, last event seen ${r.seen.at(-1) ?? 'none'} (${r.seen.length} events)`,
+      );
       assertAfterKill(r);
     }
   });
@@ -205,7 +270,9 @@ describe('the worker killed or cancelled at any moment (job manager + dist/worke
     it(`Cancel ${name}`, async () => {
       layers = 0;
       let asked: Promise<boolean> | null = null;
-      const r = await runJob(`cancel-${i}`, (e, id) => { if (!asked && when(e)) asked = jm.cancel(id); });
+      const r = await runJob(`cancel-${i}`, (e, id) => {
+        if (!asked && when(e)) asked = jm.cancel(id);
+      });
       tally.cancels++;
       assert.equal(await asked, true);
       assert.equal(r.run.status, 'cancelled');

@@ -20,21 +20,48 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 function writeTokenizer(dir: string): void {
   const vocab: Record<string, number> = { '<unk>': 0 };
   for (let c = 32; c < 127; c++) vocab[String.fromCharCode(c)] = c - 31;
-  fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify({
-    version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null,
-    pre_tokenizer: { type: 'Split', pattern: { Regex: '.' }, behavior: 'Isolated', invert: false },
-    post_processor: null, decoder: null, model: { type: 'WordLevel', vocab, unk_token: '<unk>' },
-  }));
+  fs.writeFileSync(
+    path.join(dir, 'tokenizer.json'),
+    JSON.stringify({
+      version: '1.0',
+      truncation: null,
+      padding: null,
+      added_tokens: [],
+      normalizer: null,
+      pre_tokenizer: { type: 'Split', pattern: { Regex: '.' }, behavior: 'Isolated', invert: false },
+      post_processor: null,
+      decoder: null,
+      model: { type: 'WordLevel', vocab, unk_token: '<unk>' },
+    }),
+  );
 }
 
 const calib = path.join(tmp, 'calib.txt');
 fs.writeFileSync(calib, fs.readFileSync(path.join(ROOT, 'media', 'data', 'calib.txt'), 'utf8').slice(0, 20000));
 
-async function prune(model: string, fused: boolean, extra: Partial<PruneOptions>, env: Record<string, string> = {}): Promise<{ dir: string; report: TrimReport }> {
-  const out = path.join(tmp, `${path.basename(model)}-${fused ? 'fused' : 'blocks'}-${extra.trim ? 'trim' : 'wanda'}-${extra.blocksPerRun ?? 1}-${Object.values(env).join('-')}`);
+async function prune(
+  model: string,
+  fused: boolean,
+  extra: Partial<PruneOptions>,
+  env: Record<string, string> = {},
+): Promise<{ dir: string; report: TrimReport }> {
+  const out = path.join(
+    tmp,
+    `${path.basename(model)}-${fused ? 'fused' : 'blocks'}-${extra.trim ? 'trim' : 'wanda'}-${extra.blocksPerRun ?? 1}-${Object.values(env).join('-')}`,
+  );
   const o: PruneOptions = {
-    ...defaultPruneOptions(), model, out, overwrite: true, sparsity: 0.6, nsamples: 8, seqlen: 32, batch: 4,
-    calib, eval: null, ep: 'cpu', ...extra,
+    ...defaultPruneOptions(),
+    model,
+    out,
+    overwrite: true,
+    sparsity: 0.6,
+    nsamples: 8,
+    seqlen: 32,
+    batch: 4,
+    calib,
+    eval: null,
+    ep: 'cpu',
+    ...extra,
   };
   const vars = { TRIM_FUSED: fused ? '1' : '0', ...env };
   const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
@@ -76,14 +103,24 @@ describe('fused pruning = block-by-block pruning, byte for byte', () => {
         assert.ok(bytes(a.dir).equals(bytes(c.dir)), 'pruned checkpoints differ (flat ranks, keep bits, weights in the session)');
         assert.ok(bytes(a.dir).equals(bytes(d.dir)), 'pruned checkpoints differ (the same, all blocks in one run)');
         assert.ok(bytes(a.dir).equals(bytes(e.dir)), 'pruned checkpoints differ (flat ranks, keep bits, weights fed)');
-        for (const x of [c, d, e]) assert.deepEqual(x.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)), b.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)));
+        for (const x of [c, d, e])
+          assert.deepEqual(
+            x.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)),
+            b.report.blocks.map((blk) => blk.layers.map((l) => l.rowSparsity)),
+          );
         assert.ok(!bytes(a.dir).equals(fs.readFileSync(path.join(model, 'model.safetensors'))), 'nothing was pruned');
         assert.equal(b.report.sparsity, a.report.sparsity);
-        b.report.blocks.forEach((blk, i) => blk.layers.forEach((l, j) => {
-          const m = a.report.blocks[i].layers[j];
-          assert.deepEqual([l.lr, l.iteration, l.rowSparsity], [m.lr, m.iteration, m.rowSparsity], `${l.name} of block ${i}`);
-          if (trim) assert.ok(Math.abs(l.metricAfter! - m.metricAfter!) <= 1e-9, `${l.name} of block ${i}: metric ${l.metricAfter} vs ${m.metricAfter}`);
-        }));
+        b.report.blocks.forEach((blk, i) =>
+          blk.layers.forEach((l, j) => {
+            const m = a.report.blocks[i].layers[j];
+            assert.deepEqual([l.lr, l.iteration, l.rowSparsity], [m.lr, m.iteration, m.rowSparsity], `${l.name} of block ${i}`);
+            if (trim)
+              assert.ok(
+                Math.abs(l.metricAfter! - m.metricAfter!) <= 1e-9,
+                `${l.name} of block ${i}: metric ${l.metricAfter} vs ${m.metricAfter}`,
+              );
+          }),
+        );
       });
     }
   }

@@ -47,7 +47,12 @@ test('a shard cut short after its header was read: E_SAFETENSORS naming the fold
 
 test('the device out of memory while the session reads the weights: E_EP asking for a lower --gpu-memory', async () => {
   // ORT's message when the CUDA allocator fails inside session creation (the shape of it; no GPU here).
-  const oom = { ep: 'cpu', session: async () => { throw new Error('Deserialize tensor w.mlp.up_proj.weight.0 failed.CUDA failure 2: out of memory ; GPU=0'); } } as unknown as Engine;
+  const oom = {
+    ep: 'cpu',
+    session: async () => {
+      throw new Error('Deserialize tensor w.mlp.up_proj.weight.0 failed.CUDA failure 2: out of memory ; GPU=0');
+    },
+  } as unknown as Engine;
   const p = await pruner(DEMO, oom);
   await assert.rejects(p.prepare(0, 1, true, true), (e: unknown) => {
     assert.ok(isTrimError(e) && e.code === 'E_EP', String(e));

@@ -52,7 +52,12 @@ before(async () => {
   server = http.createServer((req, res) => {
     if (req.url === `/${NAME}`) {
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ name: NAME, versions: { [VERSION]: { dist: { tarball: `${registry}/${NAME}/-/${NAME}-${VERSION}.tgz`, integrity } } } }));
+      res.end(
+        JSON.stringify({
+          name: NAME,
+          versions: { [VERSION]: { dist: { tarball: `${registry}/${NAME}/-/${NAME}-${VERSION}.tgz`, integrity } } },
+        }),
+      );
       return;
     }
     if (req.url === `/${NAME}/-/${NAME}-${VERSION}.tgz`) {
@@ -83,7 +88,11 @@ after(() => {
   server?.close();
 });
 
-interface Run { status: number | null; stdout: string; stderr: string }
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs the CLI without blocking this process (which serves the registry). */
 function cli(args: string[], env: NodeJS.ProcessEnv, opts: { killWhen?: () => boolean } = {}): Promise<Run> {
@@ -94,12 +103,14 @@ function cli(args: string[], env: NodeJS.ProcessEnv, opts: { killWhen?: () => bo
     child.stdout.on('data', (d: Buffer) => (stdout += d));
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     // Polled: SIGKILL once the condition holds (and the child had a moment to write what it got).
-    const poll = opts.killWhen ? setInterval(() => {
-      if (opts.killWhen!()) {
-        clearInterval(poll);
-        setTimeout(() => child.kill('SIGKILL'), 300);
-      }
-    }, 50) : undefined;
+    const poll = opts.killWhen
+      ? setInterval(() => {
+          if (opts.killWhen!()) {
+            clearInterval(poll);
+            setTimeout(() => child.kill('SIGKILL'), 300);
+          }
+        }, 50)
+      : undefined;
     child.on('close', (status) => {
       clearInterval(poll);
       resolve({ status, stdout, stderr });
@@ -129,14 +140,18 @@ function assertRefused(r: Run, message: RegExp): void {
 }
 
 function assertInstalled(env: NodeJS.ProcessEnv): void {
-  const m = JSON.parse(fs.readFileSync(path.join(installOf(env), 'trim-gpu.json'), 'utf8')) as { ortVersion: string; source: { integrity?: string } };
+  const m = JSON.parse(fs.readFileSync(path.join(installOf(env), 'trim-gpu.json'), 'utf8')) as {
+    ortVersion: string;
+    source: { integrity?: string };
+  };
   assert.equal(m.ortVersion, '1.29.0');
   assert.deepEqual(fs.readFileSync(path.join(binOf(env), 'libonnxruntime_providers_cuda.so')), cudaLib);
   assert.deepEqual(fs.readFileSync(path.join(binOf(env), 'libonnxruntime_providers_shared.so')), sharedLib);
   assert.ok(!fs.existsSync(path.join(binOf(env), 'libonnxruntime_providers_tensorrt.so')));
   // The private copy of onnxruntime-node's binding, byte for byte.
   const npmBin = path.join(ROOT, 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64');
-  for (const f of ['libonnxruntime.so.1', 'onnxruntime_binding.node']) assert.ok(fs.readFileSync(path.join(binOf(env), f)).equals(fs.readFileSync(path.join(npmBin, f))), f);
+  for (const f of ['libonnxruntime.so.1', 'onnxruntime_binding.node'])
+    assert.ok(fs.readFileSync(path.join(binOf(env), f)).equals(fs.readFileSync(path.join(npmBin, f))), f);
   assert.deepEqual(leftovers(env), []);
 }
 
@@ -227,7 +242,10 @@ test('--provider-dir: ONNX Runtime 1.29.0 is installed; another version is refus
   fs.writeFileSync(path.join(old, 'libonnxruntime_providers_shared.so'), sharedLib);
   fs.writeFileSync(path.join(old, 'libonnxruntime.so.1.28.0'), '');
   const env2 = cacheEnv('dir-old');
-  assertRefused(await cli(['gpu', 'setup', '--provider-dir', old], env2), /it is ONNX Runtime 1\.28\.0; TRIM uses onnxruntime-node 1\.29\.0/);
+  assertRefused(
+    await cli(['gpu', 'setup', '--provider-dir', old], env2),
+    /it is ONNX Runtime 1\.28\.0; TRIM uses onnxruntime-node 1\.29\.0/,
+  );
   assert.ok(!fs.existsSync(installOf(env2)));
   assert.deepEqual(leftovers(env2), []);
 });
@@ -237,44 +255,65 @@ test('--provider-dir: ONNX Runtime 1.29.0 is installed; another version is refus
 const REAL = path.join(ROOT, '.cache', 'gpu', 'com.github.asus4.onnxruntime.linux-x64-gpu-0.4.9.tgz');
 const realEnv = { TRIM_CACHE_DIR: path.join(work, 'real') };
 
-test('the real package from registry.npmjs.org (cached in .cache/gpu/): integrity checked, installed, loaded by the CLI', { timeout: 600_000 }, async (t) => {
-  const cached = fs.existsSync(REAL);
-  fs.mkdirSync(path.dirname(REAL), { recursive: true });
-  const t0 = performance.now();
-  const r = await cli(['gpu', 'setup', '--json', ...(cached ? ['--from', REAL] : ['--save-tarball', REAL])], { ...realEnv, npm_config_registry: '' });
-  assert.equal(r.status, 0, r.stderr);
-  const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { downloaded: number; status: string };
-  t.diagnostic(`${cached ? 'installed from the cached tarball' : `downloaded ${res.downloaded} bytes`} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  if (!cached) assert.equal(res.downloaded, 179145956);
-  const bin = path.join(realEnv.TRIM_CACHE_DIR, 'gpu/onnxruntime-1.29.0-cuda/node_modules/onnxruntime-node/bin/napi-v6/linux/x64');
-  assert.equal(fs.statSync(path.join(bin, 'libonnxruntime_providers_cuda.so')).size, 229780440);
-  assert.equal(fs.statSync(path.join(bin, 'libonnxruntime_providers_shared.so')).size, 14632);
-  const d = await cli(['gpu', 'doctor', '--json'], realEnv);
-  const diag = JSON.parse(d.stdout) as { provider: { present: boolean; binDir: string } };
-  assert.equal(diag.provider.present, true);
-  assert.equal(diag.provider.binDir, bin);
-});
-
-const hasDriver = ['/usr/lib/x86_64-linux-gnu/libcuda.so.1', '/lib/x86_64-linux-gnu/libcuda.so.1', '/usr/lib64/libcuda.so.1'].some((f) => fs.existsSync(f));
-
-test('no NVIDIA driver here: `gpu doctor` says so in one line; `prune --ep auto` notes it and runs on the CPU', { skip: hasDriver && 'this machine has an NVIDIA driver' }, async () => {
-  const d = await cli(['gpu', 'doctor'], { TRIM_CACHE_DIR: path.join(work, 'none') });
-  assert.equal(d.status, 0, d.stderr);
-  assert.equal(d.stdout, 'No NVIDIA driver: libcuda.so.1 was not found and there is no nvidia-smi; TRIM runs on the CPU.\n');
-  // With the real provider installed too: still the CPU, with the same one-line notice.
-  for (const env of [{ TRIM_CACHE_DIR: path.join(work, 'none') }, realEnv]) {
-    const out = path.join(work, `demo-${path.basename(env.TRIM_CACHE_DIR)}`);
-    const r = await cli(['prune', '--ep', 'auto', '--nsamples', '4', '--no-eval', '--out', out, '--json'], env);
+test(
+  'the real package from registry.npmjs.org (cached in .cache/gpu/): integrity checked, installed, loaded by the CLI',
+  { timeout: 600_000 },
+  async (t) => {
+    const cached = fs.existsSync(REAL);
+    fs.mkdirSync(path.dirname(REAL), { recursive: true });
+    const t0 = performance.now();
+    const r = await cli(['gpu', 'setup', '--json', ...(cached ? ['--from', REAL] : ['--save-tarball', REAL])], {
+      ...realEnv,
+      npm_config_registry: '',
+    });
     assert.equal(r.status, 0, r.stderr);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    const start = events.find((e) => e.type === 'start')!;
-    assert.equal(start.ep, 'cpu');
-    assert.equal(start.epNotice, 'CUDA unavailable (no NVIDIA driver); running on the CPU.');
-    const summary = events[events.length - 1];
-    assert.equal(summary.ep, 'cpu');
-    assert.equal(summary.precision, 'float32');
-    const report = JSON.parse(fs.readFileSync(path.join(out, 'trim-report.json'), 'utf8')) as { options: { precision: string }; device: string };
-    assert.equal(report.options.precision, 'float32');
-    assert.equal(report.device, 'CPU: no NVIDIA driver');
-  }
-});
+    const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { downloaded: number; status: string };
+    t.diagnostic(
+      `${cached ? 'installed from the cached tarball' : `downloaded ${res.downloaded} bytes`} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+    if (!cached) assert.equal(res.downloaded, 179145956);
+    const bin = path.join(realEnv.TRIM_CACHE_DIR, 'gpu/onnxruntime-1.29.0-cuda/node_modules/onnxruntime-node/bin/napi-v6/linux/x64');
+    assert.equal(fs.statSync(path.join(bin, 'libonnxruntime_providers_cuda.so')).size, 229780440);
+    assert.equal(fs.statSync(path.join(bin, 'libonnxruntime_providers_shared.so')).size, 14632);
+    const d = await cli(['gpu', 'doctor', '--json'], realEnv);
+    const diag = JSON.parse(d.stdout) as { provider: { present: boolean; binDir: string } };
+    assert.equal(diag.provider.present, true);
+    assert.equal(diag.provider.binDir, bin);
+  },
+);
+
+const hasDriver = ['/usr/lib/x86_64-linux-gnu/libcuda.so.1', '/lib/x86_64-linux-gnu/libcuda.so.1', '/usr/lib64/libcuda.so.1'].some((f) =>
+  fs.existsSync(f),
+);
+
+test(
+  'no NVIDIA driver here: `gpu doctor` says so in one line; `prune --ep auto` notes it and runs on the CPU',
+  { skip: hasDriver && 'this machine has an NVIDIA driver' },
+  async () => {
+    const d = await cli(['gpu', 'doctor'], { TRIM_CACHE_DIR: path.join(work, 'none') });
+    assert.equal(d.status, 0, d.stderr);
+    assert.equal(d.stdout, 'No NVIDIA driver: libcuda.so.1 was not found and there is no nvidia-smi; TRIM runs on the CPU.\n');
+    // With the real provider installed too: still the CPU, with the same one-line notice.
+    for (const env of [{ TRIM_CACHE_DIR: path.join(work, 'none') }, realEnv]) {
+      const out = path.join(work, `demo-${path.basename(env.TRIM_CACHE_DIR)}`);
+      const r = await cli(['prune', '--ep', 'auto', '--nsamples', '4', '--no-eval', '--out', out, '--json'], env);
+      assert.equal(r.status, 0, r.stderr);
+      const events = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const start = events.find((e) => e.type === 'start')!;
+      assert.equal(start.ep, 'cpu');
+      assert.equal(start.epNotice, 'CUDA unavailable (no NVIDIA driver); running on the CPU.');
+      const summary = events[events.length - 1];
+      assert.equal(summary.ep, 'cpu');
+      assert.equal(summary.precision, 'float32');
+      const report = JSON.parse(fs.readFileSync(path.join(out, 'trim-report.json'), 'utf8')) as {
+        options: { precision: string };
+        device: string;
+      };
+      assert.equal(report.options.precision, 'float32');
+      assert.equal(report.device, 'CPU: no NVIDIA driver');
+    }
+  },
+);

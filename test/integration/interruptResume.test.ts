@@ -18,14 +18,28 @@ const dir = tmp('trim-jm-resume-');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function options(name: string): PruneOptions {
-  return { ...defaultPruneOptions(), out: path.join(dir, name), nsamples: 32, seqlen: 128, maxEvalWindows: 2, trim: true, iterations: 5, sparsity: 0.6, ep: 'cpu' };
+  return {
+    ...defaultPruneOptions(),
+    out: path.join(dir, name),
+    nsamples: 32,
+    seqlen: 128,
+    maxEvalWindows: 2,
+    trim: true,
+    iterations: 5,
+    sparsity: 0.6,
+    ep: 'cpu',
+  };
 }
 
 function manager(store: RunStore): JobManager {
   ensureBuilt();
   return new JobManager({
-    workerPath: path.join(ROOT, 'dist', 'worker.js'), store,
-    execPath: process.execPath, env: { ...process.env, TRIM_CACHE_DIR: path.join(dir, 'cache') }, killGraceMs: 2000, exitGraceMs: 2000,
+    workerPath: path.join(ROOT, 'dist', 'worker.js'),
+    store,
+    execPath: process.execPath,
+    env: { ...process.env, TRIM_CACHE_DIR: path.join(dir, 'cache') },
+    killGraceMs: 2000,
+    exitGraceMs: 2000,
   });
 }
 
@@ -43,7 +57,11 @@ describe('interrupted by the host, resumed by the next one (real worker)', () =>
     const old = manager(store);
     const opts = options('cut');
     const run = old.submit({ options: opts, outAuto: false });
-    await new Promise<void>((resolve) => old.on('event', (_id, e) => { if (e.type === 'block_start' && e.block === 3) resolve(); }));
+    await new Promise<void>((resolve) =>
+      old.on('event', (_id, e) => {
+        if (e.type === 'block_start' && e.block === 3) resolve();
+      }),
+    );
     await old.interrupt();
     const cut = store.get(run.id)!;
     assert.equal(cut.status, 'failed');
@@ -53,16 +71,24 @@ describe('interrupted by the host, resumed by the next one (real worker)', () =>
 
     const next = manager(new RunStore(storeDir));
     const resumedLog: string[] = [];
-    next.on('event', (_id, e) => { if (e.type === 'log') resumedLog.push(e.message); });
+    next.on('event', (_id, e) => {
+      if (e.type === 'log') resumedLog.push(e.message);
+    });
     next.resume(run.id);
     const done = await next.whenFinished(run.id);
     assert.equal(done.status, 'done', JSON.stringify(done.error));
-    assert.ok(resumedLog.some((m) => /Resuming the interrupted run from block [1-3] of 6/.test(m)), resumedLog.join(' | '));
+    assert.ok(
+      resumedLog.some((m) => /Resuming the interrupted run from block [1-3] of 6/.test(m)),
+      resumedLog.join(' | '),
+    );
     const a = JSON.parse(fs.readFileSync(path.join(opts.out, 'trim-report.json'), 'utf8')) as TrimReport;
     const b = JSON.parse(fs.readFileSync(path.join(dir, 'full', 'trim-report.json'), 'utf8')) as TrimReport;
     assert.deepEqual(rows(a), rows(b));
     assert.equal(a.perplexity.pruned?.perplexity, b.perplexity.pruned?.perplexity);
-    assert.ok(fs.readFileSync(path.join(opts.out, 'model.safetensors')).equals(fs.readFileSync(path.join(dir, 'full', 'model.safetensors'))), 'the same pruned weights, byte for byte');
+    assert.ok(
+      fs.readFileSync(path.join(opts.out, 'model.safetensors')).equals(fs.readFileSync(path.join(dir, 'full', 'model.safetensors'))),
+      'the same pruned weights, byte for byte',
+    );
     assert.ok(!fs.existsSync(partialDirFor(opts.out)));
     await next.dispose();
   });

@@ -17,14 +17,27 @@ const dir = tmp('trim-jm-');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function options(name: string): PruneOptions {
-  return { ...defaultPruneOptions(), out: path.join(dir, name), nsamples: 16, seqlen: 128, maxEvalWindows: 4, trim: true, iterations: 2, ep: 'cpu' };
+  return {
+    ...defaultPruneOptions(),
+    out: path.join(dir, name),
+    nsamples: 16,
+    seqlen: 128,
+    maxEvalWindows: 4,
+    trim: true,
+    iterations: 2,
+    ep: 'cpu',
+  };
 }
 
 function manager(): JobManager {
   ensureBuilt();
   return new JobManager({
-    workerPath: path.join(ROOT, 'dist', 'worker.js'), store: new RunStore(path.join(dir, `store-${Math.random()}`)),
-    execPath: process.execPath, env: { ...process.env, TRIM_CACHE_DIR: path.join(dir, 'cache') }, killGraceMs: 2000, exitGraceMs: 2000,
+    workerPath: path.join(ROOT, 'dist', 'worker.js'),
+    store: new RunStore(path.join(dir, `store-${Math.random()}`)),
+    execPath: process.execPath,
+    env: { ...process.env, TRIM_CACHE_DIR: path.join(dir, 'cache') },
+    killGraceMs: 2000,
+    exitGraceMs: 2000,
   });
 }
 
@@ -67,7 +80,11 @@ describe('JobManager with the real worker', () => {
     const jm = manager();
     const opts = options('cancelled');
     const run = jm.submit({ options: opts, outAuto: false });
-    await new Promise<void>((resolve) => jm.on('event', (_id, e) => { if (e.type === 'block_start' && e.block === 2) resolve(); }));
+    await new Promise<void>((resolve) =>
+      jm.on('event', (_id, e) => {
+        if (e.type === 'block_start' && e.block === 2) resolve();
+      }),
+    );
     const pid = jm.workerPid!;
     assert.ok(pid && alive(pid));
     assert.ok(fs.existsSync(partialDirFor(opts.out)), 'the partial folder exists while running');
@@ -84,7 +101,11 @@ describe('JobManager with the real worker', () => {
     const jm = manager();
     const opts = options('crashed');
     const run = jm.submit({ options: opts, outAuto: false });
-    await new Promise<void>((resolve) => jm.on('event', (_id, e) => { if (e.type === 'block_end' && e.block === 1) resolve(); }));
+    await new Promise<void>((resolve) =>
+      jm.on('event', (_id, e) => {
+        if (e.type === 'block_end' && e.block === 1) resolve();
+      }),
+    );
     process.kill(jm.workerPid!, 'SIGKILL');
     const r = await jm.whenFinished(run.id);
     assert.equal(r.status, 'failed');

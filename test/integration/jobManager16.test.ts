@@ -23,19 +23,43 @@ describe('issue 16: job manager + real worker', () => {
   before(() => ensureBuilt());
   const store = new RunStore(path.join(root, 'store'));
   const jm = new JobManager({
-    workerPath: path.join(ROOT, 'dist', 'worker.js'), store, execPath: process.execPath,
+    workerPath: path.join(ROOT, 'dist', 'worker.js'),
+    store,
+    execPath: process.execPath,
     env: { ...process.env, TRIM_CACHE_DIR: path.join(root, 'cache') },
   });
   after(() => jm.dispose());
 
   const cases: { name: string; build: (d: string) => Partial<PruneOptions>; code: string; message: RegExp }[] = [
-    { name: 'config.json is a FIFO', code: 'E_CONFIG', message: /config\.json .*config\.json: is a FIFO \(named pipe\), not a regular file\./, build: (d) => { fs.rmSync(path.join(d, 'config.json')); execFileSync('mkfifo', [path.join(d, 'config.json')]); return {}; } },
-    { name: 'the calibration text is a FIFO', code: 'E_TEXT', message: /Calibration text .*: is a FIFO/, build: (d) => { execFileSync('mkfifo', [path.join(d, 'calib.txt')]); return { calib: path.join(d, 'calib.txt') }; } },
-    { name: 'rms_norm_eps -1', code: 'E_CONFIG', message: /"rms_norm_eps" must be a small positive number/, build: (d) => {
-      const f = path.join(d, 'config.json');
-      fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), rms_norm_eps: -1 }));
-      return {};
-    } },
+    {
+      name: 'config.json is a FIFO',
+      code: 'E_CONFIG',
+      message: /config\.json .*config\.json: is a FIFO \(named pipe\), not a regular file\./,
+      build: (d) => {
+        fs.rmSync(path.join(d, 'config.json'));
+        execFileSync('mkfifo', [path.join(d, 'config.json')]);
+        return {};
+      },
+    },
+    {
+      name: 'the calibration text is a FIFO',
+      code: 'E_TEXT',
+      message: /Calibration text .*: is a FIFO/,
+      build: (d) => {
+        execFileSync('mkfifo', [path.join(d, 'calib.txt')]);
+        return { calib: path.join(d, 'calib.txt') };
+      },
+    },
+    {
+      name: 'rms_norm_eps -1',
+      code: 'E_CONFIG',
+      message: /"rms_norm_eps" must be a small positive number/,
+      build: (d) => {
+        const f = path.join(d, 'config.json');
+        fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), rms_norm_eps: -1 }));
+        return {};
+      },
+    },
   ];
 
   let i = 0;
@@ -44,7 +68,16 @@ describe('issue 16: job manager + real worker', () => {
       const dir = path.join(root, `m${i++}`);
       tinyModel(dir);
       const out = path.join(root, `out-${i}`);
-      const options: PruneOptions = { ...defaultPruneOptions(), model: dir, nsamples: 2, seqlen: 32, eval: null, ep: 'cpu', out, ...c.build(dir) };
+      const options: PruneOptions = {
+        ...defaultPruneOptions(),
+        model: dir,
+        nsamples: 2,
+        seqlen: 32,
+        eval: null,
+        ep: 'cpu',
+        out,
+        ...c.build(dir),
+      };
       const t = performance.now();
       const run = jm.submit({ options, outAuto: false });
       const done = await jm.whenFinished(run.id);
@@ -63,7 +96,11 @@ describe('issue 16: job manager + real worker', () => {
     fs.rmSync(path.join(dir, 'config.json'));
     execFileSync('mkfifo', [path.join(dir, 'config.json')]);
     const r = await resolveOptionsAsync([valuesLayer('command', { model: dir, out: path.join(root, 'resolve-out') }, root)], {
-      extensionPath: ROOT, workspaceFolder: root, outputFolder: null, storageDir: path.join(root, 'storage'), runId: 'r1',
+      extensionPath: ROOT,
+      workspaceFolder: root,
+      outputFolder: null,
+      storageDir: path.join(root, 'storage'),
+      runId: 'r1',
     });
     assert.equal(r.ok, false);
     assert.match(r.ok ? '' : r.issues.map(String).join('\n'), /unreadable config\.json: .*FIFO/);

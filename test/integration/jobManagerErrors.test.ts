@@ -20,24 +20,39 @@ describe('job manager + real worker: user errors end the run as failed with the 
   before(() => ensureBuilt());
   const store = new RunStore(path.join(root, 'store'));
   const jm = new JobManager({
-    workerPath: path.join(ROOT, 'dist', 'worker.js'), store, execPath: process.execPath,
+    workerPath: path.join(ROOT, 'dist', 'worker.js'),
+    store,
+    execPath: process.execPath,
     env: { ...process.env, TRIM_CACHE_DIR: path.join(root, 'cache') },
   });
   after(() => jm.dispose());
 
   const cases: { name: string; build: (d: string) => Partial<PruneOptions>; code: string; message: RegExp }[] = [
     {
-      name: 'a model folder with a corrupt (truncated) shard', code: 'E_SAFETENSORS',
-      message: /model\.safetensors: tensor "model\.layers\.\d\.[\w.]+" ends at byte \d+ of a data section of \d+ bytes \(truncated file\?\)\. The file is damaged or not a safetensors file; re-download or re-export it\./,
-      build: (d) => { copyDemo(d); fs.truncateSync(path.join(d, 'model.safetensors'), 10_000_000); return { model: d }; },
+      name: 'a model folder with a corrupt (truncated) shard',
+      code: 'E_SAFETENSORS',
+      message:
+        /model\.safetensors: tensor "model\.layers\.\d\.[\w.]+" ends at byte \d+ of a data section of \d+ bytes \(truncated file\?\)\. The file is damaged or not a safetensors file; re-download or re-export it\./,
+      build: (d) => {
+        copyDemo(d);
+        fs.truncateSync(path.join(d, 'model.safetensors'), 10_000_000);
+        return { model: d };
+      },
     },
     {
-      name: 'NaN weights in block 1 (noticed mid-run)', code: 'E_NONFINITE',
+      name: 'NaN weights in block 1 (noticed mid-run)',
+      code: 'E_NONFINITE',
       message: /tensor "model\.layers\.1\.mlp\.down_proj\.weight" \(block 1\) holds 1 NaN and 0 infinite values/,
-      build: (d) => { tinyModel(d); pokeF16(path.join(d, 'model.safetensors'), 'model.layers.1.mlp.down_proj.weight', 40, 0x7e00); return { model: d, nsamples: 2, seqlen: 32 }; },
+      build: (d) => {
+        tinyModel(d);
+        pokeF16(path.join(d, 'model.safetensors'), 'model.layers.1.mlp.down_proj.weight', 40, 0x7e00);
+        return { model: d, nsamples: 2, seqlen: 32 };
+      },
     },
     {
-      name: 'an unsupported architecture', code: 'E_UNSUPPORTED_ARCH', message: /architecture "GPT2LMHeadModel" is not supported/,
+      name: 'an unsupported architecture',
+      code: 'E_UNSUPPORTED_ARCH',
+      message: /architecture "GPT2LMHeadModel" is not supported/,
       build: (d) => {
         tinyModel(d);
         const f = path.join(d, 'config.json');
@@ -45,8 +60,25 @@ describe('job manager + real worker: user errors end the run as failed with the 
         return { model: d };
       },
     },
-    { name: 'seqlen beyond the model positions', code: 'E_OPTION', message: /--seqlen 4096 exceeds the model's 256 positions/, build: (d) => { tinyModel(d); return { model: d, seqlen: 4096 }; } },
-    { name: 'a missing tokenizer.json', code: 'E_TOKENIZER', message: /no tokenizer\.json/, build: (d) => { tinyModel(d); fs.rmSync(path.join(d, 'tokenizer.json')); return { model: d }; } },
+    {
+      name: 'seqlen beyond the model positions',
+      code: 'E_OPTION',
+      message: /--seqlen 4096 exceeds the model's 256 positions/,
+      build: (d) => {
+        tinyModel(d);
+        return { model: d, seqlen: 4096 };
+      },
+    },
+    {
+      name: 'a missing tokenizer.json',
+      code: 'E_TOKENIZER',
+      message: /no tokenizer\.json/,
+      build: (d) => {
+        tinyModel(d);
+        fs.rmSync(path.join(d, 'tokenizer.json'));
+        return { model: d };
+      },
+    },
   ];
 
   for (const c of cases) {
@@ -58,7 +90,9 @@ describe('job manager + real worker: user errors end the run as failed with the 
       const out = path.join(root, `out-${c.code}`);
       const options: PruneOptions = { ...defaultPruneOptions(), nsamples: 8, seqlen: 64, eval: null, ep: 'cpu', out, ...patch };
       const events: TrimEvent[] = [];
-      const onEvent = (_id: string, e: TrimEvent): void => { events.push(e); };
+      const onEvent = (_id: string, e: TrimEvent): void => {
+        events.push(e);
+      };
       jm.on('event', onEvent);
       const run = jm.submit({ options, outAuto: false });
       const done = await jm.whenFinished(run.id);

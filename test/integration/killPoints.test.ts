@@ -26,14 +26,34 @@ const model = path.join(root, 'model');
 tinyModel(model);
 const modelHash = hashTree(model);
 const env = { ...process.env, TRIM_CACHE_DIR: path.join(root, 'cache') };
-const args = (out: string, sparsity: string): string[] => ['prune', '--model', model, '--out', out, '--sparsity', sparsity, '--overwrite', '--nsamples', '2', '--seqlen', '16', '--no-eval', '--ep', 'cpu', '--json'];
+const args = (out: string, sparsity: string): string[] => [
+  'prune',
+  '--model',
+  model,
+  '--out',
+  out,
+  '--sparsity',
+  sparsity,
+  '--overwrite',
+  '--nsamples',
+  '2',
+  '--seqlen',
+  '16',
+  '--no-eval',
+  '--ep',
+  'cpu',
+  '--json',
+];
 
 function cli(argv: string[], crash: Record<string, string> = {}): { status: number | null; signal: NodeJS.Signals | null; stderr: string } {
   const r = spawnSync(process.execPath, ['--require', PRELOAD, CLI, ...argv], { cwd: ROOT, encoding: 'utf8', env: { ...env, ...crash } });
   return { status: r.status, signal: r.signal, stderr: r.stderr };
 }
 
-const weights = (out: string): string => createHash('sha256').update(fs.readFileSync(path.join(out, 'model.safetensors'))).digest('hex');
+const weights = (out: string): string =>
+  createHash('sha256')
+    .update(fs.readFileSync(path.join(out, 'model.safetensors')))
+    .digest('hex');
 
 describe('SIGKILL after each change beside the output, during an --overwrite run (seeded)', () => {
   let oldOut: string;
@@ -43,7 +63,11 @@ describe('SIGKILL after each change beside the output, during an --overwrite run
   let journal = -1;
   let journalGone = -1;
   const tally = { kills: 0, nextRun: 0, jobManager: 0 };
-  after(() => console.log(`kill points: ${tally.kills} kills (of ${ops.length} changes), recovered by the next run ${tally.nextRun}, by the job manager ${tally.jobManager}`));
+  after(() =>
+    console.log(
+      `kill points: ${tally.kills} kills (of ${ops.length} changes), recovered by the next run ${tally.nextRun}, by the job manager ${tally.jobManager}`,
+    ),
+  );
 
   before(() => {
     ensureBuilt();
@@ -58,14 +82,24 @@ describe('SIGKILL after each change beside the output, during an --overwrite run
     fs.cpSync(path.dirname(oldOut), dir, { recursive: true });
     const log = path.join(root, 'ops.log');
     assert.equal(cli(args(path.join(dir, 'out'), '0.6'), { CRASH_DIR: dir, CRASH_LOG: log }).status, 0);
-    ops = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ').slice(1).join(' '));
+    ops = fs
+      .readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ').slice(1).join(' '));
     journal = ops.findIndex((o) => /^writeFileSync \.out\.trim-commit$/.test(o)) + 1;
     journalGone = ops.findIndex((o) => /^unlinkSync \.out\.trim-commit$/.test(o)) + 1;
     assert.ok(journal > 0 && journalGone > journal, ops.join('\n'));
     // Every change of the lock and the commit; a seeded few of the writes in between.
     const r = rng(1016);
     ops.forEach((o, i) => {
-      if (/trim-lock|trim-commit|partial-old|renameSync \.out\.trim-partial$|rmSync \.out\.trim-partial$|mkdirSync \.out\.trim-partial$/.test(o) || r.uniform() < 0.08) points.push(i + 1);
+      if (
+        /trim-lock|trim-commit|partial-old|renameSync \.out\.trim-partial$|rmSync \.out\.trim-partial$|mkdirSync \.out\.trim-partial$/.test(
+          o,
+        ) ||
+        r.uniform() < 0.08
+      )
+        points.push(i + 1);
     });
   });
 

@@ -9,7 +9,10 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { cli, tmp } from './cli';
 
-function readSafetensors(file: string): { header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>; data: Buffer } {
+function readSafetensors(file: string): {
+  header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  data: Buffer;
+} {
   const buf = fs.readFileSync(file);
   const n = Number(buf.readBigUInt64LE(0));
   const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
@@ -21,7 +24,26 @@ describe('prune --save-masks', () => {
   it('writes one packed keep mask per pruned linear, equal to the zeros of the written weights', { timeout: 300_000 }, () => {
     const root = tmp('trim-masks-');
     const out = path.join(root, 'out');
-    const r = cli(['prune', '--trim', '--iterations', '1', '--save-masks', '--nsamples', '8', '--seqlen', '64', '--no-eval', '--ep', 'cpu', '--json', '--out', out], { TRIM_CACHE_DIR: path.join(root, 'cache') });
+    const r = cli(
+      [
+        'prune',
+        '--trim',
+        '--iterations',
+        '1',
+        '--save-masks',
+        '--nsamples',
+        '8',
+        '--seqlen',
+        '64',
+        '--no-eval',
+        '--ep',
+        'cpu',
+        '--json',
+        '--out',
+        out,
+      ],
+      { TRIM_CACHE_DIR: path.join(root, 'cache') },
+    );
     assert.equal(r.status, 0, r.stderr);
     const model = readSafetensors(path.join(out, 'model.safetensors'));
     const masks = readSafetensors(path.join(out, 'trim-masks.bits'));
@@ -53,7 +75,7 @@ describe('prune --save-masks', () => {
       }
     }
     // The masks agree with the report's achieved sparsity.
-    assert.ok(Math.abs((1 - kept / total) - report.sparsity) < 1e-9, `${1 - kept / total} vs ${report.sparsity}`);
+    assert.ok(Math.abs(1 - kept / total - report.sparsity) < 1e-9, `${1 - kept / total} vs ${report.sparsity}`);
     fs.rmSync(root, { recursive: true, force: true });
   });
 });

@@ -11,7 +11,22 @@ test('a second job on the same --out is refused while the first runs; the first 
   ensureBuilt();
   const dir = tmp('trim-lock-');
   const out = path.join(dir, 'out');
-  const args = [path.join(ROOT, 'dist', 'cli.js'), 'prune', '--out', out, '--overwrite', '--nsamples', '8', '--seqlen', '64', '--no-eval', '--ep', 'cpu', '--trim', '--json'];
+  const args = [
+    path.join(ROOT, 'dist', 'cli.js'),
+    'prune',
+    '--out',
+    out,
+    '--overwrite',
+    '--nsamples',
+    '8',
+    '--seqlen',
+    '64',
+    '--no-eval',
+    '--ep',
+    'cpu',
+    '--trim',
+    '--json',
+  ];
   const first = spawn(process.execPath, args, { stdio: 'ignore' }); // unread pipes would fill and block it
   const done = new Promise<number | null>((r) => first.on('close', r));
   const t0 = Date.now();

@@ -34,14 +34,21 @@ function start(args: string[]): { child: ReturnType<typeof spawn>; done: Promise
   ensureBuilt();
   const child = spawn(process.execPath, [CLI, 'prune', ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d) => { stderr += d; });
-  const done = new Promise<{ status: number | null; stderr: string }>((resolve) => child.on('close', (status) => resolve({ status, stderr })));
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+  });
+  const done = new Promise<{ status: number | null; stderr: string }>((resolve) =>
+    child.on('close', (status) => resolve({ status, stderr })),
+  );
   return { child, done };
 }
 
 /** One line, `error: …`, no stack trace. */
 function oneError(stderr: string, message: RegExp): void {
-  const lines = stderr.trim().split('\n').filter((l) => !l.startsWith('{'));
+  const lines = stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('{'));
   assert.equal(lines.filter((l) => l.startsWith('error: ')).length, 1, stderr);
   assert.match(stderr, message);
   assert.doesNotMatch(stderr, /^\s+at .+:\d+/m, 'no stack trace');
@@ -61,7 +68,7 @@ describe('class 1: the source reached by another spelling (CLI)', () => {
   const P = path.join(tree.R, 'P');
   const before = treeSnapshot(tree.R);
 
-  it('the issue\'s examples: --model L (symlink to M) with --out M, with --out M\'s parent, and --out M/..pruned', () => {
+  it("the issue's examples: --model L (symlink to M) with --out M, with --out M's parent, and --out M/..pruned", () => {
     const r1 = run(['--model', L, '--out', tree.M, '--overwrite', ...FAST]);
     assert.equal(r1.status, 2);
     oneError(r1.stderr, /is the source model folder/);
@@ -102,7 +109,11 @@ describe('class 1: the source reached by another spelling (CLI)', () => {
     assert.ok(fs.existsSync(path.join(tree.R, 'p', 'fresh', 'run', 'trim-report.json')));
     assert.deepEqual(fs.readdirSync(path.join(tree.R, 'p', 'fresh')), ['run'], 'no lock or partial left');
     fs.rmSync(path.join(tree.R, 'p', 'fresh'), { recursive: true });
-    const onlySource = (snap: string): string => snap.split('\n').filter((l) => l.startsWith(`${tree.M}/`) || l.startsWith(path.join(tree.R, 'blobs'))).join('\n');
+    const onlySource = (snap: string): string =>
+      snap
+        .split('\n')
+        .filter((l) => l.startsWith(`${tree.M}/`) || l.startsWith(path.join(tree.R, 'blobs')))
+        .join('\n');
     assert.equal(onlySource(treeSnapshot(tree.R)), onlySource(before));
   });
 });
@@ -122,7 +133,10 @@ describe('class 3: --overwrite replaces only a TRIM output or an empty folder (C
     for (const out of [docs, file, path.join(docs, 'taxes')]) {
       const r = run(['--model', model, '--out', out, '--overwrite', ...FAST]);
       assert.equal(r.status, 2, r.stderr);
-      oneError(r.stderr, /exists and is not a TRIM output \(.+\); --overwrite only replaces the output of an earlier TRIM run or an empty folder/);
+      oneError(
+        r.stderr,
+        /exists and is not a TRIM output \(.+\); --overwrite only replaces the output of an earlier TRIM run or an empty folder/,
+      );
     }
     const fake = path.join(root, 'fake');
     fs.mkdirSync(fake);
@@ -153,8 +167,24 @@ describe('class 5: races around the output lock (CLI)', () => {
       fs.mkdirSync(path.join(partialDirFor(out), '.trim-resume'), { recursive: true });
       fs.writeFileSync(path.join(partialDirFor(out), '.trim-owner'), '999999');
       fs.writeFileSync(path.join(partialDirFor(out), 'model.safetensors'), 'half');
-      fs.writeFileSync(lockFileFor(out), JSON.stringify({ format: 'trim-lock/1', host: os.hostname(), pid: 999999, start: null, boot: null, token: 'dead', job: 'x', created: [], since: '' }));
-      const jobs = [start(['--model', model, '--out', out, '--overwrite', ...FAST]), start(['--model', model, '--out', out, '--overwrite', ...FAST])];
+      fs.writeFileSync(
+        lockFileFor(out),
+        JSON.stringify({
+          format: 'trim-lock/1',
+          host: os.hostname(),
+          pid: 999999,
+          start: null,
+          boot: null,
+          token: 'dead',
+          job: 'x',
+          created: [],
+          since: '',
+        }),
+      );
+      const jobs = [
+        start(['--model', model, '--out', out, '--overwrite', ...FAST]),
+        start(['--model', model, '--out', out, '--overwrite', ...FAST]),
+      ];
       const results = await Promise.all(jobs.map((j) => j.done));
       for (const r of results) {
         if (r.status !== 0) {
@@ -173,12 +203,19 @@ describe('class 5: races around the output lock (CLI)', () => {
   it('a refused second --resume touches nothing of the running job (its *.tmp files included); the first completes', async () => {
     const out = path.join(root, 'resume-race', 'out');
     const first = start(['--model', slow, '--out', out, ...SLOW]);
-    await waitFor(() => fs.existsSync(path.join(partialDirFor(out), '.trim-resume', 'state.json')), 'the first job\'s checkpoint');
+    await waitFor(() => fs.existsSync(path.join(partialDirFor(out), '.trim-resume', 'state.json')), "the first job's checkpoint");
     first.child.kill('SIGSTOP');
     // The job runs in a child of the CLI (src/cliSupervisor.ts), which pauses with it: wait until it has.
     const job = (JSON.parse(fs.readFileSync(lockFileFor(out), 'utf8')) as { pid: number }).pid;
     if (process.platform === 'linux') {
-      await waitFor(() => { const st = fs.readFileSync(`/proc/${job}/stat`, 'utf8'); return st[st.lastIndexOf(')') + 2] === 'T'; }, 'the job to pause with the CLI', 5000);
+      await waitFor(
+        () => {
+          const st = fs.readFileSync(`/proc/${job}/stat`, 'utf8');
+          return st[st.lastIndexOf(')') + 2] === 'T';
+        },
+        'the job to pause with the CLI',
+        5000,
+      );
     }
     try {
       // A write of the first job's in flight, as the second job finds it.
@@ -231,7 +268,20 @@ describe('class 10: debris (CLI)', () => {
     fs.mkdirSync(path.dirname(out));
     const alive = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
-      fs.writeFileSync(lockFileFor(out), JSON.stringify({ format: 'trim-lock/1', host: os.hostname(), pid: alive.pid, start: '12345', boot: null, token: 'old', job: 'x', created: [], since: '' }));
+      fs.writeFileSync(
+        lockFileFor(out),
+        JSON.stringify({
+          format: 'trim-lock/1',
+          host: os.hostname(),
+          pid: alive.pid,
+          start: '12345',
+          boot: null,
+          token: 'old',
+          job: 'x',
+          created: [],
+          since: '',
+        }),
+      );
       fs.mkdirSync(partialDirFor(out));
       fs.writeFileSync(path.join(partialDirFor(out), '.trim-owner'), String(alive.pid));
       const r = run(['--model', model, '--out', out, ...FAST]);

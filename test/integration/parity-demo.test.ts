@@ -25,7 +25,9 @@ const results = new Map<string, number>();
 for (const [name, flags, ref, tol, sp] of rows) {
   test(`demo ${name}: perplexity ${ref} within ${tol * 100}%, sparsity ${sp} ± 0.002`, () => {
     const out = path.join(outRoot, name.replace(/\W+/g, '-'));
-    const r = cli(['prune', '--out', out, '--nsamples', '128', '--seqlen', '512', '--ep', 'cpu', '--json', ...flags], { TRIM_CACHE_DIR: cache });
+    const r = cli(['prune', '--out', out, '--nsamples', '128', '--seqlen', '512', '--ep', 'cpu', '--json', ...flags], {
+      TRIM_CACHE_DIR: cache,
+    });
     assert.equal(r.status, 0, r.stderr);
     const s = r.last as { perplexity: number; dense_perplexity: number; sparsity: number; out: string; seconds: { total: number } };
     assert.ok(within(s.dense_perplexity, 113.76, 0.005), `dense ${s.dense_perplexity}`);
@@ -34,7 +36,9 @@ for (const [name, flags, ref, tol, sp] of rows) {
     assert.ok(fs.existsSync(path.join(out, 'trim-report.json')));
     assert.ok(!fs.existsSync(path.join(outRoot, `.${path.basename(out)}.trim-partial`)));
     results.set(name, s.perplexity);
-    console.log(`${name}: perplexity ${s.perplexity.toFixed(2)} (ref ${ref}), sparsity ${s.sparsity.toFixed(4)}, ${s.seconds.total.toFixed(0)} s`);
+    console.log(
+      `${name}: perplexity ${s.perplexity.toFixed(2)} (ref ${ref}), sparsity ${s.sparsity.toFixed(4)}, ${s.seconds.total.toFixed(0)} s`,
+    );
     fs.rmSync(out, { recursive: true, force: true });
   });
 }

@@ -29,11 +29,20 @@ after(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-interface Run { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+interface Run {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 function cliRun(args: string[], env: NodeJS.ProcessEnv = {}, hook = false, timeout = 60_000): Run {
   const r = spawnSync(process.execPath, [...(hook ? ['--require', HOOK] : []), path.join(ROOT, 'dist', 'cli.js'), ...args], {
-    cwd: root, encoding: 'utf8', env: { ...process.env, TRIM_CACHE_DIR: path.join(root, 'cache'), ...env }, timeout, maxBuffer: 64 * 2 ** 20,
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, TRIM_CACHE_DIR: path.join(root, 'cache'), ...env },
+    timeout,
+    maxBuffer: 64 * 2 ** 20,
   });
   assert.notEqual(r.error && (r.error as NodeJS.ErrnoException).code, 'ETIMEDOUT', `hung: ${args.join(' ')}`);
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
@@ -91,17 +100,25 @@ describe('class 4: a failed --resume keeps the last good checkpoint', () => {
           // Failed while moving the finished result into place: the result is kept whole instead.
           assert.match(line, /Nothing was lost: the pruned checkpoint is complete in .*\.trim-partial; move it to /);
           for (const f of fs.readdirSync(ref)) {
-            if (f !== 'trim-report.json') assert.ok(fs.readFileSync(path.join(partialDirFor(out), f)).equals(fs.readFileSync(path.join(ref, f))), `${kind} ${k}: ${f} differs`);
+            if (f !== 'trim-report.json')
+              assert.ok(
+                fs.readFileSync(path.join(partialDirFor(out), f)).equals(fs.readFileSync(path.join(ref, f))),
+                `${kind} ${k}: ${f} differs`,
+              );
           }
           n++;
           continue;
         }
-        assert.match(line, /Nothing was lost: the finished blocks are kept in .*\.trim-partial\. Run again with --resume to continue once this is fixed\.$/);
+        assert.match(
+          line,
+          /Nothing was lost: the finished blocks are kept in .*\.trim-partial\. Run again with --resume to continue once this is fixed\.$/,
+        );
         assert.ok(fs.existsSync(path.join(partialDirFor(out), '.trim-resume', 'state.json')), `${kind} ${k}: the checkpoint is gone`);
         const again = cliRun([...args, '--out', out, '--resume']);
         assert.equal(again.status, 0, `${kind} ${k}: ${again.stderr}`);
         for (const f of fs.readdirSync(ref)) {
-          if (f !== 'trim-report.json') assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(ref, f))), `${kind} ${k}: ${f} differs`);
+          if (f !== 'trim-report.json')
+            assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(ref, f))), `${kind} ${k}: ${f} differs`);
         }
         n++;
       }
@@ -128,7 +145,22 @@ describe('class 6: special files and bounds', () => {
         if (kind === 'FIFO') execFileSync('mkfifo', [target]);
         else fs.symlinkSync('/dev/zero', target);
         const args = file.startsWith('--') ? [] : ['--calib', calib];
-        const r = cliRun(['prune', '--model', dir, '--out', path.join(dir, '..', `o-${path.basename(dir)}`), ...args, ...extra(dir), ...SMALL, ...(file === '--eval' ? [] : ['--no-eval'])], {}, false, 30_000);
+        const r = cliRun(
+          [
+            'prune',
+            '--model',
+            dir,
+            '--out',
+            path.join(dir, '..', `o-${path.basename(dir)}`),
+            ...args,
+            ...extra(dir),
+            ...SMALL,
+            ...(file === '--eval' ? [] : ['--no-eval']),
+          ],
+          {},
+          false,
+          30_000,
+        );
         assertOneLine(r, kind === 'FIFO' ? /FIFO|not a regular file/ : /device|not a regular file/);
         assert.ok(!fs.existsSync(path.join(dir, '..', `o-${path.basename(dir)}`)));
       });
@@ -140,7 +172,10 @@ describe('class 6: special files and bounds', () => {
     const f = path.join(dir, 'config.json');
     const text = fs.readFileSync(f, 'utf8');
     fs.writeFileSync(f, text + ' '.repeat(17 * 2 ** 20));
-    assertOneLine(cliRun(['prune', '--model', dir, '--out', path.join(root, 'o-huge'), '--calib', calib, ...SMALL, '--no-eval']), /config\.json .* more than the \d+ bytes/);
+    assertOneLine(
+      cliRun(['prune', '--model', dir, '--out', path.join(root, 'o-huge'), '--calib', calib, ...SMALL, '--no-eval']),
+      /config\.json .* more than the \d+ bytes/,
+    );
   });
 
   for (const [flag, value, message] of [
@@ -152,18 +187,48 @@ describe('class 6: special files and bounds', () => {
     ['--gpu-memory', '5000', /--gpu-memory: 5000 is out of range \[1, 4096\]/],
   ] as [string, string, RegExp][]) {
     it(`${flag} ${value}: the schema's bound`, () => {
-      assertOneLine(cliRun(['prune', '--model', model, '--out', path.join(root, 'o-bound'), '--calib', calib, ...SMALL, '--no-eval', flag, value]), message);
+      assertOneLine(
+        cliRun(['prune', '--model', model, '--out', path.join(root, 'o-bound'), '--calib', calib, ...SMALL, '--no-eval', flag, value]),
+        message,
+      );
     });
   }
 
   it('two SIGTERMs during a long device run: stopped at once (the job process killed in its run, test/integration/stopLongRun.test.ts times it), before the next block, nothing left', async () => {
     const parent = path.join(root, 'sigterm');
     fs.mkdirSync(parent);
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'prune', '--out', path.join(parent, 'out'), '--trim', '--iterations', '1000', '--nsamples', '64', '--seqlen', '256', '--no-eval', '--ep', 'cpu', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'dist', 'cli.js'),
+        'prune',
+        '--out',
+        path.join(parent, 'out'),
+        '--trim',
+        '--iterations',
+        '1000',
+        '--nsamples',
+        '64',
+        '--seqlen',
+        '256',
+        '--no-eval',
+        '--ep',
+        'cpu',
+        '--json',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    const started = new Promise<void>((resolve) => child.stdout.on('data', (d) => { stdout += d; if (stdout.includes('"block_start"')) resolve(); }));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const started = new Promise<void>((resolve) =>
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (stdout.includes('"block_start"')) resolve();
+      }),
+    );
     const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     await started;
     await new Promise((r) => setTimeout(r, 300));
@@ -187,7 +252,11 @@ describe('class 7: numbers that make NaN', () => {
     ['rope_theta -10000', { rope_theta: -10000 }, /"rope_theta" must be positive/],
     ['rope_theta 1e-200', { rope_theta: 1e-200 }, /rotary frequency .* not finite/],
     ['linear factor 0', { rope_scaling: { type: 'linear', factor: 0 } }, /"factor" must be positive/],
-    ['llama3 high = low', { rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 1, original_max_position_embeddings: 64 } }, /high_freq_factor > low_freq_factor/],
+    [
+      'llama3 high = low',
+      { rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 1, original_max_position_embeddings: 64 } },
+      /high_freq_factor > low_freq_factor/,
+    ],
   ] as [string, Record<string, unknown>, RegExp][]) {
     it(`${what}: E_CONFIG`, () => {
       const dir = copyModel(`nan-${what.replace(/\W+/g, '-')}`);
@@ -209,7 +278,10 @@ describe('class 7: numbers that make NaN', () => {
         return { ...t, data: new Uint8Array(new Float32Array(t.data.byteLength / 4).fill(1e30).buffer) };
       });
       writeAll(file, tensors);
-      const r = cliRun(['prune', '--model', dir, '--out', path.join(root, `o-overflow-${p}`), '--calib', calib, ...SMALL, '--no-eval', '--json'], { TRIM_FUSED: p === 'fused' ? '1' : '0' });
+      const r = cliRun(
+        ['prune', '--model', dir, '--out', path.join(root, `o-overflow-${p}`), '--calib', calib, ...SMALL, '--no-eval', '--json'],
+        { TRIM_FUSED: p === 'fused' ? '1' : '0' },
+      );
       assertOneLine(r, /block 1 of .* produced NaN or infinite activations/);
       assert.match(r.stdout, /"code":"E_NONFINITE"/);
       assert.ok(!fs.existsSync(path.join(root, `o-overflow-${p}`)));
@@ -223,7 +295,21 @@ describe('class 8: the dense perplexity follows the checkpoint content', () => {
     const f = path.join(dir, 'config.json');
     fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace(/"rms_norm_eps": *[^,\n}]+/, '"rms_norm_eps": 0.00001'));
     const cache = path.join(root, 'dense-cache-dir');
-    const args = (out: string): string[] => ['prune', '--model', dir, '--out', out, '--calib', calib, '--eval', calib, '--max-eval-windows', '2', ...SMALL, '--json'];
+    const args = (out: string): string[] => [
+      'prune',
+      '--model',
+      dir,
+      '--out',
+      out,
+      '--calib',
+      calib,
+      '--eval',
+      calib,
+      '--max-eval-windows',
+      '2',
+      ...SMALL,
+      '--json',
+    ];
     const dense = (r: Run): number => (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { dense_perplexity: number }).dense_perplexity;
     const a = cliRun(args(path.join(root, 'dc-a')), { TRIM_CACHE_DIR: cache });
     assert.equal(a.status, 0, a.stderr);
@@ -235,7 +321,7 @@ describe('class 8: the dense perplexity follows the checkpoint content', () => {
     const c = cliRun(args(path.join(root, 'dc-c')), { TRIM_CACHE_DIR: path.join(root, 'dense-cache-fresh') });
     assert.equal(b.status, 0, b.stderr);
     assert.equal(c.status, 0, c.stderr);
-    assert.notEqual(dense(b), dense(a), 'the old model\'s dense perplexity was reported');
+    assert.notEqual(dense(b), dense(a), "the old model's dense perplexity was reported");
     assert.equal(dense(b), dense(c));
     cases++;
   });
@@ -245,53 +331,99 @@ describe('class 9: one error line', () => {
   it('--json | head -1: exit 2, one line, nothing left', () => {
     const parent = path.join(root, 'pipe');
     fs.mkdirSync(parent);
-    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${path.join(ROOT, 'dist', 'cli.js')}" prune --model "${model}" --calib "${calib}" --out "${path.join(parent, 'out')}" ${SMALL.join(' ')} --no-eval --json 2>"${path.join(root, 'pipe.err')}" | head -1 >/dev/null; exit "\${PIPESTATUS[0]}"`], { encoding: 'utf8', timeout: 60_000 });
-    assertOneLine({ status: r.status, signal: r.signal, stdout: '', stderr: fs.readFileSync(path.join(root, 'pipe.err'), 'utf8') }, /standard output failed \(EPIPE: its reader went away\); stopped; nothing was written\./);
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `"${process.execPath}" "${path.join(ROOT, 'dist', 'cli.js')}" prune --model "${model}" --calib "${calib}" --out "${path.join(parent, 'out')}" ${SMALL.join(' ')} --no-eval --json 2>"${path.join(root, 'pipe.err')}" | head -1 >/dev/null; exit "\${PIPESTATUS[0]}"`,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    assertOneLine(
+      { status: r.status, signal: r.signal, stdout: '', stderr: fs.readFileSync(path.join(root, 'pipe.err'), 'utf8') },
+      /standard output failed \(EPIPE: its reader went away\); stopped; nothing was written\./,
+    );
     assert.deepEqual(fs.readdirSync(parent), []);
   });
 
   it('--out with a name too long, or under a file: one line', () => {
-    assertOneLine(cliRun(['prune', '--model', model, '--calib', calib, '--out', path.join(root, 'x'.repeat(300)), ...SMALL, '--no-eval']), /ENAMETOOLONG|too long/);
+    assertOneLine(
+      cliRun(['prune', '--model', model, '--calib', calib, '--out', path.join(root, 'x'.repeat(300)), ...SMALL, '--no-eval']),
+      /ENAMETOOLONG|too long/,
+    );
     fs.writeFileSync(path.join(root, 'a-file'), '');
-    assertOneLine(cliRun(['prune', '--model', model, '--calib', calib, '--out', path.join(root, 'a-file', 'out'), ...SMALL, '--no-eval']), /ENOTDIR|not a directory|not a folder/);
+    assertOneLine(
+      cliRun(['prune', '--model', model, '--calib', calib, '--out', path.join(root, 'a-file', 'out'), ...SMALL, '--no-eval']),
+      /ENOTDIR|not a directory|not a folder/,
+    );
   });
 
   // Written as text: the value cannot even be serialised by JSON.stringify (it recurses).
   const deep = (n: number): string => '['.repeat(n) + ']'.repeat(n);
   const addKey = (text: string, key: string, value: string): string => text.replace(/^\s*\{/, `{"${key}": ${value}, `);
   for (const [what, damage] of [
-    ['a safetensors header', (dir: string) => {
-      const f = path.join(dir, 'model.safetensors');
-      const buf = fs.readFileSync(f);
-      const len = Number(buf.readBigUInt64LE(0));
-      let json = addKey(buf.subarray(8, 8 + len).toString('utf8'), '__metadata__', `{"x": ${deep(100_000)}}`);
-      while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += ' ';
-      const head = Buffer.alloc(8);
-      head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)), 0);
-      fs.writeFileSync(f, Buffer.concat([head, Buffer.from(json), buf.subarray(8 + len)]));
-    }],
-    ['config.json', (dir: string) => {
-      const f = path.join(dir, 'config.json');
-      fs.writeFileSync(f, addKey(fs.readFileSync(f, 'utf8'), 'extra', deep(100_000)));
-    }],
-    ['tokenizer.json', (dir: string) => {
-      const f = path.join(dir, 'tokenizer.json');
-      fs.writeFileSync(f, addKey(fs.readFileSync(f, 'utf8'), 'extra', deep(100_000)));
-    }],
+    [
+      'a safetensors header',
+      (dir: string) => {
+        const f = path.join(dir, 'model.safetensors');
+        const buf = fs.readFileSync(f);
+        const len = Number(buf.readBigUInt64LE(0));
+        let json = addKey(buf.subarray(8, 8 + len).toString('utf8'), '__metadata__', `{"x": ${deep(100_000)}}`);
+        while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += ' ';
+        const head = Buffer.alloc(8);
+        head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)), 0);
+        fs.writeFileSync(f, Buffer.concat([head, Buffer.from(json), buf.subarray(8 + len)]));
+      },
+    ],
+    [
+      'config.json',
+      (dir: string) => {
+        const f = path.join(dir, 'config.json');
+        fs.writeFileSync(f, addKey(fs.readFileSync(f, 'utf8'), 'extra', deep(100_000)));
+      },
+    ],
+    [
+      'tokenizer.json',
+      (dir: string) => {
+        const f = path.join(dir, 'tokenizer.json');
+        fs.writeFileSync(f, addKey(fs.readFileSync(f, 'utf8'), 'extra', deep(100_000)));
+      },
+    ],
   ] as [string, (dir: string) => void][]) {
     it(`deeply nested JSON in ${what}: one line`, () => {
       const dir = copyModel(`deep-${what.replace(/\W+/g, '-')}`);
       damage(dir);
-      assertOneLine(cliRun(['prune', '--model', dir, '--calib', calib, '--out', path.join(root, 'o-deep'), ...SMALL, '--no-eval']), /nested (more than \d+ levels|deeper)/);
+      assertOneLine(
+        cliRun(['prune', '--model', dir, '--calib', calib, '--out', path.join(root, 'o-deep'), ...SMALL, '--no-eval']),
+        /nested (more than \d+ levels|deeper)/,
+      );
     });
   }
 
   it('a newline in a path cannot forge an error line; a 10 MB name is quoted in part', () => {
-    const line = assertOneLine(cliRun(['prune', '--model', model, '--calib', path.join(root, 'no\nerror: forged'), '--out', path.join(root, 'o-nl'), ...SMALL, '--no-eval']), /no\\nerror: forged/);
+    const line = assertOneLine(
+      cliRun([
+        'prune',
+        '--model',
+        model,
+        '--calib',
+        path.join(root, 'no\nerror: forged'),
+        '--out',
+        path.join(root, 'o-nl'),
+        ...SMALL,
+        '--no-eval',
+      ]),
+      /no\\nerror: forged/,
+    );
     assert.match(line, /^error: Calibration text/);
     const dir = copyModel('huge-name');
-    rewriteHeader(path.join(dir, 'model.safetensors'), (h) => { (h as Record<string, unknown>)['n'.repeat(10 * 2 ** 20)] = { dtype: 'XX', shape: [1], data_offsets: [0, 1] }; });
-    const long = assertOneLine(cliRun(['prune', '--model', dir, '--calib', calib, '--out', path.join(root, 'o-long'), ...SMALL, '--no-eval']), /unknown dtype/);
+    rewriteHeader(path.join(dir, 'model.safetensors'), (h) => {
+      (h as Record<string, unknown>)['n'.repeat(10 * 2 ** 20)] = { dtype: 'XX', shape: [1], data_offsets: [0, 1] };
+    });
+    const long = assertOneLine(
+      cliRun(['prune', '--model', dir, '--calib', calib, '--out', path.join(root, 'o-long'), ...SMALL, '--no-eval']),
+      /unknown dtype/,
+    );
     assert.match(long, /characters\)…/);
   });
 });

@@ -24,18 +24,26 @@ after(() => {
 });
 
 type Event = Record<string, unknown> & { type: string };
-interface Run { status: number | null; signal: NodeJS.Signals | null; events: Event[]; stderr: string }
+interface Run {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  events: Event[];
+  stderr: string;
+}
 
 /** Runs the CLI; `stopAt` sees each JSON event and returns a signal to send (once), or null. */
 function run(args: string[], stopAt?: (e: Event) => NodeJS.Signals | null): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), ...args], {
-      env: { ...process.env, TRIM_CACHE_DIR: cacheDir }, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TRIM_CACHE_DIR: cacheDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     const events: Event[] = [];
     let stderr = '';
     let sent = false;
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.startsWith('{')) return;
       const e = JSON.parse(line) as Event;
@@ -55,9 +63,13 @@ const OWL = ['--allocation', 'owl', '--nsamples', '8', '--seqlen', '64', '--max-
 
 /** The output equals the reference: every file's bytes, and the report's numbers. */
 function assertSameResult(out: string, ref: string): void {
-  const files = fs.readdirSync(ref).filter((f) => f !== 'trim-report.json').sort();
+  const files = fs
+    .readdirSync(ref)
+    .filter((f) => f !== 'trim-report.json')
+    .sort();
   assert.deepEqual(fs.readdirSync(out).sort(), [...files, 'trim-report.json'].sort());
-  for (const f of files) assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(ref, f))), `${f} differs from the uninterrupted run`);
+  for (const f of files)
+    assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(ref, f))), `${f} differs from the uninterrupted run`);
   const a = JSON.parse(fs.readFileSync(path.join(out, 'trim-report.json'), 'utf8')) as TrimReport;
   const b = JSON.parse(fs.readFileSync(path.join(ref, 'trim-report.json'), 'utf8')) as TrimReport;
   assert.equal(a.sparsity, b.sparsity);
@@ -66,11 +78,18 @@ function assertSameResult(out: string, ref: string): void {
   assert.equal(a.blocks.length, b.blocks.length);
   a.blocks.forEach((blk, i) => {
     const rb = b.blocks[i];
-    assert.deepEqual([blk.index, blk.target, blk.achieved, blk.outlierRatio], [rb.index, rb.target, rb.achieved, rb.outlierRatio], `block ${i}`);
+    assert.deepEqual(
+      [blk.index, blk.target, blk.achieved, blk.outlierRatio],
+      [rb.index, rb.target, rb.achieved, rb.outlierRatio],
+      `block ${i}`,
+    );
     blk.layers.forEach((l, j) => {
       const rl = rb.layers[j];
       assert.deepEqual(l.rowSparsity, rl.rowSparsity, `block ${i} ${l.name}: row sparsities differ`);
-      assert.deepEqual([l.name, l.target, l.achieved, l.metricBefore, l.metricAfter, l.lr, l.iteration], [rl.name, rl.target, rl.achieved, rl.metricBefore, rl.metricAfter, rl.lr, rl.iteration]);
+      assert.deepEqual(
+        [l.name, l.target, l.achieved, l.metricBefore, l.metricAfter, l.lr, l.iteration],
+        [rl.name, rl.target, rl.achieved, rl.metricBefore, rl.metricAfter, rl.lr, rl.iteration],
+      );
     });
   });
   assert.ok(!fs.existsSync(path.join(out, '.trim-resume')));
@@ -82,7 +101,10 @@ const resumedFrom = (r: Run): number | null => {
   const m = r.events.map((e) => (e.type === 'log' ? /from block (\d+) of/.exec(String(e.message)) : null)).find(Boolean);
   return m ? Number(m[1]) : null;
 };
-const atBlockEnd = (b: number) => (e: Event): NodeJS.Signals | null => (e.type === 'block_end' && e.block === b ? 'SIGKILL' : null);
+const atBlockEnd =
+  (b: number) =>
+  (e: Event): NodeJS.Signals | null =>
+    e.type === 'block_end' && e.block === b ? 'SIGKILL' : null;
 
 describe('--resume', () => {
   const refTrim = path.join(root, 'ref-trim');
@@ -104,7 +126,10 @@ describe('--resume', () => {
     assert.equal(second.status, 0, second.stderr);
     assert.ok((resumedFrom(second) ?? 0) >= 3, `resumed from ${resumedFrom(second)}`);
     // The resumed run reports every block: the restored ones, then the new ones.
-    assert.deepEqual(second.events.filter((e) => e.type === 'block_end').map((e) => e.block), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      second.events.filter((e) => e.type === 'block_end').map((e) => e.block),
+      [0, 1, 2, 3, 4, 5],
+    );
     assertSameResult(out, refTrim);
     resumesChecked++;
   });
@@ -112,11 +137,15 @@ describe('--resume', () => {
   it('TRIM: killed twice (inside block 1, inside block 4), resumed twice: identical', async () => {
     const out = path.join(root, 'twice');
     let layers = 0;
-    const r1 = await run(['prune', '--out', out, '--resume', ...TRIM], (e) => (e.type === 'layer' && e.block === 1 && ++layers === 3 ? 'SIGKILL' : null));
+    const r1 = await run(['prune', '--out', out, '--resume', ...TRIM], (e) =>
+      e.type === 'layer' && e.block === 1 && ++layers === 3 ? 'SIGKILL' : null,
+    );
     interruptions++;
     assert.equal(r1.signal, 'SIGKILL');
     layers = 0;
-    const r2 = await run(['prune', '--out', out, '--resume', ...TRIM], (e) => (e.type === 'layer' && e.block === 4 && ++layers === 5 ? 'SIGKILL' : null));
+    const r2 = await run(['prune', '--out', out, '--resume', ...TRIM], (e) =>
+      e.type === 'layer' && e.block === 4 && ++layers === 5 ? 'SIGKILL' : null,
+    );
     interruptions++;
     assert.equal(r2.signal, 'SIGKILL');
     const from2 = resumedFrom(r2);
@@ -170,7 +199,10 @@ describe('--resume', () => {
     const r1 = await run(['prune', '--out', out, '--resume', ...TRIM], (e) => (e.type === 'block_end' && e.block === 3 ? 'SIGINT' : null));
     interruptions++;
     assert.equal(r1.status, 2, r1.stderr);
-    assert.match(r1.stderr, /^error: Cancelled; the finished blocks are kept in .*\.k?sigint\.trim-partial\. Run again with --resume to continue\./m);
+    assert.match(
+      r1.stderr,
+      /^error: Cancelled; the finished blocks are kept in .*\.k?sigint\.trim-partial\. Run again with --resume to continue\./m,
+    );
     assert.ok(fs.existsSync(partialDirFor(out)));
     const r2 = await run(['prune', '--out', out, '--resume', ...TRIM]);
     assert.equal(r2.status, 0, r2.stderr);
@@ -204,7 +236,10 @@ describe('--resume', () => {
 
     const other = await run([...args, '--resume', '--sparsity', '0.6']);
     assert.equal(other.status, 2, other.stderr);
-    assert.match(other.stderr, /^error: --resume: the interrupted run in .* was made with other options or from another source \(sparsity was 0\.7, now 0\.6\)\. Run again with the same options and source, or without --resume to start over\./m);
+    assert.match(
+      other.stderr,
+      /^error: --resume: the interrupted run in .* was made with other options or from another source \(sparsity was 0\.7, now 0\.6\)\. Run again with the same options and source, or without --resume to start over\./m,
+    );
     assert.equal(errorCode(other), 'E_OPTION');
     assert.deepEqual(hashTree(partial), kept, 'a refused resume touches nothing');
 
@@ -214,7 +249,10 @@ describe('--resume', () => {
     fs.truncateSync(acts, 1000);
     const damaged = await run([...args, '--resume']);
     assert.equal(damaged.status, 2, damaged.stderr);
-    assert.match(damaged.stderr, /^error: --resume: .*\/\.trim-resume\/acts-\d{4}\.bin is damaged \(1000 bytes, not the \d+ bytes of the inputs of block 2\); the checkpoint was left as it is\. Run without --resume to start over\.$/m);
+    assert.match(
+      damaged.stderr,
+      /^error: --resume: .*\/\.trim-resume\/acts-\d{4}\.bin is damaged \(1000 bytes, not the \d+ bytes of the inputs of block 2\); the checkpoint was left as it is\. Run without --resume to start over\.$/m,
+    );
     assert.equal(damaged.stderr.split('\n').filter((l) => l.startsWith('error:')).length, 1);
     assert.doesNotMatch(damaged.stderr, /\n\s+at /);
     assert.equal(errorCode(damaged), 'E_OUTPUT');

@@ -20,27 +20,56 @@ const root = tmp('trim-killpoints-');
 const model = path.join(root, 'tiny');
 const HOOK = path.join(ROOT, 'test', 'fixtures', 'kill-hook.js');
 const calib = path.join(root, 'calib.txt');
-const ARGS = ['prune', '--model', model, '--calib', calib, '--trim', '--iterations', '2', '--nsamples', '4', '--seqlen', '32', '--no-eval', '--ep', 'cpu', '--json'];
+const ARGS = [
+  'prune',
+  '--model',
+  model,
+  '--calib',
+  calib,
+  '--trim',
+  '--iterations',
+  '2',
+  '--nsamples',
+  '4',
+  '--seqlen',
+  '32',
+  '--no-eval',
+  '--ep',
+  'cpu',
+  '--json',
+];
 const counted = { cases: 0, resumedBitForBit: 0, doubleKills: 0, sigint: 0 };
 after(() => {
-  console.log(`kill points: ${counted.cases} cases (${counted.doubleKills} killed twice, ${counted.sigint} by SIGINT), ${counted.resumedBitForBit} results equal to the uninterrupted run`);
+  console.log(
+    `kill points: ${counted.cases} cases (${counted.doubleKills} killed twice, ${counted.sigint} by SIGINT), ${counted.resumedBitForBit} results equal to the uninterrupted run`,
+  );
   fs.rmSync(root, { recursive: true, force: true });
 });
 
 /** Deterministic pseudo-random numbers: the synthetic checkpoints' mulberry32 (src/core/synth.ts). */
 const rng = (seed: number): (() => number) => seededRng(seed).uniform;
 
-interface Run { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+interface Run {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}, hook = false): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...(hook ? ['--require', HOOK] : []), path.join(ROOT, 'dist', 'cli.js'), ...args], {
-      env: { ...process.env, TRIM_CACHE_DIR: path.join(root, 'cache'), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TRIM_CACHE_DIR: path.join(root, 'cache'), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
   });
 }
@@ -51,16 +80,26 @@ function assertSame(out: string, ref: string, what: string): void {
   assert.deepEqual(fs.readdirSync(out).sort(), files, `${what}: files`);
   for (const f of files) {
     if (f === 'trim-report.json') continue;
-    assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(ref, f))), `${what}: ${f} differs from the uninterrupted run`);
+    assert.ok(
+      fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(ref, f))),
+      `${what}: ${f} differs from the uninterrupted run`,
+    );
   }
   const a = JSON.parse(fs.readFileSync(path.join(out, 'trim-report.json'), 'utf8')) as TrimReport;
   const b = JSON.parse(fs.readFileSync(path.join(ref, 'trim-report.json'), 'utf8')) as TrimReport;
-  const strip = (r: TrimReport): unknown => ({ sparsity: r.sparsity, blocks: r.blocks.map((blk) => ({ ...blk, seconds: null, layers: blk.layers.map((l) => ({ ...l, seconds: null })) })) });
+  const strip = (r: TrimReport): unknown => ({
+    sparsity: r.sparsity,
+    blocks: r.blocks.map((blk) => ({ ...blk, seconds: null, layers: blk.layers.map((l) => ({ ...l, seconds: null })) })),
+  });
   assert.deepEqual(strip(a), strip(b), `${what}: report`);
   assert.ok(!fs.existsSync(partialDirFor(out)), `${what}: the partial folder is gone`);
 }
 
-interface Counts { event: number; rename: number; fsync: number }
+interface Counts {
+  event: number;
+  rename: number;
+  fsync: number;
+}
 type Point = { kind: keyof Counts | 'sigint'; n: number };
 
 describe('--resume after a kill at every point of a small run', () => {
@@ -89,7 +128,8 @@ describe('--resume after a kill at every point of a small run', () => {
     const env = { TRIM_FUSED: p === 'host' ? '0' : '1' };
     const label = `${p} ${first.kind}:${first.n}${second ? ` then ${second.kind}:${second.n}` : ''}`;
     const stop = async (pt: Point, resume: boolean, mayFinish = false): Promise<void> => {
-      const kill = pt.kind === 'sigint' ? { TRIM_TEST_KILL: `event:${pt.n}`, TRIM_TEST_SIGNAL: 'SIGINT' } : { TRIM_TEST_KILL: `${pt.kind}:${pt.n}` };
+      const kill =
+        pt.kind === 'sigint' ? { TRIM_TEST_KILL: `event:${pt.n}`, TRIM_TEST_SIGNAL: 'SIGINT' } : { TRIM_TEST_KILL: `${pt.kind}:${pt.n}` };
       const r = await run([...ARGS, '--out', out, ...(resume ? ['--resume'] : [])], { ...env, ...kill }, true);
       if (pt.kind === 'sigint') {
         // Ctrl-C: a clean stop (exit 2, one error line) or, when it came after the last step, success.
@@ -129,7 +169,10 @@ describe('--resume after a kill at every point of a small run', () => {
         const id = `f-${kind}-${n}`;
         // Half of the killed runs were themselves --resume runs (nothing to resume yet, or a checkpoint).
         const withResume = random() < 0.5;
-        cases.push(async () => { counted.cases++; await killAndResume('fused', id, { kind, n }, null, withResume); });
+        cases.push(async () => {
+          counted.cases++;
+          await killAndResume('fused', id, { kind, n }, null, withResume);
+        });
       }
     }
     await pool(cases);
@@ -149,17 +192,28 @@ describe('--resume after a kill at every point of a small run', () => {
       : Array.from({ length: 6 }, () => pick(counts.host));
     for (let i = 0; i < hostPoints.length; i++) {
       const pt = hostPoints[i];
-      cases.push(async () => { counted.cases++; await killAndResume('host', `h-${i}`, pt, null, i % 2 === 0); });
+      cases.push(async () => {
+        counted.cases++;
+        await killAndResume('host', `h-${i}`, pt, null, i % 2 === 0);
+      });
     }
     for (let i = 0; i < 3; i++) {
       const n = 1 + Math.floor(random() * (counts.fused.event - 2));
-      cases.push(async () => { counted.cases++; counted.sigint++; await killAndResume('fused', `s-${i}`, { kind: 'sigint', n }, null, true); });
+      cases.push(async () => {
+        counted.cases++;
+        counted.sigint++;
+        await killAndResume('fused', `s-${i}`, { kind: 'sigint', n }, null, true);
+      });
     }
     for (let i = 0; i < 3; i++) {
       const p = i % 2 === 0 ? 'fused' : 'host';
       const a = pick(counts[p]);
       const b = pick(counts[p]);
-      cases.push(async () => { counted.cases++; counted.doubleKills++; await killAndResume(p, `d-${i}`, a, b, false); });
+      cases.push(async () => {
+        counted.cases++;
+        counted.doubleKills++;
+        await killAndResume(p, `d-${i}`, a, b, false);
+      });
     }
     await pool(cases);
   });

@@ -28,12 +28,47 @@ const STOP_BOUND_MS = 6000;
 const calib = path.join(root, 'calib.txt');
 fs.writeFileSync(calib, fs.readFileSync(path.join(ROOT, 'media', 'data', 'calib.txt')).subarray(0, 120_000));
 /** One fused run of all six blocks that lasts tens of seconds on this CPU. */
-const LONG = ['--calib', calib, '--trim', '--iterations', '1000', '--nsamples', '32', '--seqlen', '256', '--blocks-per-run', '6', '--no-eval', '--ep', 'cpu', '--json'];
+const LONG = [
+  '--calib',
+  calib,
+  '--trim',
+  '--iterations',
+  '1000',
+  '--nsamples',
+  '32',
+  '--seqlen',
+  '256',
+  '--blocks-per-run',
+  '6',
+  '--no-eval',
+  '--ep',
+  'cpu',
+  '--json',
+];
 /** Two runs of three blocks, each a few seconds here; with --resume, a checkpoint after the first. */
-const RESUME = ['--calib', calib, '--trim', '--iterations', '1000', '--nsamples', '16', '--seqlen', '128', '--blocks-per-run', '3', '--no-eval', '--ep', 'cpu', '--json', '--resume'];
+const RESUME = [
+  '--calib',
+  calib,
+  '--trim',
+  '--iterations',
+  '1000',
+  '--nsamples',
+  '16',
+  '--seqlen',
+  '128',
+  '--blocks-per-run',
+  '3',
+  '--no-eval',
+  '--ep',
+  'cpu',
+  '--json',
+  '--resume',
+];
 const tally = { stopped: 0, seeded: 0, worst: 0 };
 after(() => {
-  console.log(`stops in the middle of a device run: ${tally.stopped} (${tally.seeded} at seeded moments); slowest exit ${(tally.worst / 1000).toFixed(2)} s after the signal (bound ${STOP_BOUND_MS / 1000} s)`);
+  console.log(
+    `stops in the middle of a device run: ${tally.stopped} (${tally.seeded} at seeded moments); slowest exit ${(tally.worst / 1000).toFixed(2)} s after the signal (bound ${STOP_BOUND_MS / 1000} s)`,
+  );
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -55,10 +90,17 @@ interface Stopped {
  * Runs the CLI; when `at(e, i)` holds for the i-th event, waits `delayMs`, then sends `signals`
  * (100 ms apart) to the CLI's process.
  */
-function runStopped(args: string[], out: string, at: ((e: Event, i: number) => boolean) | null, delayMs: number, signals: NodeJS.Signals[]): Promise<Stopped> {
+function runStopped(
+  args: string[],
+  out: string,
+  at: ((e: Event, i: number) => boolean) | null,
+  delayMs: number,
+  signals: NodeJS.Signals[],
+): Promise<Stopped> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'prune', '--out', out, ...args], {
-      env: { ...process.env, TRIM_CACHE_DIR: cacheDir }, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TRIM_CACHE_DIR: cacheDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     const events: Event[] = [];
     let stderr = '';
@@ -66,7 +108,9 @@ function runStopped(args: string[], out: string, at: ((e: Event, i: number) => b
     let before = 0;
     let jobPid: number | null = null;
     let armed = at !== null;
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.startsWith('{')) return;
       const e = JSON.parse(line) as Event;
@@ -74,7 +118,11 @@ function runStopped(args: string[], out: string, at: ((e: Event, i: number) => b
       if (armed && at!(e, events.length - 1)) {
         armed = false;
         setTimeout(async () => {
-          try { jobPid = (JSON.parse(fs.readFileSync(lockFileFor(out), 'utf8')) as { pid: number }).pid; } catch { /* no lock yet */ }
+          try {
+            jobPid = (JSON.parse(fs.readFileSync(lockFileFor(out), 'utf8')) as { pid: number }).pid;
+          } catch {
+            /* no lock yet */
+          }
           before = events.length;
           sentAt = performance.now();
           for (const [k, s] of signals.entries()) {
@@ -116,13 +164,19 @@ function assertStopped(r: Stopped, label: string): void {
 
 /** The run's blocks had started and none had reached its first pruned layer when the stop came, nor after. */
 function assertInterruptedRun(r: Stopped, blocks: number[], label: string): void {
-  const started = r.events.slice(0, r.before).filter((e) => e.type === 'block_start').map((e) => e.block as number);
+  const started = r.events
+    .slice(0, r.before)
+    .filter((e) => e.type === 'block_start')
+    .map((e) => e.block as number);
   for (const b of blocks) assert.ok(started.includes(b), `${label}: block ${b} had not started when stopped`);
   const pruned = r.events.filter((e) => e.type === 'layer' && blocks.includes(e.block as number));
   assert.equal(pruned.length, 0, `${label}: the run ended before the stop reached it (${pruned.length} layers came out)`);
 }
 
-const lastRunStarted = (last: number) => (e: Event): boolean => e.type === 'block_start' && e.block === last;
+const lastRunStarted =
+  (last: number) =>
+  (e: Event): boolean =>
+    e.type === 'block_start' && e.block === last;
 
 describe('a stop reaches a long device run (CLI)', () => {
   before(() => ensureBuilt());
@@ -146,7 +200,7 @@ describe('a stop reaches a long device run (CLI)', () => {
     });
   }
 
-  it('--resume stopped by SIGTERM in the middle of its second run keeps the first run\'s blocks; the next --resume equals an uninterrupted run', async () => {
+  it("--resume stopped by SIGTERM in the middle of its second run keeps the first run's blocks; the next --resume equals an uninterrupted run", async () => {
     const ref = path.join(root, 'resume-ref', 'out');
     const whole = await runStopped(RESUME, ref, null, 0, []);
     assert.equal(whole.status, 0, whole.stderr);
@@ -156,63 +210,88 @@ describe('a stop reaches a long device run (CLI)', () => {
     const r = await runStopped(RESUME, out, lastRunStarted(5), 0, ['SIGTERM']);
     assertStopped(r, 'resume');
     assertInterruptedRun(r, [3, 4, 5], 'resume');
-    assert.match(r.stderr, /^error: Cancelled; the finished blocks are kept in .*\.out\.trim-partial\. Run again with --resume to continue\.$/m);
+    assert.match(
+      r.stderr,
+      /^error: Cancelled; the finished blocks are kept in .*\.out\.trim-partial\. Run again with --resume to continue\.$/m,
+    );
     assert.deepEqual(fs.readdirSync(parent), [path.basename(partialDirFor(out))], 'only the partial folder is kept: no lock, no -old');
     const next = await runStopped(RESUME, out, null, 0, []);
     assert.equal(next.status, 0, next.stderr);
-    assert.ok(next.events.some((e) => e.type === 'log' && /Resuming the interrupted run from block 3 of 6/.test(String(e.message))), 'resumed after the first run');
-    assert.deepEqual(next.events.filter((e) => e.type === 'block_start').map((e) => e.block), [3, 4, 5], 'only the second run again');
+    assert.ok(
+      next.events.some((e) => e.type === 'log' && /Resuming the interrupted run from block 3 of 6/.test(String(e.message))),
+      'resumed after the first run',
+    );
+    assert.deepEqual(
+      next.events.filter((e) => e.type === 'block_start').map((e) => e.block),
+      [3, 4, 5],
+      'only the second run again',
+    );
     const files = fs.readdirSync(ref).filter((f) => f !== 'trim-report.json');
-    for (const f of files) assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(ref, f))), `${f} differs from the uninterrupted run`);
+    for (const f of files)
+      assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(ref, f))), `${f} differs from the uninterrupted run`);
     const a = JSON.parse(fs.readFileSync(path.join(out, 'trim-report.json'), 'utf8')) as TrimReport;
     const b = JSON.parse(fs.readFileSync(path.join(ref, 'trim-report.json'), 'utf8')) as TrimReport;
     assert.equal(a.blocks.length, 6);
-    a.blocks.forEach((blk, i) => blk.layers.forEach((l, j) => assert.deepEqual(l.rowSparsity, b.blocks[i].layers[j].rowSparsity, `block ${i} ${l.name}`)));
+    a.blocks.forEach((blk, i) =>
+      blk.layers.forEach((l, j) => assert.deepEqual(l.rowSparsity, b.blocks[i].layers[j].rowSparsity, `block ${i} ${l.name}`)),
+    );
     assert.equal(a.sparsity, b.sparsity);
     assert.deepEqual(fs.readdirSync(parent), ['out']);
     tally.stopped++;
   });
 
-  it('kill -STOP of the CLI pauses the job in its run, SIGCONT continues it; then SIGTERM stops it', { skip: process.platform !== 'linux' }, async () => {
-    const parent = path.join(root, 'stop-cont');
-    fs.mkdirSync(parent);
-    const out = path.join(parent, 'out');
-    const state = (pid: number): string => { const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); return st[st.lastIndexOf(')') + 2]; };
-    const waitState = async (pid: number, want: (s: string) => boolean, what: string): Promise<void> => {
-      const t0 = Date.now();
-      while (!want(state(pid))) {
-        assert.ok(Date.now() - t0 < 3000, `the job did not ${what} within 3 s (state ${state(pid)})`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'prune', '--out', out, ...LONG], {
-      env: { ...process.env, TRIM_CACHE_DIR: cacheDir }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    const events: Event[] = [];
-    const inRun = new Promise<void>((resolve) => createInterface({ input: child.stdout }).on('line', (l) => {
-      if (!l.startsWith('{')) return;
-      events.push(JSON.parse(l) as Event);
-      if (lastRunStarted(5)(events.at(-1)!)) resolve();
-    }));
-    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    await inRun;
-    const job = (JSON.parse(fs.readFileSync(lockFileFor(out), 'utf8')) as { pid: number }).pid;
-    assert.notEqual(job, child.pid, 'the job runs in its own process');
-    child.kill('SIGSTOP');
-    await waitState(job, (s) => s === 'T', 'pause with the CLI');
-    child.kill('SIGCONT');
-    await waitState(job, (s) => s !== 'T', 'continue with the CLI');
-    const t = performance.now();
-    child.kill('SIGTERM');
-    assert.equal(await closed, 2, stderr);
-    assert.ok(performance.now() - t < STOP_BOUND_MS);
-    assert.ok(!events.some((e) => e.type === 'layer'));
-    assert.ok(!alive(job));
-    assert.deepEqual(fs.readdirSync(parent), []);
-    tally.stopped++;
-  });
+  it(
+    'kill -STOP of the CLI pauses the job in its run, SIGCONT continues it; then SIGTERM stops it',
+    { skip: process.platform !== 'linux' },
+    async () => {
+      const parent = path.join(root, 'stop-cont');
+      fs.mkdirSync(parent);
+      const out = path.join(parent, 'out');
+      const state = (pid: number): string => {
+        const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return st[st.lastIndexOf(')') + 2];
+      };
+      const waitState = async (pid: number, want: (s: string) => boolean, what: string): Promise<void> => {
+        const t0 = Date.now();
+        while (!want(state(pid))) {
+          assert.ok(Date.now() - t0 < 3000, `the job did not ${what} within 3 s (state ${state(pid)})`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'prune', '--out', out, ...LONG], {
+        env: { ...process.env, TRIM_CACHE_DIR: cacheDir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      const events: Event[] = [];
+      const inRun = new Promise<void>((resolve) =>
+        createInterface({ input: child.stdout }).on('line', (l) => {
+          if (!l.startsWith('{')) return;
+          events.push(JSON.parse(l) as Event);
+          if (lastRunStarted(5)(events.at(-1)!)) resolve();
+        }),
+      );
+      const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      await inRun;
+      const job = (JSON.parse(fs.readFileSync(lockFileFor(out), 'utf8')) as { pid: number }).pid;
+      assert.notEqual(job, child.pid, 'the job runs in its own process');
+      child.kill('SIGSTOP');
+      await waitState(job, (s) => s === 'T', 'pause with the CLI');
+      child.kill('SIGCONT');
+      await waitState(job, (s) => s !== 'T', 'continue with the CLI');
+      const t = performance.now();
+      child.kill('SIGTERM');
+      assert.equal(await closed, 2, stderr);
+      assert.ok(performance.now() - t < STOP_BOUND_MS);
+      assert.ok(!events.some((e) => e.type === 'layer'));
+      assert.ok(!alive(job));
+      assert.deepEqual(fs.readdirSync(parent), []);
+      tally.stopped++;
+    },
+  );
 
   it('seeded stop moments: before and during the run, one or two signals, out within the bound and nothing left', async () => {
     const random = rng(16);

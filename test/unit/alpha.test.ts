@@ -10,7 +10,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Matrix, QrDecomposition } from 'ml-matrix';
 import {
-  alphaKey, alphaPeak, alphaTargets, computeModelAlphas, GramRunner, hillAlpha, layerAlpha, symmetricEigenvalues,
+  alphaKey,
+  alphaPeak,
+  alphaTargets,
+  computeModelAlphas,
+  GramRunner,
+  hillAlpha,
+  layerAlpha,
+  symmetricEigenvalues,
 } from '../../src/core/alpha';
 import { Checkpoint } from '../../src/core/checkpoint';
 import { Engine } from '../../src/core/engine';
@@ -113,7 +120,10 @@ test('engine path: Gram on ONNX Runtime + symmetric eigenvalues reproduce the ch
   const engine = await Engine.create('cpu');
   const gram = new GramRunner(engine);
   try {
-    for (const [rows, cols, a, seed] of [[192, 96, 3, 1], [80, 160, 2.5, 5]] as const) {
+    for (const [rows, cols, a, seed] of [
+      [192, 96, 3, 1],
+      [80, 160, 2.5, 5],
+    ] as const) {
       const k = Math.min(rows, cols);
       const lambdas = paretoSpectrum(k, a, 0.05, Math.floor(k / 4));
       const W = withSpectrum(rows, cols, lambdas, seed);
@@ -149,15 +159,32 @@ test('block_wise mapping: ratios in [1-ε, 1+ε] by α, scaled to the parameter-
 });
 
 test('a target pushed outside [0, 1) is a clear E_OPTION error', () => {
-  assert.throws(() => alphaTargets([2, 3, 4, 5], [1, 1, 1, 1], 0.8, 0.3), (e: unknown) => {
-    return isTrimError(e) && e.code === 'E_OPTION' && /block 3 a sparsity of 1\.0400.*lower --alpha-epsilon or --sparsity/.test(e.message);
-  });
-  assert.throws(() => alphaTargets([2, Number.POSITIVE_INFINITY], [1, 1], 0.5, 0.3), (e: unknown) => isTrimError(e) && e.code === 'E_NONFINITE');
+  assert.throws(
+    () => alphaTargets([2, 3, 4, 5], [1, 1, 1, 1], 0.8, 0.3),
+    (e: unknown) => {
+      return (
+        isTrimError(e) && e.code === 'E_OPTION' && /block 3 a sparsity of 1\.0400.*lower --alpha-epsilon or --sparsity/.test(e.message)
+      );
+    },
+  );
+  assert.throws(
+    () => alphaTargets([2, Number.POSITIVE_INFINITY], [1, 1], 0.5, 0.3),
+    (e: unknown) => isTrimError(e) && e.code === 'E_NONFINITE',
+  );
 });
 
 const tinySpec: SynthSpec = {
-  family: 'qwen2', hidden: 32, intermediate: 64, layers: 2, heads: 4, kvHeads: 2, vocab: 64, maxPositions: 128,
-  dtype: 'float16', qkvBias: true, tie: true,
+  family: 'qwen2',
+  hidden: 32,
+  intermediate: 64,
+  layers: 2,
+  heads: 4,
+  kvHeads: 2,
+  vocab: 64,
+  maxPositions: 128,
+  dtype: 'float16',
+  qkvBias: true,
+  tie: true,
 };
 
 test('α is cached per checkpoint by content: a second run and a copied folder reuse it; changed weights do not', async () => {

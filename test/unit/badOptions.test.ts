@@ -31,7 +31,11 @@ const base = (): PruneOptions => ({ ...defaultPruneOptions(), out: path.join(roo
 const BAD: [string, Partial<PruneOptions>, RegExp][] = [
   ['sparsity 1', { sparsity: 1 }, /^--sparsity: 1 is out of range \[0, 1\)/],
   ['sparsity 1.5', { sparsity: 1.5 }, /^--sparsity: 1\.5 is out of range \[0, 1\): sparsity is a fraction, write 0\.7 for 70%\.$/],
-  ['sparsity 70 (a percentage)', { sparsity: 70 }, /^--sparsity: 70 is out of range \[0, 1\): sparsity is a fraction, write 0\.7 for 70%\.$/],
+  [
+    'sparsity 70 (a percentage)',
+    { sparsity: 70 },
+    /^--sparsity: 70 is out of range \[0, 1\): sparsity is a fraction, write 0\.7 for 70%\.$/,
+  ],
   ['sparsity 50 (a percentage)', { sparsity: 50 }, /write 0\.5 for 50%\.$/],
   ['sparsity -0.1', { sparsity: -0.1 }, /^--sparsity: -0\.1 is out of range/],
   ['sparsity NaN', { sparsity: NaN }, /^--sparsity: NaN is out of range/],
@@ -54,7 +58,11 @@ const BAD: [string, Partial<PruneOptions>, RegExp][] = [
   ['N:M with N = 0', { nm: '0:4' }, /^--nm: 0:4 is invalid/],
   ['N:M with M > 64', { nm: '2:128' }, /^--nm: 2:128 is invalid/],
   ['N:M with TRIM', { nm: '2:4', trim: true }, /^--nm: N:M structure and TRIM cannot be combined/],
-  ['N:M with OWL', { nm: '2:4', allocation: 'owl' }, /^--nm: N:M fixes the sparsity at N\/M; it cannot be combined with a layer allocation/],
+  [
+    'N:M with OWL',
+    { nm: '2:4', allocation: 'owl' },
+    /^--nm: N:M fixes the sparsity at N\/M; it cannot be combined with a layer allocation/,
+  ],
   ['N:M with per-block targets', { nm: '2:4', blockSparsity: [0.5, 0.5] }, /^--nm: N:M fixes the sparsity/],
   ['per-block target 1', { blockSparsity: [0.5, 1] }, /^blockSparsity\[1\]: 1 is out of range/],
   ['no output folder', { out: '' }, /^--out: an output folder is required/],

@@ -14,31 +14,35 @@ import { encodeSafetensors, parseHeader } from '../../src/core/safetensors';
 
 const shared = path.resolve(__dirname, '../../../shared/configs');
 
-test('real config.json files of public checkpoints parse (older keys: torch_dtype, rope_theta, rope_scaling)', { skip: !fs.existsSync(shared) && 'needs ../shared/configs' }, () => {
-  const want: Record<string, [string, number, number, string]> = {
-    'Qwen__Qwen2.5-7B.json': ['qwen2', 28, 4, 'bfloat16'],
-    'meta-llama__Llama-2-7b-hf.json': ['llama', 32, 32, 'float16'],
-    'meta-llama__Llama-3.1-8B.json': ['llama', 32, 8, 'bfloat16'],
-    'mistralai__Mistral-7B-v0.1.json': ['mistral', 32, 8, 'bfloat16'],
-    'facebook__opt-125m.json': ['opt', 12, 12, 'float16'],
-  };
-  for (const [file, [family, layers, kv, dtype]] of Object.entries(want)) {
-    const c = parseConfig(JSON.parse(fs.readFileSync(path.join(shared, file), 'utf8')), file);
-    assert.equal(c.family, family, file);
-    assert.equal(c.layers, layers, file);
-    assert.equal(c.kvHeads, kv, file);
-    assert.equal(c.dtype, dtype, file);
-  }
-  const l3 = parseConfig(JSON.parse(fs.readFileSync(path.join(shared, 'meta-llama__Llama-3.1-8B.json'), 'utf8')));
-  assert.equal(l3.rope?.theta, 500000);
-  assert.equal(l3.rope?.scaling.type, 'llama3');
-  assert.equal(l3.slidingWindow, null);
-  const m = parseConfig(JSON.parse(fs.readFileSync(path.join(shared, 'mistralai__Mistral-7B-v0.1.json'), 'utf8')));
-  // Mistral's window is masked for real on every layer (no --seqlen refusal any more).
-  assert.equal(m.slidingWindow, null);
-  assert.equal(m.features?.window, 4096);
-  assert.deepEqual(new Set(m.features?.layerTypes), new Set(['sliding']));
-});
+test(
+  'real config.json files of public checkpoints parse (older keys: torch_dtype, rope_theta, rope_scaling)',
+  { skip: !fs.existsSync(shared) && 'needs ../shared/configs' },
+  () => {
+    const want: Record<string, [string, number, number, string]> = {
+      'Qwen__Qwen2.5-7B.json': ['qwen2', 28, 4, 'bfloat16'],
+      'meta-llama__Llama-2-7b-hf.json': ['llama', 32, 32, 'float16'],
+      'meta-llama__Llama-3.1-8B.json': ['llama', 32, 8, 'bfloat16'],
+      'mistralai__Mistral-7B-v0.1.json': ['mistral', 32, 8, 'bfloat16'],
+      'facebook__opt-125m.json': ['opt', 12, 12, 'float16'],
+    };
+    for (const [file, [family, layers, kv, dtype]] of Object.entries(want)) {
+      const c = parseConfig(JSON.parse(fs.readFileSync(path.join(shared, file), 'utf8')), file);
+      assert.equal(c.family, family, file);
+      assert.equal(c.layers, layers, file);
+      assert.equal(c.kvHeads, kv, file);
+      assert.equal(c.dtype, dtype, file);
+    }
+    const l3 = parseConfig(JSON.parse(fs.readFileSync(path.join(shared, 'meta-llama__Llama-3.1-8B.json'), 'utf8')));
+    assert.equal(l3.rope?.theta, 500000);
+    assert.equal(l3.rope?.scaling.type, 'llama3');
+    assert.equal(l3.slidingWindow, null);
+    const m = parseConfig(JSON.parse(fs.readFileSync(path.join(shared, 'mistralai__Mistral-7B-v0.1.json'), 'utf8')));
+    // Mistral's window is masked for real on every layer (no --seqlen refusal any more).
+    assert.equal(m.slidingWindow, null);
+    assert.equal(m.features?.window, 4096);
+    assert.deepEqual(new Set(m.features?.layerTypes), new Set(['sliding']));
+  },
+);
 
 test('the demo model config uses the newer keys (dtype, rope_parameters, layer_types)', () => {
   const c = Checkpoint.open(defaults.model()).config;
@@ -51,17 +55,32 @@ test('the demo model config uses the newer keys (dtype, rope_parameters, layer_t
 
 test('llama3 rotary scaling keeps high frequencies and divides low ones by the factor', () => {
   const plain = inverseFrequencies(500000, 128, { type: 'default' });
-  const scaled = inverseFrequencies(500000, 128, { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 });
+  const scaled = inverseFrequencies(500000, 128, {
+    type: 'llama3',
+    factor: 8,
+    lowFreqFactor: 1,
+    highFreqFactor: 4,
+    originalMaxPositions: 8192,
+  });
   assert.equal(scaled[0], plain[0]);
   assert.ok(Math.abs(scaled[63] - plain[63] / 8) < 1e-12 * plain[63] + 1e-20);
 });
 
 test('unsupported architectures and quantized checkpoints are typed errors naming what is supported', () => {
-  assert.throws(() => parseConfig({ architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }), (e: unknown) =>
-    e instanceof TrimError && e.code === 'E_UNSUPPORTED_ARCH' && /GPT2LMHeadModel/.test(e.message) && /LlamaForCausalLM/.test(e.message));
+  assert.throws(
+    () => parseConfig({ architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }),
+    (e: unknown) =>
+      e instanceof TrimError && e.code === 'E_UNSUPPORTED_ARCH' && /GPT2LMHeadModel/.test(e.message) && /LlamaForCausalLM/.test(e.message),
+  );
   const base = JSON.parse(fs.readFileSync(path.join(defaults.model(), 'config.json'), 'utf8'));
-  assert.throws(() => parseConfig({ ...base, quantization_config: { quant_method: 'gptq' } }), (e: unknown) => e instanceof TrimError && /quantized/.test(e.message));
-  assert.throws(() => parseConfig({ ...base, hidden_size: 'big' }), (e: unknown) => e instanceof TrimError && e.code === 'E_CONFIG' && /hidden_size/.test(e.message));
+  assert.throws(
+    () => parseConfig({ ...base, quantization_config: { quant_method: 'gptq' } }),
+    (e: unknown) => e instanceof TrimError && /quantized/.test(e.message),
+  );
+  assert.throws(
+    () => parseConfig({ ...base, hidden_size: 'big' }),
+    (e: unknown) => e instanceof TrimError && e.code === 'E_CONFIG' && /hidden_size/.test(e.message),
+  );
 });
 
 test('safetensors headers that lie are typed errors', () => {
@@ -94,10 +113,19 @@ test('safetensors headers that lie are typed errors', () => {
 test('a folder without config.json, and a missing shard named by the index, are typed errors', () => {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'trim-ck-'));
   try {
-    assert.throws(() => Checkpoint.open(d), (e: unknown) => e instanceof TrimError && e.code === 'E_MODEL_NOT_FOUND');
+    assert.throws(
+      () => Checkpoint.open(d),
+      (e: unknown) => e instanceof TrimError && e.code === 'E_MODEL_NOT_FOUND',
+    );
     fs.copyFileSync(path.join(defaults.model(), 'config.json'), path.join(d, 'config.json'));
-    fs.writeFileSync(path.join(d, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { 'model.embed_tokens.weight': 'model-00001-of-00002.safetensors' } }));
-    assert.throws(() => Checkpoint.open(d), (e: unknown) => e instanceof TrimError && /model-00001-of-00002.safetensors/.test(e.message) && /missing/.test(e.message));
+    fs.writeFileSync(
+      path.join(d, 'model.safetensors.index.json'),
+      JSON.stringify({ weight_map: { 'model.embed_tokens.weight': 'model-00001-of-00002.safetensors' } }),
+    );
+    assert.throws(
+      () => Checkpoint.open(d),
+      (e: unknown) => e instanceof TrimError && /model-00001-of-00002.safetensors/.test(e.message) && /missing/.test(e.message),
+    );
   } finally {
     fs.rmSync(d, { recursive: true, force: true });
   }

@@ -20,10 +20,20 @@ const config = (name: string): ModelConfig => parseConfig(JSON.parse(fs.readFile
 
 function shapes(cfg: ModelConfig): Map<string, number[]> {
   const spec = familySpec(cfg.family)!;
-  return new Map([...spec.norms(cfg).map((n) => [n.name, n.shape] as const), ...spec.linears(cfg).map((l) => [`${l.name}.weight`, l.shape] as const)]);
+  return new Map([
+    ...spec.norms(cfg).map((n) => [n.name, n.shape] as const),
+    ...spec.linears(cfg).map((l) => [`${l.name}.weight`, l.shape] as const),
+  ]);
 }
 
-async function block(cfg: ModelConfig, S: number, windows: number, fo: ForwardOptions, sliding: number, seed: number): Promise<Float32Array> {
+async function block(
+  cfg: ModelConfig,
+  S: number,
+  windows: number,
+  fo: ForwardOptions,
+  sliding: number,
+  seed: number,
+): Promise<Float32Array> {
   const names = blockWeightNames(cfg, new Set());
   const dims = shapes(cfg);
   const g = new GraphBuilder('t');
@@ -36,14 +46,22 @@ async function block(cfg: ModelConfig, S: number, windows: number, fo: ForwardOp
   g.output(fo.half ? g.op('Cast', [f.y], { to: T.FLOAT }) : f.y, 'y');
   const r = rng(seed);
   const feeds: Record<string, ort.Tensor> = {
-    x: new ort.Tensor('float32', Float32Array.from({ length: windows * S * cfg.hidden }, () => r.normal()), [windows * S, cfg.hidden]),
+    x: new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: windows * S * cfg.hidden }, () => r.normal()),
+      [windows * S, cfg.hidden],
+    ),
   };
   if (layer) feeds.layer = new ort.Tensor('float32', Float32Array.of(sliding), []);
   for (const n of names) {
     const d = dims.get(n)!;
     const len = d.reduce((a, b) => a * b, 1);
     const normBase = cfg.features?.normPlusOne ? 0 : 1;
-    feeds[n] = new ort.Tensor('float32', Float32Array.from({ length: len }, () => (/norm/.test(n) ? normBase + 0.1 * r.normal() : 0.15 * r.normal())), d);
+    feeds[n] = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: len }, () => (/norm/.test(n) ? normBase + 0.1 * r.normal() : 0.15 * r.normal())),
+      d,
+    );
   }
   const s = await ort.InferenceSession.create(g.build(), { executionProviders: ['cpu'] });
   const out = (await s.run(feeds)).y.data as Float32Array;
@@ -62,7 +80,12 @@ function relErr(a: Float32Array, b: Float32Array): number {
 }
 
 describe('spec families: GroupQueryAttention block pass = materialised attention, to float16 rounding', () => {
-  for (const [name, sliding] of [['qwen3-bf16', 0], ['gemma3-bf16', 1], ['gemma3-bf16', 0], ['phi3-f32', 0]] as const) {
+  for (const [name, sliding] of [
+    ['qwen3-bf16', 0],
+    ['gemma3-bf16', 1],
+    ['gemma3-bf16', 0],
+    ['phi3-f32', 0],
+  ] as const) {
     it(`${name}${name.startsWith('gemma') ? (sliding ? ', sliding layer' : ', full layer') : ''}`, async () => {
       const cfg = config(name);
       // Gemma 3's window is 8: at 8 tokens it does not bite, so GroupQueryAttention runs.

@@ -25,12 +25,22 @@ export const FAMILY_MODELS = ['qwen3-bf16', 'gemma2-f32', 'gemma3-bf16', 'phi3-f
 interface Ref {
   input: number[];
   text: { file: string; chars: number; seqlen: number; windows: number; ids: number[] };
-  models: Record<string, { architecture: string; shape: [number, number]; full_shape: [number, number]; logits: number[]; perplexity: number; window_losses: number[] }>;
+  models: Record<
+    string,
+    {
+      architecture: string;
+      shape: [number, number];
+      full_shape: [number, number];
+      logits: number[];
+      perplexity: number;
+      window_losses: number[];
+    }
+  >;
 }
 const ref: Ref | null = fs.existsSync(refFile) ? (JSON.parse(fs.readFileSync(refFile, 'utf8')) as Ref) : null;
 const skip = ref ? false : `${refFile} is missing: generate it with test/data/families/make_families.py on a machine with transformers`;
 
-test('the demo tokenizer gives transformers\' token ids of the text', { skip }, () => {
+test("the demo tokenizer gives transformers' token ids of the text", { skip }, () => {
   const text = fs.readFileSync(path.join(root, ref!.text.file), 'utf8').slice(0, ref!.text.chars);
   const ids = TextTokenizer.fromFolder(path.join(dir, 'qwen3-bf16')).encode(text);
   const want = ref!.text.ids;
@@ -59,7 +69,8 @@ for (const name of FAMILY_MODELS) {
       }
     }
     const rel = maxDiff / maxAbs;
-    console.log(name, "logits rel", rel); assert.ok(rel <= 1e-3, `max |ours - transformers| / max |transformers| = ${rel.toExponential(3)}`);
+    console.log(name, 'logits rel', rel);
+    assert.ok(rel <= 1e-3, `max |ours - transformers| / max |transformers| = ${rel.toExponential(3)}`);
     assert.ok(maxAbs > 0.1, 'reference logits are not degenerate');
   });
 
@@ -73,7 +84,8 @@ for (const name of FAMILY_MODELS) {
       const r = await evaluatePerplexity(ckpt, runner, Int32Array.from(ref!.text.ids), windows);
       assert.equal(r.windows, windows);
       const rel = Math.abs(r.perplexity - expected.perplexity) / expected.perplexity;
-      console.log(name, "ppl rel", rel); assert.ok(rel <= 1e-3, `ours ${r.perplexity} vs transformers ${expected.perplexity} (relative ${rel.toExponential(3)})`);
+      console.log(name, 'ppl rel', rel);
+      assert.ok(rel <= 1e-3, `ours ${r.perplexity} vs transformers ${expected.perplexity} (relative ${rel.toExponential(3)})`);
     } finally {
       await runner.release();
     }

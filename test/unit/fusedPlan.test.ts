@@ -9,8 +9,19 @@ import { planFused } from '../../src/core/fused';
 
 function shape(hidden: number, inter: number, layers: number, heads: number, kv: number, dtype: string): Checkpoint {
   const D = hidden / heads;
-  const shapes: [number, number][] = [[heads * D, hidden], [kv * D, hidden], [kv * D, hidden], [hidden, heads * D], [inter, hidden], [inter, hidden], [hidden, inter]];
-  return { config: { hidden, intermediate: inter, layers, heads, kvHeads: kv, headDim: D, dtype }, linearShapes: () => shapes } as unknown as Checkpoint;
+  const shapes: [number, number][] = [
+    [heads * D, hidden],
+    [kv * D, hidden],
+    [kv * D, hidden],
+    [hidden, heads * D],
+    [inter, hidden],
+    [inter, hidden],
+    [hidden, inter],
+  ];
+  return {
+    config: { hidden, intermediate: inter, layers, heads, kvHeads: kv, headDim: D, dtype },
+    linearShapes: () => shapes,
+  } as unknown as Checkpoint;
 }
 
 const q7 = shape(3584, 18944, 28, 28, 4, 'bfloat16');

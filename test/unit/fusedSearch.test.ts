@@ -43,17 +43,25 @@ test('in-graph TRIM search = the JavaScript search over the same evaluation (vec
     const rank = g.input('rank', T.FLOAT, [p.rows, p.cols]);
     const X = g.input('X', T.FLOAT, [p.n, p.cols]);
     const Tt = g.input('T', T.DOUBLE, []);
-    const r = trimSearchOps(g, { W, rank, X, rows: p.rows, cols: p.cols, T: Tt }, { iterations: c.iterations, forbidNegLr: c.forbidNegLr, layerMetric: c.lm, rowMetric: c.rm });
+    const r = trimSearchOps(
+      g,
+      { W, rank, X, rows: p.rows, cols: p.cols, T: Tt },
+      { iterations: c.iterations, forbidNegLr: c.forbidNegLr, layerMetric: c.lm, rowMetric: c.rm },
+    );
     g.output(r.s, 's', T.FLOAT);
     g.output(r.info, 'info', T.DOUBLE);
     const fused = await engine.session(g.build());
     const got = await fused.run({
-      W: f32(p.W, [p.rows, p.cols]), rank: f32(p.rank, [p.rows, p.cols]), X: f32(p.X, [p.n, p.cols]),
+      W: f32(p.W, [p.rows, p.cols]),
+      rank: f32(p.rank, [p.rows, p.cols]),
+      X: f32(p.X, [p.n, p.cols]),
       T: new ort.Tensor('float64', Float64Array.from([c.target]), []),
     });
     await fused.release();
 
-    const ev = await engine.session(buildTrimEvalGraph({ W: p.W, rank: p.rank, X: p.X, rows: p.rows, cols: p.cols, samples: p.n }, c.lm, c.rm));
+    const ev = await engine.session(
+      buildTrimEvalGraph({ W: p.W, rank: p.rank, X: p.X, rows: p.rows, cols: p.cols, samples: p.n }, c.lm, c.rm),
+    );
     const evaluate = async (s: Float32Array) => {
       const o = await ev.run({ s: f32(s, [p.rows]) });
       return { q: o.q.data as Float64Array, Q: Number((o.Q.data as Float64Array)[0]) };
@@ -66,7 +74,8 @@ test('in-graph TRIM search = the JavaScript search over the same evaluation (vec
     const what = `seed ${c.seed} ${c.lm}/${c.rm}`;
     assert.equal(info[2], want.lr, `${what}: lr`);
     assert.equal(info[3], want.iteration, `${what}: iteration`);
-    const close = (x: number, y: number, m: string): void => assert.ok(x === y || Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(y)), `${what}: ${m} ${x} vs ${y}`);
+    const close = (x: number, y: number, m: string): void =>
+      assert.ok(x === y || Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(y)), `${what}: ${m} ${x} vs ${y}`);
     close(info[0], want.before, 'metric before');
     close(info[1], want.best, 'best metric');
     close(info[4], after, 'metric after');

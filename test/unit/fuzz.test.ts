@@ -31,14 +31,74 @@ const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
 
 /** Values that break naive parsers: huge, negative, fractional, wrong types, prototype keys, deep nesting. */
 const INTERESTING_JSON = [
-  '-1', '0', '1', '2', '7', '1.5', '-0', '1e308', '-1e308', '1e400', '9007199254740991', '9007199254740993', '18446744073709551615',
-  '4294967296', '67108865', 'null', 'true', 'false', '""', '"x"', '[]', '{}', '[0]', '[-1, 2]', '[2, 1]', '[0, 18446744073709551616]',
-  '[1,2,3,4,5,6,7,8,9]', '"F16"', '"BF16"', '"F32"', '"I8"', '"F8_E4M3"', '"toString"', '"__proto__"', '"constructor"', '"hasOwnProperty"',
-  '"../x.safetensors"', '"model.safetensors"', '"model.safetensors.index.json"', '"\\u0000.safetensors"', '"LlamaForCausalLM"', '"OPTForCausalLM"',
-  '["constructor"]', '{"__proto__": {"dtype": "F16"}}', '[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]', '{"rope_type": "llama3"}', '{"rope_type": "dynamic", "factor": 2}',
+  '-1',
+  '0',
+  '1',
+  '2',
+  '7',
+  '1.5',
+  '-0',
+  '1e308',
+  '-1e308',
+  '1e400',
+  '9007199254740991',
+  '9007199254740993',
+  '18446744073709551615',
+  '4294967296',
+  '67108865',
+  'null',
+  'true',
+  'false',
+  '""',
+  '"x"',
+  '[]',
+  '{}',
+  '[0]',
+  '[-1, 2]',
+  '[2, 1]',
+  '[0, 18446744073709551616]',
+  '[1,2,3,4,5,6,7,8,9]',
+  '"F16"',
+  '"BF16"',
+  '"F32"',
+  '"I8"',
+  '"F8_E4M3"',
+  '"toString"',
+  '"__proto__"',
+  '"constructor"',
+  '"hasOwnProperty"',
+  '"../x.safetensors"',
+  '"model.safetensors"',
+  '"model.safetensors.index.json"',
+  '"\\u0000.safetensors"',
+  '"LlamaForCausalLM"',
+  '"OPTForCausalLM"',
+  '["constructor"]',
+  '{"__proto__": {"dtype": "F16"}}',
+  '[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]',
+  '{"rope_type": "llama3"}',
+  '{"rope_type": "dynamic", "factor": 2}',
 ];
-const INTERESTING_KEYS = ['__proto__', 'constructor', 'toString', '__metadata__', 'dtype', 'shape', 'data_offsets', 'weight_map', 'hidden_size', 'num_hidden_layers',
-  'architectures', 'model_type', 'quantization_config', 'rope_scaling', 'rope_parameters', 'sliding_window', 'head_dim', 'num_key_value_heads'];
+const INTERESTING_KEYS = [
+  '__proto__',
+  'constructor',
+  'toString',
+  '__metadata__',
+  'dtype',
+  'shape',
+  'data_offsets',
+  'weight_map',
+  'hidden_size',
+  'num_hidden_layers',
+  'architectures',
+  'model_type',
+  'quantization_config',
+  'rope_scaling',
+  'rope_parameters',
+  'sliding_window',
+  'head_dim',
+  'num_key_value_heads',
+];
 
 /** Byte-level mutation of a text or binary buffer. */
 function mutateBytes(src: Uint8Array): Uint8Array {
@@ -47,13 +107,30 @@ function mutateBytes(src: Uint8Array): Uint8Array {
   for (let k = 0; k < rounds; k++) {
     const at = b.length ? int(b.length) : 0;
     switch (int(8)) {
-      case 0: if (b.length) b[at] ^= 1 << int(8); break;
-      case 1: if (b.length) b[at] = int(256); break;
-      case 2: b = b.subarray(0, at); break;
-      case 3: { const n = int(64); b = Buffer.concat([b.subarray(0, at), b.subarray(at + n)]); break; }
-      case 4: { const n = 1 + int(64); b = Buffer.concat([b.subarray(0, at), b.subarray(at, at + n), b.subarray(at)]); break; }
-      case 5: b = Buffer.concat([b.subarray(0, at), Buffer.from(pick(INTERESTING_JSON)), b.subarray(at)]); break;
-      case 6: { // replace a number with an interesting one
+      case 0:
+        if (b.length) b[at] ^= 1 << int(8);
+        break;
+      case 1:
+        if (b.length) b[at] = int(256);
+        break;
+      case 2:
+        b = b.subarray(0, at);
+        break;
+      case 3: {
+        const n = int(64);
+        b = Buffer.concat([b.subarray(0, at), b.subarray(at + n)]);
+        break;
+      }
+      case 4: {
+        const n = 1 + int(64);
+        b = Buffer.concat([b.subarray(0, at), b.subarray(at, at + n), b.subarray(at)]);
+        break;
+      }
+      case 5:
+        b = Buffer.concat([b.subarray(0, at), Buffer.from(pick(INTERESTING_JSON)), b.subarray(at)]);
+        break;
+      case 6: {
+        // replace a number with an interesting one
         const s = b.toString('latin1');
         const nums = [...s.matchAll(/-?\d+(\.\d+)?/g)];
         if (nums.length) {
@@ -62,7 +139,9 @@ function mutateBytes(src: Uint8Array): Uint8Array {
         }
         break;
       }
-      default: b = Buffer.concat([b.subarray(0, at), Buffer.from('['.repeat(1 + int(20000))), b.subarray(at)]); break;
+      default:
+        b = Buffer.concat([b.subarray(0, at), Buffer.from('['.repeat(1 + int(20000))), b.subarray(at)]);
+        break;
     }
   }
   return new Uint8Array(b);
@@ -86,11 +165,33 @@ function mutateJson(value: unknown): unknown {
     const keys = Object.keys(c);
     const key = keys.length ? pick(keys) : '0';
     switch (int(5)) {
-      case 0: c[key] = JSON.parse(pick(INTERESTING_JSON)); break;
-      case 1: if (Array.isArray(c)) (c as unknown[]).splice(Number(key), 1); else delete c[key]; break;
-      case 2: if (!Array.isArray(c)) { const val = c[key]; delete c[key]; c[pick(INTERESTING_KEYS)] = val; } break;
-      case 3: if (!Array.isArray(c)) Object.defineProperty(c, pick(INTERESTING_KEYS), { value: JSON.parse(pick(INTERESTING_JSON)), enumerable: true, writable: true, configurable: true }); break;
-      default: if (typeof c[key] === 'number') c[key] = (c[key] as number) * pick([-1, 0, 2, 1e9, 0.5]); else c[key] = JSON.parse(pick(INTERESTING_JSON)); break;
+      case 0:
+        c[key] = JSON.parse(pick(INTERESTING_JSON));
+        break;
+      case 1:
+        if (Array.isArray(c)) (c as unknown[]).splice(Number(key), 1);
+        else delete c[key];
+        break;
+      case 2:
+        if (!Array.isArray(c)) {
+          const val = c[key];
+          delete c[key];
+          c[pick(INTERESTING_KEYS)] = val;
+        }
+        break;
+      case 3:
+        if (!Array.isArray(c))
+          Object.defineProperty(c, pick(INTERESTING_KEYS), {
+            value: JSON.parse(pick(INTERESTING_JSON)),
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+        break;
+      default:
+        if (typeof c[key] === 'number') c[key] = (c[key] as number) * pick([-1, 0, 2, 1e9, 0.5]);
+        else c[key] = JSON.parse(pick(INTERESTING_JSON));
+        break;
     }
   }
   return v;
@@ -116,10 +217,11 @@ function probe<T>(what: string, input: () => string, f: () => T): T | null {
 function largestAllocation<T>(f: () => T): { result: T; largest: number } {
   const saved = { alloc: Buffer.alloc, allocUnsafe: Buffer.allocUnsafe, allocUnsafeSlow: Buffer.allocUnsafeSlow };
   let largest = 0;
-  const spy = <F extends (size: number, ...rest: never[]) => Buffer>(orig: F): F => ((size: number, ...rest: never[]) => {
-    largest = Math.max(largest, size);
-    return orig.call(Buffer, size, ...rest);
-  }) as F;
+  const spy = <F extends (size: number, ...rest: never[]) => Buffer>(orig: F): F =>
+    ((size: number, ...rest: never[]) => {
+      largest = Math.max(largest, size);
+      return orig.call(Buffer, size, ...rest);
+    }) as F;
   Buffer.alloc = spy(saved.alloc);
   Buffer.allocUnsafe = spy(saved.allocUnsafe);
   Buffer.allocUnsafeSlow = spy(saved.allocUnsafeSlow);
@@ -137,17 +239,33 @@ function headerBytes(file: string): { header: Buffer; fileSize: number } {
 }
 
 const counts: Record<string, number> = {};
-const count = (k: string): void => { counts[k] = (counts[k] ?? 0) + 1; };
-after(() => console.log(`fuzz (seed ${SEED}): ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}; total ${Object.values(counts).reduce((a, b) => a + b, 0)}`));
+const count = (k: string): void => {
+  counts[k] = (counts[k] ?? 0) + 1;
+};
+after(() =>
+  console.log(
+    `fuzz (seed ${SEED}): ${Object.entries(counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}; total ${Object.values(counts).reduce((a, b) => a + b, 0)}`,
+  ),
+);
 
 // Seeds: the demo model, a tiny sharded model, the tiny reference checkpoints of every family.
 const tiny = path.join(root, 'tiny');
 tinyModel(tiny, { shardBytes: 300_000 });
-const tinyShards = fs.readdirSync(tiny).filter((f) => f.endsWith('.safetensors')).map((f) => path.join(tiny, f));
+const tinyShards = fs
+  .readdirSync(tiny)
+  .filter((f) => f.endsWith('.safetensors'))
+  .map((f) => path.join(tiny, f));
 const headerSeeds = [path.join(DEMO, 'model.safetensors'), ...tinyShards].map(headerBytes);
-const configSeeds: unknown[] = [path.join(DEMO, 'config.json'), path.join(tiny, 'config.json'),
-  ...fs.readdirSync(path.join(ROOT, 'test/data/tiny')).map((d) => path.join(ROOT, 'test/data/tiny', d, 'config.json')).filter((f) => fs.existsSync(f))]
-  .map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
+const configSeeds: unknown[] = [
+  path.join(DEMO, 'config.json'),
+  path.join(tiny, 'config.json'),
+  ...fs
+    .readdirSync(path.join(ROOT, 'test/data/tiny'))
+    .map((d) => path.join(ROOT, 'test/data/tiny', d, 'config.json'))
+    .filter((f) => fs.existsSync(f)),
+].map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
 const indexSeed = JSON.parse(fs.readFileSync(path.join(tiny, 'model.safetensors.index.json'), 'utf8'));
 
 describe('fuzz', { timeout: 60_000 }, () => {
@@ -159,7 +277,11 @@ describe('fuzz', { timeout: 60_000 }, () => {
       else bytes = Buffer.from(JSON.stringify(mutateJson(JSON.parse(seed.header.toString('utf8')))));
       const fileSize = pick([seed.fileSize, 8 + bytes.byteLength, seed.fileSize - 1 - int(1000), seed.fileSize + int(1 << 20), 0]);
       count('headers');
-      const h = probe('parseHeader', () => Buffer.from(bytes).toString('latin1'), () => parseHeader('fuzz.safetensors', bytes, fileSize));
+      const h = probe(
+        'parseHeader',
+        () => Buffer.from(bytes).toString('latin1'),
+        () => parseHeader('fuzz.safetensors', bytes, fileSize),
+      );
       if (!h) continue;
       // Accepted: every tensor lies inside the file and is as long as its dtype and shape say.
       const spans: [number, number][] = [];
@@ -182,12 +304,21 @@ describe('fuzz', { timeout: 60_000 }, () => {
       if (i % 3 === 0) {
         // The 8-byte length prefix: anything from 0 to 2^64-1.
         const b = Buffer.from(whole);
-        b.writeBigUInt64LE(pick([0n, 1n, 7n, BigInt(int(whole.length)), BigInt(whole.length), 2n ** 32n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n]), 0);
+        b.writeBigUInt64LE(
+          pick([0n, 1n, 7n, BigInt(int(whole.length)), BigInt(whole.length), 2n ** 32n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n]),
+          0,
+        );
         bytes = b;
       } else bytes = mutateBytes(i % 3 === 1 ? whole.subarray(0, 8 + Number(whole.readBigUInt64LE(0)) + int(4096)) : whole);
       fs.writeFileSync(file, bytes);
       count('files');
-      const { largest } = largestAllocation(() => probe('readSafetensorsHeader', () => Buffer.from(bytes).toString('base64'), () => readSafetensorsHeader(file)));
+      const { largest } = largestAllocation(() =>
+        probe(
+          'readSafetensorsHeader',
+          () => Buffer.from(bytes).toString('base64'),
+          () => readSafetensorsHeader(file),
+        ),
+      );
       assert.ok(largest <= bytes.byteLength, `allocated ${largest} bytes for a ${bytes.byteLength}-byte file`);
     }
   });
@@ -204,7 +335,11 @@ describe('fuzz', { timeout: 60_000 }, () => {
         }
       }
       count('indexes');
-      const idx = probe('parseIndex', () => JSON.stringify(raw), () => parseIndex(raw, 'fuzz/model.safetensors.index.json'));
+      const idx = probe(
+        'parseIndex',
+        () => JSON.stringify(raw),
+        () => parseIndex(raw, 'fuzz/model.safetensors.index.json'),
+      );
       if (!idx) continue;
       for (const f of idx.files) assert.match(f, /^[^/\\.\0][^/\\\0]*\.safetensors$/);
       for (const [, f] of idx.weightMap) assert.ok(idx.files.includes(f));
@@ -224,7 +359,11 @@ describe('fuzz', { timeout: 60_000 }, () => {
         }
       }
       count('configs');
-      const c = probe('parseConfig', () => JSON.stringify(raw), () => parseConfig(raw, 'fuzz/config.json'));
+      const c = probe(
+        'parseConfig',
+        () => JSON.stringify(raw),
+        () => parseConfig(raw, 'fuzz/config.json'),
+      );
       if (!c) continue;
       assert.ok(['llama', 'qwen2', 'mistral', 'opt'].includes(c.family), `family ${String(c.family)}`);
       for (const k of ['hidden', 'intermediate', 'layers', 'heads', 'kvHeads', 'vocab', 'maxPositions'] as const) {
@@ -256,12 +395,18 @@ describe('fuzz', { timeout: 60_000 }, () => {
       else bytes = mutateBytes(orig);
       fs.writeFileSync(path.join(dir, target), bytes);
       count('folders');
-      const { largest } = largestAllocation(() => probe(`Checkpoint.open (${target} mutated)`, () => Buffer.from(bytes).toString('base64'), () => {
-        const ckpt = Checkpoint.open(dir);
-        ckpt.readF32(ckpt.layout.embed);
-        for (let b = 0; b < ckpt.config.layers; b++) ckpt.readBlock(b, true);
-        return ckpt;
-      }));
+      const { largest } = largestAllocation(() =>
+        probe(
+          `Checkpoint.open (${target} mutated)`,
+          () => Buffer.from(bytes).toString('base64'),
+          () => {
+            const ckpt = Checkpoint.open(dir);
+            ckpt.readF32(ckpt.layout.embed);
+            for (let b = 0; b < ckpt.config.layers; b++) ckpt.readBlock(b, true);
+            return ckpt;
+          },
+        ),
+      );
       assert.ok(largest <= Math.max(largestFile, bytes.byteLength), `allocated ${largest} bytes; largest file ${largestFile}`);
       fs.writeFileSync(path.join(dir, target), orig);
     }

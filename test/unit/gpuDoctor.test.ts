@@ -43,7 +43,7 @@ const lib64 = touch('usr/local/cuda-13.0/lib64/libcublas.so.13');
 const bin = touch('install/bin/libonnxruntime_providers_cuda.so');
 touch('install/bin/libonnxruntime_providers_shared.so');
 const ldconfig = [
-  '1234 libs found in cache `/etc/ld.so.cache\'',
+  "1234 libs found in cache `/etc/ld.so.cache'",
   '\tlibcuda.so.1 (libc6) => /usr/lib/i386-linux-gnu/libcuda.so.1',
   '\tlibcuda.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so.1',
   '\tlibcudart.so.12 (libc6,x86-64) => /usr/local/cuda-12.8/lib64/libcudart.so.12',
@@ -52,7 +52,7 @@ const ldconfig = [
 const none: SearchRoots = { ldLibraryPath: [], ldconfig: null, cudaHomes: [], sitePackages: [], systemDirs: [] };
 const smi = [{ name: 'NVIDIA GeForce RTX 4090', freeMiB: 23000, totalMiB: 24564, driver: '580.65.06' }];
 
-test('nvidia-* wheels of a Python install: each library in its nvidia/X/lib, put on the job\'s LD_LIBRARY_PATH', () => {
+test("nvidia-* wheels of a Python install: each library in its nvidia/X/lib, put on the job's LD_LIBRARY_PATH", () => {
   const roots: SearchRoots = { ...none, ldconfig, sitePackages: [sp] };
   assert.deepEqual(findLibrary('libcudart.so.13', roots), { dir: wheel.cudart, via: 'python' });
   assert.deepEqual(findLibrary('libcublasLt.so.13', roots), { dir: wheel.cublas, via: 'python' });
@@ -89,7 +89,10 @@ test('nothing installed: one line says there is no NVIDIA driver; every missing 
   const d = diagnose({ providerBin: path.join(root, 'nowhere'), roots: none, gpus: null, install: null });
   assert.equal(d.ready, false);
   assert.equal(d.summary, 'No NVIDIA driver: libcuda.so.1 was not found and there is no nvidia-smi; TRIM runs on the CPU.');
-  assert.deepEqual(d.missing.map((m) => m.piece.split(' ')[0]), ['the', 'ONNX', 'libcudart.so.13', 'libcublas.so.13', 'libcublasLt.so.13', 'libcurand.so.10']);
+  assert.deepEqual(
+    d.missing.map((m) => m.piece.split(' ')[0]),
+    ['the', 'ONNX', 'libcudart.so.13', 'libcublas.so.13', 'libcublasLt.so.13', 'libcurand.so.10'],
+  );
   assert.match(d.missing[1].fix, /gpu setup/);
   for (const m of d.missing) assert.ok(m.fix.length > 20, m.piece);
   // cuDNN is loaded by some kernels only: reported, not required.
@@ -97,11 +100,16 @@ test('nothing installed: one line says there is no NVIDIA driver; every missing 
 });
 
 test('a driver but no provider: the summary names the provider and the setup command', () => {
-  const d = diagnose({ providerBin: path.join(root, 'nowhere'), roots: { ...none, ldconfig, sitePackages: [sp] }, gpus: smi, install: null });
+  const d = diagnose({
+    providerBin: path.join(root, 'nowhere'),
+    roots: { ...none, ldconfig, sitePackages: [sp] },
+    gpus: smi,
+    install: null,
+  });
   assert.match(d.summary, /^CUDA cannot run: ONNX Runtime 1\.29\.0's CUDA provider is missing; run `trim gpu setup`/);
 });
 
-test('nvidia-smi\'s CSV: name, free and total MiB, driver', () => {
+test("nvidia-smi's CSV: name, free and total MiB, driver", () => {
   assert.deepEqual(parseNvidiaSmi('NVIDIA H200, 142000, 143771, 580.82.07\nNVIDIA H200, 1, 143771, 580.82.07\n'), [
     { name: 'NVIDIA H200', freeMiB: 142000, totalMiB: 143771, driver: '580.82.07' },
     { name: 'NVIDIA H200', freeMiB: 1, totalMiB: 143771, driver: '580.82.07' },
@@ -109,12 +117,15 @@ test('nvidia-smi\'s CSV: name, free and total MiB, driver', () => {
   assert.deepEqual(parseNvidiaSmi('No devices were found\n'), []);
 });
 
-test('the provider\'s version, told from its embedded version string or a libonnxruntime.so.X.Y.Z beside it', () => {
+test("the provider's version, told from its embedded version string or a libonnxruntime.so.X.Y.Z beside it", () => {
   const mk = (name: string, body: string, extra?: string): string => {
     const d = path.join(root, name);
     fs.mkdirSync(d, { recursive: true });
     // The version string ORT compiles in, among other strings (a bundled library's 1.3.9 too).
-    fs.writeFileSync(path.join(d, 'libonnxruntime_providers_cuda.so'), Buffer.concat([Buffer.alloc(9 << 20, 7), Buffer.from(`\0cudaGraphDestroy(graph)\0Replay\0${body}\0Failed\0 1.3.9\0`)]));
+    fs.writeFileSync(
+      path.join(d, 'libonnxruntime_providers_cuda.so'),
+      Buffer.concat([Buffer.alloc(9 << 20, 7), Buffer.from(`\0cudaGraphDestroy(graph)\0Replay\0${body}\0Failed\0 1.3.9\0`)]),
+    );
     if (extra) fs.writeFileSync(path.join(d, extra), '');
     return d;
   };
@@ -130,15 +141,30 @@ test('--ep auto with no driver: the CPU, a notice naming the missing driver, no 
   assert.equal(e.ep, 'cpu');
   assert.equal(e.notice, 'CUDA unavailable (no NVIDIA driver); running on the CPU.');
   assert.equal(e.why, 'CPU: no NVIDIA driver');
-  const noProvider = () => diagnose({ providerBin: path.join(root, 'nowhere'), roots: { ...none, ldconfig, sitePackages: [sp] }, gpus: smi, install: null });
+  const noProvider = () =>
+    diagnose({ providerBin: path.join(root, 'nowhere'), roots: { ...none, ldconfig, sitePackages: [sp] }, gpus: smi, install: null });
   const e2 = await Engine.create('auto', noProvider);
   assert.match(e2.notice!, /^CUDA unavailable \(ONNX Runtime 1\.29\.0's CUDA provider is missing: run `trim gpu setup`/);
-  await assert.rejects(Engine.create('cuda', noDriver), (err: unknown) => isTrimError(err) && err.code === 'E_EP' && /NVIDIA driver/.test(err.message));
+  await assert.rejects(
+    Engine.create('cuda', noDriver),
+    (err: unknown) => isTrimError(err) && err.code === 'E_EP' && /NVIDIA driver/.test(err.message),
+  );
 });
 
-test('--gpu-memory auto leaves room for the arena: a 24 GiB card plans the 7B shape so that the H200\'s measured 12% overshoot stays under 24 GiB', () => {
-  const shapes: [number, number][] = [[3584, 3584], [512, 3584], [512, 3584], [3584, 3584], [18944, 3584], [18944, 3584], [3584, 18944]];
-  const q7 = { config: { hidden: 3584, intermediate: 18944, layers: 28, heads: 28, kvHeads: 4, headDim: 128, dtype: 'bfloat16' }, linearShapes: () => shapes } as unknown as Checkpoint;
+test("--gpu-memory auto leaves room for the arena: a 24 GiB card plans the 7B shape so that the H200's measured 12% overshoot stays under 24 GiB", () => {
+  const shapes: [number, number][] = [
+    [3584, 3584],
+    [512, 3584],
+    [512, 3584],
+    [3584, 3584],
+    [18944, 3584],
+    [18944, 3584],
+    [3584, 18944],
+  ];
+  const q7 = {
+    config: { hidden: 3584, intermediate: 18944, layers: 28, heads: 28, kvHeads: 4, headDim: 128, dtype: 'bfloat16' },
+    linearShapes: () => shapes,
+  } as unknown as Checkpoint;
   const card = autoGpuMemory({ name: 'a 24 GB card', freeMiB: 24 * 1024, totalMiB: 24 * 1024, driver: '' });
   assert.ok(card.gib < 24 && card.gib > 12, String(card.gib));
   const p = planFused(q7, 2048, 128, card.gib, null, null);

@@ -10,8 +10,26 @@ import { blockForward, blockWeightNames, type ForwardOptions } from '../../src/c
 import { GraphBuilder, T } from '../../src/core/graphs/builder';
 import { rng } from '../../src/core/synth';
 
-const base = { architecture: 'test', intermediate: 96, layers: 1, vocab: 16, maxPositions: 64, normEps: 1e-6, tieEmbeddings: false, dtype: 'float32', slidingWindow: null } as const;
-const llama: ModelConfig = { ...base, family: 'llama', hidden: 64, heads: 4, kvHeads: 2, headDim: 16, rope: { theta: 10000, scaling: { type: 'default' } } };
+const base = {
+  architecture: 'test',
+  intermediate: 96,
+  layers: 1,
+  vocab: 16,
+  maxPositions: 64,
+  normEps: 1e-6,
+  tieEmbeddings: false,
+  dtype: 'float32',
+  slidingWindow: null,
+} as const;
+const llama: ModelConfig = {
+  ...base,
+  family: 'llama',
+  hidden: 64,
+  heads: 4,
+  kvHeads: 2,
+  headDim: 16,
+  rope: { theta: 10000, scaling: { type: 'default' } },
+};
 const opt: ModelConfig = { ...base, family: 'opt', hidden: 64, heads: 4, kvHeads: 4, headDim: 16, rope: null };
 
 function shapeOf(cfg: ModelConfig, n: string): number[] {
@@ -20,16 +38,29 @@ function shapeOf(cfg: ModelConfig, n: string): number[] {
   const kv = cfg.kvHeads * cfg.headDim;
   if (/norm/.test(n)) return [H];
   const m: Record<string, number[]> = {
-    'self_attn.q_proj.weight': [H, H], 'self_attn.k_proj.weight': [kv, H], 'self_attn.v_proj.weight': [kv, H],
-    'self_attn.o_proj.weight': [H, H], 'self_attn.out_proj.weight': [H, H], 'mlp.gate_proj.weight': [I, H], 'mlp.up_proj.weight': [I, H],
-    'mlp.down_proj.weight': [H, I], 'fc1.weight': [I, H], 'fc2.weight': [H, I],
+    'self_attn.q_proj.weight': [H, H],
+    'self_attn.k_proj.weight': [kv, H],
+    'self_attn.v_proj.weight': [kv, H],
+    'self_attn.o_proj.weight': [H, H],
+    'self_attn.out_proj.weight': [H, H],
+    'mlp.gate_proj.weight': [I, H],
+    'mlp.up_proj.weight': [I, H],
+    'mlp.down_proj.weight': [H, I],
+    'fc1.weight': [I, H],
+    'fc2.weight': [H, I],
   };
   if (m[n]) return m[n];
   return [m[n.replace('.bias', '.weight')][0]];
 }
 
 async function block(cfg: ModelConfig, S: number, windows: number, fo: ForwardOptions, seed: number): Promise<Float32Array> {
-  const biases = new Set(cfg.family === 'opt' ? blockWeightNames(cfg, new Set()).filter((n) => n.endsWith('.weight') && !/norm/.test(n)).map((n) => n.replace('.weight', '.bias')) : []);
+  const biases = new Set(
+    cfg.family === 'opt'
+      ? blockWeightNames(cfg, new Set())
+          .filter((n) => n.endsWith('.weight') && !/norm/.test(n))
+          .map((n) => n.replace('.weight', '.bias'))
+      : [],
+  );
   const names = blockWeightNames(cfg, biases);
   const g = new GraphBuilder('t');
   const x = g.input('x', T.FLOAT, [windows * S, cfg.hidden]);
@@ -39,12 +70,20 @@ async function block(cfg: ModelConfig, S: number, windows: number, fo: ForwardOp
   g.output(fo.half ? g.op('Cast', [f.y], { to: T.FLOAT }) : f.y, 'y');
   const r = rng(seed);
   const feeds: Record<string, ort.Tensor> = {
-    x: new ort.Tensor('float32', Float32Array.from({ length: windows * S * cfg.hidden }, () => r.normal()), [windows * S, cfg.hidden]),
+    x: new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: windows * S * cfg.hidden }, () => r.normal()),
+      [windows * S, cfg.hidden],
+    ),
   };
   for (const n of names) {
     const dims = shapeOf(cfg, n);
     const len = dims.reduce((a, b) => a * b, 1);
-    feeds[n] = new ort.Tensor('float32', Float32Array.from({ length: len }, () => (/norm.*weight/.test(n) ? 1 + 0.1 * r.normal() : 0.15 * r.normal())), dims);
+    feeds[n] = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: len }, () => (/norm.*weight/.test(n) ? 1 + 0.1 * r.normal() : 0.15 * r.normal())),
+      dims,
+    );
   }
   const s = await ort.InferenceSession.create(g.build(), { executionProviders: ['cpu'] });
   const out = (await s.run(feeds)).y.data as Float32Array;
@@ -63,7 +102,10 @@ function relErr(a: Float32Array, b: Float32Array): number {
 }
 
 describe('GroupQueryAttention block pass = materialised attention, to float16 rounding', () => {
-  for (const [name, cfg] of [['Llama (2 kv heads, rotary)', llama], ['OPT (pre-scaled queries)', opt]] as const) {
+  for (const [name, cfg] of [
+    ['Llama (2 kv heads, rotary)', llama],
+    ['OPT (pre-scaled queries)', opt],
+  ] as const) {
     it(name, async () => {
       const S = 24;
       const ref = await block(cfg, S, 3, {}, 7);

@@ -36,7 +36,8 @@ before(() => {
 after(() => {
   rmSync(root, { recursive: true, force: true });
   for (const k of ['HF_HOME', 'HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'XDG_CACHE_HOME', 'HF_TOKEN', 'HF_TOKEN_PATH']) {
-    if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
+    if (saved[k] === undefined) delete process.env[k];
+    else process.env[k] = saved[k];
   }
 });
 
@@ -48,7 +49,11 @@ describe('Hugging Face cache', () => {
 
   it('lists each model once, at the snapshot refs/main names, with its size and family', async () => {
     const { models } = await scanHubCache(cache);
-    assert.deepEqual(models.map((m) => m.id), ['trim/demo-qwen2', 'openai-community/gpt2'], 'models only, supported first');
+    assert.deepEqual(
+      models.map((m) => m.id),
+      ['trim/demo-qwen2', 'openai-community/gpt2'],
+      'models only, supported first',
+    );
     const demo = models[0];
     assert.equal(demo.path, path.join(cache, 'models--trim--demo-qwen2', 'snapshots', COMMIT));
     assert.equal(demo.commit, COMMIT);

@@ -28,7 +28,12 @@ const seen: string[] = [];
 let cutAfter: number | null = null;
 let token: string | null = null;
 
-function serveBytes(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, body: Buffer, extra: Record<string, string>): void {
+function serveBytes(
+  req: import('node:http').IncomingMessage,
+  res: import('node:http').ServerResponse,
+  body: Buffer,
+  extra: Record<string, string>,
+): void {
   const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
   const from = range ? Number(range[1]) : 0;
   const headers: Record<string, string> = { 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream', ...extra };
@@ -51,12 +56,21 @@ before(async () => {
   server = createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
     seen.push(`${req.method} ${url.pathname}${req.headers.range ? ` ${req.headers.range}` : ''}`);
-    if (token && req.headers.authorization !== `Bearer ${token}`) { res.writeHead(401); return void res.end(); }
+    if (token && req.headers.authorization !== `Bearer ${token}`) {
+      res.writeHead(401);
+      return void res.end();
+    }
     const tree = new RegExp(`^/api/models/${REPO}/tree/([^/]+)$`).exec(url.pathname);
     if (tree && req.method === 'GET') {
-      if (tree[1] !== COMMIT && tree[1] !== 'main') { res.writeHead(404); return void res.end(); }
+      if (tree[1] !== COMMIT && tree[1] !== 'main') {
+        res.writeHead(404);
+        return void res.end();
+      }
       const items = [...files].map(([p, b]) => ({
-        type: 'file', path: p, size: isLfs(p) ? 134 : b.length, oid: gitOid(isLfs(p) ? Buffer.from(`lfs pointer ${p}`) : b),
+        type: 'file',
+        path: p,
+        size: isLfs(p) ? 134 : b.length,
+        oid: gitOid(isLfs(p) ? Buffer.from(`lfs pointer ${p}`) : b),
         ...(isLfs(p) ? { lfs: { oid: sha256(b), size: b.length, pointerSize: 134 } } : {}),
       }));
       items.push({ type: 'file', path: 'pytorch_model.bin', size: 10, oid: gitOid(Buffer.from('x')) });
@@ -67,11 +81,19 @@ before(async () => {
     if (resolve) {
       const [, rev, file] = resolve;
       const body = files.get(decodeURIComponent(file));
-      if ((rev !== 'main' && rev !== COMMIT) || !body) { res.writeHead(404); return void res.end(); }
+      if ((rev !== 'main' && rev !== COMMIT) || !body) {
+        res.writeHead(404);
+        return void res.end();
+      }
       const extra = { 'x-repo-commit': COMMIT, etag: `"${etagOf(file, body)}"` };
       if (isLfs(file)) {
         // As the Hub: LFS files are redirected to the CDN, which honours Range.
-        res.writeHead(302, { ...extra, 'x-linked-etag': `"${sha256(body)}"`, 'x-linked-size': String(body.length), location: `${hub}/cdn/${sha256(body)}` });
+        res.writeHead(302, {
+          ...extra,
+          'x-linked-etag': `"${sha256(body)}"`,
+          'x-linked-size': String(body.length),
+          location: `${hub}/cdn/${sha256(body)}`,
+        });
         return void res.end();
       }
       return serveBytes(req, res, body, extra);
@@ -106,11 +128,17 @@ describe('download by model id', () => {
     seen.length = 0;
     const progress: number[] = [];
     const snap = await downloadModel({ repo: REPO, cacheDir: cache, hubUrl: hub, onProgress: (p) => progress.push(p.done / p.total) });
-    assert.ok(seen.includes(`GET /cdn/${sha256(WEIGHTS)} bytes=${cut}-`), `the weights were resumed from byte ${cut} (requests: ${seen.join(', ')})`);
+    assert.ok(
+      seen.includes(`GET /cdn/${sha256(WEIGHTS)} bytes=${cut}-`),
+      `the weights were resumed from byte ${cut} (requests: ${seen.join(', ')})`,
+    );
     assert.ok(!seen.some((s) => s.startsWith(`GET /cdn/${sha256(WEIGHTS)}`) && !s.includes('bytes=')), 'not fetched again from the start');
     assert.ok(!seen.some((s) => s.includes('pytorch_model.bin')), 'only what a checkpoint needs');
     assert.equal(progress.at(-1), 1);
-    assert.ok(progress.every((x, i) => i === 0 || x >= progress[i - 1]), 'progress never goes back');
+    assert.ok(
+      progress.every((x, i) => i === 0 || x >= progress[i - 1]),
+      'progress never goes back',
+    );
 
     assert.equal(snap, path.join(cache, 'models--trim--demo-qwen2', 'snapshots', COMMIT));
     assert.equal(readFileSync(path.join(cache, 'models--trim--demo-qwen2', 'refs', 'main'), 'utf8'), COMMIT);
@@ -137,11 +165,18 @@ describe('download by model id', () => {
     const cache = path.join(root, 'hub-b');
     const ac = new AbortController();
     let chunks = 0;
-    await assert.rejects(downloadModel({
-      repo: REPO, cacheDir: cache, hubUrl: hub, signal: ac.signal,
-      // Cancelled once a few chunks of the weights have arrived.
-      onProgress: (p) => { if (p.file === 'model.safetensors' && ++chunks === 4) ac.abort(); },
-    }));
+    await assert.rejects(
+      downloadModel({
+        repo: REPO,
+        cacheDir: cache,
+        hubUrl: hub,
+        signal: ac.signal,
+        // Cancelled once a few chunks of the weights have arrived.
+        onProgress: (p) => {
+          if (p.file === 'model.safetensors' && ++chunks === 4) ac.abort();
+        },
+      }),
+    );
     const blob = path.join(cache, 'models--trim--demo-qwen2', 'blobs', sha256(WEIGHTS));
     const kept = statSync(`${blob}.incomplete`).size;
     assert.ok(kept > 0 && kept < WEIGHTS.length, `kept ${kept} bytes`);
@@ -155,7 +190,10 @@ describe('download by model id', () => {
     token = 'hf_secret';
     try {
       const cache = path.join(root, 'hub-c');
-      await assert.rejects(downloadModel({ repo: REPO, cacheDir: cache, hubUrl: hub }), (e: unknown) => e instanceof DownloadError && /HF_TOKEN/.test(e.message));
+      await assert.rejects(
+        downloadModel({ repo: REPO, cacheDir: cache, hubUrl: hub }),
+        (e: unknown) => e instanceof DownloadError && /HF_TOKEN/.test(e.message),
+      );
       const snap = await downloadModel({ repo: REPO, cacheDir: cache, hubUrl: hub, accessToken: 'hf_secret' });
       assert.ok(readFileSync(path.join(snap, 'model.safetensors')).equals(WEIGHTS));
     } finally {

@@ -14,27 +14,42 @@ import { RunStore } from '../../src/extension/runStore';
 const WORKER = path.resolve(__dirname, '../fixtures/fake-worker.js');
 let dir: string;
 
-before(() => { dir = mkdtempSync(path.join(tmpdir(), 'trim-jobs-')); });
+before(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'trim-jobs-'));
+});
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function options(name: string): PruneOptions {
   return {
     ...(DEFAULTS as PruneOptions),
-    model: path.join(dir, 'model'), out: path.join(dir, name), calib: '/dev/null', eval: null,
+    model: path.join(dir, 'model'),
+    out: path.join(dir, name),
+    calib: '/dev/null',
+    eval: null,
   };
 }
 
 function manager(mode: string, extra: Partial<ConstructorParameters<typeof JobManager>[0]> = {}): { jm: JobManager; store: RunStore } {
   const store = new RunStore(path.join(dir, `store-${mode}-${Math.random()}`));
   const jm = new JobManager({
-    workerPath: WORKER, store, execPath: process.execPath,
-    env: { ...process.env, FAKE_WORKER_MODE: mode }, killGraceMs: 300, exitGraceMs: 300, ...extra,
+    workerPath: WORKER,
+    store,
+    execPath: process.execPath,
+    env: { ...process.env, FAKE_WORKER_MODE: mode },
+    killGraceMs: 300,
+    exitGraceMs: 300,
+    ...extra,
   });
   return { jm, store };
 }
 
 const alive = (pid: number): boolean => {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 };
 
 const waitFor = async (cond: () => boolean, ms = 5000): Promise<void> => {
@@ -50,7 +65,10 @@ describe('JobManager', () => {
     const { jm, store } = manager('ok');
     const events: TrimEvent[] = [];
     let snapshotAtDone: ReturnType<JobManager['snapshot']>;
-    jm.on('event', (id, e) => { events.push(e); if (e.type === 'done') snapshotAtDone = jm.snapshot(id); });
+    jm.on('event', (id, e) => {
+      events.push(e);
+      if (e.type === 'done') snapshotAtDone = jm.snapshot(id);
+    });
     const run = jm.submit({ options: options('ok-out'), outAuto: true });
     assert.equal(store.get(run.id)?.status, 'running');
     const done = await jm.whenFinished(run.id);
@@ -60,7 +78,9 @@ describe('JobManager', () => {
     assert.equal(types.at(-1), 'done');
     assert.equal(types.filter((t) => t === 'layer').length, 14);
     // block_end of block b comes after its 7 layer events and before block b+1 starts.
-    const order = events.filter((e) => e.type === 'block_start' || e.type === 'block_end').map((e) => `${e.type}:${(e as { block: number }).block}`);
+    const order = events
+      .filter((e) => e.type === 'block_start' || e.type === 'block_end')
+      .map((e) => `${e.type}:${(e as { block: number }).block}`);
     assert.deepEqual(order, ['block_start:0', 'block_end:0', 'block_start:1', 'block_end:1']);
     assert.ok(existsSync(path.join(dir, 'ok-out', 'trim-report.json')));
     assert.ok(!existsSync(partialDirFor(path.join(dir, 'ok-out'))));
@@ -84,7 +104,11 @@ describe('JobManager', () => {
     let concurrent = 0;
     let maxConcurrent = 0;
     jm.on('change', (r) => {
-      if (r.status === 'running') { started.push(r.id); concurrent++; maxConcurrent = Math.max(maxConcurrent, concurrent); }
+      if (r.status === 'running') {
+        started.push(r.id);
+        concurrent++;
+        maxConcurrent = Math.max(maxConcurrent, concurrent);
+      }
       if (r.status === 'done') concurrent--;
     });
     const a = jm.submit({ options: options('q-a'), outAuto: true });
@@ -104,7 +128,9 @@ describe('JobManager', () => {
     const out = path.join(dir, 'cancel-out');
     const run = jm.submit({ options: options('cancel-out'), outAuto: true });
     let layers = 0;
-    jm.on('event', (_id, e) => { if (e.type === 'layer') layers++; });
+    jm.on('event', (_id, e) => {
+      if (e.type === 'layer') layers++;
+    });
     await waitFor(() => layers >= 3);
     const pid = jm.workerPid!;
     assert.ok(alive(pid));
@@ -122,7 +148,9 @@ describe('JobManager', () => {
     const { jm, store } = manager('ignore-term');
     const run = jm.submit({ options: options('stubborn-out'), outAuto: true });
     let layers = 0;
-    jm.on('event', (_id, e) => { if (e.type === 'layer') layers++; });
+    jm.on('event', (_id, e) => {
+      if (e.type === 'layer') layers++;
+    });
     await waitFor(() => layers >= 1);
     const pid = jm.workerPid!;
     const t0 = Date.now();
@@ -168,7 +196,7 @@ describe('JobManager', () => {
     await jm.dispose();
   });
 
-  it('an error event fails the run with the worker\'s own error', async () => {
+  it("an error event fails the run with the worker's own error", async () => {
     const { jm } = manager('error');
     const run = jm.submit({ options: options('err-out'), outAuto: true });
     const r = await jm.whenFinished(run.id);
@@ -181,7 +209,9 @@ describe('JobManager', () => {
     const { jm } = manager('linger');
     const run = jm.submit({ options: options('linger-out'), outAuto: true });
     let pid = 0;
-    jm.on('event', (_id, e) => { if (e.type === 'start') pid = jm.workerPid!; });
+    jm.on('event', (_id, e) => {
+      if (e.type === 'start') pid = jm.workerPid!;
+    });
     const r = await jm.whenFinished(run.id);
     assert.equal(r.status, 'done');
     assert.equal(alive(pid), false);

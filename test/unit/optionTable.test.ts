@@ -24,8 +24,12 @@ import { parseDraft, type Draft } from '../../webview/panel/draft';
 
 const ROOT = path.join(__dirname, '..', '..');
 type Prop = Record<string, unknown> & { type: string | string[]; enum?: unknown[]; default?: unknown };
-const schema = JSON.parse(readFileSync(path.join(ROOT, 'schemas', 'trim.config.schema.json'), 'utf8')) as { properties: Record<string, Prop> };
-const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { contributes: { configuration: { properties: Record<string, Prop> } } };
+const schema = JSON.parse(readFileSync(path.join(ROOT, 'schemas', 'trim.config.schema.json'), 'utf8')) as {
+  properties: Record<string, Prop>;
+};
+const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+  contributes: { configuration: { properties: Record<string, Prop> } };
+};
 const SETTINGS = pkg.contributes.configuration.properties;
 const OPTIONS = Object.keys(schema.properties).filter((k) => k !== '$schema');
 /** Options whose values are files and folders: checked against the file system, not the table. */
@@ -51,7 +55,17 @@ function probes(key: string): unknown[] {
     const lo = n('minimum') ?? n('exclusiveMinimum') ?? -1e6;
     const hi = n('maximum') ?? n('exclusiveMaximum') ?? below ?? 1e9;
     const round = (x: number): number => Number(x.toFixed(6));
-    return [lo, hi, round(lo - step), round(hi + step), round(lo + step), round(hi - step), round((lo + hi) / 2), ...(int ? [lo + 0.5] : []), ...wrong];
+    return [
+      lo,
+      hi,
+      round(lo - step),
+      round(hi + step),
+      round(lo + step),
+      round(hi - step),
+      round((lo + hi) / 2),
+      ...(int ? [lo + 0.5] : []),
+      ...wrong,
+    ];
   }
   if (p.enum) return [...p.enum, 'bogus', ...wrong];
   if (t.includes('boolean')) return [true, false, 'yes', 1, null];
@@ -90,8 +104,20 @@ function cli(args: string[]): PruneOptions | null {
 }
 
 const BASE_DRAFT: Draft = {
-  runId: 'r', trim: 'on', iterations: '10', score: 'wanda', sparsity: '70', blockSparsity: '', allocation: 'uniform',
-  owlLambda: '0.08', owlM: '5', alphaEpsilon: '0.3', nsamples: '128', seqlen: '', maxEvalWindows: '', precision: 'auto',
+  runId: 'r',
+  trim: 'on',
+  iterations: '10',
+  score: 'wanda',
+  sparsity: '70',
+  blockSparsity: '',
+  allocation: 'uniform',
+  owlLambda: '0.08',
+  owlM: '5',
+  alphaEpsilon: '0.3',
+  nsamples: '128',
+  seqlen: '',
+  maxEvalWindows: '',
+  precision: 'auto',
 };
 /** The panel's verdict: its draft with the value typed in (fractions as percentages), checked. */
 function panel(key: keyof Draft, v: unknown): { ok: boolean; value?: unknown } {
@@ -104,7 +130,7 @@ function panel(key: keyof Draft, v: unknown): { ok: boolean; value?: unknown } {
 
 const DRAFT_KEYS = Object.keys(BASE_DRAFT).filter((k) => k !== 'runId') as (keyof Draft)[];
 
-describe('option table: every consumer gives the schema\'s verdict on every option\'s boundary values', () => {
+describe("option table: every consumer gives the schema's verdict on every option's boundary values", () => {
   it('the core (validatePruneOptions, checkOption)', () => {
     let n = 0;
     for (const key of OPTIONS.filter((k) => !PATHS.includes(k))) {
@@ -117,7 +143,7 @@ describe('option table: every consumer gives the schema\'s verdict on every opti
     assert.ok(n > 150, `${n} values`);
   });
 
-  it('the CLI: each option\'s flag parses what the schema accepts into that value, and refuses the rest', () => {
+  it("the CLI: each option's flag parses what the schema accepts into that value, and refuses the rest", () => {
     let n = 0;
     for (const key of OPTIONS.filter((k) => !PATHS.includes(k) && !(NO_FLAG as readonly string[]).includes(k))) {
       const t = types(schema.properties[key]);
@@ -128,7 +154,9 @@ describe('option table: every consumer gives the schema\'s verdict on every opti
         continue;
       }
       // A command line spells values as text; null is "left out" (and `auto` for --gpu-memory).
-      for (const v of probes(key).filter((x) => x !== null && !(typeof x === 'string' && x !== 'abc' && x !== 'bogus' && !t.includes('string')))) {
+      for (const v of probes(key).filter(
+        (x) => x !== null && !(typeof x === 'string' && x !== 'abc' && x !== 'bogus' && !t.includes('string')),
+      )) {
         const o = cli([`${flagOf(key)}=${String(v)}`]);
         const ok = table(key, v);
         assert.equal(o !== null, ok, `CLI vs schema: ${flagOf(key)}=${String(v)}`);
@@ -145,7 +173,21 @@ describe('option table: every consumer gives the schema\'s verdict on every opti
     for (const [setting, field] of Object.entries(SETTING_FIELDS)) {
       const s = SETTINGS[`trim.${setting}`];
       assert.ok(s, `trim.${setting} is contributed`);
-      const check = ajv.compile(Object.fromEntries(Object.entries(s).filter(([k]) => !['order', 'markdownDescription', 'markdownEnumDescriptions', 'markdownDeprecationMessage', 'patternErrorMessage', 'scope'].includes(k))));
+      const check = ajv.compile(
+        Object.fromEntries(
+          Object.entries(s).filter(
+            ([k]) =>
+              ![
+                'order',
+                'markdownDescription',
+                'markdownEnumDescriptions',
+                'markdownDeprecationMessage',
+                'patternErrorMessage',
+                'scope',
+              ].includes(k),
+          ),
+        ),
+      );
       for (const v of probes(field)) {
         // An empty string stands for "not set" in the settings that encode their option (nm, the files).
         if (v === '' || v === null || (s.type === 'string' && PATHS.includes(field))) continue;
@@ -158,7 +200,7 @@ describe('option table: every consumer gives the schema\'s verdict on every opti
     assert.ok(n > 80, `${n} values`);
   });
 
-  it('the panel\'s form: every field accepts what the schema accepts (as typed: percentages, empty for null) and refuses the rest', () => {
+  it("the panel's form: every field accepts what the schema accepts (as typed: percentages, empty for null) and refuses the rest", () => {
     let n = 0;
     for (const key of DRAFT_KEYS) {
       for (const v of probes(key)) {
@@ -186,9 +228,10 @@ describe('option table: every consumer gives the schema\'s verdict on every opti
     assert.ok(n > 80, `${n} values`);
   });
 
-  it('the extension\'s layers (settings, trim.config.json, Run again) check with the same schema', () => {
+  it("the extension's layers (settings, trim.config.json, Run again) check with the same schema", () => {
     for (const key of OPTIONS.filter((k) => !PATHS.includes(k))) {
-      for (const v of probes(key)) assert.equal(valuesLayer('test', { [key]: v }, null).issues.length === 0, table(key, v), `${key} = ${JSON.stringify(v)}`);
+      for (const v of probes(key))
+        assert.equal(valuesLayer('test', { [key]: v }, null).issues.length === 0, table(key, v), `${key} = ${JSON.stringify(v)}`);
     }
   });
 
@@ -202,10 +245,13 @@ describe('option table: every consumer gives the schema\'s verdict on every opti
 });
 
 describe('option table: names, defaults, choices and descriptions', () => {
-  it('every option has a flag named after it, with its description as help; the defaults of the flags are the core\'s', () => {
+  it("every option has a flag named after it, with its description as help; the defaults of the flags are the core's", () => {
     const flags = new Map(pruneCommand().options.map((o) => [o.long, o]));
     for (const key of OPTIONS) {
-      if ((NO_FLAG as readonly string[]).includes(key)) { assert.ok(!flags.has(flagOf(key)), key); continue; }
+      if ((NO_FLAG as readonly string[]).includes(key)) {
+        assert.ok(!flags.has(flagOf(key)), key);
+        continue;
+      }
       const f = flags.get(flagOf(key));
       assert.ok(f, `${flagOf(key)} for ${key}`);
       assert.ok(f.description.length > 10 && f.description === cliHelp(key), `${flagOf(key)} help`);
@@ -213,17 +259,23 @@ describe('option table: names, defaults, choices and descriptions', () => {
       if (p.enum) assert.deepEqual(f.argChoices, p.enum, `${flagOf(key)} choices`);
     }
     // Nothing but the options, --resume and --no-eval.
-    assert.deepEqual([...flags.keys()].filter((f) => !OPTIONS.map(flagOf).includes(f!)), ['--resume', '--no-eval']);
+    assert.deepEqual(
+      [...flags.keys()].filter((f) => !OPTIONS.map(flagOf).includes(f!)),
+      ['--resume', '--no-eval'],
+    );
     const o = cli([])!;
     const d = defaultPruneOptions();
     assert.deepEqual({ ...o, out: '' }, { ...d, out: '' });
   });
 
-  it('defaultPruneOptions is the schema\'s defaults (the embedded model and texts for the paths; baseline off outside the extension)', () => {
+  it("defaultPruneOptions is the schema's defaults (the embedded model and texts for the paths; baseline off outside the extension)", () => {
     const d = defaultPruneOptions() as unknown as Record<string, unknown>;
     for (const key of OPTIONS) {
       const p = schema.properties[key];
-      if (PATHS.includes(key)) { assert.equal(typeof d[key], 'string', key); continue; }
+      if (PATHS.includes(key)) {
+        assert.equal(typeof d[key], 'string', key);
+        continue;
+      }
       assert.ok('default' in p, `${key} has a default in the schema`);
       const expected = key in ENGINE_DEFAULTS ? (ENGINE_DEFAULTS as Record<string, unknown>)[key] : p.default;
       assert.deepEqual(d[key], expected, key);
@@ -233,17 +285,18 @@ describe('option table: names, defaults, choices and descriptions', () => {
     assert.deepEqual(Object.keys(d).sort(), [...OPTIONS, 'resume'].sort());
   });
 
-  it('the contract\'s `as const` lists are the schema\'s enums, and every enum has one', () => {
+  it("the contract's `as const` lists are the schema's enums, and every enum has one", () => {
     const enums = OPTIONS.filter((k) => schema.properties[k].enum);
     assert.deepEqual(Object.keys(OPTION_CHOICES).sort(), enums.sort());
     for (const k of enums) assert.deepEqual(OPTION_CHOICES[k as keyof typeof OPTION_CHOICES], schema.properties[k].enum, k);
   });
 
-  it('package.json\'s settings are what scripts/settings-from-schema.mjs writes from the schema (names, types, defaults, bounds, enums, descriptions)', async () => {
+  it("package.json's settings are what scripts/settings-from-schema.mjs writes from the schema (names, types, defaults, bounds, enums, descriptions)", async () => {
     const { settingsFrom, RENAMED, ENCODED } = await import('../../scripts/settings-from-schema.mjs');
     assert.deepEqual(settingsFrom(SETTINGS, schema.properties), SETTINGS, 'run node scripts/settings-from-schema.mjs');
     // The script's view of which setting is which option is the extension's (SETTING_FIELDS).
-    for (const [setting, field] of Object.entries(SETTING_FIELDS)) assert.equal(RENAMED[setting] ?? ENCODED[setting] ?? setting, field, setting);
+    for (const [setting, field] of Object.entries(SETTING_FIELDS))
+      assert.equal(RENAMED[setting] ?? ENCODED[setting] ?? setting, field, setting);
     for (const [setting, field] of Object.entries(SETTING_FIELDS)) {
       if (ENCODED[setting]) continue;
       const s = SETTINGS[`trim.${setting}`];
@@ -261,8 +314,10 @@ describe('option table: names, defaults, choices and descriptions', () => {
     assert.equal(defaultPruneOptions().iterations, 10);
     assert.equal(SETTINGS['trim.iterations'].default, 10);
     // No source file states it again (an option's default beside its name: `iterations: 10`, `'iterations', int, 10`).
-    const files = (dir: string): string[] => readdirSync(path.join(ROOT, dir), { withFileTypes: true, recursive: true })
-      .filter((e) => e.isFile() && e.name.endsWith('.ts')).map((e) => path.join(e.parentPath, e.name));
+    const files = (dir: string): string[] =>
+      readdirSync(path.join(ROOT, dir), { withFileTypes: true, recursive: true })
+        .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+        .map((e) => path.join(e.parentPath, e.name));
     const sources = [...files('src'), ...files('webview')];
     assert.ok(sources.length > 40, `${sources.length} files`);
     for (const f of sources) assert.doesNotMatch(readFileSync(f, 'utf8'), /iterations\b[^\n]{0,12}\b10\b/, path.relative(ROOT, f));

@@ -40,8 +40,16 @@ function deadPid(): number {
 
 function writeLock(out: string, patch: Partial<LockInfo>): void {
   const info: LockInfo = {
-    format: 'trim-lock/1', host: os.hostname(), pid: deadPid(), start: null, boot: null, token: `t${Math.random()}`,
-    job: 'other', created: [], since: new Date().toISOString(), ...patch,
+    format: 'trim-lock/1',
+    host: os.hostname(),
+    pid: deadPid(),
+    start: null,
+    boot: null,
+    token: `t${Math.random()}`,
+    job: 'other',
+    created: [],
+    since: new Date().toISOString(),
+    ...patch,
   };
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(lockFileFor(out), JSON.stringify(info));
@@ -90,7 +98,10 @@ describe('output lock: who holds it', () => {
   });
 
   it('a dead pid, another boot, or an unreadable lock older than two seconds: stale', () => {
-    for (const [name, patch] of [['dead', {}], ['boot', { pid: process.pid, boot: 'another-boot' }]] as const) {
+    for (const [name, patch] of [
+      ['dead', {}],
+      ['boot', { pid: process.pid, boot: 'another-boot' }],
+    ] as const) {
       const out = path.join(root, name, 'out');
       writeLock(out, patch);
       if (name === 'boot' && !fs.existsSync('/proc/sys/kernel/random/boot_id')) continue;
@@ -149,9 +160,14 @@ describe('output lock: contenders started together on a stale lock (seeded)', ()
         } catch (e) {
           process.stdout.write((e.code || '') + ' ' + e.message);
         }`,
-      resolveDir: root, loader: 'js',
+      resolveDir: root,
+      loader: 'js',
     },
-    bundle: true, platform: 'node', format: 'cjs', outfile: bundle, logLevel: 'silent',
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    outfile: bundle,
+    logLevel: 'silent',
   });
   const ROUNDS = 12;
   let contenders = 0;
@@ -166,15 +182,37 @@ describe('output lock: contenders started together on a stale lock (seeded)', ()
       // Stale state of a killed job: its lock (dead pid), its partial folder, maybe a breaker's lock.
       writeLock(out, {});
       fs.mkdirSync(path.join(partialDirFor(out), '.trim-resume'), { recursive: true });
-      if (r.uniform() < 0.5) fs.writeFileSync(`${lockFileFor(out)}.break-zz`, JSON.stringify({ format: 'trim-lock/1', host: os.hostname(), pid: deadPid(), start: null, boot: null, token: 'zz', job: 'b', created: [], since: '' }));
+      if (r.uniform() < 0.5)
+        fs.writeFileSync(
+          `${lockFileFor(out)}.break-zz`,
+          JSON.stringify({
+            format: 'trim-lock/1',
+            host: os.hostname(),
+            pid: deadPid(),
+            start: null,
+            boot: null,
+            token: 'zz',
+            job: 'b',
+            created: [],
+            since: '',
+          }),
+        );
       const n = 2 + Math.floor(r.uniform() * 5);
       contenders += n;
-      const results = await Promise.all(Array.from({ length: n }, () => new Promise<string>((resolve) => {
-        const c = spawn(process.execPath, [bundle, out, log], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let s = '';
-        c.stdout.on('data', (d) => { s += d; });
-        c.on('close', () => resolve(s));
-      })));
+      const results = await Promise.all(
+        Array.from(
+          { length: n },
+          () =>
+            new Promise<string>((resolve) => {
+              const c = spawn(process.execPath, [bundle, out, log], { stdio: ['ignore', 'pipe', 'inherit'] });
+              let s = '';
+              c.stdout.on('data', (d) => {
+                s += d;
+              });
+              c.on('close', () => resolve(s));
+            }),
+        ),
+      );
       for (const s of results) assert.match(s, /^held$|^E_OUTPUT another TRIM job \(process \d+\) is writing/, s);
       assert.ok(results.includes('held'));
       // Never two holders at once: the log alternates in/out of one pid.
@@ -197,24 +235,42 @@ describe('an interrupted commit, at every point (class 10)', () => {
   const make = (dir: string, withOld: boolean): string => {
     const out = path.join(dir, 'out');
     fs.mkdirSync(partialDirFor(out), { recursive: true });
-    for (const f of ['model.safetensors', 'trim-report.json', 'config.json']) fs.writeFileSync(path.join(partialDirFor(out), f), `new ${f}`);
+    for (const f of ['model.safetensors', 'trim-report.json', 'config.json'])
+      fs.writeFileSync(path.join(partialDirFor(out), f), `new ${f}`);
     if (withOld) {
       fs.mkdirSync(out);
       for (const f of ['model.safetensors', 'trim-report.json', 'config.json']) fs.writeFileSync(path.join(out, f), `old ${f}`);
     }
     return out;
   };
-  const apply = (out: string, step: typeof steps[number]): void => {
+  const apply = (out: string, step: (typeof steps)[number]): void => {
     switch (step) {
-      case 'journal': fs.writeFileSync(commitFileFor(out), '{}'); break;
-      case 'out→old': if (fs.existsSync(out)) fs.renameSync(out, oldDirFor(out)); break;
-      case 'partial→out': fs.renameSync(partialDirFor(out), out); break;
-      case 'old half removed': if (fs.existsSync(oldDirFor(out))) fs.rmSync(path.join(oldDirFor(out), 'model.safetensors')); break;
-      case 'old removed': fs.rmSync(oldDirFor(out), { recursive: true, force: true }); break;
-      case 'journal removed': fs.rmSync(commitFileFor(out), { force: true }); break;
+      case 'journal':
+        fs.writeFileSync(commitFileFor(out), '{}');
+        break;
+      case 'out→old':
+        if (fs.existsSync(out)) fs.renameSync(out, oldDirFor(out));
+        break;
+      case 'partial→out':
+        fs.renameSync(partialDirFor(out), out);
+        break;
+      case 'old half removed':
+        if (fs.existsSync(oldDirFor(out))) fs.rmSync(path.join(oldDirFor(out), 'model.safetensors'));
+        break;
+      case 'old removed':
+        fs.rmSync(oldDirFor(out), { recursive: true, force: true });
+        break;
+      case 'journal removed':
+        fs.rmSync(commitFileFor(out), { force: true });
+        break;
     }
   };
-  const content = (out: string): string => fs.readdirSync(out).sort().map((f) => fs.readFileSync(path.join(out, f), 'utf8')).join('|');
+  const content = (out: string): string =>
+    fs
+      .readdirSync(out)
+      .sort()
+      .map((f) => fs.readFileSync(path.join(out, f), 'utf8'))
+      .join('|');
   let cases = 0;
   after(() => console.log(`commit kill points: ${cases} states recovered`));
 
@@ -241,13 +297,17 @@ describe('an interrupted commit, at every point (class 10)', () => {
           if (want === null) assert.ok(!fs.existsSync(out));
           else assert.equal(content(out), ['config.json', 'model.safetensors', 'trim-report.json'].map((f) => `${want} ${f}`).join('|'));
           if (by === 'job manager') assert.equal(outcome, decided && k < steps.length ? 'committed' : 'cleaned');
-          assert.deepEqual(fs.readdirSync(dir).filter((f) => f !== 'out'), [], 'no partial, old, journal or lock left');
+          assert.deepEqual(
+            fs.readdirSync(dir).filter((f) => f !== 'out'),
+            [],
+            'no partial, old, journal or lock left',
+          );
         });
       }
     }
   }
 
-  it('without a journal (an earlier version\'s kill): the old output left aside is put back', () => {
+  it("without a journal (an earlier version's kill): the old output left aside is put back", () => {
     const dir = path.join(root, 'legacy');
     fs.mkdirSync(dir);
     const out = path.join(dir, 'out');
@@ -277,10 +337,22 @@ describe('runs interrupted by a reload (cleanInterrupted at activation)', () => 
     const d = path.join(dir, 'd');
     writeLock(d, { job: 'run-d' });
     fs.mkdirSync(partialDirFor(d));
-    fs.writeFileSync(path.join(partialDirFor(d), 'trim-report.json'), JSON.stringify({ format: 'trim-report/1', sparsity: 0.5, perplexity: { dense: null, pruned: null }, ep: 'cpu', seconds: { total: 3 } }));
+    fs.writeFileSync(
+      path.join(partialDirFor(d), 'trim-report.json'),
+      JSON.stringify({
+        format: 'trim-report/1',
+        sparsity: 0.5,
+        perplexity: { dense: null, pruned: null },
+        ep: 'cpu',
+        seconds: { total: 3 },
+      }),
+    );
     fs.writeFileSync(commitFileFor(d), '{}');
     const done = cleanInterrupted([rec('run-a', a), rec('run-b', b), rec('run-d', d)]);
-    assert.deepEqual(done.map((x) => x.id), ['run-d']);
+    assert.deepEqual(
+      done.map((x) => x.id),
+      ['run-d'],
+    );
     assert.equal(done[0].patch.status, 'done');
     assert.deepEqual(done[0].patch.summary, { sparsity: 0.5, perplexity: null, densePerplexity: null, ep: 'cpu', seconds: 3 });
     assert.deepEqual(fs.readdirSync(dir).sort(), ['.b.trim-lock', '.b.trim-partial', 'd']);

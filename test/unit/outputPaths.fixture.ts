@@ -54,9 +54,37 @@ export function makeTree(R: string): PathTree {
 
 /** Where an output may point, relative to R. */
 const TARGETS = [
-  'p/M', 'p', '.', 'p/M/sub', 'p/M/new', 'p/M/..pruned', 'p/M/...', 'p/M/..', 'p/M/sub/..', 'p/M-x', 'p/..M', 'p/.M',
-  'p/other', 'p/prev', 'p/docs', 'p/docs/photos', 'p/fresh', 'p/fresh/deeper/x', 'blobs', 'blobs/b1', 'calib.txt',
-  'p/M/model.safetensors', 'p/M/up', 'p/M/up/x', 'p/M/up/M', 'p/M/up/other', 'L', 'P', 'P/M', 'P/prev', 'L/x',
+  'p/M',
+  'p',
+  '.',
+  'p/M/sub',
+  'p/M/new',
+  'p/M/..pruned',
+  'p/M/...',
+  'p/M/..',
+  'p/M/sub/..',
+  'p/M-x',
+  'p/..M',
+  'p/.M',
+  'p/other',
+  'p/prev',
+  'p/docs',
+  'p/docs/photos',
+  'p/fresh',
+  'p/fresh/deeper/x',
+  'blobs',
+  'blobs/b1',
+  'calib.txt',
+  'p/M/model.safetensors',
+  'p/M/up',
+  'p/M/up/x',
+  'p/M/up/M',
+  'p/M/up/other',
+  'L',
+  'P',
+  'P/M',
+  'P/prev',
+  'L/x',
 ];
 
 export interface Spelling {
@@ -75,8 +103,13 @@ export function spellings(tree: PathTree, seed: number, count: number, cwd: stri
     let segs = pick(TARGETS).split('/');
     const how: string[] = [segs.join('/')];
     // Reach M or p through a symlink.
-    if (segs[0] === 'p' && segs[1] === 'M' && r.uniform() < 0.4) { segs = ['L', ...segs.slice(2)]; how.push('via L'); }
-    else if (segs[0] === 'p' && r.uniform() < 0.3) { segs = ['P', ...segs.slice(1)]; how.push('via P'); }
+    if (segs[0] === 'p' && segs[1] === 'M' && r.uniform() < 0.4) {
+      segs = ['L', ...segs.slice(2)];
+      how.push('via L');
+    } else if (segs[0] === 'p' && r.uniform() < 0.3) {
+      segs = ['P', ...segs.slice(1)];
+      how.push('via P');
+    }
     // Noise segments that resolve away lexically.
     const noise = Math.floor(r.uniform() * 3);
     for (let k = 0; k < noise; k++) {
@@ -87,12 +120,21 @@ export function spellings(tree: PathTree, seed: number, count: number, cwd: stri
     }
     if (r.uniform() < 0.15) {
       const k = Math.floor(r.uniform() * segs.length);
-      if (/[a-z]/i.test(segs[k]) && segs[k] !== '..') { segs[k] = segs[k] === segs[k].toUpperCase() ? segs[k].toLowerCase() : segs[k].toUpperCase(); how.push('case'); }
+      if (/[a-z]/i.test(segs[k]) && segs[k] !== '..') {
+        segs[k] = segs[k] === segs[k].toUpperCase() ? segs[k].toLowerCase() : segs[k].toUpperCase();
+        how.push('case');
+      }
     }
     let s = segs.join(r.uniform() < 0.2 ? '//' : '/');
-    if (r.uniform() < 0.25) { s += '/'; how.push('trailing /'); }
+    if (r.uniform() < 0.25) {
+      s += '/';
+      how.push('trailing /');
+    }
     let spelled = path.join(tree.R, '.') + '/' + s;
-    if (r.uniform() < 0.35) { spelled = path.relative(cwd, tree.R) + '/' + s; how.push('relative'); }
+    if (r.uniform() < 0.35) {
+      spelled = path.relative(cwd, tree.R) + '/' + s;
+      how.push('relative');
+    }
     out.push({ spelled, overwrite: r.uniform() < 0.6, how: how.join(' ') });
   }
   return out;
@@ -108,19 +150,29 @@ export function realpathLogical(paths: string[], cwd: string): string[] {
   return out;
 }
 
-const within = (child: string, parent: string): boolean => child === parent || child.startsWith(parent.endsWith('/') ? parent : `${parent}/`);
+const within = (child: string, parent: string): boolean =>
+  child === parent || child.startsWith(parent.endsWith('/') ? parent : `${parent}/`);
 
 export type Verdict = 'source' | 'exists' | 'not-trim' | 'ok';
 
 /** The paths a run on `spelled` touches: the output, its partial and old folders, its lock and journal. */
 function touchedBy(spelled: string, cwd: string): string[] {
   const lexical = path.resolve(cwd, spelled);
-  return [lexical, partialDirFor(lexical), `${partialDirFor(lexical)}-old`, path.join(path.dirname(lexical), `.${path.basename(lexical)}.trim-lock`), path.join(path.dirname(lexical), `.${path.basename(lexical)}.trim-commit`)];
+  return [
+    lexical,
+    partialDirFor(lexical),
+    `${partialDirFor(lexical)}-old`,
+    path.join(path.dirname(lexical), `.${path.basename(lexical)}.trim-lock`),
+    path.join(path.dirname(lexical), `.${path.basename(lexical)}.trim-commit`),
+  ];
 }
 
 /** What the checks must answer for each spelling, from the oracle alone (one realpath process for all). */
 export function expectedAll(tree: PathTree, cases: Spelling[], cwd: string): Verdict[] {
-  const all = realpathLogical(cases.flatMap((s) => touchedBy(s.spelled, cwd)), cwd);
+  const all = realpathLogical(
+    cases.flatMap((s) => touchedBy(s.spelled, cwd)),
+    cwd,
+  );
   return cases.map((s, i) => verdict(tree, s, all.slice(i * 5, i * 5 + 5)));
 }
 

@@ -38,7 +38,11 @@ function verdictOfCore(spelled: string, overwrite: boolean): Verdict | string {
 
 function verdictOfExtension(spelled: string, overwrite: boolean): Verdict | string {
   const r = resolveOptions([valuesLayer('command', { model: tree.M, out: spelled, overwrite, calib: tree.calib, eval: null }, cwd)], {
-    extensionPath: path.resolve(__dirname, '../..'), workspaceFolder: cwd, outputFolder: null, storageDir: root, runId: 'x',
+    extensionPath: path.resolve(__dirname, '../..'),
+    workspaceFolder: cwd,
+    outputFolder: null,
+    storageDir: root,
+    runId: 'x',
   });
   if (r.ok) return 'ok';
   const m = r.issues.map(String);
@@ -103,7 +107,10 @@ describe('the examples of the issue and their neighbours', () => {
     const alias = path.join(root, 'alias');
     fs.mkdirSync(alias);
     const m = spawnSync('mount', ['--bind', tree.M, alias], { encoding: 'utf8' });
-    if (m.status !== 0) { t.skip(`cannot bind-mount here: ${m.stderr.trim()}`); return; }
+    if (m.status !== 0) {
+      t.skip(`cannot bind-mount here: ${m.stderr.trim()}`);
+      return;
+    }
     try {
       assert.equal(fs.realpathSync(alias), alias, 'realpath does not see through it');
       assert.throws(() => checkOutputPath(tree.M, alias, true), /is the source model folder/);
@@ -116,11 +123,14 @@ describe('the examples of the issue and their neighbours', () => {
     }
   });
 
-  it('the output\'s working names may not be the source either (a model named .NAME.trim-partial)', () => {
+  it("the output's working names may not be the source either (a model named .NAME.trim-partial)", () => {
     const parent = path.join(root, 'collide');
     const model = path.join(parent, '.out.trim-partial');
     fs.mkdirSync(model, { recursive: true });
-    assert.throws(() => checkOutputPath(model, path.join(parent, 'out'), true), /working name .*\.out\.trim-partial\) is the source model folder/);
+    assert.throws(
+      () => checkOutputPath(model, path.join(parent, 'out'), true),
+      /working name .*\.out\.trim-partial\) is the source model folder/,
+    );
     const old = path.join(parent, '.o2.trim-partial-old', 'model');
     fs.mkdirSync(old, { recursive: true });
     assert.throws(() => checkOutputPath(old, path.join(parent, 'o2'), true), /contains the source model folder/);
@@ -172,7 +182,10 @@ describe('what --overwrite may replace (class 3)', () => {
     const home = process.env.HOME ?? '/root';
     if (fs.existsSync(home) && fs.readdirSync(home).length > 0) assert.notEqual(notATrimOutput(home), null);
     for (const f of ['docs', 'fake', 'nested', 'file']) {
-      assert.throws(() => checkOutputPath(tree.M, d(f), true), (e: unknown) => isTrimError(e) && e.code === 'E_OUTPUT' && /is not a TRIM output/.test(e.message));
+      assert.throws(
+        () => checkOutputPath(tree.M, d(f), true),
+        (e: unknown) => isTrimError(e) && e.code === 'E_OUTPUT' && /is not a TRIM output/.test(e.message),
+      );
     }
   });
 });
@@ -181,14 +194,25 @@ describe('a workspace file aiming the output outside the workspace asks first (c
   const ws = path.join(tree.R, 'p');
   const ctx = { extensionPath: path.resolve(__dirname, '../..'), workspaceFolder: ws, outputFolder: null, storageDir: root, runId: 'r1' };
   const fromConfig = (cfg: Record<string, unknown>) => {
-    const r = resolveOptions([configFileLayer(path.join(ws, 'trim.config.json'), JSON.stringify({ model: tree.M, calib: tree.calib, evaluate: undefined, ...cfg }))], ctx);
+    const r = resolveOptions(
+      [
+        configFileLayer(
+          path.join(ws, 'trim.config.json'),
+          JSON.stringify({ model: tree.M, calib: tree.calib, evaluate: undefined, ...cfg }),
+        ),
+      ],
+      ctx,
+    );
     assert.ok(r.ok, r.ok ? '' : r.issues.map(String).join('\n'));
     return r;
   };
   it('out in trim.config.json outside the workspace (../.., a symlink leading out): a question naming the folder', () => {
     fs.mkdirSync(path.join(root, 'elsewhere'), { recursive: true });
     const q = outputConfirmation(fromConfig({ out: '../../elsewhere', overwrite: true }), [ws], 'trim.config.json', false);
-    assert.match(q!, /^trim\.config\.json \("out"\) writes the pruned model outside the workspace, to .*elsewhere, replacing what is there\. Write there\?$/);
+    assert.match(
+      q!,
+      /^trim\.config\.json \("out"\) writes the pruned model outside the workspace, to .*elsewhere, replacing what is there\. Write there\?$/,
+    );
     fs.symlinkSync(path.join(root, 'elsewhere'), path.join(ws, 'out-link'));
     assert.match(outputConfirmation(fromConfig({ out: 'out-link/x' }), [ws], 'trim.config.json', false)!, /outside the workspace/);
     fs.rmSync(path.join(ws, 'out-link'));
@@ -210,9 +234,21 @@ describe('a workspace file aiming the output outside the workspace asks first (c
       const wsIn = path.join(home, 'ws', 'project');
       fs.mkdirSync(wsIn, { recursive: true });
       for (const out of ['~', '/etc', '../../Documents']) {
-        const r = resolveOptions([configFileLayer(path.join(wsIn, 'trim.config.json'), JSON.stringify({ model: tree.M, calib: tree.calib, out, overwrite: true }))], { ...ctx, workspaceFolder: wsIn });
+        const r = resolveOptions(
+          [
+            configFileLayer(
+              path.join(wsIn, 'trim.config.json'),
+              JSON.stringify({ model: tree.M, calib: tree.calib, out, overwrite: true }),
+            ),
+          ],
+          { ...ctx, workspaceFolder: wsIn },
+        );
         assert.ok(!r.ok, out);
-        assert.match(r.issues.map(String).join('\n'), /^trim\.config\.json: "out" is not a TRIM output, so "overwrite" does not replace it/, out);
+        assert.match(
+          r.issues.map(String).join('\n'),
+          /^trim\.config\.json: "out" is not a TRIM output, so "overwrite" does not replace it/,
+          out,
+        );
       }
     } finally {
       process.env.HOME = saved;
@@ -220,7 +256,10 @@ describe('a workspace file aiming the output outside the workspace asks first (c
   });
 
   it('a workspace trim.outputFolder outside the workspace: asked; a user-level one: not', () => {
-    const r = resolveOptions([valuesLayer('command', { model: tree.M, calib: tree.calib }, ws)], { ...ctx, outputFolder: path.join(root, 'outs') });
+    const r = resolveOptions([valuesLayer('command', { model: tree.M, calib: tree.calib }, ws)], {
+      ...ctx,
+      outputFolder: path.join(root, 'outs'),
+    });
     assert.ok(r.ok && r.outAuto);
     assert.match(outputConfirmation(r, [ws], 'trim.config.json', true)!, /^the workspace setting trim\.outputFolder writes/);
     assert.equal(outputConfirmation(r, [ws], 'trim.config.json', false), null);

@@ -19,17 +19,27 @@ function profile(): string {
   let t = 1100;
   for (let b = 0; b < 2; b++) {
     const s = t;
-    l.push(node('block_0', 'Gather', t, 5)); t += 10;
+    l.push(node('block_0', 'Gather', t, 5));
+    t += 10;
     // statistics Loop (inclusive 300) with its body's nodes inside
     l.push(node('stats_1', 'MatMul', t + 10, 100), node('stats_1', 'ReduceSumSquare', t + 120, 50), 'x', node('block_0', 'Loop', t, 300));
     t += 310;
-    l.push(node('block_0', 'TopK', t, 20)); t += 25; // ranks
+    l.push(node('block_0', 'TopK', t, 20));
+    t += 25; // ranks
     l.push(line('Node', `out_${t}_kernel_time`, t + 1, 1)); // an output Identity (no graph) inside the sweep
-    l.push(node('sweep_2', 'Equal', t + 2, 1), node('lr_run_3', 'Gemm', t + 5, 30), node('step_4', 'Gemm', t + 40, 40), node('block_0', 'Loop', t, 100));
+    l.push(
+      node('sweep_2', 'Equal', t + 2, 1),
+      node('lr_run_3', 'Gemm', t + 5, 30),
+      node('step_4', 'Gemm', t + 40, 40),
+      node('block_0', 'Loop', t, 100),
+    );
     t += 105;
-    l.push(node('block_0', 'Where', t, 15)); t += 20; // masks
-    l.push(node('propagate_5', 'MatMul', t + 5, 150), node('block_0', 'Loop', t, 200)); t += 205;
-    l.push(node('block_0', 'Identity', t, 2)); t += 5;
+    l.push(node('block_0', 'Where', t, 15));
+    t += 20; // masks
+    l.push(node('propagate_5', 'MatMul', t + 5, 150), node('block_0', 'Loop', t, 200));
+    t += 205;
+    l.push(node('block_0', 'Identity', t, 2));
+    t += 5;
     void s;
   }
   l.push(node('trim_fused', 'Loop', 1100, t - 1100));
@@ -61,7 +71,7 @@ describe('phase times from an ONNX Runtime profile', () => {
     assert.ok(close(run.outer, 40 * us));
   });
 
-  it('splits a run\'s measured time in the proportions of its own profile, or of a sample of the same graph', () => {
+  it("splits a run's measured time in the proportions of its own profile, or of a sample of the same graph", () => {
     const [run] = attributeRuns(profileEvents(profile()));
     const us = 1e-6;
     const close = (a: number, b: number): boolean => Math.abs(a - b) < 1e-12;
@@ -70,7 +80,12 @@ describe('phase times from an ONNX Runtime profile', () => {
     assert.equal(own.length, 2);
     assert.ok(close(own[1].statistics, 300 * us * 2000) && close(own[1].propagate, 200 * us * 2000) && close(own[1].trim, 100 * us * 2000));
     assert.ok(close(own[0].prune, (142 + 45) * us * 2000) && close(own[1].prune, (142 - 5) * us * 2000));
-    assert.ok(close(own.reduce((a, b) => a + b.statistics + b.prune + b.propagate, 0), 2.648));
+    assert.ok(
+      close(
+        own.reduce((a, b) => a + b.statistics + b.prune + b.propagate, 0),
+        2.648,
+      ),
+    );
     // A sample's shares, without its embedding (40 µs): statistics 600, pruning 284, propagation 400
     // of 1284 µs; three blocks of a 3.852 s run get 1.284 s each, 1000 × the sample's sums.
     const shared = splitByShares(3.852, 3, run)!;
@@ -95,7 +110,8 @@ describe('phase times from an ONNX Runtime profile', () => {
       process.env.TRIM_PHASES = '0';
       assert.equal(phaseMode('cpu'), 'unsplit');
     } finally {
-      if (before === undefined) delete process.env.TRIM_PHASES; else process.env.TRIM_PHASES = before;
+      if (before === undefined) delete process.env.TRIM_PHASES;
+      else process.env.TRIM_PHASES = before;
     }
   });
 
@@ -110,12 +126,21 @@ describe('phase times from an ONNX Runtime profile', () => {
     fs.mkdirSync(stale, { recursive: true });
     fs.writeFileSync(path.join(stale, 'p_1.json'), '[]');
     const p = new SessionProfile();
-    assert.ok(!fs.existsSync(stale), 'the killed process\'s profile was not swept');
+    assert.ok(!fs.existsSync(stale), "the killed process's profile was not swept");
     assert.ok(fs.existsSync(p.dir));
     p.dispose();
     assert.ok(!fs.existsSync(p.dir));
     // A process that ends without reading its profile.
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', `const { SessionProfile } = require(${JSON.stringify(path.resolve(__dirname, '../../src/core/phaseProfile.ts'))}); console.log(new SessionProfile().dir);`], { encoding: 'utf8' });
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '-e',
+        `const { SessionProfile } = require(${JSON.stringify(path.resolve(__dirname, '../../src/core/phaseProfile.ts'))}); console.log(new SessionProfile().dir);`,
+      ],
+      { encoding: 'utf8' },
+    );
     const dir = child.stdout.trim();
     assert.ok(dir.includes('trim-phases-'), child.stderr);
     assert.ok(!fs.existsSync(dir), `${dir} was left`);

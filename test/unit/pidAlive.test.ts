@@ -17,23 +17,29 @@ const state = (pid: number): string | null => {
   }
 };
 
-test('a live process is alive; a zombie (kill(pid, 0) still succeeds) is not; a reaped one is not', { skip: process.platform !== 'linux' }, async () => {
-  // sh starts `sleep 0.1` in the background, prints its pid, then becomes `sleep 30`, which never
-  // reaps it: once it ends, it stays a zombie until `sleep 30` is gone.
-  const holder = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  try {
-    const pid = await new Promise<number>((resolve) => createInterface({ input: holder.stdout! }).once('line', (l) => resolve(Number(l))));
-    assert.ok(Number.isInteger(pid) && pid > 0);
-    assert.equal(pidAlive(holder.pid!), true, 'the holder runs');
-    const t0 = Date.now();
-    while (state(pid) !== 'Z') {
-      assert.ok(Date.now() - t0 < 10_000, `no zombie (state ${state(pid)})`);
-      await new Promise((r) => setTimeout(r, 20));
+test(
+  'a live process is alive; a zombie (kill(pid, 0) still succeeds) is not; a reaped one is not',
+  { skip: process.platform !== 'linux' },
+  async () => {
+    // sh starts `sleep 0.1` in the background, prints its pid, then becomes `sleep 30`, which never
+    // reaps it: once it ends, it stays a zombie until `sleep 30` is gone.
+    const holder = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = await new Promise<number>((resolve) =>
+        createInterface({ input: holder.stdout! }).once('line', (l) => resolve(Number(l))),
+      );
+      assert.ok(Number.isInteger(pid) && pid > 0);
+      assert.equal(pidAlive(holder.pid!), true, 'the holder runs');
+      const t0 = Date.now();
+      while (state(pid) !== 'Z') {
+        assert.ok(Date.now() - t0 < 10_000, `no zombie (state ${state(pid)})`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.doesNotThrow(() => process.kill(pid, 0), 'the zombie still answers kill(pid, 0)');
+      assert.equal(pidAlive(pid), false);
+    } finally {
+      holder.kill('SIGKILL');
     }
-    assert.doesNotThrow(() => process.kill(pid, 0), 'the zombie still answers kill(pid, 0)');
-    assert.equal(pidAlive(pid), false);
-  } finally {
-    holder.kill('SIGKILL');
-  }
-  assert.equal(pidAlive(2 ** 22 + 12345), false, 'no such pid');
-});
+    assert.equal(pidAlive(2 ** 22 + 12345), false, 'no such pid');
+  },
+);

@@ -26,9 +26,15 @@ import { rng as seededRng } from '../../src/core/synth';
 
 const root = tmpDir('trim-rel16-unit-');
 const counts: Record<string, number> = {};
-const count = (k: string, n = 1): void => { counts[k] = (counts[k] ?? 0) + n; };
+const count = (k: string, n = 1): void => {
+  counts[k] = (counts[k] ?? 0) + n;
+};
 after(() => {
-  console.log(`issue 16 properties: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  console.log(
+    `issue 16 properties: ${Object.entries(counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -40,8 +46,15 @@ describe('class 6: only regular files, bounded', () => {
   it('FIFO, /dev/zero, a folder: refused at once (sync and async); a file over the limit: refused', async () => {
     const fifo = path.join(root, 'fifo');
     execFileSync('mkfifo', [fifo]);
-    for (const [f, kind] of [[fifo, /FIFO/], ['/dev/zero', /device/], [root, /folder/]] as [string, RegExp][]) {
-      assert.throws(() => readRegular(f, spec), (e: unknown) => isTrimError(e) && e.code === 'E_TEXT' && kind.test(e.message));
+    for (const [f, kind] of [
+      [fifo, /FIFO/],
+      ['/dev/zero', /device/],
+      [root, /folder/],
+    ] as [string, RegExp][]) {
+      assert.throws(
+        () => readRegular(f, spec),
+        (e: unknown) => isTrimError(e) && e.code === 'E_TEXT' && kind.test(e.message),
+      );
       await assert.rejects(readRegularAsync(f, spec), (e: unknown) => isTrimError(e) && kind.test(e.message));
       count('special files', 2);
     }
@@ -56,7 +69,12 @@ describe('class 6: only regular files, bounded', () => {
 
   it('jsonDepth equals a recursive depth over random JSON (strings with brackets and escapes)', () => {
     const random = rng(6);
-    const depthOf = (v: unknown): number => (Array.isArray(v) ? 1 + Math.max(0, ...v.map(depthOf)) : v && typeof v === 'object' ? 1 + Math.max(0, ...Object.values(v).map(depthOf)) : 0);
+    const depthOf = (v: unknown): number =>
+      Array.isArray(v)
+        ? 1 + Math.max(0, ...v.map(depthOf))
+        : v && typeof v === 'object'
+          ? 1 + Math.max(0, ...Object.values(v).map(depthOf))
+          : 0;
     const gen = (d: number): unknown => {
       const r = random();
       if (d > 12 || r < 0.3) return ['[', ']', '{"a":[', '\\"', 'x\\\\', 'é'][Math.floor(random() * 6)] + (random() < 0.5 ? '"' : '');
@@ -72,12 +90,15 @@ describe('class 6: only regular files, bounded', () => {
   });
 
   it('option bounds: the schema is the one source; package.json settings state the same bounds', () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { contributes: { configuration: { properties: Record<string, Record<string, unknown>> } } };
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+      contributes: { configuration: { properties: Record<string, Record<string, unknown>> } };
+    };
     let n = 0;
     for (const [key, b] of Object.entries(OPTION_BOUNDS)) {
       const setting = pkg.contributes.configuration.properties[`trim.${key}`];
       if (!setting) continue;
-      for (const k of ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'] as const) assert.equal(setting[k], b[k], `trim.${key}.${k}`);
+      for (const k of ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'] as const)
+        assert.equal(setting[k], b[k], `trim.${key}.${k}`);
       n++;
     }
     assert.ok(n >= 6, `${n} settings compared`);
@@ -95,15 +116,23 @@ describe('class 7: a config that parses makes finite numbers', () => {
     for (let i = 0; i < 600; i++) {
       const heads = pick([1, 2, 3, 4, 8]);
       const raw: Record<string, unknown> = {
-        architectures: ['LlamaForCausalLM'], hidden_size: pick([8, 12, 16, 32]), intermediate_size: 16, num_hidden_layers: 1,
-        num_attention_heads: heads, num_key_value_heads: pick([1, 2, heads]), vocab_size: 10, max_position_embeddings: pick([16, 4096, 131072]),
-        rms_norm_eps: num(), rope_theta: num(),
+        architectures: ['LlamaForCausalLM'],
+        hidden_size: pick([8, 12, 16, 32]),
+        intermediate_size: 16,
+        num_hidden_layers: 1,
+        num_attention_heads: heads,
+        num_key_value_heads: pick([1, 2, heads]),
+        vocab_size: 10,
+        max_position_embeddings: pick([16, 4096, 131072]),
+        rms_norm_eps: num(),
+        rope_theta: num(),
       };
-      if (random() < 0.5) raw.rope_scaling = pick([
-        { type: 'linear', factor: num() },
-        { rope_type: 'llama3', factor: num(), low_freq_factor: num(), high_freq_factor: num(), original_max_position_embeddings: 8 },
-        { type: 'dynamic', factor: num() },
-      ]);
+      if (random() < 0.5)
+        raw.rope_scaling = pick([
+          { type: 'linear', factor: num() },
+          { rope_type: 'llama3', factor: num(), low_freq_factor: num(), high_freq_factor: num(), original_max_position_embeddings: 8 },
+          { type: 'dynamic', factor: num() },
+        ]);
       let cfg;
       try {
         cfg = parseConfig(raw, 'config.json');
@@ -146,19 +175,43 @@ describe('class 8: the dense cache key follows what determines the figure', () =
       change(b);
       fs.writeFileSync(f, b);
       fs.utimesSync(f, T, T);
-      return () => { fs.writeFileSync(f, before); fs.utimesSync(f, T, T); };
+      return () => {
+        fs.writeFileSync(f, before);
+        fs.utimesSync(f, T, T);
+      };
     };
     const cases: [string, () => () => void][] = [
-      ['rms_norm_eps', () => edit(path.join(dir, 'config.json'), (b) => b.write(b.toString().replace('0.000001', '0.000002').slice(0, b.length)))],
-      ['tokenizer_config.json', () => edit(path.join(dir, 'tokenizer_config.json'), (b) => { b[b.length - 2] ^= 1; })],
-      ['text', () => edit(text, (b) => { b[0] ^= 1; })],
+      [
+        'rms_norm_eps',
+        () => edit(path.join(dir, 'config.json'), (b) => b.write(b.toString().replace('0.000001', '0.000002').slice(0, b.length))),
+      ],
+      [
+        'tokenizer_config.json',
+        () =>
+          edit(path.join(dir, 'tokenizer_config.json'), (b) => {
+            b[b.length - 2] ^= 1;
+          }),
+      ],
+      [
+        'text',
+        () =>
+          edit(text, (b) => {
+            b[0] ^= 1;
+          }),
+      ],
     ];
     const random = rng(8);
     const shard = path.join(dir, 'model.safetensors');
     const size = fs.statSync(shard).size;
     for (let i = 0; i < 40; i++) {
       const at = Math.floor(random() * size);
-      cases.push([`shard byte ${at}`, () => edit(shard, (b) => { b[at] ^= 1 << Math.floor(random() * 8); })]);
+      cases.push([
+        `shard byte ${at}`,
+        () =>
+          edit(shard, (b) => {
+            b[at] ^= 1 << Math.floor(random() * 8);
+          }),
+      ]);
     }
     for (const [what, make] of cases) {
       const restore = make();
@@ -215,7 +268,10 @@ describe('class 9: one line, bounded', () => {
       let s = '';
       for (let w = 0; w < words; w++) {
         const long = random() < 0.1 ? Math.floor(random() * 200_000) : Math.floor(random() * 20);
-        s += Array.from({ length: Math.min(long, 50) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('') + 'x'.repeat(Math.max(0, long - 50)) + ' ';
+        s +=
+          Array.from({ length: Math.min(long, 50) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('') +
+          'x'.repeat(Math.max(0, long - 50)) +
+          ' ';
       }
       const o = oneLine(s);
       assert.doesNotMatch(o, /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);

@@ -15,7 +15,11 @@ describe('trim-report.json formatting', () => {
   it('indents the top level, one member per line; row vectors stay on one line each', () => {
     const lines = formatReportJson(demo).split('\n');
     // Every top-level key of the report starts its own line, indented by two spaces.
-    for (const k of Object.keys(demo)) assert.ok(lines.some((l) => l.startsWith(`  "${k}": `)), k);
+    for (const k of Object.keys(demo))
+      assert.ok(
+        lines.some((l) => l.startsWith(`  "${k}": `)),
+        k,
+      );
     const rowLines = lines.filter((l) => l.trimStart().startsWith('"rowSparsity": ['));
     const layers = demo.blocks.reduce((a: number, b: { layers: unknown[] }) => a + b.layers.length, 0);
     assert.equal(rowLines.length, layers);
@@ -28,8 +32,15 @@ describe('trim-report.json formatting', () => {
 
   it('drops and nulls what JSON.stringify drops and nulls', () => {
     const odd = {
-      a: undefined, b: () => 1, c: [undefined, NaN, Infinity, -0, 'x"y\n'], d: new Date(0), e: {}, f: [], g: { h: null, i: [1, [2, { j: 3 }]] },
-      'k"\u2028': 1, l: { toJSON: () => ({ m: [1, 2] }) },
+      a: undefined,
+      b: () => 1,
+      c: [undefined, NaN, Infinity, -0, 'x"y\n'],
+      d: new Date(0),
+      e: {},
+      f: [],
+      g: { h: null, i: [1, [2, { j: 3 }]] },
+      'k"\u2028': 1,
+      l: { toJSON: () => ({ m: [1, 2] }) },
     };
     assert.deepEqual(JSON.parse(formatReportJson(odd)), JSON.parse(JSON.stringify(odd)));
   });

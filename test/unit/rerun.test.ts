@@ -12,16 +12,30 @@ const items = pkg.contributes.menus['view/item/context'] as { command: string; w
 
 /** Whether the command is in the context menu of a row with this context value. */
 function offered(command: string, contextValue: string): boolean {
-  return items.filter((m) => m.command === command).some((m) => {
-    const re = /viewItem =~ \/(.+)\/$/.exec(m.when);
-    if (re) return new RegExp(re[1]).test(contextValue);
-    const eq = /viewItem == (\S+)$/.exec(m.when);
-    return eq ? eq[1] === contextValue : false;
-  });
+  return items
+    .filter((m) => m.command === command)
+    .some((m) => {
+      const re = /viewItem =~ \/(.+)\/$/.exec(m.when);
+      if (re) return new RegExp(re[1]).test(contextValue);
+      const eq = /viewItem == (\S+)$/.exec(m.when);
+      return eq ? eq[1] === contextValue : false;
+    });
 }
 
 describe('Re-run only where it can help', () => {
-  const final: TrimErrorCode[] = ['E_UNSUPPORTED_ARCH', 'E_SAFETENSORS', 'E_CONFIG', 'E_DTYPE', 'E_NONFINITE', 'E_OPTION', 'E_TEXT', 'E_TOKENIZER', 'E_MISSING_TENSOR', 'E_SHAPE', 'E_MODEL_NOT_FOUND'];
+  const final: TrimErrorCode[] = [
+    'E_UNSUPPORTED_ARCH',
+    'E_SAFETENSORS',
+    'E_CONFIG',
+    'E_DTYPE',
+    'E_NONFINITE',
+    'E_OPTION',
+    'E_TEXT',
+    'E_TOKENIZER',
+    'E_MISSING_TENSOR',
+    'E_SHAPE',
+    'E_MODEL_NOT_FOUND',
+  ];
   const maybe = ['E_EP', 'E_IO', 'E_OUTPUT', 'E_CANCELLED', 'E_WORKER', 'E_CRASH'];
 
   it('errors of the model, files or options: no Re-run, still Remove and Open', () => {

@@ -23,24 +23,69 @@ after(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-const SHAPE: ResumeShape = { layers: 3, linears: [[4, 8], [8, 4]], actLengths: [48, 16] };
+const SHAPE: ResumeShape = {
+  layers: 3,
+  linears: [
+    [4, 8],
+    [8, 4],
+  ],
+  actLengths: [48, 16],
+};
 const FP: Fingerprint = { options: { sparsity: 0.5, trim: true }, files: { 'config.json': 'sha256:ab', 'model.safetensors': '1:2:cd' } };
 
 function layer(name: string, rows: number, cols: number, zerosPerRow: number): BlockReport['layers'][number] {
   return {
-    name, rows, cols, target: 0.5, achieved: (zerosPerRow * rows) / (rows * cols), rowSparsity: new Array(rows).fill(zerosPerRow / cols),
-    metricBefore: 0.9, metricAfter: 0.95, lr: 0.1, iteration: 2, alpha: null, seconds: 0.01,
+    name,
+    rows,
+    cols,
+    target: 0.5,
+    achieved: (zerosPerRow * rows) / (rows * cols),
+    rowSparsity: new Array(rows).fill(zerosPerRow / cols),
+    metricBefore: 0.9,
+    metricAfter: 0.95,
+    lr: 0.1,
+    iteration: 2,
+    alpha: null,
+    seconds: 0.01,
   };
 }
 
 /** A checkpoint after block 0 of 3 (a report, the inputs of block 1), written by ResumeStore.save. */
 function makeCheckpoint(dir: string): void {
   const store = new ResumeStore(dir);
-  const block: BlockReport = { index: 0, target: 0.5, achieved: 0.5, outlierRatio: null, alpha: null, seconds: { statistics: 0.1, prune: 0.2, propagate: 0.1 }, layers: [layer('a', 4, 8, 4), layer('b', 8, 4, 2)] };
+  const block: BlockReport = {
+    index: 0,
+    target: 0.5,
+    achieved: 0.5,
+    outlierRatio: null,
+    alpha: null,
+    seconds: { statistics: 0.1, prune: 0.2, propagate: 0.1 },
+    layers: [layer('a', 4, 8, 4), layer('b', 8, 4, 2)],
+  };
   const state: ResumeState = {
-    format: RESUME_FORMAT, fingerprint: FP, nextBlock: 1, targets: [0.5, 0.5, 0.5], ratios: null, alphas: null, dense: null,
-    zeros: 32, weights: 64,
-    seconds: { load: 0.1, calibration: 0.1, allocation: 0, embed: 0, statistics: 0, trim: 0, prune: 0.2, propagate: 0, write: 0, dense_eval: 0, eval: 0, total: 0.5 },
+    format: RESUME_FORMAT,
+    fingerprint: FP,
+    nextBlock: 1,
+    targets: [0.5, 0.5, 0.5],
+    ratios: null,
+    alphas: null,
+    dense: null,
+    zeros: 32,
+    weights: 64,
+    seconds: {
+      load: 0.1,
+      calibration: 0.1,
+      allocation: 0,
+      embed: 0,
+      statistics: 0,
+      trim: 0,
+      prune: 0.2,
+      propagate: 0,
+      write: 0,
+      dense_eval: 0,
+      eval: 0,
+      total: 0.5,
+    },
     acts: null,
   };
   store.save({ ...state, nextBlock: 0, zeros: 0, weights: 0 }, null, null);
@@ -57,7 +102,12 @@ function snapshot(dir: string): Record<string, string> {
       const p = path.join(d, f);
       const st = fs.lstatSync(p);
       if (st.isDirectory()) walk(p, `${rel}${f}/`);
-      else out[rel + f] = st.isFile() ? createHash('sha256').update(fs.readFileSync(p)).digest('hex') : st.isSymbolicLink() ? `link ${fs.readlinkSync(p)}` : `kind ${st.mode & 0o170000}`;
+      else
+        out[rel + f] = st.isFile()
+          ? createHash('sha256').update(fs.readFileSync(p)).digest('hex')
+          : st.isSymbolicLink()
+            ? `link ${fs.readlinkSync(p)}`
+            : `kind ${st.mode & 0o170000}`;
     }
   };
   walk(dir, '');
@@ -133,7 +183,9 @@ describe('damaged resume checkpoints', () => {
       if (at[0] === 'sum') continue;
       const value = at.reduce<unknown>((o, k) => (o as Record<string | number, unknown>)[k], original);
       const typeOf = (x: unknown): string => (x === null ? 'null' : Array.isArray(x) ? 'array' : typeof x);
-      const candidates: unknown[] = [DELETE, null, true, 'x', {}, [], 7].filter((c) => c === DELETE || typeOf(c) !== typeOf(value) || (typeof c === 'string'));
+      const candidates: unknown[] = [DELETE, null, true, 'x', {}, [], 7].filter(
+        (c) => c === DELETE || typeOf(c) !== typeOf(value) || typeof c === 'string',
+      );
       if (typeof value === 'number') candidates.push(-1, ...(at[0] === 'seconds' ? [] : [1.5, 1e300]));
       for (const c of candidates) {
         if (at[0] === 'seconds' && c === DELETE && at.length === 1) continue;
@@ -143,14 +195,24 @@ describe('damaged resume checkpoints', () => {
         delete state.sum;
         setAt(state, at, c);
         const body = JSON.stringify(state);
-        fs.writeFileSync(path.join(resumeDir(dir), 'state.json'), JSON.stringify({ ...state, sum: createHash('sha256').update(body).digest('hex') }));
+        fs.writeFileSync(
+          path.join(resumeDir(dir), 'state.json'),
+          JSON.stringify({ ...state, sum: createHash('sha256').update(body).digest('hex') }),
+        );
         const what = `${at.join('.')} = ${c === DELETE ? '(deleted)' : JSON.stringify(c)}`;
         const { error } = load(dir);
         assert.ok(error, `${what}: loaded`);
-        if (at[0] === 'fingerprint' && error.code === 'E_OPTION') assert.match(error.message, /made with other options or from another source/, what);
+        if (at[0] === 'fingerprint' && error.code === 'E_OPTION')
+          assert.match(error.message, /made with other options or from another source/, what);
         else {
           assert.equal(error.code, 'E_OUTPUT', `${what}: ${error.message}`);
-          assert.match(error.message, new RegExp(`^--resume: ${resumeDir(dir).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/(state\\.json|block-0000\\.json|acts-0001\\.bin) is damaged \\(`), what);
+          assert.match(
+            error.message,
+            new RegExp(
+              `^--resume: ${resumeDir(dir).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/(state\\.json|block-0000\\.json|acts-0001\\.bin) is damaged \\(`,
+            ),
+            what,
+          );
         }
         assert.doesNotMatch(error.message, /\n/);
         fs.rmSync(dir, { recursive: true, force: true });
@@ -162,7 +224,7 @@ describe('damaged resume checkpoints', () => {
 
   it('every file: truncated, extended, bytes flipped, a folder, a FIFO, /dev/zero, deleted', () => {
     let seed = 16;
-    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const files = fs.readdirSync(resumeDir(base));
     assert.deepEqual(files.sort(), ['acts-0001.bin', 'block-0000.json', 'state.json']);
     type Damage = [string, (f: string) => void];
@@ -171,15 +233,36 @@ describe('damaged resume checkpoints', () => {
       ['cut in half', (f) => fs.truncateSync(f, Math.floor(fs.statSync(f).size / 2))],
       ['one byte short', (f) => fs.truncateSync(f, fs.statSync(f).size - 1)],
       ['one byte more', (f) => fs.appendFileSync(f, 'x')],
-      ...[0, 1, 2, 3].map((i): Damage => [`byte flipped (${i})`, (f) => {
-        const b = fs.readFileSync(f);
-        const at = Math.floor(random() * b.length);
-        b[at] ^= 1 << Math.floor(random() * 8);
-        fs.writeFileSync(f, b);
-      }]),
-      ['a folder', (f) => { fs.rmSync(f); fs.mkdirSync(f); }],
-      ['a FIFO', (f) => { fs.rmSync(f); execFileSync('mkfifo', [f]); }],
-      ['a link to /dev/zero', (f) => { fs.rmSync(f); fs.symlinkSync('/dev/zero', f); }],
+      ...[0, 1, 2, 3].map((i): Damage => [
+        `byte flipped (${i})`,
+        (f) => {
+          const b = fs.readFileSync(f);
+          const at = Math.floor(random() * b.length);
+          b[at] ^= 1 << Math.floor(random() * 8);
+          fs.writeFileSync(f, b);
+        },
+      ]),
+      [
+        'a folder',
+        (f) => {
+          fs.rmSync(f);
+          fs.mkdirSync(f);
+        },
+      ],
+      [
+        'a FIFO',
+        (f) => {
+          fs.rmSync(f);
+          execFileSync('mkfifo', [f]);
+        },
+      ],
+      [
+        'a link to /dev/zero',
+        (f) => {
+          fs.rmSync(f);
+          fs.symlinkSync('/dev/zero', f);
+        },
+      ],
       ['deleted', (f) => fs.rmSync(f)],
     ];
     for (const file of files) {
@@ -194,7 +277,10 @@ describe('damaged resume checkpoints', () => {
           const { error } = load(dir);
           assert.ok(error, `${file} ${what}: loaded`);
           assert.equal(error.code, 'E_OUTPUT', `${file} ${what}: ${error.message}`);
-          assert.ok(error.message.startsWith(`--resume: ${path.join(resumeDir(dir), file)} is damaged (`), `${file} ${what}: ${error.message}`);
+          assert.ok(
+            error.message.startsWith(`--resume: ${path.join(resumeDir(dir), file)} is damaged (`),
+            `${file} ${what}: ${error.message}`,
+          );
         }
         fs.rmSync(dir, { recursive: true, force: true });
         cases++;

@@ -18,18 +18,28 @@ import { RunStore } from '../../src/extension/runStore';
 
 const WORKER = path.resolve(__dirname, '../fixtures/fake-worker.js');
 let dir: string;
-before(() => { dir = mkdtempSync(path.join(tmpdir(), 'trim-resume-jobs-')); });
+before(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'trim-resume-jobs-'));
+});
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const options = (name: string): PruneOptions => ({
-  ...(DEFAULTS as PruneOptions), model: path.join(dir, 'model'), out: path.join(dir, name), calib: '/dev/null', eval: null,
+  ...(DEFAULTS as PruneOptions),
+  model: path.join(dir, 'model'),
+  out: path.join(dir, name),
+  calib: '/dev/null',
+  eval: null,
 });
 
 function manager(storeDir: string, mode: string): { jm: JobManager; store: RunStore } {
   const store = new RunStore(storeDir);
   const jm = new JobManager({
-    workerPath: WORKER, store, execPath: process.execPath,
-    env: { ...process.env, FAKE_WORKER_MODE: mode }, killGraceMs: 300, exitGraceMs: 300,
+    workerPath: WORKER,
+    store,
+    execPath: process.execPath,
+    env: { ...process.env, FAKE_WORKER_MODE: mode },
+    killGraceMs: 300,
+    exitGraceMs: 300,
   });
   return { jm, store };
 }
@@ -41,7 +51,14 @@ const waitFor = async (cond: () => boolean, ms = 5000): Promise<void> => {
     await new Promise((r) => setTimeout(r, 10));
   }
 };
-const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** What core/resume.ts leaves after a finished block: state.json in the partial folder. */
 function fakeCheckpoint(out: string, nextBlock: number): void {
@@ -133,12 +150,33 @@ describe('runs survive the editor', () => {
     mkdirSync(partialDirFor(out), { recursive: true });
     writeFileSync(path.join(partialDirFor(out), 'model.safetensors'), 'half');
     const dead = spawnSync(process.execPath, ['-e', '']).pid;
-    const lock: LockInfo = { format: 'trim-lock/1', host: hostname(), pid: dead, start: null, boot: null, token: 't', job: 'x', created: [], since: new Date().toISOString() };
+    const lock: LockInfo = {
+      format: 'trim-lock/1',
+      host: hostname(),
+      pid: dead,
+      start: null,
+      boot: null,
+      token: 't',
+      job: 'x',
+      created: [],
+      since: new Date().toISOString(),
+    };
     writeFileSync(lockFileFor(out), JSON.stringify(lock));
     const store = new RunStore(path.join(dir, 'store-d'));
     store.add({
-      id: 'x', label: 'x', status: 'failed', options: options('stale'), outAuto: true, parent: null, createdAt: new Date().toISOString(),
-      startedAt: null, finishedAt: null, reportPath: null, summary: null, error: { code: 'INTERRUPTED', message: '' }, hostPid: null,
+      id: 'x',
+      label: 'x',
+      status: 'failed',
+      options: options('stale'),
+      outAuto: true,
+      parent: null,
+      createdAt: new Date().toISOString(),
+      startedAt: null,
+      finishedAt: null,
+      reportPath: null,
+      summary: null,
+      error: { code: 'INTERRUPTED', message: '' },
+      hostPid: null,
     });
     await cleanInterrupted(store.list());
     assert.ok(!existsSync(partialDirFor(out)));

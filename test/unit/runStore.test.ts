@@ -8,16 +8,28 @@ import { DEFAULTS } from '../../src/extension/configResolve';
 import { MAX_RUNS, RunStore, type RunRecord } from '../../src/extension/runStore';
 
 let root: string;
-before(() => { root = mkdtempSync(path.join(tmpdir(), 'trim-store-')); });
+before(() => {
+  root = mkdtempSync(path.join(tmpdir(), 'trim-store-'));
+});
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const fresh = (): string => mkdtempSync(path.join(root, 's-'));
 function record(id: string, patch: Partial<RunRecord> = {}): RunRecord {
   return {
-    id, label: id, status: 'done',
+    id,
+    label: id,
+    status: 'done',
     options: { ...(DEFAULTS as PruneOptions), model: '/m', out: `/o/${id}`, calib: '/c', eval: null },
-    outAuto: true, parent: null, createdAt: '2026-01-01T00:00:00Z', startedAt: null, finishedAt: null,
-    reportPath: null, summary: null, error: null, hostPid: null, ...patch,
+    outAuto: true,
+    parent: null,
+    createdAt: '2026-01-01T00:00:00Z',
+    startedAt: null,
+    finishedAt: null,
+    reportPath: null,
+    summary: null,
+    error: null,
+    hostPid: null,
+    ...patch,
   };
 }
 
@@ -29,26 +41,35 @@ describe('RunStore', () => {
     s.add(record('b'));
     s.update('a', { status: 'failed', error: { code: 'X', message: 'boom' } });
     const t = new RunStore(dir);
-    assert.deepEqual(t.list().map((r) => r.id), ['b', 'a']);
+    assert.deepEqual(
+      t.list().map((r) => r.id),
+      ['b', 'a'],
+    );
     assert.equal(t.get('a')?.error?.message, 'boom');
     t.remove('b');
-    assert.deepEqual(new RunStore(dir).list().map((r) => r.id), ['a']);
+    assert.deepEqual(
+      new RunStore(dir).list().map((r) => r.id),
+      ['a'],
+    );
     assert.ok(!readdirSync(dir).some((f) => f.endsWith('.tmp')), 'no temporary file left');
   });
 
-  it('two stores on one folder (two windows) do not lose each other\'s runs', () => {
+  it("two stores on one folder (two windows) do not lose each other's runs", () => {
     const dir = fresh();
     const w1 = new RunStore(dir);
     const w2 = new RunStore(dir);
     w1.add(record('one'));
     w2.add(record('two'));
     w1.update('one', { label: 'changed' });
-    const ids = new RunStore(dir).list().map((r) => r.id).sort();
+    const ids = new RunStore(dir)
+      .list()
+      .map((r) => r.id)
+      .sort();
     assert.deepEqual(ids, ['one', 'two']);
     assert.equal(new RunStore(dir).get('one')?.label, 'changed');
   });
 
-  it('marks runs of a dead host as interrupted, leaves a live host\'s runs alone', () => {
+  it("marks runs of a dead host as interrupted, leaves a live host's runs alone", () => {
     const dir = fresh();
     const s = new RunStore(dir);
     s.add(record('dead-running', { status: 'running', hostPid: 111 }));
@@ -98,17 +119,28 @@ describe('RunStore', () => {
     };
     const aside = (dir: string): string[] => readdirSync(dir).filter((f) => /^runs\.json\.damaged-\d{4}-\d\d-\d\dT/.test(f));
     const entries: [string, unknown][] = [
-      ['a null entry', null], ['a number', 7], ['an array', []], ['no id', { ...record('x'), id: undefined }],
-      ['an unknown status', { ...record('x'), status: 'exploded' }], ['options null', { ...record('x'), options: null }],
-      ['a summary without numbers', { ...record('x'), summary: { sparsity: 'high' } }], ['an error without a message', { ...record('x'), error: { code: 'X' } }],
+      ['a null entry', null],
+      ['a number', 7],
+      ['an array', []],
+      ['no id', { ...record('x'), id: undefined }],
+      ['an unknown status', { ...record('x'), status: 'exploded' }],
+      ['options null', { ...record('x'), options: null }],
+      ['a summary without numbers', { ...record('x'), summary: { sparsity: 'high' } }],
+      ['an error without a message', { ...record('x'), error: { code: 'X' } }],
       ['a huge id', { ...record('x'), id: 'i'.repeat(1000) }],
     ];
     for (const [name, bad] of entries) {
       it(`${name} among good runs: the good ones kept, the file as it was set aside`, () => {
         const dir = fresh();
-        writeFileSync(path.join(dir, 'runs.json'), JSON.stringify({ format: 'trim-runs/1', runs: [record('good1'), bad, record('good2')] }));
+        writeFileSync(
+          path.join(dir, 'runs.json'),
+          JSON.stringify({ format: 'trim-runs/1', runs: [record('good1'), bad, record('good2')] }),
+        );
         const { s, notices } = open(dir);
-        assert.deepEqual(s.list().map((r) => r.id), ['good2', 'good1']);
+        assert.deepEqual(
+          s.list().map((r) => r.id),
+          ['good2', 'good1'],
+        );
         assert.equal(aside(dir).length, 1);
         assert.match(notices[0], /The TRIM runs list was damaged \(1 malformed entry\); it was set aside as .*runs\.json\.damaged-/);
         assert.equal(JSON.parse(readFileSync(path.join(dir, 'runs.json'), 'utf8')).runs.length, 2);
@@ -118,8 +150,20 @@ describe('RunStore', () => {
       });
     }
     for (const [name, make] of [
-      ['a folder in its place', (f: string) => { mkdirSync(f); writeFileSync(path.join(f, 'x'), 'x'); }],
-      ['a file of 40 MB (sparse)', (f: string) => { writeFileSync(f, ''); truncateSync(f, 40 * 2 ** 20); }],
+      [
+        'a folder in its place',
+        (f: string) => {
+          mkdirSync(f);
+          writeFileSync(path.join(f, 'x'), 'x');
+        },
+      ],
+      [
+        'a file of 40 MB (sparse)',
+        (f: string) => {
+          writeFileSync(f, '');
+          truncateSync(f, 40 * 2 ** 20);
+        },
+      ],
       ['not JSON', (f: string) => writeFileSync(f, '\u0000\u0001')],
       ['JSON of another shape', (f: string) => writeFileSync(f, JSON.stringify({ format: 'trim-runs/1', runs: { a: 1 } }))],
       ['null', (f: string) => writeFileSync(f, 'null')],

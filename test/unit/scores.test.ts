@@ -45,7 +45,10 @@ test('a row with sparsity s loses exactly floor(in·s) of its lowest scores', ()
 
 test('N:M prunes exactly the N lowest scores of every group of M', () => {
   const r = rng(11);
-  for (const [n, m] of [[2, 4], [4, 8]]) {
+  for (const [n, m] of [
+    [2, 4],
+    [4, 8],
+  ]) {
     const rows = 6;
     const cols = 32;
     const s = new Float32Array(rows * cols).map(() => r.uniform());

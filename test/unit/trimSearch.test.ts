@@ -51,7 +51,13 @@ const col = (m: number[][], j: number): number[] => m.map((r) => r[j]);
 const cos = (u: number[], v: number[]): number => {
   const nu = Math.sqrt(u.reduce((s, x) => s + x * x, 0)) + 1e-8;
   const nv = Math.sqrt(v.reduce((s, x) => s + x * x, 0)) + 1e-8;
-  return Math.max(-1, Math.min(1, u.reduce((s, x, i) => s + (x / nu) * (v[i] / nv), 0)));
+  return Math.max(
+    -1,
+    Math.min(
+      1,
+      u.reduce((s, x, i) => s + (x / nu) * (v[i] / nv), 0),
+    ),
+  );
 };
 const mse = (u: number[], v: number[]): number => mean(u.map((x, i) => (x - v[i]) ** 2));
 const psnr = (u: number[], v: number[]): number => 10 * Math.log10(Math.max(...u.map((x) => x * x)) / (mse(u, v) + 1e-10));
@@ -65,19 +71,28 @@ function layerMetric64(m: LayerMetric, a: number[][], b: number[][]): number {
   const fb = b.flat();
   const cols = a[0].length;
   switch (m) {
-    case 'cosim_flat': return cos(fa, fb);
-    case 'cosim_dim': return mean(a.map((r, i) => cos(r, b[i])));
-    case 'cosim_sample': return mean(Array.from({ length: cols }, (_, j) => cos(col(a, j), col(b, j))));
-    case 'mse': return -mse(fa, fb);
-    case 'mse_dim': return -mean(a.map((r, i) => mse(r, b[i])));
-    case 'mae': return -mean(fa.map((x, i) => Math.abs(x - fb[i])));
+    case 'cosim_flat':
+      return cos(fa, fb);
+    case 'cosim_dim':
+      return mean(a.map((r, i) => cos(r, b[i])));
+    case 'cosim_sample':
+      return mean(Array.from({ length: cols }, (_, j) => cos(col(a, j), col(b, j))));
+    case 'mse':
+      return -mse(fa, fb);
+    case 'mse_dim':
+      return -mean(a.map((r, i) => mse(r, b[i])));
+    case 'mae':
+      return -mean(fa.map((x, i) => Math.abs(x - fb[i])));
     case 'snr': {
       const noise = mse(fa, fb);
       return noise < 1e-10 ? Infinity : 10 * Math.log10(mean(fa.map((x) => x * x)) / (noise + 1e-10));
     }
-    case 'psnr_flat': return psnr(fa, fb);
-    case 'psnr_dim': return mean(a.map((r, i) => psnr(r, b[i])));
-    case 'psnr_sample': return mean(Array.from({ length: cols }, (_, j) => psnr(col(a, j), col(b, j))));
+    case 'psnr_flat':
+      return psnr(fa, fb);
+    case 'psnr_dim':
+      return mean(a.map((r, i) => psnr(r, b[i])));
+    case 'psnr_sample':
+      return mean(Array.from({ length: cols }, (_, j) => psnr(col(a, j), col(b, j))));
   }
 }
 
@@ -92,10 +107,16 @@ test('the ONNX evaluation graph matches float64 for every layer and row metric',
   const engine = await Engine.create('cpu');
   const p = problem(1);
   const r = rng(99);
-  const vectors = [new Float32Array(p.rows).fill(0.7), new Float32Array(p.rows).map(() => fr(0.3 + 0.6 * r.uniform())), new Float32Array(p.rows).fill(0)];
+  const vectors = [
+    new Float32Array(p.rows).fill(0.7),
+    new Float32Array(p.rows).map(() => fr(0.3 + 0.6 * r.uniform())),
+    new Float32Array(p.rows).fill(0),
+  ];
   for (const lm of LAYER_METRICS) {
     for (const rm of ROW_METRICS) {
-      const session = await engine.session(buildTrimEvalGraph({ W: p.W, rank: p.rank, X: p.X, rows: p.rows, cols: p.cols, samples: p.n }, lm, rm));
+      const session = await engine.session(
+        buildTrimEvalGraph({ W: p.W, rank: p.rank, X: p.X, rows: p.rows, cols: p.cols, samples: p.n }, lm, rm),
+      );
       for (const s of vectors) {
         const got = await session.run({ s: f32(s, [p.rows]) });
         const want = await evaluator64(p, lm, rm)(s);
@@ -149,7 +170,10 @@ async function referenceSearch(T: number, rows: number, evaluate: Evaluate, iter
     }
     return b;
   };
-  for (const rates of [[0.01, 0.02, 0.04, 0.08, 0.12, 0.16], [-0.01, -0.02, -0.04]]) {
+  for (const rates of [
+    [0.01, 0.02, 0.04, 0.08, 0.12, 0.16],
+    [-0.01, -0.02, -0.04],
+  ]) {
     if (rates[0] < 0 && (best.lr !== 0 || forbidNeg)) break;
     let prev = -Infinity;
     for (const lr of rates) {
@@ -163,7 +187,12 @@ async function referenceSearch(T: number, rows: number, evaluate: Evaluate, iter
 }
 
 test('search: same vector, learning rate and iteration as the reference sweep (float64 metrics)', async () => {
-  for (const [seed, lm, rm, T] of [[2, 'cosim_flat', 'cosim', 0.7], [3, 'mse', 'mse', 0.8], [4, 'psnr_dim', 'psnr', 0.6], [5, 'cosim_sample', 'cosim', 0.5]] as const) {
+  for (const [seed, lm, rm, T] of [
+    [2, 'cosim_flat', 'cosim', 0.7],
+    [3, 'mse', 'mse', 0.8],
+    [4, 'psnr_dim', 'psnr', 0.6],
+    [5, 'cosim_sample', 'cosim', 0.5],
+  ] as const) {
     const p = problem(seed);
     const ev = evaluator64(p, lm, rm);
     const ours = await trimSearch(T, p.rows, ev, { iterations: 10, forbidNegLr: false });
@@ -193,19 +222,31 @@ test('sweep order and stopping: stops at the first lr not better than the previo
   };
   // Improves up to 0.04, then 0.08 is worse → stop after 0.08; best is 0.04 at iteration 3.
   let r = await trimSearch(0.5, rows, script([0.5, 0.6, 0.7, 0.65, 0.9, 0.9], 0.4), { iterations: 3, forbidNegLr: false });
-  assert.deepEqual(r.sweep.map(([lr]) => lr), [0.01, 0.02, 0.04, 0.08]);
+  assert.deepEqual(
+    r.sweep.map(([lr]) => lr),
+    [0.01, 0.02, 0.04, 0.08],
+  );
   assert.equal(r.lr, 0.04);
   assert.equal(r.iteration, 3);
   assert.equal(r.evaluations, 1 + 4 * 3);
   // No positive lr beats the start (0.9; a run's best includes its uniform start): after 0.02 ties
   // 0.01 the sweep stops; negative rates follow, stopping at the first non-improving one.
   r = await trimSearch(0.5, rows, script([0.5, 0.4, 0.95, 0.92, 0.99], 0.9), { iterations: 3, forbidNegLr: false });
-  assert.deepEqual(r.sweep.map(([lr]) => lr), [0.01, 0.02, -0.01, -0.02]);
-  assert.deepEqual(r.sweep.map(([, q]) => q), [0.9, 0.9, 0.95, 0.92]);
+  assert.deepEqual(
+    r.sweep.map(([lr]) => lr),
+    [0.01, 0.02, -0.01, -0.02],
+  );
+  assert.deepEqual(
+    r.sweep.map(([, q]) => q),
+    [0.9, 0.9, 0.95, 0.92],
+  );
   assert.equal(r.lr, -0.01);
   // forbid_neg_lr: the uniform start stays.
   r = await trimSearch(0.5, rows, script([0.5, 0.4, 0.95], 0.9), { iterations: 3, forbidNegLr: true });
-  assert.deepEqual(r.sweep.map(([lr]) => lr), [0.01, 0.02]);
+  assert.deepEqual(
+    r.sweep.map(([lr]) => lr),
+    [0.01, 0.02],
+  );
   assert.equal(r.lr, 0);
   assert.deepEqual(Array.from(r.s), new Array(rows).fill(0.5));
 });

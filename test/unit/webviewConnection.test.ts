@@ -14,21 +14,34 @@ import { emptyRun, type RunSnapshot, type ToWebview } from '../../src/webviewPro
 class FakeWebview implements WebviewPort {
   readonly posted: ToWebview[] = [];
   private listener: ((m: unknown) => unknown) | null = null;
-  postMessage(m: ToWebview): Promise<boolean> { this.posted.push(m); return Promise.resolve(true); }
+  postMessage(m: ToWebview): Promise<boolean> {
+    this.posted.push(m);
+    return Promise.resolve(true);
+  }
   onDidReceiveMessage(listener: (m: unknown) => unknown): { dispose(): void } {
     this.listener = listener;
-    return { dispose: () => { this.listener = null; } };
+    return {
+      dispose: () => {
+        this.listener = null;
+      },
+    };
   }
   /** The webview's script posts `m`; resolves once the host has handled it. */
-  async send(m: unknown): Promise<void> { await this.listener?.(m); }
+  async send(m: unknown): Promise<void> {
+    await this.listener?.(m);
+  }
   /** The posted messages in short form: `run primary b`, `focus b 3 k_proj`, … */
   summary(): string[] {
     return this.posted.map((m) => {
       switch (m.type) {
-        case 'run': return `run ${m.slot} ${m.run?.id ?? 'none'}`;
-        case 'focus': return `focus ${m.runId} ${m.block} ${m.layer ?? 'block'}`;
-        case 'runs': return `runs ${m.runs.map((r) => r.id).join(',')}`;
-        case 'event': return `event ${m.runId}`;
+        case 'run':
+          return `run ${m.slot} ${m.run?.id ?? 'none'}`;
+        case 'focus':
+          return `focus ${m.runId} ${m.block} ${m.layer ?? 'block'}`;
+        case 'runs':
+          return `runs ${m.runs.map((r) => r.id).join(',')}`;
+        case 'event':
+          return `event ${m.runId}`;
       }
     });
   }
@@ -68,7 +81,11 @@ function wire() {
           await panel.open(runId, at, compareWith);
         },
       },
-      sidebar: { select: async (id) => { selected.push(id); } },
+      sidebar: {
+        select: async (id) => {
+          selected.push(id);
+        },
+      },
     }),
   );
   const sidebar = new Connection(sidebarView, 'sidebar', sources, actions, log);

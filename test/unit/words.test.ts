@@ -18,15 +18,27 @@ const OPTIONS = Object.keys(schema.properties).filter((k) => k !== '$schema');
 describe('did you mean', () => {
   it('finds the option a slip was meant to be', () => {
     const cases: [string, string | null][] = [
-      ['iteration', 'iterations'], ['sparsty', 'sparsity'], ['Sparsity', 'sparsity'], ['max_eval_windows', 'maxEvalWindows'],
-      ['max-eval-windows', 'maxEvalWindows'], ['layer-metric', 'layerMetric'], ['nsample', 'nsamples'], ['owl_lambda', 'owlLambda'],
-      ['blocksparsity', 'blockSparsity'], ['colour', null], ['learningRate', null], ['x', null],
+      ['iteration', 'iterations'],
+      ['sparsty', 'sparsity'],
+      ['Sparsity', 'sparsity'],
+      ['max_eval_windows', 'maxEvalWindows'],
+      ['max-eval-windows', 'maxEvalWindows'],
+      ['layer-metric', 'layerMetric'],
+      ['nsample', 'nsamples'],
+      ['owl_lambda', 'owlLambda'],
+      ['blocksparsity', 'blockSparsity'],
+      ['colour', null],
+      ['learningRate', null],
+      ['x', null],
     ];
     for (const [typed, meant] of cases) assert.equal(closestName(typed, OPTIONS), meant, typed);
   });
 
   it('an unknown key in trim.config.json names the closest option, not all of them', () => {
-    const issues = configFileLayer('/w/trim.config.json', JSON.stringify({ iteration: 5, executionProvider: 'cpu', colour: 'red' })).issues.map(String);
+    const issues = configFileLayer(
+      '/w/trim.config.json',
+      JSON.stringify({ iteration: 5, executionProvider: 'cpu', colour: 'red' }),
+    ).issues.map(String);
     assert.deepEqual(issues, [
       'trim.config.json: "iteration" is not an option; did you mean "iterations"?',
       'trim.config.json: "executionProvider" is not an option; did you mean "ep"?',
@@ -38,15 +50,26 @@ describe('did you mean', () => {
   it('the schema (what VS Code shows in Problems) catches slips of every option name, and no option itself', () => {
     const r = spawnSync(process.execPath, ['scripts/schema-suggestions.mjs', '--check'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    const patterns = Object.entries(schema.patternProperties as Record<string, { errorMessage: string }>).map(([p, v]) => ({ re: new RegExp(p, 'u'), message: v.errorMessage }));
+    const patterns = Object.entries(schema.patternProperties as Record<string, { errorMessage: string }>).map(([p, v]) => ({
+      re: new RegExp(p, 'u'),
+      message: v.errorMessage,
+    }));
     assert.equal(patterns.length, OPTIONS.length);
     const says = (key: string): string[] => patterns.filter((p) => p.re.test(key)).map((p) => p.message);
     for (const k of ['$schema', ...OPTIONS]) assert.deepEqual(says(k), [], k);
     const slips: [string, string][] = [
-      ['iteration', 'iterations'], ['sparsty', 'sparsity'], ['Sparsity', 'sparsity'], ['max_eval_windows', 'maxEvalWindows'],
-      ['layer-metric', 'layerMetric'], ['nsample', 'nsamples'], ['modle', 'model'], ['blocksparsity', 'blockSparsity'], ['seqLen', 'seqlen'],
+      ['iteration', 'iterations'],
+      ['sparsty', 'sparsity'],
+      ['Sparsity', 'sparsity'],
+      ['max_eval_windows', 'maxEvalWindows'],
+      ['layer-metric', 'layerMetric'],
+      ['nsample', 'nsamples'],
+      ['modle', 'model'],
+      ['blocksparsity', 'blockSparsity'],
+      ['seqLen', 'seqlen'],
     ];
-    for (const [typed, meant] of slips) assert.ok(says(typed).includes(`This is not an option; did you mean "${meant}"?`), `${typed}: ${says(typed).join(' | ')}`);
+    for (const [typed, meant] of slips)
+      assert.ok(says(typed).includes(`This is not an option; did you mean "${meant}"?`), `${typed}: ${says(typed).join(' | ')}`);
     assert.deepEqual(says('colour'), []);
   });
 
@@ -109,7 +132,7 @@ describe('enum descriptions', () => {
 });
 
 describe('settings', () => {
-  it('the welcome view links to this extension\'s settings', () => {
+  it("the welcome view links to this extension's settings", () => {
     const contents = pkg.contributes.viewsWelcome.map((v: { contents: string }) => v.contents).join('\n');
     const link = /\[TRIM settings\]\(command:workbench\.action\.openSettings\?([^)]+)\)/.exec(contents);
     assert.ok(link, contents);

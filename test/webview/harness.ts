@@ -22,26 +22,41 @@ const BODY_CLASS: Record<ThemeName, string> = { dark: 'vscode-dark', light: 'vsc
 
 /** Builds the bundles when a webview source is newer than them (or they are missing). */
 export function ensureBuilt(): void {
-  const outs = ['dist/webview/panel.js', 'dist/webview/sidebar.js', 'dist/webview/panel.css', 'dist/webview/sidebar.css'].map((p) => join(ROOT, p));
-  const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
-    const p = join(dir, e.name);
-    return Math.max(m, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }, 0);
+  const outs = ['dist/webview/panel.js', 'dist/webview/sidebar.js', 'dist/webview/panel.css', 'dist/webview/sidebar.css'].map((p) =>
+    join(ROOT, p),
+  );
+  const newest = (dir: string): number =>
+    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
+      const p = join(dir, e.name);
+      return Math.max(m, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }, 0);
   const src = Math.max(newest(join(ROOT, 'webview')), statSync(join(ROOT, 'src/webviewProtocol.ts')).mtimeMs);
   if (outs.every((p) => existsSync(p) && statSync(p).mtimeMs >= src)) return;
   execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
 }
 
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.png': 'image/png', '.svg': 'image/svg+xml' };
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.map': 'application/json',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+};
 
-export interface Served { origin: string; close(): Promise<void> }
+export interface Served {
+  origin: string;
+  close(): Promise<void>;
+}
 
 /** Serves /<kind>.html?theme=…, the extension's dist/ and media/ under /ext/, and /theme/*.css. */
 export async function serve(): Promise<Served> {
   let origin = '';
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const send = (code: number, type: string, body: string | Buffer) => { res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' }); res.end(body); };
+    const send = (code: number, type: string, body: string | Buffer) => {
+      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
     if (url.pathname === '/favicon.ico') return send(204, 'image/x-icon', '');
     const page = /^\/(panel|sidebar)\.html$/.exec(url.pathname);
     if (page) {
@@ -49,18 +64,25 @@ export async function serve(): Promise<Served> {
       const theme = (url.searchParams.get('theme') ?? 'dark') as ThemeName;
       let html = buildWebviewHtml<string>({
         webview: { cspSource: origin, asWebviewUri: (p) => `${origin}/ext/${p}` },
-        extensionUri: '', joinPath: (base, ...s) => [base, ...s].filter((x) => x !== '').join('/'),
-        kind, nonce: 'dGVzdC1ub25jZS0wMDAwMDAwMA==',
+        extensionUri: '',
+        joinPath: (base, ...s) => [base, ...s].filter((x) => x !== '').join('/'),
+        kind,
+        nonce: 'dGVzdC1ub25jZS0wMDAwMDAwMA==',
       });
       // What VS Code adds around our HTML: theme variables and the body's theme class.
-      html = html.replace('<meta name="viewport"', `<link rel="stylesheet" href="${origin}/theme/${theme}.css">\n<meta name="viewport"`)
+      html = html
+        .replace('<meta name="viewport"', `<link rel="stylesheet" href="${origin}/theme/${theme}.css">\n<meta name="viewport"`)
         .replace(`<body class="trim-${kind}">`, `<body class="trim-${kind} ${BODY_CLASS[theme]}">`);
       return send(200, 'text/html', html);
     }
-    const file = url.pathname.startsWith('/ext/dist/') || url.pathname.startsWith('/ext/media/')
-      ? join(ROOT, url.pathname.slice('/ext/'.length))
-      : url.pathname.startsWith('/theme/') ? join(__dirname, 'themes', url.pathname.slice('/theme/'.length)) : null;
-    if (file && !file.includes('..') && existsSync(file)) return send(200, TYPES[extname(file)] ?? 'application/octet-stream', readFileSync(file));
+    const file =
+      url.pathname.startsWith('/ext/dist/') || url.pathname.startsWith('/ext/media/')
+        ? join(ROOT, url.pathname.slice('/ext/'.length))
+        : url.pathname.startsWith('/theme/')
+          ? join(__dirname, 'themes', url.pathname.slice('/theme/'.length))
+          : null;
+    if (file && !file.includes('..') && existsSync(file))
+      return send(200, TYPES[extname(file)] ?? 'application/octet-stream', readFileSync(file));
     send(404, 'text/plain', 'not found');
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
@@ -72,7 +94,16 @@ export async function launch(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh`);
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 
@@ -95,15 +126,27 @@ const FAKE_API = `(() => {
 
 export class WebviewPage {
   readonly errors: string[] = [];
-  private constructor(readonly page: Page, readonly kind: WebviewKind, private readonly origin: string) {}
+  private constructor(
+    readonly page: Page,
+    readonly kind: WebviewKind,
+    private readonly origin: string,
+  ) {}
 
-  static async open(browser: Browser, origin: string, kind: WebviewKind, theme: ThemeName, size = { width: 1280, height: 900 }): Promise<WebviewPage> {
+  static async open(
+    browser: Browser,
+    origin: string,
+    kind: WebviewKind,
+    theme: ThemeName,
+    size = { width: 1280, height: 900 },
+  ): Promise<WebviewPage> {
     const ctx = await browser.newContext({ viewport: size, deviceScaleFactor: 1 });
     const page = await ctx.newPage();
     await page.addInitScript(FAKE_API);
     const w = new WebviewPage(page, kind, origin);
     page.on('pageerror', (e) => w.errors.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => { if (m.type() === 'error') w.errors.push(`console: ${m.text()}`); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') w.errors.push(`console: ${m.text()}`);
+    });
     await w.goto(theme);
     return w;
   }
@@ -119,17 +162,31 @@ export class WebviewPage {
   }
 
   /** Messages the page posted to the host, in order. */
-  posted(): Promise<FromWebview[]> { return this.page.evaluate(() => (window as unknown as { __posted: FromWebview[] }).__posted); }
-  clearPosted(): Promise<void> { return this.page.evaluate(() => { (window as unknown as { __posted: unknown[] }).__posted.length = 0; }); }
-  problems(): Promise<string[]> { return this.page.evaluate(() => (window as unknown as { __problems: string[] }).__problems); }
-  state<S>(): Promise<S | null> { return this.page.evaluate(() => { const s = sessionStorage.getItem('vscode-state'); return s === null ? null : JSON.parse(s); }); }
+  posted(): Promise<FromWebview[]> {
+    return this.page.evaluate(() => (window as unknown as { __posted: FromWebview[] }).__posted);
+  }
+  clearPosted(): Promise<void> {
+    return this.page.evaluate(() => {
+      (window as unknown as { __posted: unknown[] }).__posted.length = 0;
+    });
+  }
+  problems(): Promise<string[]> {
+    return this.page.evaluate(() => (window as unknown as { __problems: string[] }).__problems);
+  }
+  state<S>(): Promise<S | null> {
+    return this.page.evaluate(() => {
+      const s = sessionStorage.getItem('vscode-state');
+      return s === null ? null : JSON.parse(s);
+    });
+  }
 
   async waitForPosted(pred: (m: FromWebview) => boolean, timeout = 10000): Promise<FromWebview> {
     const t0 = Date.now();
     for (;;) {
       const found = (await this.posted()).find(pred);
       if (found) return found;
-      if (Date.now() - t0 > timeout) throw new Error(`no matching message posted; got ${JSON.stringify(await this.posted()).slice(0, 500)}`);
+      if (Date.now() - t0 > timeout)
+        throw new Error(`no matching message posted; got ${JSON.stringify(await this.posted()).slice(0, 500)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -137,16 +194,22 @@ export class WebviewPage {
   /** Sends host → webview messages and waits until the page has drawn them. */
   async send(...messages: ToWebview[]): Promise<void> {
     const before = await this.renders();
-    await this.page.evaluate((ms) => { for (const m of ms) window.postMessage(m, '*'); }, messages);
+    await this.page.evaluate((ms) => {
+      for (const m of ms) window.postMessage(m, '*');
+    }, messages);
     await this.page.waitForFunction((n) => Number(document.body.dataset.renders ?? '0') > n, before);
     await this.settle();
   }
 
-  renders(): Promise<number> { return this.page.evaluate(() => Number(document.body.dataset.renders ?? '0')); }
+  renders(): Promise<number> {
+    return this.page.evaluate(() => Number(document.body.dataset.renders ?? '0'));
+  }
 
   /** Waits until no render is pending (two quiet animation frames and the 100 ms fallback). */
   async settle(): Promise<void> {
-    await this.page.evaluate(() => new Promise<void>((ok) => setTimeout(() => requestAnimationFrame(() => requestAnimationFrame(() => ok())), 120)));
+    await this.page.evaluate(
+      () => new Promise<void>((ok) => setTimeout(() => requestAnimationFrame(() => requestAnimationFrame(() => ok())), 120)),
+    );
   }
 
   /** Geometry of a heatmap canvas, from its data-* attributes. */
@@ -185,12 +248,16 @@ export class WebviewPage {
   /** Scrolls the page so that cell (x, y) of a heatmap lies in the viewport (the mouse only reaches what is shown). */
   async scrollToCell(selector: string, x: number, y: number): Promise<void> {
     const g = await this.grid(selector);
-    await this.page.$eval(selector, (c, [cx, cy, left, top, right, bottom, cols, rows]) => {
-      const r = c.getBoundingClientRect();
-      const px = r.left + left + ((cx + 0.5) * (right - left)) / cols;
-      const py = r.top + top + ((cy + 0.5) * (bottom - top)) / rows;
-      if (py < 0 || py > window.innerHeight || px < 0 || px > window.innerWidth) window.scrollBy(0, py - window.innerHeight / 2);
-    }, [x, y, g.left, g.top, g.right, g.bottom, g.cols, g.rows]);
+    await this.page.$eval(
+      selector,
+      (c, [cx, cy, left, top, right, bottom, cols, rows]) => {
+        const r = c.getBoundingClientRect();
+        const px = r.left + left + ((cx + 0.5) * (right - left)) / cols;
+        const py = r.top + top + ((cy + 0.5) * (bottom - top)) / rows;
+        if (py < 0 || py > window.innerHeight || px < 0 || px > window.innerWidth) window.scrollBy(0, py - window.innerHeight / 2);
+      },
+      [x, y, g.left, g.top, g.right, g.bottom, g.cols, g.rows],
+    );
   }
 
   /** Moves the mouse to the centre of cell (x, y) of a heatmap and returns the tooltip's lines. */
@@ -198,7 +265,10 @@ export class WebviewPage {
     await this.scrollToCell(selector, x, y);
     const g = await this.grid(selector);
     const box = (await this.page.locator(selector).boundingBox())!;
-    await this.page.mouse.move(box.x + g.left + ((x + 0.5) * (g.right - g.left)) / g.cols, box.y + g.top + ((y + 0.5) * (g.bottom - g.top)) / g.rows);
+    await this.page.mouse.move(
+      box.x + g.left + ((x + 0.5) * (g.right - g.left)) / g.cols,
+      box.y + g.top + ((y + 0.5) * (g.bottom - g.top)) / g.rows,
+    );
     const tip = this.page.locator(`${selector} + .heat-tooltip`);
     await tip.waitFor({ state: 'visible' });
     return tip.locator('div').allTextContents();
@@ -208,7 +278,10 @@ export class WebviewPage {
     await this.scrollToCell(selector, x, y);
     const g = await this.grid(selector);
     const box = (await this.page.locator(selector).boundingBox())!;
-    await this.page.mouse.click(box.x + g.left + ((x + 0.5) * (g.right - g.left)) / g.cols, box.y + g.top + ((y + 0.5) * (g.bottom - g.top)) / g.rows);
+    await this.page.mouse.click(
+      box.x + g.left + ((x + 0.5) * (g.right - g.left)) / g.cols,
+      box.y + g.top + ((y + 0.5) * (g.bottom - g.top)) / g.rows,
+    );
   }
 
   async screenshot(name: string): Promise<string> {
@@ -219,5 +292,7 @@ export class WebviewPage {
     return path;
   }
 
-  close(): Promise<void> { return this.page.context().close(); }
+  close(): Promise<void> {
+    return this.page.context().close();
+  }
 }

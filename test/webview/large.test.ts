@@ -13,8 +13,15 @@ let browser: Browser;
 let server: Served;
 
 describe('panel with a 7B-sized report', () => {
-  before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
-  after(async () => { await browser?.close(); await server?.close(); });
+  before(async () => {
+    ensureBuilt();
+    server = await serve();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
 
   it('renders the overview and a full-resolution 18944-row layer', { timeout: 180_000 }, async () => {
     const report = synthReport(QWEN25_7B_SHAPES, { seed: 7 });
@@ -45,8 +52,13 @@ describe('panel with a 7B-sized report', () => {
     const full = await w.grid('.run-primary canvas.row-heatmap');
     assert.ok(full.cols * full.rows >= 18944);
     const colors = await w.cellColors('.run-primary canvas.row-heatmap');
-    assert.ok(colors.slice(0, 18944).every((c) => c[3] === 255), 'full-resolution cells blank');
-    console.log(`7B-sized report: ${rowValues} row values; overview (parse + first render, in page) ${tOverview} ms; click to gate_proj at full resolution (18944 rows) ${tDrill} ms`);
+    assert.ok(
+      colors.slice(0, 18944).every((c) => c[3] === 255),
+      'full-resolution cells blank',
+    );
+    console.log(
+      `7B-sized report: ${rowValues} row values; overview (parse + first render, in page) ${tOverview} ms; click to gate_proj at full resolution (18944 rows) ${tDrill} ms`,
+    );
     console.log(`screenshot ${await w.screenshot('panel-7b-dark')}`);
     assert.deepEqual(w.errors, []);
     await w.close();

@@ -13,8 +13,18 @@ import { emptyRun, runFromReport, type ToWebview } from '../../src/webviewProtoc
 import { DEMO_SHAPES, eventsFromReport, synthReport } from './fixtures/synthReport';
 import { ensureBuilt, launch, serve, WebviewPage, type Served, type ThemeName } from './harness';
 import {
-  distance, expectedGainColor, expectedSparsityColor, expectedTargetColor, layerMatrix, NEUTRAL, pct, pp, PUOR_HIGH, PUOR_LOW,
-  VIRIDIS_HIGH, VIRIDIS_LOW,
+  distance,
+  expectedGainColor,
+  expectedSparsityColor,
+  expectedTargetColor,
+  layerMatrix,
+  NEUTRAL,
+  pct,
+  pp,
+  PUOR_HIGH,
+  PUOR_LOW,
+  VIRIDIS_HIGH,
+  VIRIDIS_LOW,
 } from './reference';
 
 const report: TrimReport = JSON.parse(readFileSync(join(__dirname, '../data/report-demo.json'), 'utf8'));
@@ -33,8 +43,14 @@ function asWanda(r: TrimReport, exact: boolean): TrimReport {
   c.options.trim = false;
   for (const b of c.blocks) {
     for (const l of b.layers) {
-      l.metricBefore = null; l.metricAfter = null; l.lr = null; l.iteration = null;
-      if (exact) { l.rowSparsity = l.rowSparsity.map(() => l.target); l.achieved = l.target; }
+      l.metricBefore = null;
+      l.metricAfter = null;
+      l.lr = null;
+      l.iteration = null;
+      if (exact) {
+        l.rowSparsity = l.rowSparsity.map(() => l.target);
+        l.achieved = l.target;
+      }
     }
     if (exact) b.achieved = b.target;
   }
@@ -44,7 +60,14 @@ const wandaFlat = asWanda(report, true);
 const wanda = asWanda(report, false);
 
 const primary = (id = 'run-a', r = report): ToWebview[] => [
-  { type: 'runs', runs: [{ id, label: 'demo a', status: 'done' }, { id: 'run-b', label: 'demo b', status: 'done' }], busy: false },
+  {
+    type: 'runs',
+    runs: [
+      { id, label: 'demo a', status: 'done' },
+      { id: 'run-b', label: 'demo b', status: 'done' },
+    ],
+    busy: false,
+  },
   { type: 'run', slot: 'primary', run: runFromReport(id, 'demo · 50% · owl', r) },
 ];
 
@@ -77,7 +100,10 @@ function blockRowDiffs(r: TrimReport, b: number): number[] {
 
 const maxAbs = (xs: number[]) => Math.max(...xs.map(Math.abs));
 
-async function legendText(w: WebviewPage, sel: string): Promise<{ title: string; lo: string | null; hi: string | null; flat: string | null }> {
+async function legendText(
+  w: WebviewPage,
+  sel: string,
+): Promise<{ title: string; lo: string | null; hi: string | null; flat: string | null }> {
   return w.page.$eval(sel, (e) => ({
     title: e.querySelector('.legend-title')?.textContent ?? '',
     lo: e.querySelector('.legend-min')?.textContent ?? null,
@@ -96,8 +122,15 @@ function assertSparsityColours(colors: number[][], values: number[], min: number
 }
 
 describe('panel webview', () => {
-  before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
-  after(async () => { await browser?.close(); await server?.close(); });
+  before(async () => {
+    ensureBuilt();
+    server = await serve();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
 
   it('colours the per-layer heatmap by achieved − target on a diverging scale symmetric around 0, legend in pp', async () => {
     const w = await open('dark');
@@ -119,7 +152,10 @@ describe('panel webview', () => {
     assert.match(leg.title, /achieved − target/);
     // Perplexity from the report.
     const text = await w.page.locator('.run-primary .ppl-text').textContent();
-    assert.ok(text!.includes(report.perplexity.dense!.perplexity.toFixed(2)) && text!.includes(report.perplexity.pruned!.perplexity.toFixed(2)), text!);
+    assert.ok(
+      text!.includes(report.perplexity.dense!.perplexity.toFixed(2)) && text!.includes(report.perplexity.pruned!.perplexity.toFixed(2)),
+      text!,
+    );
     assert.deepEqual(w.errors, []);
     assert.deepEqual(await w.problems(), []);
     console.log(`screenshot ${await w.screenshot('panel-dark')}`);
@@ -199,7 +235,11 @@ describe('panel webview', () => {
 
   it('shows the values of a cell in its tooltip', async () => {
     const w = await open();
-    for (const [x, y] of [[0, 0], [L - 1, B - 1], [2, Math.floor(B / 2)]]) {
+    for (const [x, y] of [
+      [0, 0],
+      [L - 1, B - 1],
+      [2, Math.floor(B / 2)],
+    ]) {
       const l = report.blocks[y].layers.find((q) => q.name === names[x])!;
       const tip = await w.hoverCell(LAYER, x, y);
       assert.equal(tip[0], `block ${y} · ${names[x]}`);
@@ -209,7 +249,10 @@ describe('panel webview', () => {
         const f = (v: number) => Number(v.toPrecision(5)).toString();
         assert.ok(tip[2].startsWith(`${report.options.layerMetric} ${f(l.metricBefore)} → ${f(l.metricAfter)}`), tip[2]);
       }
-      assert.ok(tip.some((t) => t.startsWith(`${l.rows} × ${l.cols}`)), tip.join(' | '));
+      assert.ok(
+        tip.some((t) => t.startsWith(`${l.rows} × ${l.cols}`)),
+        tip.join(' | '),
+      );
     }
     await w.close();
   });
@@ -220,7 +263,12 @@ describe('panel webview', () => {
     const gains = layerMatrix(report, (l) => l.metricAfter! - l.metricBefore!).flat();
     const m = Math.max(...gains.map(Math.abs));
     const colors = await w.cellColors(LAYER);
-    gains.forEach((v, i) => assert.ok(distance(colors[i], expectedGainColor(v, m)) <= 2, `gain cell ${i}: ${colors[i]} vs ${expectedGainColor(v, m).map(Math.round)}`));
+    gains.forEach((v, i) =>
+      assert.ok(
+        distance(colors[i], expectedGainColor(v, m)) <= 2,
+        `gain cell ${i}: ${colors[i]} vs ${expectedGainColor(v, m).map(Math.round)}`,
+      ),
+    );
     // The rows still show sparsity against the target (a row has no metric of its own).
     const mr = maxAbs(blockRowDiffs(report, 0));
     const rl = await legendText(w, '.run-primary .rows .legend');
@@ -246,11 +294,25 @@ describe('panel webview', () => {
     await w.page.locator('#run-again').click();
     const m = await w.waitForPosted((x) => x.type === 'runAgain');
     const o = report.options;
-    assert.deepEqual(m, { type: 'runAgain', runId: 'run-a', overrides: {
-      trim: o.trim, iterations: 7, score: o.score, sparsity: 0.6, blockSparsity: targets.map((t) => t / 100), allocation: 'alpha',
-      owlLambda: o.owlLambda, owlM: o.owlM, alphaEpsilon: o.alphaEpsilon, nsamples: o.nsamples, seqlen: o.seqlen,
-      maxEvalWindows: o.maxEvalWindows, precision: o.precision ?? 'float32',
-    } });
+    assert.deepEqual(m, {
+      type: 'runAgain',
+      runId: 'run-a',
+      overrides: {
+        trim: o.trim,
+        iterations: 7,
+        score: o.score,
+        sparsity: 0.6,
+        blockSparsity: targets.map((t) => t / 100),
+        allocation: 'alpha',
+        owlLambda: o.owlLambda,
+        owlM: o.owlM,
+        alphaEpsilon: o.alphaEpsilon,
+        nsamples: o.nsamples,
+        seqlen: o.seqlen,
+        maxEvalWindows: o.maxEvalWindows,
+        precision: o.precision ?? 'float32',
+      },
+    });
     // Invalid: a per-block list of the wrong length disables the button and says why.
     await w.clearPosted();
     await w.page.locator('#block-sparsity input').fill('50, 60');
@@ -260,7 +322,10 @@ describe('panel webview', () => {
     await w.page.locator('#sparsity input').fill('100');
     await w.page.locator('#sparsity input').press('Enter');
     await w.settle();
-    assert.deepEqual((await w.posted()).filter((x) => x.type === 'runAgain'), []);
+    assert.deepEqual(
+      (await w.posted()).filter((x) => x.type === 'runAgain'),
+      [],
+    );
     await w.close();
   });
 
@@ -279,13 +344,21 @@ describe('panel webview', () => {
     assert.deepEqual(tip.slice(0, 2), [`block 1 · ${names[1]}`, `achieved ${pct(l.achieved)} (target ${pct(l.target)})`]);
     await w.page.keyboard.press('Enter');
     await w.settle();
-    assert.match((await w.page.locator('.run-primary .rows h3').textContent())!, new RegExp(`block 1 · ${names[1]} \\(${l.rows} rows, full resolution`));
+    assert.match(
+      (await w.page.locator('.run-primary .rows h3').textContent())!,
+      new RegExp(`block 1 · ${names[1]} \\(${l.rows} rows, full resolution`),
+    );
     const g = await w.grid(ROWS);
     assert.ok(g.cols * g.rows >= l.rows && g.cols * (g.rows - 1) < l.rows);
     const colors = (await w.cellColors(ROWS)).slice(0, l.rows);
     // The drill-down keeps the block's scale (the legend does not change).
     const m = maxAbs(blockRowDiffs(report, 1));
-    assertTargetColours(colors, l.rowSparsity.map((v) => v - l.target), m, 'full-resolution row');
+    assertTargetColours(
+      colors,
+      l.rowSparsity.map((v) => v - l.target),
+      m,
+      'full-resolution row',
+    );
     const leg = await legendText(w, '.run-primary .rows .legend');
     assert.deepEqual([leg.lo, leg.hi], [pp(-m), pp(m)]);
     const state = await w.state<{ block: number; layer: string }>();
@@ -335,7 +408,13 @@ describe('panel webview', () => {
     assert.deepEqual(Object.values(await legendText(w, '.run-compare .rows .legend')).slice(1, 3), [pp(-mr), pp(mr)]);
     // In absolute mode too.
     await choose(w, 'scale', 'absolute');
-    assertSparsityColours(await w.cellColors('.run-compare canvas.layer-heatmap'), layerMatrix(other, (l) => l.achieved).flat(), 0, 1, 'run b absolute');
+    assertSparsityColours(
+      await w.cellColors('.run-compare canvas.layer-heatmap'),
+      layerMatrix(other, (l) => l.achieved).flat(),
+      0,
+      1,
+      'run b absolute',
+    );
     await choose(w, 'scale', 'target');
     console.log(`screenshot ${await w.screenshot('panel-compare-dark')}`);
     await w.clearPosted();

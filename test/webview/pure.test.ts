@@ -12,7 +12,10 @@ import { eventsFromReport } from './fixtures/synthReport';
 const report: TrimReport = JSON.parse(readFileSync(join(__dirname, '../data/report-demo.json'), 'utf8'));
 
 describe('webviewHtml', () => {
-  const webview = { cspSource: 'https://file+.vscode-resource.vscode-cdn.net', asWebviewUri: (p: string) => `https://file+.vscode-resource.vscode-cdn.net${p}` };
+  const webview = {
+    cspSource: 'https://file+.vscode-resource.vscode-cdn.net',
+    asWebviewUri: (p: string) => `https://file+.vscode-resource.vscode-cdn.net${p}`,
+  };
   const join2 = (b: string, ...s: string[]) => [b, ...s].join('/');
   it('builds a page with a strict CSP, the nonce on the script, and only dist/ resources', () => {
     const nonce = makeNonce();
@@ -21,7 +24,9 @@ describe('webviewHtml', () => {
     assert.match(csp, /default-src 'none'/);
     assert.ok(csp.includes(`script-src 'nonce-${nonce}'`), csp);
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
-    assert.ok(html.includes(`<script nonce="${nonce}" src="https://file+.vscode-resource.vscode-cdn.net/ext/dist/webview/panel.js"></script>`));
+    assert.ok(
+      html.includes(`<script nonce="${nonce}" src="https://file+.vscode-resource.vscode-cdn.net/ext/dist/webview/panel.js"></script>`),
+    );
     assert.ok(html.includes('href="https://file+.vscode-resource.vscode-cdn.net/ext/dist/webview/panel.css"'));
     const srcs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
     for (const s of srcs) assert.match(s, /\/ext\/(dist|media)\//);
@@ -38,13 +43,33 @@ describe('webviewHtml', () => {
 describe('webviewProtocol', () => {
   it('accepts well-formed messages from a webview and rejects the rest', () => {
     assert.deepEqual(parseFromWebview({ type: 'ready', kind: 'panel' }), { type: 'ready', kind: 'panel' });
-    assert.deepEqual(parseFromWebview({ type: 'runAgain', runId: 'a', overrides: { iterations: 3, sparsity: 0.6, blockSparsity: [0.5, 0.6], allocation: 'owl' } }),
-      { type: 'runAgain', runId: 'a', overrides: { iterations: 3, sparsity: 0.6, blockSparsity: [0.5, 0.6], allocation: 'owl' } });
+    assert.deepEqual(
+      parseFromWebview({
+        type: 'runAgain',
+        runId: 'a',
+        overrides: { iterations: 3, sparsity: 0.6, blockSparsity: [0.5, 0.6], allocation: 'owl' },
+      }),
+      { type: 'runAgain', runId: 'a', overrides: { iterations: 3, sparsity: 0.6, blockSparsity: [0.5, 0.6], allocation: 'owl' } },
+    );
     assert.deepEqual(parseFromWebview({ type: 'compare', runId: null }), { type: 'compare', runId: null });
-    assert.deepEqual(parseFromWebview({ type: 'reveal', runId: 'a', block: 2, layer: 'q_proj' }), { type: 'reveal', runId: 'a', block: 2, layer: 'q_proj' });
-    for (const bad of [null, 3, {}, { type: 'ready', kind: 'x' }, { type: 'runAgain', runId: 'a', overrides: { sparsity: 1 } },
-      { type: 'runAgain', runId: 'a', overrides: { iterations: -1 } }, { type: 'runAgain', runId: 'a', overrides: { allocation: 'magic' } },
-      { type: 'runAgain', runId: 'a', overrides: { blockSparsity: [0.5, 2] } }, { type: 'reveal', runId: 'a', block: -1, layer: null }, { type: 'cancel' }]) {
+    assert.deepEqual(parseFromWebview({ type: 'reveal', runId: 'a', block: 2, layer: 'q_proj' }), {
+      type: 'reveal',
+      runId: 'a',
+      block: 2,
+      layer: 'q_proj',
+    });
+    for (const bad of [
+      null,
+      3,
+      {},
+      { type: 'ready', kind: 'x' },
+      { type: 'runAgain', runId: 'a', overrides: { sparsity: 1 } },
+      { type: 'runAgain', runId: 'a', overrides: { iterations: -1 } },
+      { type: 'runAgain', runId: 'a', overrides: { allocation: 'magic' } },
+      { type: 'runAgain', runId: 'a', overrides: { blockSparsity: [0.5, 2] } },
+      { type: 'reveal', runId: 'a', block: -1, layer: null },
+      { type: 'cancel' },
+    ]) {
       assert.equal(parseFromWebview(bad), null, JSON.stringify(bad));
     }
   });
@@ -109,8 +134,12 @@ describe('runModel', () => {
 
 describe('issue 19: scales and protocol (pure)', () => {
   it('accepts a help request for a README section and nothing else', () => {
-    assert.deepEqual(parseFromWebview({ type: 'help', section: 'reading-the-results-panel' }), { type: 'help', section: 'reading-the-results-panel' });
-    for (const bad of [{ type: 'help' }, { type: 'help', section: '../x' }, { type: 'help', section: 'a b' }]) assert.equal(parseFromWebview(bad), null);
+    assert.deepEqual(parseFromWebview({ type: 'help', section: 'reading-the-results-panel' }), {
+      type: 'help',
+      section: 'reading-the-results-panel',
+    });
+    for (const bad of [{ type: 'help' }, { type: 'help', section: '../x' }, { type: 'help', section: 'a b' }])
+      assert.equal(parseFromWebview(bad), null);
   });
   it('builds a diverging target scale symmetric around 0 and a flat one for equal values', async () => {
     const { makeScale, NEUTRAL } = await import('../../webview/shared/colorScale');
@@ -131,15 +160,36 @@ describe('issue 19: scales and protocol (pure)', () => {
     const c: TrimReport = structuredClone(report);
     c.options.precision = 'float16';
     c.ep = 'cuda';
-    assert.deepEqual(protocolDifferences(a, runFromReport('b', 'b', c)), ['precision: float32 (A) vs float16 (B)', 'device: CPU (A) vs CUDA (B)']);
+    assert.deepEqual(protocolDifferences(a, runFromReport('b', 'b', c)), [
+      'precision: float32 (A) vs float16 (B)',
+      'device: CPU (A) vs CUDA (B)',
+    ]);
   });
 });
 
 describe('issue 19: Run again overrides (pure)', () => {
   it('carries TRIM on/off, score, allocation parameters, calibration, evaluation and precision, and rejects bad shapes', () => {
-    const all = { trim: false, score: 'magnitude', owlLambda: 0.1, owlM: 7, alphaEpsilon: 0.2, nsamples: 32, seqlen: null, maxEvalWindows: 60, precision: 'float16' };
+    const all = {
+      trim: false,
+      score: 'magnitude',
+      owlLambda: 0.1,
+      owlM: 7,
+      alphaEpsilon: 0.2,
+      nsamples: 32,
+      seqlen: null,
+      maxEvalWindows: 60,
+      precision: 'float16',
+    };
     assert.deepEqual(parseFromWebview({ type: 'runAgain', runId: 'a', overrides: all }), { type: 'runAgain', runId: 'a', overrides: all });
-    for (const bad of [{ trim: 'yes' }, { score: 'sparsegpt' }, { owlM: 'x' }, { nsamples: 0 }, { seqlen: 2.5 }, { maxEvalWindows: -1 }, { precision: 'fp 16' }]) {
+    for (const bad of [
+      { trim: 'yes' },
+      { score: 'sparsegpt' },
+      { owlM: 'x' },
+      { nsamples: 0 },
+      { seqlen: 2.5 },
+      { maxEvalWindows: -1 },
+      { precision: 'fp 16' },
+    ]) {
       assert.equal(parseFromWebview({ type: 'runAgain', runId: 'a', overrides: bad }), null, JSON.stringify(bad));
     }
   });
@@ -149,20 +199,39 @@ describe('issue 19: export messages (pure)', () => {
   it('accepts a CSV or PNG export with a plain file name and nothing else', () => {
     const ok = { type: 'export', format: 'png', name: 'demo-layers.png', data: 'data:image/png;base64,iVBORw0KGgo=' };
     assert.deepEqual(parseFromWebview(ok), ok);
-    assert.deepEqual(parseFromWebview({ type: 'export', format: 'csv', name: 'a.csv', data: 'block\n' }), { type: 'export', format: 'csv', name: 'a.csv', data: 'block\n' });
-    for (const bad of [{ ...ok, name: '../x.png' }, { ...ok, name: 'x.csv' }, { ...ok, data: 'data:text/html,<b>' }, { ...ok, format: 'svg' }, { ...ok, name: 'a/b.png' }]) {
+    assert.deepEqual(parseFromWebview({ type: 'export', format: 'csv', name: 'a.csv', data: 'block\n' }), {
+      type: 'export',
+      format: 'csv',
+      name: 'a.csv',
+      data: 'block\n',
+    });
+    for (const bad of [
+      { ...ok, name: '../x.png' },
+      { ...ok, name: 'x.csv' },
+      { ...ok, data: 'data:text/html,<b>' },
+      { ...ok, format: 'svg' },
+      { ...ok, name: 'a/b.png' },
+    ]) {
       assert.equal(parseFromWebview(bad), null, JSON.stringify(bad));
     }
   });
 });
 
 describe('fused linears (Phi-3)', () => {
-  it('names the projection a row of a fused linear belongs to, from the report\'s linearParts', () => {
+  it("names the projection a row of a fused linear belongs to, from the report's linearParts", () => {
     const model = {
-      ...report.model, linears: ['qkv_proj', 'o_proj', 'gate_up_proj', 'down_proj'],
+      ...report.model,
+      linears: ['qkv_proj', 'o_proj', 'gate_up_proj', 'down_proj'],
       linearParts: {
-        qkv_proj: [{ name: 'q', start: 0, end: 32 }, { name: 'k', start: 32, end: 48 }, { name: 'v', start: 48, end: 64 }],
-        gate_up_proj: [{ name: 'gate', start: 0, end: 64 }, { name: 'up', start: 64, end: 128 }],
+        qkv_proj: [
+          { name: 'q', start: 0, end: 32 },
+          { name: 'k', start: 32, end: 48 },
+          { name: 'v', start: 48, end: 64 },
+        ],
+        gate_up_proj: [
+          { name: 'gate', start: 0, end: 64 },
+          { name: 'up', start: 64, end: 128 },
+        ],
       },
     };
     const run = runFromReport('r', 'phi3', { ...report, model });
@@ -175,7 +244,14 @@ describe('fused linears (Phi-3)', () => {
     // Each part's mean row sparsity: rows 0-31 at 0.25, 32-47 at 0.5, 48-63 at 0.75.
     const rowSparsity = Array.from({ length: 64 }, (_, r) => (r < 32 ? 0.25 : r < 48 ? 0.5 : 0.75));
     const layer = { ...report.blocks[0].layers[0], name: 'qkv_proj', rows: 64, rowSparsity };
-    assert.deepEqual(partSparsity(run, layer).map((p) => [p.name, p.mean]), [['q', 0.25], ['k', 0.5], ['v', 0.75]]);
+    assert.deepEqual(
+      partSparsity(run, layer).map((p) => [p.name, p.mean]),
+      [
+        ['q', 0.25],
+        ['k', 0.5],
+        ['v', 0.75],
+      ],
+    );
     assert.deepEqual(partSparsity(run, { ...layer, name: 'o_proj' }), []);
   });
 });

@@ -21,8 +21,15 @@ let browser: Browser;
 let server: Served;
 
 describe('sidebar webview', () => {
-  before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
-  after(async () => { await browser?.close(); await server?.close(); });
+  before(async () => {
+    ensureBuilt();
+    server = await serve();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
 
   for (const theme of ['dark', 'light', 'high-contrast'] as const) {
     it(`draws the compact per-layer heatmap of the selected run (${theme})`, async () => {
@@ -35,10 +42,22 @@ describe('sidebar webview', () => {
       const diffs = layerMatrix(report, (l) => l.achieved - l.target).flat();
       const m = Math.max(...diffs.map(Math.abs));
       const colors = await w.cellColors(MAP);
-      diffs.forEach((d, i) => assert.ok(colors[i][3] === 255 && distance(colors[i], expectedTargetColor(d, m)) <= 2, `cell ${i}: ${colors[i]} vs ${expectedTargetColor(d, m)}`));
-      assert.deepEqual(await w.page.$eval('.legend', (e) => [e.querySelector('.legend-min')?.textContent, e.querySelector('.legend-max')?.textContent]), [pp(-m), pp(m)]);
+      diffs.forEach((d, i) =>
+        assert.ok(
+          colors[i][3] === 255 && distance(colors[i], expectedTargetColor(d, m)) <= 2,
+          `cell ${i}: ${colors[i]} vs ${expectedTargetColor(d, m)}`,
+        ),
+      );
+      assert.deepEqual(
+        await w.page.$eval('.legend', (e) => [e.querySelector('.legend-min')?.textContent, e.querySelector('.legend-max')?.textContent]),
+        [pp(-m), pp(m)],
+      );
       const l = report.blocks[1].layers[3];
-      assert.deepEqual(await w.hoverCell(MAP, 3, 1), [`block 1 · ${names[3]}`, `achieved ${pct(l.achieved)} (target ${pct(l.target)})`, `${pp(l.achieved - l.target)} from target`]);
+      assert.deepEqual(await w.hoverCell(MAP, 3, 1), [
+        `block 1 · ${names[3]}`,
+        `achieved ${pct(l.achieved)} (target ${pct(l.target)})`,
+        `${pp(l.achieved - l.target)} from target`,
+      ]);
       assert.deepEqual(w.errors, []);
       assert.deepEqual(await w.problems(), []);
       console.log(`screenshot ${await w.screenshot(`sidebar-${theme}`)}`);
@@ -50,7 +69,12 @@ describe('sidebar webview', () => {
     const w = await WebviewPage.open(browser, server.origin, 'sidebar', 'dark', SIZE);
     await w.send({ type: 'run', slot: 'primary', run: runFromReport('run-a', 'demo', report) });
     await w.clickCell(MAP, L - 1, B - 1);
-    assert.deepEqual(await w.waitForPosted((m) => m.type === 'reveal'), { type: 'reveal', runId: 'run-a', block: B - 1, layer: names[L - 1] });
+    assert.deepEqual(await w.waitForPosted((m) => m.type === 'reveal'), {
+      type: 'reveal',
+      runId: 'run-a',
+      block: B - 1,
+      layer: names[L - 1],
+    });
     await w.clearPosted();
     await w.page.locator(MAP).focus();
     // From the clicked cell (last linear, last block): Home → first linear, ArrowUp → one block up.
@@ -68,7 +92,10 @@ describe('sidebar webview', () => {
     const cut = events.findIndex((e) => e.type === 'block_end' && e.block === 1) + 1;
     await w.send(...events.slice(0, cut).map((event): ToWebview => ({ type: 'event', runId: 'live', event })));
     const filled = (await w.cellColors(MAP)).map((c) => c[3] === 255);
-    assert.deepEqual(filled, Array.from({ length: B * L }, (_, i) => i < 2 * L));
+    assert.deepEqual(
+      filled,
+      Array.from({ length: B * L }, (_, i) => i < 2 * L),
+    );
     assert.match((await w.page.locator('#status').textContent())!, new RegExp(`running 2/${B}`));
     console.log(`screenshot ${await w.screenshot('sidebar-live-dark')}`);
     await w.reload();

@@ -20,8 +20,15 @@ let browser: Browser;
 let server: Served;
 
 describe('Layers view of a run with nothing to draw', () => {
-  before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
-  after(async () => { await browser?.close(); await server?.close(); });
+  before(async () => {
+    ensureBuilt();
+    server = await serve();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
 
   it('says why instead of an empty map, then draws the next run', async () => {
     const w = await WebviewPage.open(browser, server.origin, 'sidebar', 'dark', SIZE);
@@ -34,8 +41,13 @@ describe('Layers view of a run with nothing to draw', () => {
     console.log(`screenshot ${await w.screenshot('sidebar-nothing-to-draw')}`);
 
     await w.send({
-      type: 'run', slot: 'primary',
-      run: { ...emptyRun('int', 'demo'), status: 'failed', error: { code: 'INTERRUPTED', message: 'VS Code closed or reloaded while this run was running.' } },
+      type: 'run',
+      slot: 'primary',
+      run: {
+        ...emptyRun('int', 'demo'),
+        status: 'failed',
+        error: { code: 'INTERRUPTED', message: 'VS Code closed or reloaded while this run was running.' },
+      },
     });
     await w.settle();
     assert.match((await w.page.locator('#status').textContent())!, /demo · interrupted\. No layers to show: VS Code closed or reloaded/);

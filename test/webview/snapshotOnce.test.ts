@@ -25,8 +25,15 @@ let browser: Browser;
 let server: Served;
 
 describe('a finished run crosses to the webview once', () => {
-  before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
-  after(async () => { await browser?.close(); await server?.close(); });
+  before(async () => {
+    ensureBuilt();
+    server = await serve();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
 
   it('the snapshot message is the size of the report, not twice it', () => {
     const json = JSON.stringify(message);
@@ -42,7 +49,7 @@ describe('a finished run crosses to the webview once', () => {
     assert.deepEqual(message.run.blocks, report.blocks);
   });
 
-  it('the panel draws the heatmaps and the last run\'s block targets from the one copy', async () => {
+  it("the panel draws the heatmaps and the last run's block targets from the one copy", async () => {
     const w = await WebviewPage.open(browser, server.origin, 'panel', 'dark');
     await w.send({ type: 'runs', runs: [{ id: 'run-a', label: 'demo', status: 'done' }], busy: false }, message);
     const map = '.run-primary canvas.layer-heatmap';
@@ -51,7 +58,12 @@ describe('a finished run crosses to the webview once', () => {
     const diffs = layerMatrix(report, (l) => l.achieved - l.target).flat();
     const m = Math.max(...diffs.map(Math.abs));
     const colors = await w.cellColors(map);
-    diffs.forEach((d, i) => assert.ok(colors[i][3] === 255 && distance(colors[i], expectedTargetColor(d, m)) <= 2, `cell ${i}: ${colors[i]} vs ${expectedTargetColor(d, m)}`));
+    diffs.forEach((d, i) =>
+      assert.ok(
+        colors[i][3] === 255 && distance(colors[i], expectedTargetColor(d, m)) <= 2,
+        `cell ${i}: ${colors[i]} vs ${expectedTargetColor(d, m)}`,
+      ),
+    );
     // The row view of block 0 is drawn (rows of the one copy), every cell filled.
     const rows = await w.cellColors('.run-primary canvas.row-heatmap');
     assert.ok(rows.length > 0 && rows.every((c) => c[3] === 255));

@@ -29,7 +29,13 @@ const DIFF = 'canvas.diff-heatmap';
 function asWanda(r: TrimReport): TrimReport {
   const c: TrimReport = structuredClone(r);
   c.options.trim = false;
-  for (const b of c.blocks) for (const l of b.layers) { l.metricBefore = null; l.metricAfter = null; l.lr = null; l.iteration = null; }
+  for (const b of c.blocks)
+    for (const l of b.layers) {
+      l.metricBefore = null;
+      l.metricAfter = null;
+      l.lr = null;
+      l.iteration = null;
+    }
   return c;
 }
 /** The report re-measured with a smaller protocol: 32 calibration windows, 60 evaluation windows. */
@@ -46,12 +52,25 @@ const other = synthReport(DEMO_SHAPES, { seed: 5, sparsity: 0.7, allocation: 'ow
 let browser: Browser;
 let server: Served;
 
-const item = (id: string, label: string, r: TrimReport, createdAt: string): RunListItem => ({ id, label, status: 'done', createdAt, options: r.options });
+const item = (id: string, label: string, r: TrimReport, createdAt: string): RunListItem => ({
+  id,
+  label,
+  status: 'done',
+  createdAt,
+  options: r.options,
+});
 
 async function comparePage(a: TrimReport, b: TrimReport, theme: ThemeName = 'dark'): Promise<WebviewPage> {
   const w = await WebviewPage.open(browser, server.origin, 'panel', theme);
   await w.send(
-    { type: 'runs', runs: [item('run-a', 'demo · 70% · TRIM ×10', a, '2026-12-01T10:00:00Z'), item('run-b', 'demo · 70% · wanda', b, '2026-12-02T11:30:00Z')], busy: false },
+    {
+      type: 'runs',
+      runs: [
+        item('run-a', 'demo · 70% · TRIM ×10', a, '2026-12-01T10:00:00Z'),
+        item('run-b', 'demo · 70% · wanda', b, '2026-12-02T11:30:00Z'),
+      ],
+      busy: false,
+    },
     { type: 'run', slot: 'primary', run: runFromReport('run-a', 'demo · 70% · TRIM ×10', a) },
     { type: 'run', slot: 'compare', run: runFromReport('run-b', 'demo · 70% · wanda', b) },
   );
@@ -64,24 +83,40 @@ async function choose(w: WebviewPage, id: string, value: string): Promise<void> 
   await w.settle();
 }
 
-const text = (w: WebviewPage, sel: string) => w.page.locator(sel).first().textContent().then((t) => t ?? '');
+const text = (w: WebviewPage, sel: string) =>
+  w.page
+    .locator(sel)
+    .first()
+    .textContent()
+    .then((t) => t ?? '');
 
 describe('panel: fair comparison and TRIM made visible', () => {
-  before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
-  after(async () => { await browser?.close(); await server?.close(); });
+  before(async () => {
+    ensureBuilt();
+    server = await serve();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
 
   it('warns, naming each difference, when the compared runs were not measured the same way', async () => {
     const b = smallerProtocol(report);
     const w = await comparePage(report, b);
     const seq = report.options.seqlen;
     const dw = report.perplexity.pruned!.windows;
-    assert.equal(await text(w, '#protocol-warning'),
-      'These runs were not measured the same way, so their numbers are not directly comparable. Differences: '
-      + `calibration windows: ${report.options.nsamples} × ${seq} tokens (A) vs 32 × ${seq} tokens (B); `
-      + `evaluation windows: ${dw} × ${seq} tokens (A) vs 60 × ${seq} tokens (B).`);
+    assert.equal(
+      await text(w, '#protocol-warning'),
+      'These runs were not measured the same way, so their numbers are not directly comparable. Differences: ' +
+        `calibration windows: ${report.options.nsamples} × ${seq} tokens (A) vs 32 × ${seq} tokens (B); ` +
+        `evaluation windows: ${dw} × ${seq} tokens (A) vs 60 × ${seq} tokens (B).`,
+    );
     assert.equal(await w.page.locator('#protocol-warning').isVisible(), true);
     // Each run's protocol, from its report.
-    const proto = await w.page.$$eval('.run-primary .protocol-list dd', (d) => Object.fromEntries(d.map((x) => [(x as HTMLElement).dataset.key, x.textContent])));
+    const proto = await w.page.$$eval('.run-primary .protocol-list dd', (d) =>
+      Object.fromEntries(d.map((x) => [(x as HTMLElement).dataset.key, x.textContent])),
+    );
     assert.equal(proto.model, report.model.path);
     assert.equal(proto.calib, 'calib.txt');
     assert.equal(proto.calibWindows, `${report.options.nsamples} × ${seq} tokens`);
@@ -101,25 +136,45 @@ describe('panel: fair comparison and TRIM made visible', () => {
   it('draws the difference B − A per layer on a diverging scale, with its values in the tooltips', async () => {
     for (const theme of ['dark', 'light', 'high-contrast'] as const) {
       const w = await comparePage(report, other, theme);
-      const diffs = layerMatrix(other, (l) => l.achieved).flat().map((v, i) => v - layerMatrix(report, (l) => l.achieved).flat()[i]);
+      const diffs = layerMatrix(other, (l) => l.achieved)
+        .flat()
+        .map((v, i) => v - layerMatrix(report, (l) => l.achieved).flat()[i]);
       const m = Math.max(...diffs.map(Math.abs));
       const g = await w.grid(DIFF);
       assert.deepEqual([g.rows, g.cols], [B, L]);
       const colors = await w.cellColors(DIFF);
-      diffs.forEach((d, i) => assert.ok(distance(colors[i], expectedDiffColor(d, m)) <= 2, `diff cell ${i}: ${colors[i]} vs ${expectedDiffColor(d, m).map(Math.round)}`));
-      const leg = await w.page.$eval('.diff .legend', (e) => [e.querySelector('.legend-min')?.textContent, e.querySelector('.legend-max')?.textContent]);
+      diffs.forEach((d, i) =>
+        assert.ok(
+          distance(colors[i], expectedDiffColor(d, m)) <= 2,
+          `diff cell ${i}: ${colors[i]} vs ${expectedDiffColor(d, m).map(Math.round)}`,
+        ),
+      );
+      const leg = await w.page.$eval('.diff .legend', (e) => [
+        e.querySelector('.legend-min')?.textContent,
+        e.querySelector('.legend-max')?.textContent,
+      ]);
       assert.deepEqual(leg, [pp(-m), pp(m)]);
       if (theme === 'dark') {
         await w.page.locator(DIFF).scrollIntoViewIfNeeded();
-        for (const [x, y] of [[0, 0], [L - 1, B - 1], [3, 2]]) {
+        for (const [x, y] of [
+          [0, 0],
+          [L - 1, B - 1],
+          [3, 2],
+        ]) {
           const la = report.blocks[y].layers.find((l) => l.name === names[x])!;
           const lb = other.blocks[y].layers.find((l) => l.name === names[x])!;
-          assert.deepEqual(await w.hoverCell(DIFF, x, y), [`block ${y} · ${names[x]}`, `B − A ${pp(lb.achieved - la.achieved)}`, `A ${pct(la.achieved)} · B ${pct(lb.achieved)}`]);
+          assert.deepEqual(await w.hoverCell(DIFF, x, y), [
+            `block ${y} · ${names[x]}`,
+            `B − A ${pp(lb.achieved - la.achieved)}`,
+            `A ${pct(la.achieved)} · B ${pct(lb.achieved)}`,
+          ]);
         }
         // Gain: B's gain − A's on RdBu.
         await choose(w, 'color-mode', 'gain');
         const ga = layerMatrix(report, (l) => l.metricAfter! - l.metricBefore!).flat();
-        const gd = layerMatrix(other, (l) => l.metricAfter! - l.metricBefore!).flat().map((v, i) => v - ga[i]);
+        const gd = layerMatrix(other, (l) => l.metricAfter! - l.metricBefore!)
+          .flat()
+          .map((v, i) => v - ga[i]);
         const gm = Math.max(...gd.map(Math.abs));
         const gc = await w.cellColors(DIFF);
         gd.forEach((d, i) => assert.ok(distance(gc[i], expectedGainColor(d, gm)) <= 2, `gain diff cell ${i}`));
@@ -156,12 +211,16 @@ describe('panel: fair comparison and TRIM made visible', () => {
     const w = await WebviewPage.open(browser, server.origin, 'panel', 'dark');
     const small = smallerProtocol(report);
     await w.send(
-      { type: 'runs', runs: [
-        item('a', 'demo · 70% · wanda', report, '2026-12-01T10:00:00Z'),
-        item('b', 'demo · 70% · wanda', small, '2026-12-01T10:05:00Z'),
-        item('c', 'demo · 70% · wanda', report, '2026-12-01T10:05:00Z'),
-        item('d', 'demo · 70% · wanda', report, '2026-12-01T10:05:00Z'),
-      ], busy: false },
+      {
+        type: 'runs',
+        runs: [
+          item('a', 'demo · 70% · wanda', report, '2026-12-01T10:00:00Z'),
+          item('b', 'demo · 70% · wanda', small, '2026-12-01T10:05:00Z'),
+          item('c', 'demo · 70% · wanda', report, '2026-12-01T10:05:00Z'),
+          item('d', 'demo · 70% · wanda', report, '2026-12-01T10:05:00Z'),
+        ],
+        busy: false,
+      },
       { type: 'run', slot: 'primary', run: runFromReport('a', 'demo · 70% · wanda', report) },
     );
     const labels = await w.page.$$eval('#compare vscode-option', (o) => o.map((x) => x.textContent));
@@ -184,7 +243,10 @@ describe('panel: fair comparison and TRIM made visible', () => {
     assert.ok(axes[0] >= top && axes[0] <= top * 1.5, `axis ${axes[0]} for values up to ${top}`);
     const tb = await text(w, '.run-compare .ppl-text');
     const change = ((b.perplexity.pruned!.perplexity / b.perplexity.dense!.perplexity - 1) * 100).toFixed(1);
-    assert.equal(tb, `Perplexity: dense ${b.perplexity.dense!.perplexity.toFixed(2)} → pruned ${b.perplexity.pruned!.perplexity.toFixed(2)} (+${change}%) · achieved sparsity ${pct(b.sparsity)}`);
+    assert.equal(
+      tb,
+      `Perplexity: dense ${b.perplexity.dense!.perplexity.toFixed(2)} → pruned ${b.perplexity.pruned!.perplexity.toFixed(2)} (+${change}%) · achieved sparsity ${pct(b.sparsity)}`,
+    );
     await w.close();
   });
 
@@ -195,7 +257,10 @@ describe('panel: fair comparison and TRIM made visible', () => {
       { type: 'run', slot: 'primary', run: runFromReport('w', 'demo · 70% · wanda', asWanda(report)) },
     );
     assert.equal(await w.page.locator('#color-mode vscode-option[value="gain"]').getAttribute('disabled'), '');
-    assert.equal(await text(w, '#gain-note'), 'TRIM gain is not available: this run was not pruned with TRIM, so no layer metric was measured. Colour shows sparsity.');
+    assert.equal(
+      await text(w, '#gain-note'),
+      'TRIM gain is not available: this run was not pruned with TRIM, so no layer metric was measured. Colour shows sparsity.',
+    );
     assert.equal(await w.page.locator('.run-primary .metric-frame').isVisible(), false);
     assert.match(await text(w, '.run-primary .metric-note'), /pruned without TRIM/);
     console.log(`screenshot ${await w.screenshot('panel-wanda-dark')}`);
@@ -230,7 +295,10 @@ describe('panel: fair comparison and TRIM made visible', () => {
     await w.clickCell(ROWS, x, y);
     await w.settle();
     assert.match(await text(w, '.run-primary .rows h3'), /full resolution/);
-    assert.equal(await text(w, '.run-primary .row-info'), `Selected: row ${r} · sparsity ${pct(up.rowSparsity[r])} (${pp(up.rowSparsity[r] - up.target)} from the layer's target ${pct(up.target)})`);
+    assert.equal(
+      await text(w, '.run-primary .row-info'),
+      `Selected: row ${r} · sparsity ${pct(up.rowSparsity[r])} (${pp(up.rowSparsity[r] - up.target)} from the layer's target ${pct(up.target)})`,
+    );
     st = await w.state<{ block: number; layer: string; row: number }>();
     assert.equal((st as unknown as { row: number }).row, r);
     console.log(`screenshot ${await w.screenshot('panel-row-selected-dark')}`);
@@ -243,7 +311,7 @@ describe('panel: fair comparison and TRIM made visible', () => {
     await w.close();
   });
 
-  it('explains TRIM\'s gain chart in words', async () => {
+  it("explains TRIM's gain chart in words", async () => {
     const w = await WebviewPage.open(browser, server.origin, 'panel', 'light');
     await w.send({ type: 'runs', runs: [], busy: false }, { type: 'run', slot: 'primary', run: runFromReport('run-a', 'demo', report) });
     await w.page.locator('.run-primary .metrics .help summary').click();
@@ -259,8 +327,15 @@ describe('panel: fair comparison and TRIM made visible', () => {
 });
 
 describe('panel: Run again with every option that matters', () => {
-  before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
-  after(async () => { await browser?.close(); await server?.close(); });
+  before(async () => {
+    ensureBuilt();
+    server = await serve();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
 
   const schema = JSON.parse(readFileSync(join(__dirname, '../../schemas/trim.config.schema.json'), 'utf8')).properties;
 
@@ -284,11 +359,25 @@ describe('panel: Run again with every option that matters', () => {
     await w.page.locator('#run-again').click();
     const m = await w.waitForPosted((x) => x.type === 'runAgain');
     const o = report.options;
-    assert.deepEqual(m, { type: 'runAgain', runId: 'run-a', overrides: {
-      trim: false, iterations: o.iterations, score: 'magnitude', sparsity: o.sparsity, blockSparsity: null, allocation: 'owl',
-      owlLambda: 0.1, owlM: 7, alphaEpsilon: o.alphaEpsilon, nsamples: 32, seqlen: null, maxEvalWindows: 60,
-      precision: precisions[precisions.length - 1],
-    } });
+    assert.deepEqual(m, {
+      type: 'runAgain',
+      runId: 'run-a',
+      overrides: {
+        trim: false,
+        iterations: o.iterations,
+        score: 'magnitude',
+        sparsity: o.sparsity,
+        blockSparsity: null,
+        allocation: 'owl',
+        owlLambda: 0.1,
+        owlM: 7,
+        alphaEpsilon: o.alphaEpsilon,
+        nsamples: 32,
+        seqlen: null,
+        maxEvalWindows: 60,
+        precision: precisions[precisions.length - 1],
+      },
+    });
     await w.close();
   });
 
@@ -296,13 +385,35 @@ describe('panel: Run again with every option that matters', () => {
     const w = await WebviewPage.open(browser, server.origin, 'panel', 'dark');
     await w.send({ type: 'runs', runs: [], busy: false }, { type: 'run', slot: 'primary', run: runFromReport('run-a', 'demo', report) });
     const cases: [string, string, RegExp][] = [
-      ['#iterations input', String(schema.iterations.maximum + 1), new RegExp(`^Iterations: a whole number from ${schema.iterations.minimum} to ${schema.iterations.maximum}\\.$`)],
-      ['#nsamples input', String(schema.nsamples.maximum + 1), new RegExp(`^Calibration windows: a whole number from ${schema.nsamples.minimum} to ${schema.nsamples.maximum}\\.$`)],
+      [
+        '#iterations input',
+        String(schema.iterations.maximum + 1),
+        new RegExp(`^Iterations: a whole number from ${schema.iterations.minimum} to ${schema.iterations.maximum}\\.$`),
+      ],
+      [
+        '#nsamples input',
+        String(schema.nsamples.maximum + 1),
+        new RegExp(`^Calibration windows: a whole number from ${schema.nsamples.minimum} to ${schema.nsamples.maximum}\\.$`),
+      ],
       ['#nsamples input', '2.5', /^Calibration windows: a whole number/],
-      ['#seqlen input', String(schema.seqlen.minimum - 1), new RegExp(`^Tokens per window: a whole number from ${schema.seqlen.minimum} to ${schema.seqlen.maximum}, or empty for auto\\.$`)],
-      ['#max-eval-windows input', '0', new RegExp(`^Evaluation windows: a whole number from ${schema.maxEvalWindows.minimum} or more, or empty for all\\.$`)],
+      [
+        '#seqlen input',
+        String(schema.seqlen.minimum - 1),
+        new RegExp(`^Tokens per window: a whole number from ${schema.seqlen.minimum} to ${schema.seqlen.maximum}, or empty for auto\\.$`),
+      ],
+      [
+        '#max-eval-windows input',
+        '0',
+        new RegExp(`^Evaluation windows: a whole number from ${schema.maxEvalWindows.minimum} or more, or empty for all\\.$`),
+      ],
       // "below 1" is the schema's if/then (its words for VS Code): the exclusive maximum.
-      ['#sparsity input', '100', new RegExp(`^Target sparsity \\(%\\): a percentage from ${schema.sparsity.minimum * 100} up to \\(not including\\) ${(schema.sparsity.exclusiveMaximum ?? schema.sparsity.if.minimum) * 100}\\.$`)],
+      [
+        '#sparsity input',
+        '100',
+        new RegExp(
+          `^Target sparsity \\(%\\): a percentage from ${schema.sparsity.minimum * 100} up to \\(not including\\) ${(schema.sparsity.exclusiveMaximum ?? schema.sparsity.if.minimum) * 100}\\.$`,
+        ),
+      ],
     ];
     for (const [sel, bad, msg] of cases) {
       const good = await w.page.locator(sel).inputValue();
@@ -312,7 +423,11 @@ describe('panel: Run again with every option that matters', () => {
       await w.clearPosted();
       await w.page.locator('#run-again').click({ force: true });
       await w.settle();
-      assert.deepEqual((await w.posted()).filter((x) => x.type === 'runAgain'), [], `${sel} = ${bad} was posted`);
+      assert.deepEqual(
+        (await w.posted()).filter((x) => x.type === 'runAgain'),
+        [],
+        `${sel} = ${bad} was posted`,
+      );
       await w.page.locator(sel).fill(good);
       await w.settle();
       assert.equal(await w.page.locator('#controls-message').textContent(), '', `${sel} = ${good} refused`);
@@ -321,14 +436,24 @@ describe('panel: Run again with every option that matters', () => {
     await choose(w, 'allocation', 'owl');
     await w.page.locator('#owl-lambda input').fill(String(schema.owlLambda.maximum + 0.1));
     await w.settle();
-    assert.equal(await w.page.locator('#controls-message').textContent(), `OWL λ: a number from ${schema.owlLambda.minimum} to ${schema.owlLambda.maximum}.`);
+    assert.equal(
+      await w.page.locator('#controls-message').textContent(),
+      `OWL λ: a number from ${schema.owlLambda.minimum} to ${schema.owlLambda.maximum}.`,
+    );
     await w.close();
   });
 });
 
 describe('panel: a TRIM run against its baseline', () => {
-  before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
-  after(async () => { await browser?.close(); await server?.close(); });
+  before(async () => {
+    ensureBuilt();
+    server = await serve();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
 
   // Recorded with: node dist/cli.js prune --trim --baseline --nsamples 16 --seqlen 128 --max-eval-windows 16 --ep cpu (demo model).
   const rec: TrimReport = JSON.parse(readFileSync(join(__dirname, 'fixtures/report-demo-baseline.json'), 'utf8'));
@@ -336,13 +461,18 @@ describe('panel: a TRIM run against its baseline', () => {
   it('reads dense, baseline and TRIM with the difference, and the baseline per layer', async () => {
     for (const theme of ['dark', 'light', 'high-contrast'] as const) {
       const w = await WebviewPage.open(browser, server.origin, 'panel', theme);
-      await w.send({ type: 'runs', runs: [], busy: false }, { type: 'run', slot: 'primary', run: runFromReport('t', 'demo · 70% · TRIM ×10', rec) });
+      await w.send(
+        { type: 'runs', runs: [], busy: false },
+        { type: 'run', slot: 'primary', run: runFromReport('t', 'demo · 70% · TRIM ×10', rec) },
+      );
       const d = rec.perplexity.dense!.perplexity;
       const b = rec.baseline!.perplexity!.perplexity;
       const q = rec.perplexity.pruned!.perplexity;
-      const rel = ((q / b - 1) * 100);
-      assert.equal(await text(w, '.run-primary .ppl-text'),
-        `Perplexity: dense ${d.toFixed(2)} → pruned ${q.toFixed(2)} with TRIM; baseline (${rec.baseline!.score}, TRIM off, same protocol) ${b.toFixed(2)} (TRIM ${rel >= 0 ? '+' : '−'}${Math.abs(rel).toFixed(1)}% vs baseline) · achieved sparsity ${pct(rec.sparsity)}`);
+      const rel = (q / b - 1) * 100;
+      assert.equal(
+        await text(w, '.run-primary .ppl-text'),
+        `Perplexity: dense ${d.toFixed(2)} → pruned ${q.toFixed(2)} with TRIM; baseline (${rec.baseline!.score}, TRIM off, same protocol) ${b.toFixed(2)} (TRIM ${rel >= 0 ? '+' : '−'}${Math.abs(rel).toFixed(1)}% vs baseline) · achieved sparsity ${pct(rec.sparsity)}`,
+      );
       // The bars, in order: dense, baseline, TRIM.
       assert.equal(await w.page.$eval('canvas.ppl-chart', (c) => c.getAttribute('aria-label')), await text(w, '.run-primary .ppl-text'));
       const axis = Number(await w.page.$eval('canvas.ppl-chart', (c) => (c as HTMLElement).dataset.axisMax));
@@ -361,34 +491,61 @@ describe('panel: a TRIM run against its baseline', () => {
 });
 
 describe('panel: exports', () => {
-  before(async () => { ensureBuilt(); server = await serve(); browser = await launch(); });
-  after(async () => { await browser?.close(); await server?.close(); });
+  before(async () => {
+    ensureBuilt();
+    server = await serve();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
   const rec: TrimReport = JSON.parse(readFileSync(join(__dirname, 'fixtures/report-demo-baseline.json'), 'utf8'));
 
-  it('saves the per-layer table as CSV with the report\'s numbers, and each heatmap as a PNG of its size', async () => {
+  it("saves the per-layer table as CSV with the report's numbers, and each heatmap as a PNG of its size", async () => {
     const w = await WebviewPage.open(browser, server.origin, 'panel', 'dark');
-    await w.send({ type: 'runs', runs: [], busy: false }, { type: 'run', slot: 'primary', run: runFromReport('t', 'demo · 70% · TRIM ×10', rec) });
+    await w.send(
+      { type: 'runs', runs: [], busy: false },
+      { type: 'run', slot: 'primary', run: runFromReport('t', 'demo · 70% · TRIM ×10', rec) },
+    );
     await w.clearPosted();
     await w.page.locator('#primary-export-csv').click();
-    const csv = await w.waitForPosted((m) => m.type === 'export') as Extract<import('../../src/webviewProtocol').FromWebview, { type: 'export' }>;
+    const csv = (await w.waitForPosted((m) => m.type === 'export')) as Extract<
+      import('../../src/webviewProtocol').FromWebview,
+      { type: 'export' }
+    >;
     assert.equal(csv.format, 'csv');
     assert.equal(csv.name, 'demo-70pct-TRIM-x10-layers.csv');
     const lines = csv.data.trimEnd().split('\n');
-    assert.equal(lines[0], 'block,linear,rows,cols,target,achieved,achieved_minus_target_pp,metric,metric_before,metric_after,gain,lr,best_iteration,baseline_achieved,seconds');
+    assert.equal(
+      lines[0],
+      'block,linear,rows,cols,target,achieved,achieved_minus_target_pp,metric,metric_before,metric_after,gain,lr,best_iteration,baseline_achieved,seconds',
+    );
     assert.equal(lines.length, 1 + B * L);
     const rows = lines.slice(1).map((l) => l.split(','));
-    rec.blocks.forEach((b, bi) => b.layers.forEach((l, li) => {
-      const r = rows[bi * b.layers.length + li];
-      const bl = rec.baseline!.blocks[bi].layers.find((x) => x.name === l.name)!.achieved;
-      assert.deepEqual(r.slice(0, 2), [String(b.index), l.name]);
-      assert.deepEqual(r.slice(2, 7).map(Number), [l.rows, l.cols, l.target, l.achieved, (l.achieved - l.target) * 100]);
-      assert.equal(r[7], rec.options.layerMetric);
-      assert.deepEqual([Number(r[8]), Number(r[9]), Number(r[10]), Number(r[11]), Number(r[12]), Number(r[13])], [l.metricBefore, l.metricAfter, l.metricAfter! - l.metricBefore!, l.lr, l.iteration, bl]);
-    }));
-    for (const [button, name] of [['#primary-export-layers-png', 'demo-70pct-TRIM-x10-layers.png'], ['#primary-export-rows-png', 'demo-70pct-TRIM-x10-block0-rows.png']]) {
+    rec.blocks.forEach((b, bi) =>
+      b.layers.forEach((l, li) => {
+        const r = rows[bi * b.layers.length + li];
+        const bl = rec.baseline!.blocks[bi].layers.find((x) => x.name === l.name)!.achieved;
+        assert.deepEqual(r.slice(0, 2), [String(b.index), l.name]);
+        assert.deepEqual(r.slice(2, 7).map(Number), [l.rows, l.cols, l.target, l.achieved, (l.achieved - l.target) * 100]);
+        assert.equal(r[7], rec.options.layerMetric);
+        assert.deepEqual(
+          [Number(r[8]), Number(r[9]), Number(r[10]), Number(r[11]), Number(r[12]), Number(r[13])],
+          [l.metricBefore, l.metricAfter, l.metricAfter! - l.metricBefore!, l.lr, l.iteration, bl],
+        );
+      }),
+    );
+    for (const [button, name] of [
+      ['#primary-export-layers-png', 'demo-70pct-TRIM-x10-layers.png'],
+      ['#primary-export-rows-png', 'demo-70pct-TRIM-x10-block0-rows.png'],
+    ]) {
       await w.clearPosted();
       await w.page.locator(button).click();
-      const png = await w.waitForPosted((m) => m.type === 'export') as Extract<import('../../src/webviewProtocol').FromWebview, { type: 'export' }>;
+      const png = (await w.waitForPosted((m) => m.type === 'export')) as Extract<
+        import('../../src/webviewProtocol').FromWebview,
+        { type: 'export' }
+      >;
       assert.equal(png.format, 'png');
       assert.equal(png.name, name);
       const bytes = Buffer.from(png.data.slice('data:image/png;base64,'.length), 'base64');

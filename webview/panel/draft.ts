@@ -4,7 +4,16 @@
  * schemas/trim.config.schema.json (bundled), read by the contract's numberBounds as the core, the
  * CLI and the host read them; choices are the contract's lists.
  */
-import { ALLOCATIONS, numberBounds, PRECISIONS, SCORES, withinBounds, type NumberBounds, type OptionSchema, type PruneOptions } from '../../src/contract';
+import {
+  ALLOCATIONS,
+  numberBounds,
+  PRECISIONS,
+  SCORES,
+  withinBounds,
+  type NumberBounds,
+  type OptionSchema,
+  type PruneOptions,
+} from '../../src/contract';
 import type { RunOverrides, RunSnapshot } from '../../src/webviewProtocol';
 import schema from '../../schemas/trim.config.schema.json';
 
@@ -65,15 +74,35 @@ export function draftFrom(run: RunSnapshot): Draft {
 
 /** "from 0 to 1000", "above 0 up to 1000000", "from 0 up to (not including) 100". */
 export function range(p: NumberBounds, scale = 1): string {
-  const lo = p.exclusiveMinimum !== undefined ? `above ${num(p.exclusiveMinimum * scale)}` : p.minimum !== undefined ? `from ${num(p.minimum * scale)}` : '';
-  const hi = p.exclusiveMaximum !== undefined ? `up to (not including) ${num(p.exclusiveMaximum * scale)}` : p.maximum !== undefined ? `to ${num(p.maximum * scale)}` : 'or more';
+  const lo =
+    p.exclusiveMinimum !== undefined
+      ? `above ${num(p.exclusiveMinimum * scale)}`
+      : p.minimum !== undefined
+        ? `from ${num(p.minimum * scale)}`
+        : '';
+  const hi =
+    p.exclusiveMaximum !== undefined
+      ? `up to (not including) ${num(p.exclusiveMaximum * scale)}`
+      : p.maximum !== undefined
+        ? `to ${num(p.maximum * scale)}`
+        : 'or more';
   return `${lo} ${hi}`.trim();
 }
 
 export const LABELS: Record<TextKey | ChoiceKey | 'trim' | 'sparsity' | 'blockSparsity', string> = {
-  trim: 'TRIM', iterations: 'Iterations', score: 'Score', sparsity: 'Target sparsity (%)', blockSparsity: 'Per-block targets (%)',
-  allocation: 'Allocation', owlLambda: 'OWL λ', owlM: 'OWL M', alphaEpsilon: 'AlphaPruning ε', nsamples: 'Calibration windows',
-  seqlen: 'Tokens per window', maxEvalWindows: 'Evaluation windows', precision: 'Precision',
+  trim: 'TRIM',
+  iterations: 'Iterations',
+  score: 'Score',
+  sparsity: 'Target sparsity (%)',
+  blockSparsity: 'Per-block targets (%)',
+  allocation: 'Allocation',
+  owlLambda: 'OWL λ',
+  owlM: 'OWL M',
+  alphaEpsilon: 'AlphaPruning ε',
+  nsamples: 'Calibration windows',
+  seqlen: 'Tokens per window',
+  maxEvalWindows: 'Evaluation windows',
+  precision: 'Precision',
 };
 const EMPTY: Partial<Record<TextKey, string>> = { seqlen: 'auto', maxEvalWindows: 'all' };
 
@@ -104,9 +133,14 @@ export function parseDraft(d: Draft, blocks: number): { overrides: RunOverrides 
   const bs = d.blockSparsity.trim();
   if (bs !== '') {
     const item = numberBounds(PROPS.blockSparsity.items ?? {}) ?? { integer: false, nullable: false };
-    const nums = bs.split(/[\s,;]+/).filter((x) => x !== '').map(Number);
-    if (nums.some((x) => !withinBounds(item, x, 100))) return { error: `${LABELS.blockSparsity}: percentages ${range(item, 100)}, separated by commas.` };
-    if (nums.length !== blocks) return { error: `Per-block targets: give ${blocks} values (one per block), or leave empty; got ${nums.length}.` };
+    const nums = bs
+      .split(/[\s,;]+/)
+      .filter((x) => x !== '')
+      .map(Number);
+    if (nums.some((x) => !withinBounds(item, x, 100)))
+      return { error: `${LABELS.blockSparsity}: percentages ${range(item, 100)}, separated by commas.` };
+    if (nums.length !== blocks)
+      return { error: `Per-block targets: give ${blocks} values (one per block), or leave empty; got ${nums.length}.` };
     out.blockSparsity = nums.map((x) => x / 100);
   } else out.blockSparsity = null;
   for (const k of ['score', 'allocation', 'precision'] as const) {
@@ -123,4 +157,3 @@ export function parseDraft(d: Draft, blocks: number): { overrides: RunOverrides 
   }
   return { overrides: out };
 }
-

@@ -11,9 +11,7 @@ import { Heatmap } from '../shared/heatmap';
 import { legend } from '../shared/legend';
 import * as fmt from '../shared/format';
 import { pickerLabels, protocolWarning } from '../shared/protocol';
-import {
-  blockCount, blockRowValues, diffGrid, hasMetrics, layerGrid, linearNames, type DiffCell,
-} from '../shared/runModel';
+import { blockCount, blockRowValues, diffGrid, hasMetrics, layerGrid, linearNames, type DiffCell } from '../shared/runModel';
 import { onThemeChange, readTheme } from '../shared/theme';
 import { button, dropdown, registerControls } from '../shared/toolkit';
 import { connect } from '../shared/vscodeApi';
@@ -37,9 +35,20 @@ export interface PanelState extends PersistedWebviewState {
 registerControls();
 const host = connect<PanelState>();
 const saved = host.getState();
-let state: PanelState = saved && saved.v === 1 ? saved : {
-  v: 1, primaryRunId: null, compareRunId: null, mode: 'sparsity', scale: 'target', block: 0, layer: null, row: null, draft: null,
-};
+let state: PanelState =
+  saved && saved.v === 1
+    ? saved
+    : {
+        v: 1,
+        primaryRunId: null,
+        compareRunId: null,
+        mode: 'sparsity',
+        scale: 'target',
+        block: 0,
+        layer: null,
+        row: null,
+        draft: null,
+      };
 const save = () => host.setState(state);
 
 let primary: RunSnapshot | null = null;
@@ -86,7 +95,14 @@ warning.setAttribute('role', 'alert');
 warning.hidden = true;
 notes.append(gainNote, warning);
 
-const controls = new Controls(app, (d) => { state.draft = d; save(); }, (runId, overrides) => host.post({ type: 'runAgain', runId, overrides }));
+const controls = new Controls(
+  app,
+  (d) => {
+    state.draft = d;
+    save();
+  },
+  (runId, overrides) => host.post({ type: 'runAgain', runId, overrides }),
+);
 const runsEl = document.createElement('div');
 runsEl.className = 'runs';
 runsEl.id = 'runs';
@@ -98,10 +114,17 @@ const diffTitle = el('h3');
 const diffLegend = el('div', 'legend');
 const diffNote = el('p', 'note diff-note');
 const diffExports = el('div', 'exports');
-diffExports.append(button('diff-export-png', 'Save heatmap (PNG)', () => {
-  const data = diffMap.png();
-  if (data) host.post({ type: 'export', format: 'png', name: 'trim-difference-b-minus-a.png', data });
-}, 'secondary').element);
+diffExports.append(
+  button(
+    'diff-export-png',
+    'Save heatmap (PNG)',
+    () => {
+      const data = diffMap.png();
+      if (data) host.post({ type: 'export', format: 'png', name: 'trim-difference-b-minus-a.png', data });
+    },
+    'secondary',
+  ).element,
+);
 diffSection.append(diffTitle, diffExports, diffLegend, diffNote);
 const diffMap = new Heatmap<DiffCell>(diffSection, (c) => selectLayer(c.block, c.name));
 diffMap.canvas.classList.add('diff-heatmap');
@@ -116,19 +139,25 @@ app.append(runsEl, diffSection, empty);
 
 const views: { primary: RunView | null; compare: RunView | null } = { primary: null, compare: null };
 
-function help(section = HELP_SECTION): void { host.post({ type: 'help', section }); }
+function help(section = HELP_SECTION): void {
+  host.post({ type: 'help', section });
+}
 
 modeField.value = state.mode;
 scaleField.value = state.scale ?? 'target';
 modeField.onInput((v) => {
   if (v !== 'sparsity' && v !== 'gain') return;
   if (v === state.mode) return;
-  state.mode = v; save(); scheduleRender();
+  state.mode = v;
+  save();
+  scheduleRender();
 });
 scaleField.onInput((v) => {
   if (v !== 'target' && v !== 'absolute' && v !== 'range') return;
   if (v === (state.scale ?? 'target')) return;
-  state.scale = v; save(); scheduleRender();
+  state.scale = v;
+  save();
+  scheduleRender();
 });
 blockField.onInput((v) => {
   const b = Number(v);
@@ -137,9 +166,16 @@ blockField.onInput((v) => {
 compareField.onInput((v) => {
   const id = v === '' ? null : v;
   if (id === state.compareRunId) return;
-  if (id !== null && id === primary?.id) { compareField.value = state.compareRunId ?? ''; return; }
-  state.compareRunId = id; save();
-  if (id === null || compare?.id !== id) { compare = null; scheduleRender(); }
+  if (id !== null && id === primary?.id) {
+    compareField.value = state.compareRunId ?? '';
+    return;
+  }
+  state.compareRunId = id;
+  save();
+  if (id === null || compare?.id !== id) {
+    compare = null;
+    scheduleRender();
+  }
   host.post({ type: 'compare', runId: id });
 });
 
@@ -162,7 +198,11 @@ window.addEventListener('message', (e: MessageEvent) => {
         const changed = (m.run?.id ?? null) !== state.primaryRunId;
         primary = m.run;
         state.primaryRunId = m.run?.id ?? null;
-        if (changed) { state.layer = null; state.block = 0; state.row = null; }
+        if (changed) {
+          state.layer = null;
+          state.block = 0;
+          state.row = null;
+        }
         // No self-compare: the run opened as A was B; B becomes the run A was.
         if (primary && compare && compare.id === primary.id) {
           compare = prev && prev.id !== primary.id ? prev : null;
@@ -191,10 +231,17 @@ window.addEventListener('message', (e: MessageEvent) => {
       if (primary && primary.id === m.runId) {
         const before = primary.model;
         primary = applyEvent(primary, m.event);
-        if (primary.model !== before) { refreshPickers(); state.draft = controls.show(primary, state.draft, blockCount(primary)); save(); }
+        if (primary.model !== before) {
+          refreshPickers();
+          state.draft = controls.show(primary, state.draft, blockCount(primary));
+          save();
+        }
         touched = true;
       }
-      if (compare && compare.id === m.runId) { compare = applyEvent(compare, m.event); touched = true; }
+      if (compare && compare.id === m.runId) {
+        compare = applyEvent(compare, m.event);
+        touched = true;
+      }
       if (touched) scheduleRender();
       break;
     }
@@ -212,7 +259,10 @@ let pendingFocus: Extract<ToWebview, { type: 'focus' }> | null = null;
 
 function refreshPickers(): void {
   const names = pickerLabels(runsList);
-  compareField.setOptions([{ value: '', label: 'none' }, ...runsList.filter((r) => r.id !== primary?.id).map((r) => ({ value: r.id, label: names.get(r.id) ?? r.label }))]);
+  compareField.setOptions([
+    { value: '', label: 'none' },
+    ...runsList.filter((r) => r.id !== primary?.id).map((r) => ({ value: r.id, label: names.get(r.id) ?? r.label })),
+  ]);
   compareField.value = state.compareRunId ?? '';
   const n = primary ? blockCount(primary) : 0;
   blockField.setOptions(Array.from({ length: n }, (_, i) => ({ value: String(i), label: `block ${i}` })));
@@ -229,7 +279,11 @@ const scheduleRender = coalesced(() => render());
 
 function render(): void {
   if (pendingFocus && primary && pendingFocus.runId === primary.id) {
-    state.block = pendingFocus.block; state.layer = pendingFocus.layer; state.row = null; pendingFocus = null; save();
+    state.block = pendingFocus.block;
+    state.layer = pendingFocus.layer;
+    state.row = null;
+    pendingFocus = null;
+    save();
   }
   const theme = readTheme();
   const shown = [primary, compare].filter((r): r is RunSnapshot => r !== null);
@@ -243,7 +297,9 @@ function render(): void {
   scaleField.value = kind;
   setOptionDisabled(modeField.element, 'gain', !gainOk && shown.length > 0);
   gainNote.hidden = gainOk || shown.length === 0;
-  gainNote.textContent = gainOk ? '' : `TRIM gain is not available: ${shown.length > 1 ? 'neither run was' : 'this run was not'} pruned with TRIM, so no layer metric was measured. Colour shows sparsity.`;
+  gainNote.textContent = gainOk
+    ? ''
+    : `TRIM gain is not available: ${shown.length > 1 ? 'neither run was' : 'this run was not'} pruned with TRIM, so no layer metric was measured. Colour shows sparsity.`;
   if (primary) {
     const p = primary;
     const done = p.blocks.length;
@@ -275,7 +331,8 @@ function render(): void {
       if (c.layer) layerAchieved.push(c.layer.achieved);
     }
     blockRowValues(r, Math.min(state.block, Math.max(0, blockCount(r) - 1)), rowRelative, rows);
-    for (const e of [r.perplexity.dense, r.perplexity.pruned, r.report?.baseline?.perplexity]) if (e && Number.isFinite(e.perplexity)) pplMax = Math.max(pplMax, e.perplexity);
+    for (const e of [r.perplexity.dense, r.perplexity.pruned, r.report?.baseline?.perplexity])
+      if (e && Number.isFinite(e.perplexity)) pplMax = Math.max(pplMax, e.perplexity);
   }
   const layerKind = mode === 'gain' ? 'gain' : kind;
   const ctx: ViewContext = {
@@ -290,13 +347,21 @@ function render(): void {
     pplMax: niceMax(pplMax),
     theme,
     onSelectLayer: (b, l) => selectLayer(b, l),
-    onSelectRow: (r) => { state.row = r; save(); scheduleRender(); },
+    onSelectRow: (r) => {
+      state.row = r;
+      save();
+      scheduleRender();
+    },
     onHelp: (s) => help(s),
     onExport: (format, name, data) => host.post({ type: 'export', format, name, data }),
   };
   for (const slot of ['primary', 'compare'] as const) {
     const run = slot === 'primary' ? primary : compare;
-    if (!run) { views[slot]?.destroy(); views[slot] = null; continue; }
+    if (!run) {
+      views[slot]?.destroy();
+      views[slot] = null;
+      continue;
+    }
     if (!views[slot]) views[slot] = new RunView(runsEl, slot);
     views[slot]!.update(run, ctx);
   }
@@ -304,15 +369,22 @@ function render(): void {
   document.body.dataset.renders = String(Number(document.body.dataset.renders ?? '0') + 1);
 }
 
-function renderDiff(a: RunSnapshot | null, b: RunSnapshot | null, mode: ColorMode, metricName: string, theme: ReturnType<typeof readTheme>): void {
+function renderDiff(
+  a: RunSnapshot | null,
+  b: RunSnapshot | null,
+  mode: ColorMode,
+  metricName: string,
+  theme: ReturnType<typeof readTheme>,
+): void {
   diffSection.hidden = !a || !b;
   if (!a || !b) return;
   const dmode = mode === 'gain' ? 'gain' : 'sparsity';
   const g = diffGrid(a, b, dmode);
   diffTitle.textContent = `Difference B − A per layer (${dmode === 'gain' ? `TRIM gain in ${metricName}` : 'achieved sparsity'})`;
-  diffHelp.textContent = dmode === 'gain'
-    ? `Each cell is B's TRIM gain minus A's for the same layer. Blue: B's TRIM improved that layer more; red: A's did; white: the same. Cells where either run has no TRIM metric are empty.`
-    : 'Each cell is B\'s achieved sparsity minus A\'s for the same layer, in percentage points. Orange: B removed more weights there; purple: A did; white: the same.';
+  diffHelp.textContent =
+    dmode === 'gain'
+      ? `Each cell is B's TRIM gain minus A's for the same layer. Blue: B's TRIM improved that layer more; red: A's did; white: the same. Cells where either run has no TRIM metric are empty.`
+      : "Each cell is B's achieved sparsity minus A's for the same layer, in percentage points. Orange: B removed more weights there; purple: A did; white: the same.";
   if (!g) {
     diffNote.hidden = false;
     diffNote.textContent = 'The two runs have different models (blocks or linear layers), so there is no cell-by-cell difference.';
@@ -329,7 +401,12 @@ function renderDiff(a: RunSnapshot | null, b: RunSnapshot | null, mode: ColorMod
   legend(diffLegend, scale);
   if (values.length === 0) return;
   const f = dmode === 'gain' ? fmt.gain : fmt.pp;
-  const v = (l: import('../../src/contract').LayerReport | null) => (l === null ? '—' : dmode === 'gain' ? fmt.metric(l.metricAfter !== null && l.metricBefore !== null ? l.metricAfter - l.metricBefore : null) : fmt.pct(l.achieved));
+  const v = (l: import('../../src/contract').LayerReport | null) =>
+    l === null
+      ? '—'
+      : dmode === 'gain'
+        ? fmt.metric(l.metricAfter !== null && l.metricBefore !== null ? l.metricAfter - l.metricBefore : null)
+        : fmt.pct(l.achieved);
   diffMap.update({
     cols: g.cols,
     rows: g.rows,

@@ -16,8 +16,19 @@ import { runProtocol } from '../shared/protocol';
 import { fileStem, layerCsv } from '../shared/exports';
 import { button } from '../shared/toolkit';
 import {
-  allLayers, blockCount, blockRowGrid, fullRowGrid, hasMetrics, layerAt, layerGain, layerGrid,
-  partSparsity, progress, rowPart, type LayerCell, type RowCell,
+  allLayers,
+  blockCount,
+  blockRowGrid,
+  fullRowGrid,
+  hasMetrics,
+  layerAt,
+  layerGain,
+  layerGrid,
+  partSparsity,
+  progress,
+  rowPart,
+  type LayerCell,
+  type RowCell,
 } from '../shared/runModel';
 import type { Theme } from '../shared/theme';
 
@@ -59,7 +70,10 @@ export function helpNote(parent: HTMLElement, cls: string, text: string, onHelp:
   a.href = '#';
   a.className = 'help-link';
   a.textContent = 'More in the README: Reading the results panel';
-  a.addEventListener('click', (e) => { e.preventDefault(); onHelp(); });
+  a.addEventListener('click', (e) => {
+    e.preventDefault();
+    onHelp();
+  });
   d.append(s, p, a);
   parent.append(d);
   return p;
@@ -115,7 +129,10 @@ export class RunView {
   private barColor = '#3794ff';
   private ctx: ViewContext | null = null;
 
-  constructor(parent: HTMLElement, readonly slot: 'primary' | 'compare') {
+  constructor(
+    parent: HTMLElement,
+    readonly slot: 'primary' | 'compare',
+  ) {
     this.root = el('section', `run run-${slot}`);
     this.root.setAttribute('aria-label', slot === 'primary' ? 'Run A' : 'Compared run B');
     this.header = el('h2', 'run-title');
@@ -131,7 +148,12 @@ export class RunView {
     pplFrame.append(this.pplCanvas);
     ppl.append(this.pplText, pplFrame);
     const pplHelp = el('div');
-    helpNote(pplHelp, 'ppl-help', 'Perplexity of the evaluation text (lower is better): the dense model before pruning and the pruned model after; for a TRIM run with a baseline, also the same job with TRIM off (plain score at each layer\'s target, same protocol), so the difference is what TRIM bought. Each bar is labelled with its value; in compare both columns share one axis. Only runs measured with the same protocol (below) can be compared number for number.', help);
+    helpNote(
+      pplHelp,
+      'ppl-help',
+      "Perplexity of the evaluation text (lower is better): the dense model before pruning and the pruned model after; for a TRIM run with a baseline, also the same job with TRIM off (plain score at each layer's target, same protocol), so the difference is what TRIM bought. Each bar is labelled with its value; in compare both columns share one axis. Only runs measured with the same protocol (below) can be compared number for number.",
+      help,
+    );
 
     const proto = document.createElement('details');
     proto.className = 'protocol';
@@ -206,8 +228,11 @@ export class RunView {
     const ctx = this.ctx;
     if (!run || !ctx) return;
     const stem = fileStem(run.label);
-    if (what === 'csv') { ctx.onExport('csv', `${stem}-layers.csv`, layerCsv(run)); return; }
-    const map = what === 'layers' ? this.layerMap : this.fullRows ?? this.blockRows;
+    if (what === 'csv') {
+      ctx.onExport('csv', `${stem}-layers.csv`, layerCsv(run));
+      return;
+    }
+    const map = what === 'layers' ? this.layerMap : (this.fullRows ?? this.blockRows);
     const data = map?.png();
     if (!data) return;
     const part = what === 'layers' ? 'layers' : ctx.layer ? `block${ctx.block}-${ctx.layer}-rows` : `block${ctx.block}-rows`;
@@ -248,7 +273,13 @@ export class RunView {
       this.pplChart = new Chart<'bar', (number | null)[]>(this.pplCanvas, {
         type: 'bar',
         data: { labels, datasets: [{ label: 'perplexity', data }] },
-        options: { indexAxis: 'y', plugins: { legend: { display: false } }, responsive: true, maintainAspectRatio: false, layout: { padding: { right: 48 } } },
+        options: {
+          indexAxis: 'y',
+          plugins: { legend: { display: false } },
+          responsive: true,
+          maintainAspectRatio: false,
+          layout: { padding: { right: 48 } },
+        },
         plugins: [barValues],
       });
     }
@@ -266,14 +297,16 @@ export class RunView {
   }
 
   private renderProtocol(run: RunSnapshot): void {
-    this.protocolList.replaceChildren(...runProtocol(run).flatMap((x) => {
-      const dt = el('dt');
-      dt.textContent = x.label;
-      const dd = el('dd');
-      dd.textContent = x.value;
-      dd.dataset.key = x.key;
-      return [dt, dd];
-    }));
+    this.protocolList.replaceChildren(
+      ...runProtocol(run).flatMap((x) => {
+        const dt = el('dt');
+        dt.textContent = x.label;
+        const dd = el('dd');
+        dd.textContent = x.value;
+        dd.dataset.key = x.key;
+        return [dt, dd];
+      }),
+    );
   }
 
   private renderLayers(run: RunSnapshot, ctx: ViewContext): void {
@@ -284,13 +317,16 @@ export class RunView {
     legend(this.layerLegend, ctx.layerScale);
     this.layerLegend.hidden = noGain;
     this.layerNote.hidden = !noGain;
-    this.layerNote.textContent = noGain ? 'No TRIM gain to show: this run was pruned without TRIM, so no layer metric was measured. Colour by sparsity to see it.' : '';
+    this.layerNote.textContent = noGain
+      ? 'No TRIM gain to show: this run was pruned without TRIM, so no layer metric was measured. Colour by sparsity to see it.'
+      : '';
     this.layerMap.root.hidden = noGain;
-    this.layerHelp.textContent = ctx.mode === 'gain'
-      ? `One cell per linear layer (columns) of each block (rows). The colour is how much TRIM improved the layer's output similarity to the dense model (${metricName}) over the uniform start at the same sparsity: after − before. Blue: better; white: no change; red: worse. The scale is symmetric around 0 and its ends are written in the legend.`
-      : ctx.relative
-        ? 'One cell per linear layer (columns) of each block (rows). The colour is the achieved sparsity minus the layer\'s target, in percentage points: white is on target, purple below (more weights kept), orange above (more removed). The scale is symmetric around 0; its ends are in the legend. Hover a cell for the numbers; click it to see its rows.'
-        : 'One cell per linear layer (columns) of each block (rows). The colour is the achieved sparsity (the fraction of the layer\'s weights that are zero) on the scale in the legend. Hover a cell for the numbers; click it to see its rows.';
+    this.layerHelp.textContent =
+      ctx.mode === 'gain'
+        ? `One cell per linear layer (columns) of each block (rows). The colour is how much TRIM improved the layer's output similarity to the dense model (${metricName}) over the uniform start at the same sparsity: after − before. Blue: better; white: no change; red: worse. The scale is symmetric around 0 and its ends are written in the legend.`
+        : ctx.relative
+          ? "One cell per linear layer (columns) of each block (rows). The colour is the achieved sparsity minus the layer's target, in percentage points: white is on target, purple below (more weights kept), orange above (more removed). The scale is symmetric around 0; its ends are in the legend. Hover a cell for the numbers; click it to see its rows."
+          : "One cell per linear layer (columns) of each block (rows). The colour is the achieved sparsity (the fraction of the layer's weights that are zero) on the scale in the legend. Hover a cell for the numbers; click it to see its rows.";
     if (noGain) return;
     this.layerMap.update({
       cols: g.cols,
@@ -314,7 +350,9 @@ export class RunView {
     const block = Math.min(ctx.block, Math.max(0, blocks - 1));
     const layer = ctx.layer ? layerAt(run, block, ctx.layer) : null;
     legend(this.rowLegend, ctx.rowScale);
-    const what = ctx.rowRelative ? 'row sparsity minus the layer\'s target (percentage points; white on target, purple below, orange above)' : 'row sparsity';
+    const what = ctx.rowRelative
+      ? "row sparsity minus the layer's target (percentage points; white on target, purple below, orange above)"
+      : 'row sparsity';
     if (layer) {
       this.blockRows?.destroy();
       this.blockRows = null;
@@ -323,9 +361,10 @@ export class RunView {
       if (!this.fullRows) this.fullRows = new Heatmap<FullCell>(this.rowHost, (c) => this.ctx?.onSelectRow(c.row));
       this.fullRows.canvas.classList.add('row-heatmap');
       const sel = ctx.row !== null && ctx.row < layer.rows ? ctx.row : null;
-      this.rowInfo.textContent = sel === null
-        ? 'Click a row (or Enter on it) to select it; "Whole block" returns to the overview.'
-        : `Selected: row ${sel}${partNote(run, layer.name, sel)} · sparsity ${fmt.pct(layer.rowSparsity[sel])} (${fmt.pp(layer.rowSparsity[sel] - layer.target)} from the layer's target ${fmt.pct(layer.target)})`;
+      this.rowInfo.textContent =
+        sel === null
+          ? 'Click a row (or Enter on it) to select it; "Whole block" returns to the overview.'
+          : `Selected: row ${sel}${partNote(run, layer.name, sel)} · sparsity ${fmt.pct(layer.rowSparsity[sel])} (${fmt.pp(layer.rowSparsity[sel] - layer.target)} from the layer's target ${fmt.pct(layer.target)})`;
       this.rowHelp.textContent = `Every output row of this linear, left to right and top to bottom (${g.cols} rows per line). The colour is the ${what}. TRIM gives each row its own sparsity; plain Wanda gives every row the layer's target. The scale is the same as the block's overview.`;
       this.fullRows.update({
         cols: g.cols,
@@ -336,7 +375,10 @@ export class RunView {
         xTitle: 'row offset',
         yTitle: 'first row',
         color: (v) => ctx.rowScale.color(v),
-        tooltip: (c) => [`block ${block} · ${layer.name} · row ${c.row}${partNote(run, layer.name, c.row)}`, `sparsity ${fmt.pct(c.sparsity)}`],
+        tooltip: (c) => [
+          `block ${block} · ${layer.name} · row ${c.row}${partNote(run, layer.name, c.row)}`,
+          `sparsity ${fmt.pct(c.sparsity)}`,
+        ],
         label: `Row sparsity of block ${block} ${layer.name}, ${layer.rows} rows. Enter selects a row.`,
         cellHeight: g.rows > 64 ? 4 : g.rows > 16 ? 8 : 16,
         gap: [0, 0],
@@ -379,8 +421,16 @@ export class RunView {
     const name = run.options?.layerMetric ?? 'metric';
     this.metricFrame.hidden = !show;
     this.metricNote.hidden = show;
-    this.metricNote.textContent = show ? '' : 'This run was pruned without TRIM (plain score at each layer\'s target), so there is no layer metric and no gain to show.';
-    const lrs = [...new Set(allLayers(run).map((x) => x.layer.lr).filter((x): x is number => x !== null))].sort((a, b) => a - b);
+    this.metricNote.textContent = show
+      ? ''
+      : "This run was pruned without TRIM (plain score at each layer's target), so there is no layer metric and no gain to show.";
+    const lrs = [
+      ...new Set(
+        allLayers(run)
+          .map((x) => x.layer.lr)
+          .filter((x): x is number => x !== null),
+      ),
+    ].sort((a, b) => a - b);
     this.metricHelp.textContent = `TRIM starts each layer from the uniform sparsity plain Wanda uses and moves sparsity between its rows to keep the layer's output close to the dense one, measured by ${name} (higher is better). Each bar is the gain after − before of one layer (block.linear). TRIM runs ${run.options?.iterations ?? 'N'} steps for each learning rate of a sweep and keeps the best; the learning rate (lr) is the step size — a step moves up to 2 × lr of sparsity (lr 0.01 = 2 percentage points) towards the rows whose output suffers least, a negative lr the other way — and "best at iteration k" is the step that gave the best metric (0: the uniform start was kept).${lrs.length ? ` Learning rates chosen in this run: ${lrs.join(', ')}.` : ''}`;
     if (!show) return;
     const all = allLayers(run);
@@ -392,7 +442,8 @@ export class RunView {
         type: 'bar',
         data: { labels, datasets: [{ label: 'gain', data: gains }] },
         options: {
-          responsive: true, maintainAspectRatio: false,
+          responsive: true,
+          maintainAspectRatio: false,
           plugins: {
             legend: { display: false },
             tooltip: {
@@ -400,7 +451,11 @@ export class RunView {
                 label: (c) => {
                   const l = all[c.dataIndex]?.layer;
                   if (!l) return '';
-                  return [`gain ${fmt.gain(c.parsed.y)}`, `${name} ${fmt.metric(l.metricBefore)} → ${fmt.metric(l.metricAfter)}`, l.lr !== null ? `lr ${l.lr}, best at step ${l.iteration ?? '—'}` : ''].filter(Boolean);
+                  return [
+                    `gain ${fmt.gain(c.parsed.y)}`,
+                    `${name} ${fmt.metric(l.metricBefore)} → ${fmt.metric(l.metricAfter)}`,
+                    l.lr !== null ? `lr ${l.lr}, best at step ${l.iteration ?? '—'}` : '',
+                  ].filter(Boolean);
                 },
               },
             },
@@ -418,7 +473,12 @@ export class RunView {
     Object.assign(ds, { backgroundColor: () => this.barColor, borderColor: () => this.barColor });
     ch.options.scales = {
       x: { ticks: { color: t.foreground, autoSkip: true, maxRotation: 0 }, grid: { display: false } },
-      y: { beginAtZero: true, ticks: { color: t.foreground }, grid: { color: t.grid }, title: { display: true, text: `after − before (${name})`, color: t.muted } },
+      y: {
+        beginAtZero: true,
+        ticks: { color: t.foreground },
+        grid: { color: t.grid },
+        title: { display: true, text: `after − before (${name})`, color: t.muted },
+      },
     };
     ch.update('none');
   }
@@ -428,10 +488,7 @@ function layerTooltip(c: LayerCell, metricName: string, run: RunSnapshot): strin
   const l: LayerReport | null = c.layer;
   const title = `block ${c.block} · ${c.name}`;
   if (!l) return [title, 'not pruned yet'];
-  const lines = [
-    title,
-    `achieved ${fmt.pct(l.achieved)} (target ${fmt.pct(l.target)})`,
-  ];
+  const lines = [title, `achieved ${fmt.pct(l.achieved)} (target ${fmt.pct(l.target)})`];
   if (l.metricBefore !== null && l.metricAfter !== null) {
     lines.push(`${metricName} ${fmt.metric(l.metricBefore)} → ${fmt.metric(l.metricAfter)} (${fmt.gain(layerGain(l))})`);
   }
@@ -439,7 +496,8 @@ function layerTooltip(c: LayerCell, metricName: string, run: RunSnapshot): strin
   for (const p of partSparsity(run, l)) lines.push(`${p.name} (rows ${p.start}–${p.end - 1}): ${fmt.pct(p.mean)}`);
   const bl = run.report?.baseline?.blocks.find((b) => b.index === c.block)?.layers.find((x) => x.name === c.name);
   if (bl) lines.push(`baseline (TRIM off) ${fmt.pct(bl.achieved)} (${fmt.pp(l.achieved - bl.achieved)} with TRIM)`);
-  if (l.lr !== null) lines.push(l.lr === 0 ? 'TRIM kept the uniform start' : `TRIM step size (lr) ${l.lr}, best after ${l.iteration ?? '—'} step(s)`);
+  if (l.lr !== null)
+    lines.push(l.lr === 0 ? 'TRIM kept the uniform start' : `TRIM step size (lr) ${l.lr}, best after ${l.iteration ?? '—'} step(s)`);
   lines.push(`${l.rows} × ${l.cols} · ${fmt.seconds(l.seconds)}`);
   return lines;
 }

@@ -7,7 +7,12 @@ export function coalesced(fn: () => void): () => void {
   return () => {
     if (pending) return;
     pending = true;
-    const go = (): void => { if (pending) { pending = false; fn(); } };
+    const go = (): void => {
+      if (pending) {
+        pending = false;
+        fn();
+      }
+    };
     requestAnimationFrame(go);
     setTimeout(go, 100);
   };

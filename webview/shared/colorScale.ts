@@ -99,11 +99,16 @@ export function makeScale(kind: ScaleKind, values: Iterable<number>, o: ScaleOpt
   const diverging = kind !== 'absolute' && kind !== 'range';
   let min: number;
   let max: number;
-  if (kind === 'absolute') { min = 0; max = 1; } else if (kind === 'range') {
-    min = lo; max = hi;
+  if (kind === 'absolute') {
+    min = 0;
+    max = 1;
+  } else if (kind === 'range') {
+    min = lo;
+    max = hi;
   } else {
     const m = Math.max(Math.abs(lo), Math.abs(hi));
-    min = -m; max = m;
+    min = -m;
+    max = m;
   }
   const stops = kind === 'gain' || kind === 'diff-gain' ? RDBU : diverging ? PUOR : VIRIDIS;
   const span = max - min;
@@ -134,8 +139,20 @@ export function makeScale(kind: ScaleKind, values: Iterable<number>, o: ScaleOpt
     else flatText = Math.abs(v) <= EQUAL ? 'no difference: all equal' : `all ${f(v)}`;
   }
   return {
-    kind, min, max, stops, flat: flat || n === 0, title, lo: f(min), hi: f(max), flatText, rgb,
-    color: (v: number) => { const [r, g, b] = rgb(v); return `rgb(${r}, ${g}, ${b})`; },
+    kind,
+    min,
+    max,
+    stops,
+    flat: flat || n === 0,
+    title,
+    lo: f(min),
+    hi: f(max),
+    flatText,
+    rgb,
+    color: (v: number) => {
+      const [r, g, b] = rgb(v);
+      return `rgb(${r}, ${g}, ${b})`;
+    },
   };
 }
 

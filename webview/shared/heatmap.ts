@@ -9,7 +9,11 @@ import type { Chart as ChartT, ChartConfiguration, Plugin, ScriptableContext, To
 import { Chart } from './charts';
 import type { Theme } from './theme';
 
-export interface HeatCell { x: number; y: number; value: number | null }
+export interface HeatCell {
+  x: number;
+  y: number;
+  value: number | null;
+}
 
 export interface HeatmapSpec<C extends HeatCell> {
   cols: number;
@@ -48,7 +52,10 @@ export class Heatmap<C extends HeatCell> {
   private index = new Map<string, number>();
   private active: number | null = null;
 
-  constructor(parent: HTMLElement, private readonly onSelect?: (c: C) => void) {
+  constructor(
+    parent: HTMLElement,
+    private readonly onSelect?: (c: C) => void,
+  ) {
     const id = `heatmap-${++counter}`;
     this.root = document.createElement('div');
     this.root.className = 'heatmap';
@@ -69,8 +76,13 @@ export class Heatmap<C extends HeatCell> {
     this.root.append(this.frame);
     parent.append(this.root);
     this.canvas.addEventListener('keydown', (e) => this.onKey(e));
-    this.canvas.addEventListener('focus', () => { if (this.active === null && this.spec?.cells.length) this.activate(this.firstFilled()); else if (this.active !== null) this.activate(this.active); });
-    this.canvas.addEventListener('blur', () => { this.hideTip(); });
+    this.canvas.addEventListener('focus', () => {
+      if (this.active === null && this.spec?.cells.length) this.activate(this.firstFilled());
+      else if (this.active !== null) this.activate(this.active);
+    });
+    this.canvas.addEventListener('blur', () => {
+      this.hideTip();
+    });
     this.canvas.addEventListener('mouseleave', () => this.hideTip());
   }
 
@@ -135,7 +147,10 @@ export class Heatmap<C extends HeatCell> {
           },
           onClick: (_e, els) => {
             const el = els[0];
-            if (el && this.spec) { this.active = el.index; this.select(el.index); }
+            if (el && this.spec) {
+              this.active = el.index;
+              this.select(el.index);
+            }
           },
         },
         plugins: [area],
@@ -160,14 +175,28 @@ export class Heatmap<C extends HeatCell> {
     const font = { family: t.font, size: 11 };
     ch.options.scales = {
       x: {
-        ...scaleCommon, type: 'linear', position: 'top', min: -0.5, max: cols - 0.5, offset: false,
-        afterBuildTicks: (axis) => { axis.ticks = integerTicks(cols); },
+        ...scaleCommon,
+        type: 'linear',
+        position: 'top',
+        min: -0.5,
+        max: cols - 0.5,
+        offset: false,
+        afterBuildTicks: (axis) => {
+          axis.ticks = integerTicks(cols);
+        },
         ticks: { color: t.foreground, font, autoSkip: true, maxRotation: 0, callback: (v) => spec.xLabel(Number(v)) },
         title: { display: !!spec.xTitle, text: spec.xTitle ?? '', color: t.muted, font },
       },
       y: {
-        ...scaleCommon, type: 'linear', reverse: true, min: -0.5, max: rows - 0.5, offset: false,
-        afterBuildTicks: (axis) => { axis.ticks = integerTicks(rows); },
+        ...scaleCommon,
+        type: 'linear',
+        reverse: true,
+        min: -0.5,
+        max: rows - 0.5,
+        offset: false,
+        afterBuildTicks: (axis) => {
+          axis.ticks = integerTicks(rows);
+        },
         ticks: { color: t.foreground, font, autoSkip: true, callback: (v) => spec.yLabel(Number(v)) },
         title: { display: !!spec.yTitle, text: spec.yTitle ?? '', color: t.muted, font },
       },
@@ -179,7 +208,10 @@ export class Heatmap<C extends HeatCell> {
   /** Moves the keyboard cursor to the cell at (x, y) if it exists. */
   focusCell(x: number, y: number): void {
     const i = this.index.get(`${x},${y}`);
-    if (i !== undefined) { this.canvas.focus(); this.activate(i); }
+    if (i !== undefined) {
+      this.canvas.focus();
+      this.activate(i);
+    }
   }
 
   /** The heatmap as a PNG data URL (chart.js' toBase64Image), or null before the first render. */
@@ -217,20 +249,40 @@ export class Heatmap<C extends HeatCell> {
     let x = cur.x;
     let y = cur.y;
     switch (e.key) {
-      case 'ArrowLeft': x--; break;
-      case 'ArrowRight': x++; break;
-      case 'ArrowUp': y--; break;
-      case 'ArrowDown': y++; break;
-      case 'Home': x = 0; break;
-      case 'End': x = s.cols - 1; break;
-      case 'PageUp': y = Math.max(0, y - 8); break;
-      case 'PageDown': y = Math.min(s.rows - 1, y + 8); break;
-      case 'Enter': case ' ':
+      case 'ArrowLeft':
+        x--;
+        break;
+      case 'ArrowRight':
+        x++;
+        break;
+      case 'ArrowUp':
+        y--;
+        break;
+      case 'ArrowDown':
+        y++;
+        break;
+      case 'Home':
+        x = 0;
+        break;
+      case 'End':
+        x = s.cols - 1;
+        break;
+      case 'PageUp':
+        y = Math.max(0, y - 8);
+        break;
+      case 'PageDown':
+        y = Math.min(s.rows - 1, y + 8);
+        break;
+      case 'Enter':
+      case ' ':
         e.preventDefault();
         if (this.active !== null) this.select(this.active);
         return;
-      case 'Escape': this.hideTip(); return;
-      default: return;
+      case 'Escape':
+        this.hideTip();
+        return;
+      default:
+        return;
     }
     e.preventDefault();
     const i = this.index.get(`${x},${y}`);
@@ -251,12 +303,14 @@ export class Heatmap<C extends HeatCell> {
     const el = this.chart?.getDatasetMeta(0).data[i] as unknown as { x: number; y: number; width: number; height: number } | undefined;
     if (!s || !c || !el) return;
     const lines = s.tooltip(c);
-    this.tip.replaceChildren(...lines.map((line, k) => {
-      const d = document.createElement('div');
-      if (k === 0) d.className = 'tip-title';
-      d.textContent = line;
-      return d;
-    }));
+    this.tip.replaceChildren(
+      ...lines.map((line, k) => {
+        const d = document.createElement('div');
+        if (k === 0) d.className = 'tip-title';
+        d.textContent = line;
+        return d;
+      }),
+    );
     this.tip.hidden = false;
     const fw = this.frame.clientWidth;
     const tw = this.tip.offsetWidth;

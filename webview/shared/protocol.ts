@@ -12,7 +12,13 @@ export interface ProtocolItem {
   value: string;
 }
 
-const base = (p: string | null | undefined): string => (p ? p.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? p : '—');
+const base = (p: string | null | undefined): string =>
+  p
+    ? (p
+        .replace(/[\\/]+$/, '')
+        .split(/[\\/]/)
+        .pop() ?? p)
+    : '—';
 
 /** The windows the perplexity was measured on (from the report), or what was asked for. */
 function evalWindows(run: RunSnapshot): string {
@@ -34,7 +40,7 @@ export function runProtocol(run: RunSnapshot): ProtocolItem[] {
     { key: 'calibWindows', label: 'calibration windows', value: o ? `${o.nsamples} × ${seqlen ?? 'auto'} tokens` : '—' },
     { key: 'eval', label: 'evaluation text', value: o ? (o.eval === null ? 'not evaluated' : base(o.eval)) : '—' },
     { key: 'evalWindows', label: 'evaluation windows', value: evalWindows(run) },
-    { key: 'precision', label: 'precision', value: o ? o.precision ?? 'float32' : '—' },
+    { key: 'precision', label: 'precision', value: o ? (o.precision ?? 'float32') : '—' },
     { key: 'device', label: 'device', value: r ? r.ep.toUpperCase() : o ? `${o.ep} (not started)` : '—' },
     { key: 'versions', label: 'versions', value: r ? `trim ${r.versions.trim} · onnxruntime ${r.versions.onnxruntime}` : '—' },
   ];
@@ -63,9 +69,18 @@ export function protocolWarning(a: RunSnapshot, b: RunSnapshot): string | null {
 
 /** Options shown in the picker when they differ between runs (the run label already names target, allocation and method). */
 const PICKER_KEYS: [keyof PruneOptions, string][] = [
-  ['nsamples', 'calib'], ['seqlen', 'seqlen'], ['maxEvalWindows', 'eval windows'], ['precision', 'precision'],
-  ['owlLambda', 'λ'], ['owlM', 'M'], ['alphaEpsilon', 'ε'], ['layerMetric', 'metric'], ['ep', 'ep'],
-  ['calib', 'calib text'], ['eval', 'eval text'], ['model', 'model'],
+  ['nsamples', 'calib'],
+  ['seqlen', 'seqlen'],
+  ['maxEvalWindows', 'eval windows'],
+  ['precision', 'precision'],
+  ['owlLambda', 'λ'],
+  ['owlM', 'M'],
+  ['alphaEpsilon', 'ε'],
+  ['layerMetric', 'metric'],
+  ['ep', 'ep'],
+  ['calib', 'calib text'],
+  ['eval', 'eval text'],
+  ['model', 'model'],
 ];
 
 function optionText(o: PruneOptions, k: keyof PruneOptions): string {

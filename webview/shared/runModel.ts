@@ -140,7 +140,12 @@ export interface RowCell {
  * Overview of a block: one column per linear, OVERVIEW_BINS bins of rows each (top = row 0).
  * `relative`: values are row sparsity − the layer's target.
  */
-export function blockRowGrid(run: RunSnapshot, block: number, bins = OVERVIEW_BINS, relative = false): { cols: number; rows: number; names: string[]; cells: RowCell[] } {
+export function blockRowGrid(
+  run: RunSnapshot,
+  block: number,
+  bins = OVERVIEW_BINS,
+  relative = false,
+): { cols: number; rows: number; names: string[]; cells: RowCell[] } {
   const names = linearNames(run);
   const layers = names.map((n) => layerAt(run, block, n));
   const minRows = Math.min(...layers.map((l) => (l ? l.rowSparsity.length : Infinity)));
@@ -148,7 +153,9 @@ export function blockRowGrid(run: RunSnapshot, block: number, bins = OVERVIEW_BI
   const cells: RowCell[] = [];
   layers.forEach((l, x) => {
     if (!l) return;
-    binRows(l.rowSparsity, k).forEach((bin, y) => cells.push({ x, y, name: l.name, bin, target: l.target, value: relative ? bin.mean - l.target : bin.mean }));
+    binRows(l.rowSparsity, k).forEach((bin, y) =>
+      cells.push({ x, y, name: l.name, bin, target: l.target, value: relative ? bin.mean - l.target : bin.mean }),
+    );
   });
   return { cols: names.length, rows: k, names, cells };
 }
@@ -160,12 +167,16 @@ export function fullWidth(rows: number): number {
 }
 
 /** Full resolution of one linear: row r sits at (r mod W, ⌊r / W⌋). */
-export function fullRowGrid(layer: LayerReport, relative = false): { cols: number; rows: number; cells: { x: number; y: number; row: number; sparsity: number; value: number }[] } {
+export function fullRowGrid(
+  layer: LayerReport,
+  relative = false,
+): { cols: number; rows: number; cells: { x: number; y: number; row: number; sparsity: number; value: number }[] } {
   const n = layer.rowSparsity.length;
   const w = fullWidth(n);
   const cells = new Array(n);
   const off = relative ? layer.target : 0;
-  for (let r = 0; r < n; r++) cells[r] = { x: r % w, y: Math.floor(r / w), row: r, sparsity: layer.rowSparsity[r], value: layer.rowSparsity[r] - off };
+  for (let r = 0; r < n; r++)
+    cells[r] = { x: r % w, y: Math.floor(r / w), row: r, sparsity: layer.rowSparsity[r], value: layer.rowSparsity[r] - off };
   return { cols: w, rows: Math.ceil(n / w), cells };
 }
 
@@ -192,7 +203,10 @@ export function blockRowValues(run: RunSnapshot, block: number, relative: boolea
     const l = layerAt(run, block, n);
     if (!l) continue;
     const off = relative ? l.target : 0;
-    for (const v of l.rowSparsity) { out.values.push(v - off); out.achieved.push(v); }
+    for (const v of l.rowSparsity) {
+      out.values.push(v - off);
+      out.achieved.push(v);
+    }
   }
 }
 
@@ -205,7 +219,11 @@ export interface DiffCell extends LayerCell {
  * B − A per layer cell (same blocks × linears grid), of achieved sparsity or of TRIM's gain;
  * null where either side has no value. Null when the two runs do not have the same grid.
  */
-export function diffGrid(a: RunSnapshot, b: RunSnapshot, mode: 'sparsity' | 'gain'): { cols: number; rows: number; names: string[]; cells: DiffCell[] } | null {
+export function diffGrid(
+  a: RunSnapshot,
+  b: RunSnapshot,
+  mode: 'sparsity' | 'gain',
+): { cols: number; rows: number; names: string[]; cells: DiffCell[] } | null {
   const names = linearNames(a);
   const nb = linearNames(b);
   const rows = blockCount(a);

@@ -17,16 +17,21 @@ export interface Theme {
 }
 
 function css(name: string, fallback: string): string {
-  const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim()
-    || getComputedStyle(document.body).getPropertyValue(name).trim();
+  const v =
+    getComputedStyle(document.documentElement).getPropertyValue(name).trim() ||
+    getComputedStyle(document.body).getPropertyValue(name).trim();
   return v || fallback;
 }
 
 export function readTheme(): Theme {
   const cl = document.body.classList;
-  const kind = cl.contains('vscode-high-contrast-light') ? 'high-contrast-light'
-    : cl.contains('vscode-high-contrast') ? 'high-contrast'
-      : cl.contains('vscode-light') ? 'light' : 'dark';
+  const kind = cl.contains('vscode-high-contrast-light')
+    ? 'high-contrast-light'
+    : cl.contains('vscode-high-contrast')
+      ? 'high-contrast'
+      : cl.contains('vscode-light')
+        ? 'light'
+        : 'dark';
   const hc = kind.startsWith('high-contrast');
   return {
     kind,
@@ -46,6 +51,9 @@ export function readTheme(): Theme {
 export function onThemeChange(fn: () => void): void {
   let last = document.body.className;
   new MutationObserver(() => {
-    if (document.body.className !== last) { last = document.body.className; fn(); }
+    if (document.body.className !== last) {
+      last = document.body.className;
+      fn();
+    }
   }).observe(document.body, { attributes: true, attributeFilter: ['class'] });
 }

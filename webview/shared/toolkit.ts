@@ -5,7 +5,11 @@
  * alone.
  */
 import {
-  provideVSCodeDesignSystem, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodeTextField,
+  provideVSCodeDesignSystem,
+  vsCodeButton,
+  vsCodeDropdown,
+  vsCodeOption,
+  vsCodeTextField,
   vsCodeProgressRing,
 } from '@vscode/webview-ui-toolkit';
 
@@ -14,9 +18,7 @@ let registered = false;
 export function registerControls(): void {
   if (registered) return;
   registered = true;
-  provideVSCodeDesignSystem().register(
-    vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeTextField(), vsCodeProgressRing(),
-  );
+  provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeTextField(), vsCodeProgressRing());
 }
 
 /** A control whose value is read and written as a string. */
@@ -29,14 +31,23 @@ export interface Field {
   onInput(fn: (value: string) => void): void;
 }
 
-interface ValueElement extends HTMLElement { value: string; disabled: boolean }
+interface ValueElement extends HTMLElement {
+  value: string;
+  disabled: boolean;
+}
 
 function field(el: ValueElement): Field {
   return {
     element: el,
-    get value() { return el.value; },
-    set value(v: string) { el.value = v; },
-    set disabled(d: boolean) { el.disabled = d; },
+    get value() {
+      return el.value;
+    },
+    set value(v: string) {
+      el.value = v;
+    },
+    set disabled(d: boolean) {
+      el.disabled = d;
+    },
     onInput(fn) {
       el.addEventListener('input', () => fn(el.value));
       el.addEventListener('change', () => fn(el.value));
@@ -54,7 +65,11 @@ export function textField(id: string, label: string, opts: { placeholder?: strin
   return field(el);
 }
 
-export function dropdown(id: string, label: string, options: { value: string; label: string }[]): Field & { setOptions(o: { value: string; label: string }[]): void } {
+export function dropdown(
+  id: string,
+  label: string,
+  options: { value: string; label: string }[],
+): Field & { setOptions(o: { value: string; label: string }[]): void } {
   const wrap = document.createElement('div');
   wrap.className = 'dropdown-container';
   const lab = document.createElement('label');
@@ -65,12 +80,14 @@ export function dropdown(id: string, label: string, options: { value: string; la
   el.setAttribute('aria-label', label);
   const setOptions = (o: { value: string; label: string }[]) => {
     const keep = el.value;
-    el.replaceChildren(...o.map((x) => {
-      const opt = document.createElement('vscode-option') as ValueElement;
-      opt.setAttribute('value', x.value);
-      opt.textContent = x.label;
-      return opt;
-    }));
+    el.replaceChildren(
+      ...o.map((x) => {
+        const opt = document.createElement('vscode-option') as ValueElement;
+        opt.setAttribute('value', x.value);
+        opt.textContent = x.label;
+        return opt;
+      }),
+    );
     if (o.some((x) => x.value === keep)) el.value = keep;
   };
   setOptions(options);
@@ -78,21 +95,39 @@ export function dropdown(id: string, label: string, options: { value: string; la
   const f = field(el);
   return {
     element: wrap,
-    get value() { return el.value; },
-    set value(v: string) { el.value = v; },
-    set disabled(d: boolean) { el.disabled = d; },
+    get value() {
+      return el.value;
+    },
+    set value(v: string) {
+      el.value = v;
+    },
+    set disabled(d: boolean) {
+      el.disabled = d;
+    },
     onInput: f.onInput,
     setOptions,
   };
 }
 
-export function button(id: string, label: string, onClick: () => void, appearance: 'primary' | 'secondary' = 'primary'): { element: HTMLElement; set disabled(d: boolean) } {
+export function button(
+  id: string,
+  label: string,
+  onClick: () => void,
+  appearance: 'primary' | 'secondary' = 'primary',
+): { element: HTMLElement; set disabled(d: boolean) } {
   const el = document.createElement('vscode-button') as ValueElement;
   el.id = id;
   el.textContent = label;
   el.setAttribute('appearance', appearance);
-  el.addEventListener('click', () => { if (!el.disabled) onClick(); });
-  return { element: el, set disabled(d: boolean) { el.disabled = d; } };
+  el.addEventListener('click', () => {
+    if (!el.disabled) onClick();
+  });
+  return {
+    element: el,
+    set disabled(d: boolean) {
+      el.disabled = d;
+    },
+  };
 }
 
 export function progressRing(): HTMLElement {

@@ -27,7 +27,9 @@ head.className = 'sidebar-head';
 head.id = 'status';
 head.setAttribute('role', 'status');
 const leg = document.createElement('div');
-const map = new Heatmap<LayerCell>(app, (c) => { if (run) host.post({ type: 'reveal', runId: run.id, block: c.block, layer: c.name }); });
+const map = new Heatmap<LayerCell>(app, (c) => {
+  if (run) host.post({ type: 'reveal', runId: run.id, block: c.block, layer: c.name });
+});
 map.canvas.classList.add('layer-heatmap');
 app.prepend(head, leg);
 
@@ -51,7 +53,10 @@ function render(): void {
   const theme = readTheme();
   map.root.hidden = !run;
   leg.hidden = !run;
-  if (!run) { head.textContent = 'No run selected. Prune a model or pick a run in Runs.'; return; }
+  if (!run) {
+    head.textContent = 'No run selected. Prune a model or pick a run in Runs.';
+    return;
+  }
   const r = run;
   const p = progress(r);
   const ppl = r.perplexity.pruned ? ` · ppl ${fmt.ppl(r.perplexity.dense?.perplexity)} → ${fmt.ppl(r.perplexity.pruned.perplexity)}` : '';
@@ -68,7 +73,11 @@ function render(): void {
   }
   // The same default scale as the panel: achieved − target, diverging around 0 (pp).
   const g = layerGrid(r, 'vsTarget');
-  const scale = makeScale('target', g.cells.flatMap((c) => (c.value === null ? [] : [c.value])), { achieved: g.cells.flatMap((c) => (c.layer ? [c.layer.achieved] : [])) });
+  const scale = makeScale(
+    'target',
+    g.cells.flatMap((c) => (c.value === null ? [] : [c.value])),
+    { achieved: g.cells.flatMap((c) => (c.layer ? [c.layer.achieved] : [])) },
+  );
   legend(leg, scale, 'sparsity − target');
   map.update({
     cols: g.cols,
@@ -77,9 +86,14 @@ function render(): void {
     xLabel: (i) => abbreviate(g.names[i] ?? ''),
     yLabel: (i) => (blockCount(r) > 16 && i % 4 !== 0 ? '' : String(i)),
     color: (v) => scale.color(v),
-    tooltip: (c) => c.layer
-      ? [`block ${c.block} · ${c.name}`, `achieved ${fmt.pct(c.layer.achieved)} (target ${fmt.pct(c.layer.target)})`, `${fmt.pp(c.layer.achieved - c.layer.target)} from target`]
-      : [`block ${c.block} · ${c.name}`, 'not pruned yet'],
+    tooltip: (c) =>
+      c.layer
+        ? [
+            `block ${c.block} · ${c.name}`,
+            `achieved ${fmt.pct(c.layer.achieved)} (target ${fmt.pct(c.layer.target)})`,
+            `${fmt.pp(c.layer.achieved - c.layer.target)} from target`,
+          ]
+        : [`block ${c.block} · ${c.name}`, 'not pruned yet'],
     label: `Per-layer sparsity of ${r.label}: ${g.rows} blocks × ${g.cols} linear layers. Arrow keys move, Enter opens the panel there.`,
     cellHeight: g.rows > 16 ? 10 : 14,
     theme,

@@ -93,7 +93,12 @@ function dirs(list: string | undefined): string[] {
 
 function globDirs(parent: string, re: RegExp): string[] {
   try {
-    return fs.readdirSync(parent).filter((n) => re.test(n)).sort().reverse().map((n) => path.join(parent, n));
+    return fs
+      .readdirSync(parent)
+      .filter((n) => re.test(n))
+      .sort()
+      .reverse()
+      .map((n) => path.join(parent, n));
   } catch {
     return [];
   }
@@ -124,8 +129,14 @@ function sitePackageDirs(env: NodeJS.ProcessEnv): string[] {
     }
   }
   const home = env.HOME ?? os.homedir();
-  const prefixes = [env.VIRTUAL_ENV, env.CONDA_PREFIX, path.join(home, '.local'), path.join(home, '.venv'), path.join(process.cwd(), '.venv'), path.join(process.cwd(), 'venv')]
-    .filter((p): p is string => !!p);
+  const prefixes = [
+    env.VIRTUAL_ENV,
+    env.CONDA_PREFIX,
+    path.join(home, '.local'),
+    path.join(home, '.venv'),
+    path.join(process.cwd(), '.venv'),
+    path.join(process.cwd(), 'venv'),
+  ].filter((p): p is string => !!p);
   for (const c of ['miniconda3', 'anaconda3', 'miniforge3', 'mambaforge']) {
     prefixes.push(path.join(home, c), ...globDirs(path.join(home, c, 'envs'), /./));
   }
@@ -142,7 +153,12 @@ export function defaultRoots(env: NodeJS.ProcessEnv = process.env): SearchRoots 
     ldconfig: ldconfigOutput(),
     cudaHomes: [...new Set(cudaHomes)],
     sitePackages: sitePackageDirs(env),
-    systemDirs: ['/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib/wsl/lib', ...(env.CONDA_PREFIX ? [path.join(env.CONDA_PREFIX, 'lib')] : [])],
+    systemDirs: [
+      '/usr/lib/x86_64-linux-gnu',
+      '/usr/lib64',
+      '/usr/lib/wsl/lib',
+      ...(env.CONDA_PREFIX ? [path.join(env.CONDA_PREFIX, 'lib')] : []),
+    ],
   };
 }
 
@@ -158,10 +174,12 @@ export function findLibrary(name: string, roots: SearchRoots): Found | null {
     }
   }
   for (const h of roots.cudaHomes) {
-    for (const sub of ['targets/x86_64-linux/lib', 'lib64', 'lib']) if (has(path.join(h, sub))) return { dir: path.join(h, sub), via: 'cuda' };
+    for (const sub of ['targets/x86_64-linux/lib', 'lib64', 'lib'])
+      if (has(path.join(h, sub))) return { dir: path.join(h, sub), via: 'cuda' };
   }
   for (const sp of roots.sitePackages) {
-    for (const pkg of globDirs(path.join(sp, 'nvidia'), /./)) if (has(path.join(pkg, 'lib'))) return { dir: path.join(pkg, 'lib'), via: 'python' };
+    for (const pkg of globDirs(path.join(sp, 'nvidia'), /./))
+      if (has(path.join(pkg, 'lib'))) return { dir: path.join(pkg, 'lib'), via: 'python' };
   }
   for (const d of roots.systemDirs) if (has(d)) return { dir: d, via: 'system' };
   return null;
@@ -174,12 +192,19 @@ export function queryGpus(): GpuInfo[] | null {
 }
 
 export function parseNvidiaSmi(out: string): GpuInfo[] {
-  return out.split('\n').map((l) => l.split(',').map((s) => s.trim())).filter((f) => f.length >= 4 && Number.isFinite(Number(f[1])))
+  return out
+    .split('\n')
+    .map((l) => l.split(',').map((s) => s.trim()))
+    .filter((f) => f.length >= 4 && Number.isFinite(Number(f[1])))
     .map(([name, free, total, driver]) => ({ name, freeMiB: Number(free), totalMiB: Number(total), driver }));
 }
 
 const VIA: Record<Via, string> = {
-  LD_LIBRARY_PATH: '$LD_LIBRARY_PATH', ldconfig: 'ldconfig', cuda: 'CUDA install', python: 'Python nvidia wheels', system: 'system folder',
+  LD_LIBRARY_PATH: '$LD_LIBRARY_PATH',
+  ldconfig: 'ldconfig',
+  cuda: 'CUDA install',
+  python: 'Python nvidia wheels',
+  system: 'system folder',
 };
 
 export function describeFound(f: Found | null): string {
@@ -202,7 +227,8 @@ export interface DiagnoseOptions {
   gpus?: GpuInfo[] | null;
 }
 
-const CUDA_FIX = 'install CUDA 13 (NVIDIA\'s CUDA Toolkit 13.x, or the cuda-libraries-13-0 package) or a PyTorch built for CUDA 13 (its nvidia-* wheels are found), or put the folder that holds it on LD_LIBRARY_PATH';
+const CUDA_FIX =
+  "install CUDA 13 (NVIDIA's CUDA Toolkit 13.x, or the cuda-libraries-13-0 package) or a PyTorch built for CUDA 13 (its nvidia-* wheels are found), or put the folder that holds it on LD_LIBRARY_PATH";
 
 export function diagnose(o: DiagnoseOptions): Diagnosis {
   const roots = o.roots ?? defaultRoots();
@@ -212,10 +238,20 @@ export function diagnose(o: DiagnoseOptions): Diagnosis {
   const present = PROVIDER_FILES.every((f) => fs.existsSync(path.join(o.providerBin, f)));
   const libs = CUDA_LIBS.map((l) => ({ ...l, found: findLibrary(l.name, roots) }));
   const known = new Set(roots.ldLibraryPath);
-  const libraryPath = [...new Set(libs.map((l) => l.found).filter((f): f is Found => f !== null && f.via !== 'LD_LIBRARY_PATH' && f.via !== 'ldconfig').map((f) => f.dir))]
-    .filter((d) => !known.has(d));
+  const libraryPath = [
+    ...new Set(
+      libs
+        .map((l) => l.found)
+        .filter((f): f is Found => f !== null && f.via !== 'LD_LIBRARY_PATH' && f.via !== 'ldconfig')
+        .map((f) => f.dir),
+    ),
+  ].filter((d) => !known.has(d));
   const missing: Diagnosis['missing'] = [];
-  if (!libcuda) missing.push({ piece: `the NVIDIA driver (${DRIVER_LIB})`, fix: 'install the NVIDIA driver for the card (a CUDA 13 build needs driver 580 or newer); without it TRIM runs on the CPU' });
+  if (!libcuda)
+    missing.push({
+      piece: `the NVIDIA driver (${DRIVER_LIB})`,
+      fix: 'install the NVIDIA driver for the card (a CUDA 13 build needs driver 580 or newer); without it TRIM runs on the CPU',
+    });
   if (!present) missing.push({ piece: `ONNX Runtime ${ORT_PINNED}'s CUDA provider`, fix: `run ${setup}` });
   for (const l of libs) {
     if (!l.found && l.required) missing.push({ piece: `${l.name} (${l.what})`, fix: CUDA_FIX });
@@ -256,11 +292,13 @@ export function doctorLines(d: Diagnosis): string[] {
   if (!d.driver.libcuda && !d.provider.present) return lines;
   const g = d.driver.gpus;
   lines.push(`  NVIDIA driver   ${DRIVER_LIB}: ${describeFound(d.driver.libcuda)}`);
-  if (g && g.length) for (const c of g) lines.push(`  card            ${c.name}: ${gib(c.freeMiB)} of ${gib(c.totalMiB)} GiB free (driver ${c.driver})`);
+  if (g && g.length)
+    for (const c of g) lines.push(`  card            ${c.name}: ${gib(c.freeMiB)} of ${gib(c.totalMiB)} GiB free (driver ${c.driver})`);
   else lines.push('  card            nvidia-smi not found or failed: the card and its memory are unknown');
   lines.push(`  CUDA provider   ${d.provider.present ? `ONNX Runtime ${ORT_PINNED}, ${d.provider.binDir}` : 'not installed'}`);
   const w = Math.max(...d.libs.map((l) => l.name.length));
-  for (const l of d.libs) lines.push(`  ${l.name.padEnd(w)}  ${l.what.padEnd(34)} ${describeFound(l.found)}${!l.found && !l.required ? ' (optional)' : ''}`);
+  for (const l of d.libs)
+    lines.push(`  ${l.name.padEnd(w)}  ${l.what.padEnd(34)} ${describeFound(l.found)}${!l.found && !l.required ? ' (optional)' : ''}`);
   if (d.libraryPath.length) lines.push(`  jobs run with LD_LIBRARY_PATH += ${d.libraryPath.join(':')}`);
   for (const m of d.missing) lines.push(`  missing: ${m.piece}: ${m.fix}.`);
   return lines;

@@ -22,8 +22,16 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { TrimError } from '../errors';
 import {
-  binDir, installDir, MANIFEST, npmOrtPackage, ORT_PINNED, PROVIDER_FILES, PROVIDER_PACKAGE,
-  providerVersions, readInstall, type Manifest,
+  binDir,
+  installDir,
+  MANIFEST,
+  npmOrtPackage,
+  ORT_PINNED,
+  PROVIDER_FILES,
+  PROVIDER_PACKAGE,
+  providerVersions,
+  readInstall,
+  type Manifest,
 } from './paths';
 import { pidAlive } from '../processes';
 
@@ -97,15 +105,19 @@ export function configuredRegistry(env: NodeJS.ProcessEnv = process.env, cwd = p
 export function packageSpec(env: NodeJS.ProcessEnv = process.env): PackageSpec {
   if (!env.TRIM_GPU_PACKAGE) return PROVIDER_PACKAGE;
   const p = JSON.parse(env.TRIM_GPU_PACKAGE) as Partial<PackageSpec>;
-  if (!p.name || !p.version || !/^sha512-/.test(p.integrity ?? '')) throw new TrimError('E_OPTION', 'TRIM_GPU_PACKAGE must name a package, a version and its sha512 integrity.');
+  if (!p.name || !p.version || !/^sha512-/.test(p.integrity ?? ''))
+    throw new TrimError('E_OPTION', 'TRIM_GPU_PACKAGE must name a package, a version and its sha512 integrity.');
   return { folder: PROVIDER_PACKAGE.folder, ...p } as PackageSpec;
 }
 
 function offline(what: string, cause: unknown, pkg: PackageSpec, url: string): TrimError {
   const c = cause as { cause?: { code?: string; message?: string }; message?: string };
   const why = c?.cause?.code ?? c?.cause?.message ?? c?.message ?? String(cause);
-  return new TrimError('E_NETWORK', `Could not ${what} (${why}; ${url}). Check the network connection or proxy, or bring the package in by hand: `
-    + `on a machine with network run \`npm pack ${pkg.name}@${pkg.version}\` (or \`trim gpu setup --save-tarball FILE\`), copy the .tgz here and run \`trim gpu setup --from FILE\`.`);
+  return new TrimError(
+    'E_NETWORK',
+    `Could not ${what} (${why}; ${url}). Check the network connection or proxy, or bring the package in by hand: ` +
+      `on a machine with network run \`npm pack ${pkg.name}@${pkg.version}\` (or \`trim gpu setup --save-tarball FILE\`), copy the .tgz here and run \`trim gpu setup --from FILE\`.`,
+  );
 }
 
 function sri(hash: Buffer): string {
@@ -156,11 +168,22 @@ function copyBinding(partial: string): void {
   if (npm.version !== ORT_PINNED) throw new Error(`onnxruntime-node ${npm.version} is bundled; ${ORT_PINNED} was expected`);
   const node = path.join(partial, 'node_modules', 'onnxruntime-node');
   const bin = path.join('bin', 'napi-v6', 'linux', 'x64');
-  copyTree(npm.node, node, (r) => r === 'package.json' || r === 'LICENSE' || (r.startsWith('dist' + path.sep) && r.endsWith('.js'))
-    || r === path.join(bin, 'onnxruntime_binding.node') || r === path.join(bin, 'libonnxruntime.so.1'));
+  copyTree(
+    npm.node,
+    node,
+    (r) =>
+      r === 'package.json' ||
+      r === 'LICENSE' ||
+      (r.startsWith('dist' + path.sep) && r.endsWith('.js')) ||
+      r === path.join(bin, 'onnxruntime_binding.node') ||
+      r === path.join(bin, 'libonnxruntime.so.1'),
+  );
   if (!fs.existsSync(path.join(node, bin, 'libonnxruntime.so.1'))) throw new Error(`${npm.node} has no linux-x64 binding`);
-  copyTree(npm.common, path.join(partial, 'node_modules', 'onnxruntime-common'),
-    (r) => r === 'package.json' || r === 'LICENSE' || r.startsWith(path.join('dist', 'cjs') + path.sep));
+  copyTree(
+    npm.common,
+    path.join(partial, 'node_modules', 'onnxruntime-common'),
+    (r) => r === 'package.json' || r === 'LICENSE' || r.startsWith(path.join('dist', 'cjs') + path.sep),
+  );
 }
 
 async function hashFile(file: string, signal?: AbortSignal): Promise<string> {
@@ -169,7 +192,12 @@ async function hashFile(file: string, signal?: AbortSignal): Promise<string> {
   return sri(h.digest());
 }
 
-async function registryTarball(pkg: PackageSpec, registry: string, signal: AbortSignal | undefined, onProgress: SetupOptions['onProgress']): Promise<{ url: string; integrity: string }> {
+async function registryTarball(
+  pkg: PackageSpec,
+  registry: string,
+  signal: AbortSignal | undefined,
+  onProgress: SetupOptions['onProgress'],
+): Promise<{ url: string; integrity: string }> {
   const url = `${registry.replace(/\/+$/, '')}/${pkg.name}`;
   onProgress?.({ phase: 'metadata', done: 0, total: null });
   let res: Response;
@@ -182,20 +210,33 @@ async function registryTarball(pkg: PackageSpec, registry: string, signal: Abort
   if (!res.ok) throw offline('read the package metadata', new Error(`HTTP ${res.status}`), pkg, url);
   let meta: { versions?: Record<string, { dist?: { tarball?: string; integrity?: string } }> };
   try {
-    meta = await res.json() as typeof meta;
+    meta = (await res.json()) as typeof meta;
   } catch (e) {
     if (signal?.aborted) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was installed.');
     throw offline('read the package metadata', e, pkg, url);
   }
   const dist = meta.versions?.[pkg.version]?.dist;
-  if (!dist?.tarball) throw new TrimError('E_NETWORK', `The registry ${registry} has no ${pkg.name}@${pkg.version}. Use a registry that mirrors npm's, or bring the tarball in by hand with --from FILE.`);
+  if (!dist?.tarball)
+    throw new TrimError(
+      'E_NETWORK',
+      `The registry ${registry} has no ${pkg.name}@${pkg.version}. Use a registry that mirrors npm's, or bring the tarball in by hand with --from FILE.`,
+    );
   if (dist.integrity !== pkg.integrity) {
-    throw new TrimError('E_INTEGRITY', `The registry ${registry} publishes ${pkg.name}@${pkg.version} with integrity ${dist.integrity ?? '(none)'}, not ${pkg.integrity} as published on registry.npmjs.org; refused, nothing was installed.`);
+    throw new TrimError(
+      'E_INTEGRITY',
+      `The registry ${registry} publishes ${pkg.name}@${pkg.version} with integrity ${dist.integrity ?? '(none)'}, not ${pkg.integrity} as published on registry.npmjs.org; refused, nothing was installed.`,
+    );
   }
   return { url: dist.tarball, integrity: dist.integrity };
 }
 
-async function download(url: string, file: string, pkg: PackageSpec, signal: AbortSignal | undefined, onProgress: SetupOptions['onProgress']): Promise<{ bytes: number; integrity: string }> {
+async function download(
+  url: string,
+  file: string,
+  pkg: PackageSpec,
+  signal: AbortSignal | undefined,
+  onProgress: SetupOptions['onProgress'],
+): Promise<{ bytes: number; integrity: string }> {
   const h = createHash('sha512');
   let bytes = 0;
   try {
@@ -238,7 +279,14 @@ export async function setupGpu(o: SetupOptions): Promise<SetupResult> {
   const present = readInstall(final);
   if (present && !o.force) {
     const src = 'providerDir' in present.source ? present.source.providerDir : `${present.source.package}@${present.source.version}`;
-    return { status: 'present', dir: final, manifest: present, downloaded: 0, seconds: seconds(), message: `The CUDA provider (ONNX Runtime ${ORT_PINNED}, from ${src}) is already installed in ${final}; nothing to do (--force reinstalls).` };
+    return {
+      status: 'present',
+      dir: final,
+      manifest: present,
+      downloaded: 0,
+      seconds: seconds(),
+      message: `The CUDA provider (ONNX Runtime ${ORT_PINNED}, from ${src}) is already installed in ${final}; nothing to do (--force reinstalls).`,
+    };
   }
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     throw new TrimError('E_EP', `The CUDA provider is installed on Linux x64 only (this is ${process.platform}-${process.arch}).`);
@@ -257,11 +305,18 @@ export async function setupGpu(o: SetupOptions): Promise<SetupResult> {
     if (o.providerDir) {
       const dir = path.resolve(o.providerDir);
       for (const f of PROVIDER_FILES) {
-        if (!fs.existsSync(path.join(dir, f))) throw new TrimError('E_EP', `--provider-dir ${dir} has no ${f}; name the folder that holds ONNX Runtime ${ORT_PINNED}'s CUDA provider libraries.`);
+        if (!fs.existsSync(path.join(dir, f)))
+          throw new TrimError(
+            'E_EP',
+            `--provider-dir ${dir} has no ${f}; name the folder that holds ONNX Runtime ${ORT_PINNED}'s CUDA provider libraries.`,
+          );
       }
       const versions = providerVersions(dir);
       if (versions.length !== 1 || versions[0] !== ORT_PINNED) {
-        throw new TrimError('E_EP', `--provider-dir ${dir}: ${versions.length === 0 ? 'its ONNX Runtime version could not be told' : `it is ONNX Runtime ${versions.join(', ')}`}; TRIM uses onnxruntime-node ${ORT_PINNED}, and a provider of another version does not load into it. Run \`trim gpu setup\` without --provider-dir to install the ${ORT_PINNED} provider.`);
+        throw new TrimError(
+          'E_EP',
+          `--provider-dir ${dir}: ${versions.length === 0 ? 'its ONNX Runtime version could not be told' : `it is ONNX Runtime ${versions.join(', ')}`}; TRIM uses onnxruntime-node ${ORT_PINNED}, and a provider of another version does not load into it. Run \`trim gpu setup\` without --provider-dir to install the ${ORT_PINNED} provider.`,
+        );
       }
       for (const f of PROVIDER_FILES) fs.copyFileSync(path.join(dir, f), path.join(bin, f));
       source = { providerDir: dir };
@@ -279,17 +334,23 @@ export async function setupGpu(o: SetupOptions): Promise<SetupResult> {
       o.onProgress?.({ phase: 'verify', done: 0, total: null });
       const got = await hashFile(file, o.signal);
       if (got !== pkg.integrity) {
-        throw new TrimError('E_INTEGRITY', `${o.from ? file : `The download of ${pkg.name}@${pkg.version}`} does not match the integrity published for ${pkg.name}@${pkg.version} (sha512 ${got.slice(7, 23)}…, expected ${pkg.integrity.slice(7, 23)}…): it is altered, truncated or another package; refused, nothing was installed.`);
+        throw new TrimError(
+          'E_INTEGRITY',
+          `${o.from ? file : `The download of ${pkg.name}@${pkg.version}`} does not match the integrity published for ${pkg.name}@${pkg.version} (sha512 ${got.slice(7, 23)}…, expected ${pkg.integrity.slice(7, 23)}…): it is altered, truncated or another package; refused, nothing was installed.`,
+        );
       }
       if (o.saveTarball) fs.copyFileSync(file, o.saveTarball);
       o.onProgress?.({ phase: 'extract', done: 0, total: null });
       const wanted = new Set(PROVIDER_FILES.map((f) => `${pkg.folder}/${f}`));
       await tar.x({
-        file, cwd: bin, strip: pkg.folder.split('/').length,
+        file,
+        cwd: bin,
+        strip: pkg.folder.split('/').length,
         filter: (p, e) => wanted.has(p.replace(/^\.\//, '')) && (!('type' in e) || e.type === 'File'),
       });
       for (const f of PROVIDER_FILES) {
-        if (!fs.existsSync(path.join(bin, f))) throw new TrimError('E_INTEGRITY', `${pkg.name}@${pkg.version} holds no ${pkg.folder}/${f}; nothing was installed.`);
+        if (!fs.existsSync(path.join(bin, f)))
+          throw new TrimError('E_INTEGRITY', `${pkg.name}@${pkg.version} holds no ${pkg.folder}/${f}; nothing was installed.`);
       }
       if (!o.from) fs.rmSync(file);
       source = { package: pkg.name, version: pkg.version, integrity: pkg.integrity };
@@ -312,7 +373,11 @@ export async function setupGpu(o: SetupOptions): Promise<SetupResult> {
     }
     const bytes = Object.values(manifest.files).reduce((a, b) => a + b, 0);
     return {
-      status: 'installed', dir: final, manifest, downloaded, seconds: seconds(),
+      status: 'installed',
+      dir: final,
+      manifest,
+      downloaded,
+      seconds: seconds(),
       message: `Installed ONNX Runtime ${ORT_PINNED}'s CUDA provider (${(bytes / 2 ** 20).toFixed(0)} MiB) in ${final}${downloaded ? ` (downloaded ${(downloaded / 2 ** 20).toFixed(0)} MiB)` : ''}.`,
     };
   } catch (e) {

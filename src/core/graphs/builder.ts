@@ -17,7 +17,11 @@ export class GraphBuilder {
   /** Shared by a graph and its subgraphs, so that every value name is unique in the model. */
   private readonly counter: { n: number };
 
-  constructor(private readonly name: string, private readonly opset = 17, counter?: { n: number }) {
+  constructor(
+    private readonly name: string,
+    private readonly opset = 17,
+    counter?: { n: number },
+  ) {
     this.counter = counter ?? { n: 0 };
   }
 
@@ -49,7 +53,11 @@ export class GraphBuilder {
   opN(opType: string, inputs: string[], nOut: number, attrs: Record<string, AttrValue> = {}, domain = ''): string[] {
     const outs = Array.from({ length: nOut }, () => this.fresh(opType.toLowerCase()));
     this.nodes.push({
-      opType, domain, input: inputs, output: outs, name: `${this.name}/${this.fresh(opType)}`,
+      opType,
+      domain,
+      input: inputs,
+      output: outs,
+      name: `${this.name}/${this.fresh(opType)}`,
       attribute: Object.entries(attrs).map(([k, v]) => attr(k, v)),
     });
     return outs;
@@ -84,8 +92,15 @@ export class GraphBuilder {
    */
   initExternal(name: string, dataType: ElemType, dims: number[], location: string, offset: number, length: number): string {
     this.inits.push({
-      name, dataType, dims, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
-      externalData: [{ key: 'location', value: location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(length) }],
+      name,
+      dataType,
+      dims,
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: 'location', value: location },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(length) },
+      ],
     });
     return name;
   }
@@ -105,7 +120,10 @@ export class GraphBuilder {
     const model = onnx.ModelProto.create({
       irVersion: 8,
       producerName: 'trim-vscode',
-      opsetImport: [{ domain: '', version: this.opset }, { domain: 'com.microsoft', version: 1 }],
+      opsetImport: [
+        { domain: '', version: this.opset },
+        { domain: 'com.microsoft', version: 1 },
+      ],
       graph: this.graph(),
     });
     return onnx.ModelProto.encode(model).finish();

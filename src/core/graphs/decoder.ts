@@ -77,7 +77,10 @@ export function positionRows(cfg: ModelConfig, seqlen: number): number[] | null 
 
 /** GELU with the tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
 function geluTanh(g: GraphBuilder, x: string, c: (v: number) => string): string {
-  const inner = g.op('Mul', [c(Math.sqrt(2 / Math.PI)), g.op('Add', [x, g.op('Mul', [c(0.044715), g.op('Mul', [x, g.op('Mul', [x, x])])])])]);
+  const inner = g.op('Mul', [
+    c(Math.sqrt(2 / Math.PI)),
+    g.op('Add', [x, g.op('Mul', [c(0.044715), g.op('Mul', [x, g.op('Mul', [x, x])])])]),
+  ]);
   return g.op('Mul', [g.op('Mul', [c(0.5), x]), g.op('Add', [c(1), g.op('Tanh', [inner])])]);
 }
 
@@ -126,7 +129,16 @@ export interface ForwardOptions {
   layer?: string;
 }
 
-export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConfig, S: number, biases: Set<string>, x: string, w: (local: string, dims: number[]) => string, fo: ForwardOptions = {}): BlockForward {
+export function blockForward(
+  g: GraphBuilder,
+  root: GraphBuilder,
+  cfg: ModelConfig,
+  S: number,
+  biases: Set<string>,
+  x: string,
+  w: (local: string, dims: number[]) => string,
+  fo: ForwardOptions = {},
+): BlockForward {
   const half = fo.half ?? false;
   const withOutput = fo.withOutput ?? true;
   const F = cfg.features;
@@ -175,8 +187,13 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
     const batch = g.op('Slice', [g.op('Shape', [q3]), g.int64([0]), g.int64([1])]);
     const seqlensK = g.op('Expand', [root.initRaw('i32', T.INT32, [], new Uint8Array(Int32Array.of(S - 1).buffer)), batch]);
     const total = root.initRaw('i32', T.INT32, [], new Uint8Array(Int32Array.of(S).buffer));
-    const [o] = g.opN('GroupQueryAttention', [q3, bsh(k, Hkv), bsh(v, Hkv), '', '', seqlensK, total], 3,
-      { num_heads: Hq, kv_num_heads: Hkv, scale: { float: scale } }, 'com.microsoft');
+    const [o] = g.opN(
+      'GroupQueryAttention',
+      [q3, bsh(k, Hkv), bsh(v, Hkv), '', '', seqlensK, total],
+      3,
+      { num_heads: Hq, kv_num_heads: Hkv, scale: { float: scale } },
+      'com.microsoft',
+    );
     return g.op('Reshape', [o, g.int64([-1, Hq * D])]);
   };
 
@@ -184,20 +201,29 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
   const own = familySpec(cfg.family)?.block;
   if (own) {
     y = own({
-      g, cfg, x, withOutput, lin, w, act, captured,
+      g,
+      cfg,
+      x,
+      withOutput,
+      lin,
+      w,
+      act,
+      captured,
       layerNorm: (inp, p) => layerNorm(g, inp, w(`${p}.weight`, [H]), w(`${p}.bias`, [H]), cfg.normEps),
-      attend: (q, k, v, scale) => (gqa ? fusedAttention(q, k, v, scale) : attention(toHeads(q, Hq), toHeads(k, Hkv), toHeads(v, Hkv), scale)),
+      attend: (q, k, v, scale) =>
+        gqa ? fusedAttention(q, k, v, scale) : attention(toHeads(q, Hq), toHeads(k, Hkv), toHeads(v, Hkv), scale),
     });
   } else {
     // Llama, and the spec families' differences (model/family.ts FamilyFeatures); without features the graph is Llama's.
     const normW = (wname: string, dim: number): string => (F?.normPlusOne ? g.op('Add', [w(wname, [dim]), act(1)]) : w(wname, [dim]));
     const rms = (inp: string, wname: string, dim = H): string => rmsNorm(g, inp, normW(wname, dim), cfg.normEps, half);
-    const tables = (key: string, r: NonNullable<ModelConfig['rope']>): string[] => sharedConst(root, `${key}_${S}_${half}`, () => {
-      const { cos, sin } = ropeTables(r.theta, D, r.scaling, S);
-      const c = root.float(cos, [S, D]);
-      const sn = root.float(sin, [S, D]);
-      return half ? `${root.op('Cast', [c], { to: T.FLOAT16 })}|${root.op('Cast', [sn], { to: T.FLOAT16 })}` : `${c}|${sn}`;
-    }).split('|');
+    const tables = (key: string, r: NonNullable<ModelConfig['rope']>): string[] =>
+      sharedConst(root, `${key}_${S}_${half}`, () => {
+        const { cos, sin } = ropeTables(r.theta, D, r.scaling, S);
+        const c = root.float(cos, [S, D]);
+        const sn = root.float(sin, [S, D]);
+        return half ? `${root.op('Cast', [c], { to: T.FLOAT16 })}|${root.op('Cast', [sn], { to: T.FLOAT16 })}` : `${c}|${sn}`;
+      }).split('|');
     let [cosT, sinT] = tables('rope', cfg.rope!);
     let attMask = mask;
     if (V && F) {
@@ -205,7 +231,11 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
       const sliding = V.perBlock ? g.op('Greater', [fo.layer!, g.float([0.5], [])]) : null;
       // Every layer sliding: its choice is a constant.
       const pick = (ifSliding: string, ifFull: string): string => (sliding ? g.op('Where', [sliding, ifSliding, ifFull]) : ifSliding);
-      if (V.mask) attMask = pick(sharedConst(root, `sliding_${S}_${F.window}`, () => root.float(slidingMask(S, F.window!), [S, S])), mask);
+      if (V.mask)
+        attMask = pick(
+          sharedConst(root, `sliding_${S}_${F.window}`, () => root.float(slidingMask(S, F.window!), [S, S])),
+          mask,
+        );
       if (V.rope) {
         const [lc, ls] = tables('rope_local', F.localRope!);
         [cosT, sinT] = [pick(lc, cosT), pick(ls, sinT)];
@@ -220,7 +250,9 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
     captured.set('attn_in', h);
     const qkv = (): [string, string, string] => {
       if (F?.fusedQkv) {
-        const [q, k, v] = g.opN('Split', [lin(h, 'self_attn.qkv_proj', (Hq + 2 * Hkv) * D, H), g.int64([Hq * D, Hkv * D, Hkv * D])], 3, { axis: -1 });
+        const [q, k, v] = g.opN('Split', [lin(h, 'self_attn.qkv_proj', (Hq + 2 * Hkv) * D, H), g.int64([Hq * D, Hkv * D, Hkv * D])], 3, {
+          axis: -1,
+        });
         return [q, k, v];
       }
       return [lin(h, 'self_attn.q_proj', Hq * D, H), lin(h, 'self_attn.k_proj', Hkv * D, H), lin(h, 'self_attn.v_proj', Hkv * D, H)];
@@ -233,7 +265,9 @@ export function blockForward(g: GraphBuilder, root: GraphBuilder, cfg: ModelConf
       // Rotary in the [B, S, heads, D] layout the operator takes (tables [S, 1, D]); heads stay interleaved per token.
       const [c3, s3] = V?.rope
         ? [cosT, sinT].map((t) => g.op('Reshape', [t, g.int64([S, 1, D])]))
-        : sharedConst(root, `rope3_${S}`, () => [cosT, sinT].map((t) => root.op('Reshape', [t, root.int64([S, 1, D])])).join('|')).split('|');
+        : sharedConst(root, `rope3_${S}`, () => [cosT, sinT].map((t) => root.op('Reshape', [t, root.int64([S, 1, D])])).join('|')).split(
+            '|',
+          );
       const bshd = (t: string, heads: number): string => g.op('Reshape', [t, g.int64([-1, S, heads, D])]);
       const [q0, k0, v0] = qkv();
       const q = rope(qkNorm(bshd(q0, Hq), 'q'), c3, s3);
@@ -341,9 +375,10 @@ export function buildHeadGraph(cfg: ModelConfig, logits = false): Uint8Array {
   const x = g.input('x', T.FLOAT, ['N', H]);
   const targets = g.input('targets', T.INT64, ['N']);
   const W = g.input('lm_head', T.FLOAT, [cfg.vocab, H]);
-  const h = cfg.features?.finalNorm === 'layer'
-    ? layerNorm(g, x, g.input('norm.weight', T.FLOAT, [H]), g.input('norm.bias', T.FLOAT, [H]), cfg.normEps)
-    : rmsNorm(g, x, normWeight(g, cfg, g.input('norm.weight', T.FLOAT, [H])), cfg.normEps);
+  const h =
+    cfg.features?.finalNorm === 'layer'
+      ? layerNorm(g, x, g.input('norm.weight', T.FLOAT, [H]), g.input('norm.bias', T.FLOAT, [H]), cfg.normEps)
+      : rmsNorm(g, x, normWeight(g, cfg, g.input('norm.weight', T.FLOAT, [H])), cfg.normEps);
   const lg = softcap(g, g.op('Gemm', [h, W], { transB: 1 }), cfg.features?.finalSoftcap ?? null, (c) => g.float([c], []));
   const lp = g.op('LogSoftmax', [lg], { axis: -1 });
   const picked = g.op('GatherElements', [lp, g.op('Unsqueeze', [targets, g.int64([1])])], { axis: 1 });

@@ -95,7 +95,13 @@ export function rowRanksOps(b: GraphBuilder, root: GraphBuilder, score: string, 
  * at session creation (0.5 GB per shape at 7B; session creation 7.1 s, measured on the H200).
  */
 function columnIndex(b: GraphBuilder, root: GraphBuilder, score: string, cols: number): string {
-  return b.op('Add', [b.op('Mul', [score, b.float([0], [])]), root.float(Float32Array.from({ length: cols }, (_, i) => i), [cols])]);
+  return b.op('Add', [
+    b.op('Mul', [score, b.float([0], [])]),
+    root.float(
+      Float32Array.from({ length: cols }, (_, i) => i),
+      [cols],
+    ),
+  ]);
 }
 
 /**
@@ -122,7 +128,9 @@ export const fusedLayers = 'layers.sliding';
 /** The fusedLayers feed of the run [first, first + count), or null where the blocks compute alike. */
 export function fusedLayerFeed(cfg: ModelConfig, seqlen: number, first: number, count: number): Float32Array | null {
   const types = cfg.features?.layerTypes;
-  return types && layerVariation(cfg, seqlen)?.perBlock ? Float32Array.from(types.slice(first, first + count), (t) => (t === 'sliding' ? 1 : 0)) : null;
+  return types && layerVariation(cfg, seqlen)?.perBlock
+    ? Float32Array.from(types.slice(first, first + count), (t) => (t === 'sliding' ? 1 : 0))
+    : null;
 }
 
 /**
@@ -229,8 +237,13 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   }
   const scans: { value: string; name: string; type: number }[] = [];
   scans.push({
-    value: bb.op('Concat', s.weightNames.map((n) => bb.op('Reshape', [countBad(bb, dense.get(n)!), bb.int64([1])])), { axis: 0 }),
-    name: fusedOut.nonfinite, type: T.FLOAT,
+    value: bb.op(
+      'Concat',
+      s.weightNames.map((n) => bb.op('Reshape', [countBad(bb, dense.get(n)!), bb.int64([1])])),
+      { axis: 0 },
+    ),
+    name: fusedOut.nonfinite,
+    type: T.FLOAT,
   });
   const forBlock = (m: Map<string, string>): Map<string, string> => {
     if (!half) return m;
@@ -245,7 +258,12 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   const it = sb.input(sb.fresh('it'), T.INT64, []);
   const cin = sb.input(sb.fresh('cond'), T.BOOL, []);
   const accIn = INPUT_GROUPS.map(() => sb.input(sb.fresh('acc'), T.DOUBLE, null));
-  const fw = blockForward(sb, g, cfg, S, s.biases, sb.op('Gather', [hIn, it], { axis: 0 }), (n) => denseAct.get(n)!, { half, withOutput: false, attention: s.attention, layer });
+  const fw = blockForward(sb, g, cfg, S, s.biases, sb.op('Gather', [hIn, it], { axis: 0 }), (n) => denseAct.get(n)!, {
+    half,
+    withOutput: false,
+    attention: s.attention,
+    layer,
+  });
   const f32 = (b: GraphBuilder, v: string): string => (half ? b.op('Cast', [v], { to: T.FLOAT }) : v);
   sb.output(cin, sb.fresh('cond_out'), T.BOOL);
   INPUT_GROUPS.forEach((grp, i) => {
@@ -298,7 +316,11 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
       scans.push({ value: packBitsOps(bb, keep, rows, cols, s.pack), name: fusedOut.keep(lin.name), type: T.UINT8 });
     } else if (s.dtypes.get(wname) === 'F32') scans.push({ value: Wp, name: fusedOut.weight(lin.name), type: T.FLOAT });
     else {
-      const w32 = bb.op('Where', [keep, bb.op('Cast', [raw.get(wname)!], { to: T.INT32 }), bb.initRaw('i32_zero', T.INT32, [], new Uint8Array(4))]);
+      const w32 = bb.op('Where', [
+        keep,
+        bb.op('Cast', [raw.get(wname)!], { to: T.INT32 }),
+        bb.initRaw('i32_zero', T.INT32, [], new Uint8Array(4)),
+      ]);
       scans.push({ value: bb.op('Cast', [w32], { to: T.UINT16 }), name: fusedOut.weight(lin.name), type: T.UINT16 });
     }
   }
@@ -308,7 +330,11 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   const pb = bb.sub('propagate');
   const pit = pb.input(pb.fresh('it'), T.INT64, []);
   const pcin = pb.input(pb.fresh('cond'), T.BOOL, []);
-  const pf = blockForward(pb, g, cfg, S, s.biases, pb.op('Gather', [hIn, pit], { axis: 0 }), (n) => prunedAct.get(n)!, { half, attention: s.attention, layer });
+  const pf = blockForward(pb, g, cfg, S, s.biases, pb.op('Gather', [hIn, pit], { axis: 0 }), (n) => prunedAct.get(n)!, {
+    half,
+    attention: s.attention,
+    layer,
+  });
   pb.output(pcin, pb.fresh('cond_out'), T.BOOL);
   pb.output(pf.y, pb.fresh('y'), ACT);
   const hOut = bb.opN('Loop', [chunkCount, ''], 1, { body: { graph: pb.graph() } })[0];
@@ -317,7 +343,8 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
   const badInside = INPUT_GROUPS.map((grp) => countBad(bb, sumsq.get(grp)!));
   scans.push({
     value: badInside.reduce((a, v) => bb.op('Add', [a, v]), countBad(bb, half ? bb.op('Cast', [hOut], { to: T.FLOAT }) : hOut)),
-    name: fusedOut.actsFinite, type: T.FLOAT,
+    name: fusedOut.actsFinite,
+    type: T.FLOAT,
   });
 
   bb.output(bcond, bb.fresh('cond_out'), T.BOOL);
@@ -330,7 +357,14 @@ export function buildFusedGraph(s: FusedSpec): Uint8Array {
 }
 
 /** The embedding table (or OPT's positions): a graph input, or an initializer read from the checkpoint. */
-function globalWeight(g: GraphBuilder, s: FusedSpec, name: string, type: number, dims: number[], ref: ExternalRef | null | undefined): string {
+function globalWeight(
+  g: GraphBuilder,
+  s: FusedSpec,
+  name: string,
+  type: number,
+  dims: number[],
+  ref: ExternalRef | null | undefined,
+): string {
   if (!s.external) return g.input(name, type, dims);
   if (!ref) throw new Error(`no external reference for ${name}`);
   return g.initExternal(name, type, dims, ref.location, ref.offset, ref.length);
@@ -347,8 +381,19 @@ export function packBitsOps(b: GraphBuilder, keep: string, rows: number, cols: n
   const powers = [1, 2, 4, 8, 16, 32, 64, 128];
   let packed: string;
   if (kind === 'split-sum') {
-    const parts = b.opN('Split', [b.op('Reshape', [b.op('Cast', [keep], { to: T.FLOAT }), b.int64([rows, cols / 8, 8])]), b.int64(Array(8).fill(1))], 8, { axis: 2 });
-    packed = b.op('Squeeze', [b.op('Sum', parts.map((x, j) => (j === 0 ? x : b.op('Mul', [x, b.float([powers[j]], [])])))), b.int64([2])]);
+    const parts = b.opN(
+      'Split',
+      [b.op('Reshape', [b.op('Cast', [keep], { to: T.FLOAT }), b.int64([rows, cols / 8, 8])]), b.int64(Array(8).fill(1))],
+      8,
+      { axis: 2 },
+    );
+    packed = b.op('Squeeze', [
+      b.op(
+        'Sum',
+        parts.map((x, j) => (j === 0 ? x : b.op('Mul', [x, b.float([powers[j]], [])]))),
+      ),
+      b.int64([2]),
+    ]);
   } else {
     const int = kind === 'reduce-int';
     const bits = b.op('Reshape', [b.op('Cast', [keep], { to: int ? T.INT32 : T.FLOAT }), b.int64([rows, cols / 8, 8])]);
@@ -424,9 +469,7 @@ export function trimSearchOps(g: GraphBuilder, v: LinearValues, o: NonNullable<F
   const stopped = sw.input(sw.fresh('stopped'), T.BOOL, []);
   const lr = sw.op('Gather', [sw.double(lrs), j], { axis: 0 });
   const negStart = sw.op('Equal', [j, sw.int64([POSITIVE_LRS.length], [])]);
-  const allowNeg = o.forbidNegLr
-    ? sw.op('Equal', [sw.int64([0], []), sw.int64([1], [])])
-    : sw.op('Equal', [ovLr, sw.double([0], [])]);
+  const allowNeg = o.forbidNegLr ? sw.op('Equal', [sw.int64([0], []), sw.int64([1], [])]) : sw.op('Equal', [ovLr, sw.double([0], [])]);
   const stoppedIn = sw.op('Or', [sw.op('And', [negStart, sw.op('Not', [allowNeg])]), sw.op('And', [sw.op('Not', [negStart]), stopped])]);
   const prevIn = sw.op('Where', [negStart, sw.double([-Infinity], []), prev]);
 
@@ -449,7 +492,9 @@ export function trimSearchOps(g: GraphBuilder, v: LinearValues, o: NonNullable<F
   ib.output(ib.op('Where', [better, x2, bX]), ib.fresh('bx_out'), T.FLOAT);
   ib.output(ib.op('Where', [better, e.Q, bQ]), ib.fresh('bq_out'), T.DOUBLE);
   ib.output(ib.op('Where', [better, ib.op('Add', [i, ib.int64([1], [])]), bIt]), ib.fresh('bit_out'), T.INT64);
-  const steps = tb.opN('Loop', [tb.int64([o.iterations], []), '', uniform, base.q, uniform, base.Q, tb.int64([0], [])], 5, { body: { graph: ib.graph() } });
+  const steps = tb.opN('Loop', [tb.int64([o.iterations], []), '', uniform, base.q, uniform, base.Q, tb.int64([0], [])], 5, {
+    body: { graph: ib.graph() },
+  });
   tb.output(steps[2], tb.fresh('rx'), T.FLOAT);
   tb.output(steps[3], tb.fresh('rq'), T.DOUBLE);
   tb.output(steps[4], tb.fresh('rit'), T.INT64);
@@ -458,7 +503,10 @@ export function trimSearchOps(g: GraphBuilder, v: LinearValues, o: NonNullable<F
   eb.output(uniform, eb.fresh('rx'), T.FLOAT);
   eb.output(eb.double([-Infinity], []), eb.fresh('rq'), T.DOUBLE);
   eb.output(eb.int64([0], []), eb.fresh('rit'), T.INT64);
-  const [rX, rQ, rIt] = sw.opN('If', [sw.op('Not', [stoppedIn])], 3, { then_branch: { graph: tb.graph() }, else_branch: { graph: eb.graph() } });
+  const [rX, rQ, rIt] = sw.opN('If', [sw.op('Not', [stoppedIn])], 3, {
+    then_branch: { graph: tb.graph() },
+    else_branch: { graph: eb.graph() },
+  });
 
   const beat = sw.op('Greater', [rQ, ovQ]);
   const improved = sw.op('Greater', [rQ, prevIn]);
@@ -471,10 +519,17 @@ export function trimSearchOps(g: GraphBuilder, v: LinearValues, o: NonNullable<F
   sw.output(sw.op('Not', [improved]), sw.fresh('stopped_out'), T.BOOL);
 
   const falseV = g.op('Equal', [g.int64([0], []), g.int64([1], [])]);
-  const fin = g.opN('Loop', [g.int64([lrs.length], []), '', uniform, base.Q, g.double([0], []), g.int64([0], []), g.double([-Infinity], []), falseV], 6, { body: { graph: sw.graph() } });
+  const fin = g.opN(
+    'Loop',
+    [g.int64([lrs.length], []), '', uniform, base.Q, g.double([0], []), g.int64([0], []), g.double([-Infinity], []), falseV],
+    6,
+    { body: { graph: sw.graph() } },
+  );
   const sFinal = recentre(g, fin[0]);
   const after = evaluate(g, sFinal).Q;
   const one = (t: string): string => g.op('Reshape', [t, g.int64([1])]);
-  const info = g.op('Concat', [one(base.Q), one(fin[1]), one(fin[2]), one(g.op('Cast', [fin[3]], { to: T.DOUBLE })), one(after)], { axis: 0 });
+  const info = g.op('Concat', [one(base.Q), one(fin[1]), one(fin[2]), one(g.op('Cast', [fin[3]], { to: T.DOUBLE })), one(after)], {
+    axis: 0,
+  });
   return { s: sFinal, info };
 }

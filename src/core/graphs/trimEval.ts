@@ -41,7 +41,11 @@ export function buildTrimEvalGraph(d: TrimEvalInputs, layerMetric: LayerMetric, 
 export class MetricOps {
   private diff2: string | null = null;
 
-  constructor(private readonly g: GraphBuilder, private readonly a: string, private readonly b: string) {}
+  constructor(
+    private readonly g: GraphBuilder,
+    private readonly a: string,
+    private readonly b: string,
+  ) {}
 
   private c(v: number): string {
     return this.g.double([v], []);
@@ -66,7 +70,8 @@ export class MetricOps {
   /** Cosine over `axes` (null = flattened), each norm + 1e-8, clamped to [-1, 1]. */
   private cos(axes: number[] | null): string {
     const g = this.g;
-    const sum = (t: string): string => (axes ? g.op('ReduceSum', [t, g.int64(axes)], { keepdims: 0 }) : g.op('ReduceSum', [t], { keepdims: 0 }));
+    const sum = (t: string): string =>
+      axes ? g.op('ReduceSum', [t, g.int64(axes)], { keepdims: 0 }) : g.op('ReduceSum', [t], { keepdims: 0 });
     const na = g.op('Add', [g.op('Sqrt', [sum(g.op('Mul', [this.a, this.a]))]), this.c(1e-8)]);
     const nb = g.op('Add', [g.op('Sqrt', [sum(g.op('Mul', [this.b, this.b]))]), this.c(1e-8)]);
     const dot = sum(g.op('Mul', [this.a, this.b]));
@@ -84,21 +89,30 @@ export class MetricOps {
 
   row(m: RowMetric): string {
     switch (m) {
-      case 'cosim': return this.cos([1]);
-      case 'mse': return this.g.op('Neg', [this.mean(this.sq(), [1])]);
-      case 'psnr': return this.psnr([1]);
+      case 'cosim':
+        return this.cos([1]);
+      case 'mse':
+        return this.g.op('Neg', [this.mean(this.sq(), [1])]);
+      case 'psnr':
+        return this.psnr([1]);
     }
   }
 
   layer(m: LayerMetric): string {
     const g = this.g;
     switch (m) {
-      case 'cosim_flat': return this.cos(null);
-      case 'cosim_dim': return this.mean(this.cos([1]), null);
-      case 'cosim_sample': return this.mean(this.cos([0]), null);
-      case 'mse': return g.op('Neg', [this.mean(this.sq(), null)]);
-      case 'mse_dim': return g.op('Neg', [this.mean(this.mean(this.sq(), [1]), null)]);
-      case 'mae': return g.op('Neg', [this.mean(g.op('Abs', [g.op('Sub', [this.a, this.b])]), null)]);
+      case 'cosim_flat':
+        return this.cos(null);
+      case 'cosim_dim':
+        return this.mean(this.cos([1]), null);
+      case 'cosim_sample':
+        return this.mean(this.cos([0]), null);
+      case 'mse':
+        return g.op('Neg', [this.mean(this.sq(), null)]);
+      case 'mse_dim':
+        return g.op('Neg', [this.mean(this.mean(this.sq(), [1]), null)]);
+      case 'mae':
+        return g.op('Neg', [this.mean(g.op('Abs', [g.op('Sub', [this.a, this.b])]), null)]);
       case 'snr': {
         const signal = this.mean(g.op('Mul', [this.a, this.a]), null);
         const noise = this.mean(this.sq(), null);
@@ -106,9 +120,12 @@ export class MetricOps {
         // A noise power under 1e-10 counts as a perfect reconstruction (+∞), as in the reference.
         return g.op('Where', [g.op('Less', [noise, this.c(1e-10)]), this.c(Infinity), snr]);
       }
-      case 'psnr_flat': return this.psnr(null);
-      case 'psnr_dim': return this.mean(this.psnr([1]), null);
-      case 'psnr_sample': return this.mean(this.psnr([0]), null);
+      case 'psnr_flat':
+        return this.psnr(null);
+      case 'psnr_dim':
+        return this.mean(this.psnr([1]), null);
+      case 'psnr_sample':
+        return this.mean(this.psnr([0]), null);
     }
   }
 }

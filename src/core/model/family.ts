@@ -133,9 +133,22 @@ export interface FamilySpec {
 /** Llama's features: what a family spec changes. */
 export function llamaFeatures(cfg: ModelConfig): FamilyFeatures {
   return {
-    normPlusOne: false, sandwichNorms: false, qkNorm: false, queryScale: cfg.headDim ** -0.5,
-    attnSoftcap: null, finalSoftcap: null, embedScale: null, act: 'silu', fusedQkv: false, fusedGateUp: false, layerTypes: null, window: null, localRope: null,
-    finalNorm: 'rms', positionOffset: null, float16Overflows: false,
+    normPlusOne: false,
+    sandwichNorms: false,
+    qkNorm: false,
+    queryScale: cfg.headDim ** -0.5,
+    attnSoftcap: null,
+    finalSoftcap: null,
+    embedScale: null,
+    act: 'silu',
+    fusedQkv: false,
+    fusedGateUp: false,
+    layerTypes: null,
+    window: null,
+    localRope: null,
+    finalNorm: 'rms',
+    positionOffset: null,
+    float16Overflows: false,
   };
 }
 

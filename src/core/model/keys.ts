@@ -46,15 +46,20 @@ export function checkRope(rope: { theta: number; scaling: RopeScaling }, headDim
   const inv = inverseFrequencies(rope.theta, headDim, s);
   const bad = inv.findIndex((f) => !(Number.isFinite(f) && f > 0 && Number.isFinite(Math.fround(maxPositions * f))));
   if (bad >= 0) {
-    throw cfgError(where, `rope_theta ${rope.theta}${s.type !== 'default' ? ` with ${s.type} scaling` : ''} gives rotary frequency ${inv[bad]} (index ${bad}), which is not finite and positive over ${maxPositions} positions.`);
+    throw cfgError(
+      where,
+      `rope_theta ${rope.theta}${s.type !== 'default' ? ` with ${s.type} scaling` : ''} gives rotary frequency ${inv[bad]} (index ${bad}), which is not finite and positive over ${maxPositions} positions.`,
+    );
   }
 }
 
 export function parseRope(c: Record<string, unknown>, where: string): { theta: number; scaling: RopeScaling } {
   const params = (c.rope_parameters ?? null) as Record<string, unknown> | null;
   const legacy = (c.rope_scaling ?? null) as Record<string, unknown> | null;
-  if (params !== null && (typeof params !== 'object' || Array.isArray(params))) throw cfgError(where, '"rope_parameters" must be an object.');
-  if (legacy !== null && (typeof legacy !== 'object' || Array.isArray(legacy))) throw cfgError(where, '"rope_scaling" must be an object or null.');
+  if (params !== null && (typeof params !== 'object' || Array.isArray(params)))
+    throw cfgError(where, '"rope_parameters" must be an object.');
+  if (legacy !== null && (typeof legacy !== 'object' || Array.isArray(legacy)))
+    throw cfgError(where, '"rope_scaling" must be an object or null.');
   const theta = params && params.rope_theta !== undefined ? num(params, 'rope_theta', where) : num(c, 'rope_theta', where, 10000);
   if (!(theta > 0)) throw cfgError(where, `"rope_theta" must be positive, got ${theta}: the rotary frequencies are theta^(-2i/d).`);
   const s = params ?? legacy ?? {};
@@ -77,7 +82,19 @@ export function parseRope(c: Record<string, unknown>, where: string): { theta: n
         },
       };
     case 'dynamic':
-      return { theta, scaling: { type: 'dynamic', factor: positive(s, 'factor', where), originalMaxPositions: posInt(s, 'original_max_position_embeddings', where, Number.isSafeInteger(maxPos) && maxPos > 0 ? maxPos : undefined) } };
+      return {
+        theta,
+        scaling: {
+          type: 'dynamic',
+          factor: positive(s, 'factor', where),
+          originalMaxPositions: posInt(
+            s,
+            'original_max_position_embeddings',
+            where,
+            Number.isSafeInteger(maxPos) && maxPos > 0 ? maxPos : undefined,
+          ),
+        },
+      };
     default:
       throw cfgError(where, `rotary scaling "${type}" is not supported (supported: default, linear, llama3, dynamic).`);
   }

@@ -12,9 +12,15 @@ import { cfgError, positive } from '../keys';
 import { TrimError } from '../../errors';
 
 /** What Gemma 2 and Gemma 3 share. */
-export function gemmaFeatures(c: Record<string, unknown>, where: string, base: ModelConfig, pattern: (i: number) => 'sliding' | 'full'): FamilyFeatures {
+export function gemmaFeatures(
+  c: Record<string, unknown>,
+  where: string,
+  base: ModelConfig,
+  pattern: (i: number) => 'sliding' | 'full',
+): FamilyFeatures {
   const act = String(c.hidden_activation ?? c.hidden_act ?? 'gelu_pytorch_tanh');
-  if (act !== 'gelu_pytorch_tanh') throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: activation "${act}" is not supported (gelu_pytorch_tanh).`);
+  if (act !== 'gelu_pytorch_tanh')
+    throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: activation "${act}" is not supported (gelu_pytorch_tanh).`);
   const cap = (key: string): number | null => (c[key] === null || c[key] === undefined ? null : positive(c, key, where));
   const f: FamilyFeatures = {
     ...llamaFeatures(base),
@@ -30,7 +36,8 @@ export function gemmaFeatures(c: Record<string, unknown>, where: string, base: M
   };
   const sw = c.sliding_window;
   if (sw !== null && sw !== undefined) {
-    if (typeof sw !== 'number' || !Number.isSafeInteger(sw) || sw <= 0) throw cfgError(where, `"sliding_window" must be a positive integer, got ${JSON.stringify(sw)}.`);
+    if (typeof sw !== 'number' || !Number.isSafeInteger(sw) || sw <= 0)
+      throw cfgError(where, `"sliding_window" must be a positive integer, got ${JSON.stringify(sw)}.`);
     f.layerTypes = layerTypesOf(c, base.layers, where, pattern);
     f.window = sw;
   }
@@ -44,7 +51,12 @@ export function gemmaNorms(cfg: ModelConfig, qk: boolean): { name: string; shape
     { name: 'post_attention_layernorm.weight', shape: H },
     { name: 'pre_feedforward_layernorm.weight', shape: H },
     { name: 'post_feedforward_layernorm.weight', shape: H },
-    ...(qk ? [{ name: 'self_attn.q_norm.weight', shape: [cfg.headDim] }, { name: 'self_attn.k_norm.weight', shape: [cfg.headDim] }] : []),
+    ...(qk
+      ? [
+          { name: 'self_attn.q_norm.weight', shape: [cfg.headDim] },
+          { name: 'self_attn.k_norm.weight', shape: [cfg.headDim] },
+        ]
+      : []),
   ];
 }
 

@@ -17,15 +17,25 @@ function byLayerType(c: Record<string, unknown>, where: string): Record<string, 
   const r = rp as Record<string, unknown>;
   if (!('full_attention' in r) && !('sliding_attention' in r)) return null;
   for (const k of ['full_attention', 'sliding_attention']) {
-    if (typeof r[k] !== 'object' || r[k] === null || Array.isArray(r[k])) throw cfgError(where, `"rope_parameters.${k}" must be an object.`);
+    if (typeof r[k] !== 'object' || r[k] === null || Array.isArray(r[k]))
+      throw cfgError(where, `"rope_parameters.${k}" must be an object.`);
   }
   return r;
 }
 
 /** Rotary parameters of one layer type: the per-type entry read as a whole config's rope_parameters. */
-function ropeOf(c: Record<string, unknown>, where: string, type: 'full_attention' | 'sliding_attention', fallbackTheta: number): ReturnType<typeof parseRope> {
+function ropeOf(
+  c: Record<string, unknown>,
+  where: string,
+  type: 'full_attention' | 'sliding_attention',
+  fallbackTheta: number,
+): ReturnType<typeof parseRope> {
   const r = byLayerType(c, where);
-  if (r) return parseRope({ max_position_embeddings: c.max_position_embeddings, rope_theta: fallbackTheta, rope_parameters: r[type] }, `${where} (rope_parameters.${type})`);
+  if (r)
+    return parseRope(
+      { max_position_embeddings: c.max_position_embeddings, rope_theta: fallbackTheta, rope_parameters: r[type] },
+      `${where} (rope_parameters.${type})`,
+    );
   if (type === 'full_attention') return parseRope({ rope_theta: fallbackTheta, ...c }, where);
   return { theta: num(c, 'rope_local_base_freq', where, 10000), scaling: { type: 'default' } };
 }

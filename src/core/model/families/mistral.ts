@@ -17,7 +17,8 @@ export const mistral: FamilySpec = {
     const f = llamaFeatures(base);
     const sw = c.sliding_window;
     if (sw === null || sw === undefined || sw === 0) return f;
-    if (typeof sw !== 'number' || !Number.isSafeInteger(sw) || sw < 0) throw cfgError(where, `"sliding_window" must be a non-negative integer or null, got ${JSON.stringify(sw)}.`);
+    if (typeof sw !== 'number' || !Number.isSafeInteger(sw) || sw < 0)
+      throw cfgError(where, `"sliding_window" must be a non-negative integer or null, got ${JSON.stringify(sw)}.`);
     return { ...f, layerTypes: new Array(base.layers).fill('sliding'), window: sw };
   },
   linears: llamaLinears,

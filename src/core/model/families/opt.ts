@@ -17,19 +17,27 @@ function parse(c: Record<string, unknown>, where: string, architecture: string, 
     throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: OPT with do_layer_norm_before=false (opt-350m) is not supported.`);
   }
   const proj = num(c, 'word_embed_proj_dim', where, hidden);
-  if (proj !== hidden) throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: OPT with word_embed_proj_dim ≠ hidden_size (project_in/out) is not supported.`);
+  if (proj !== hidden)
+    throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: OPT with word_embed_proj_dim ≠ hidden_size (project_in/out) is not supported.`);
   const act = String(c.activation_function ?? 'relu');
   if (act !== 'relu') throw new TrimError('E_UNSUPPORTED_ARCH', `${where}: OPT activation "${act}" is not supported (relu).`);
   if (hidden % heads !== 0) throw cfgError(where, `hidden_size ${hidden} is not divisible by num_attention_heads ${heads}.`);
   const cfg: ModelConfig = {
-    architecture, family: 'opt', hidden, heads, kvHeads: heads, headDim: hidden / heads,
+    architecture,
+    family: 'opt',
+    hidden,
+    heads,
+    kvHeads: heads,
+    headDim: hidden / heads,
     intermediate: posInt(c, 'ffn_dim', where),
     layers: posInt(c, 'num_hidden_layers', where),
     vocab: posInt(c, 'vocab_size', where),
     maxPositions: posInt(c, 'max_position_embeddings', where),
     normEps: 1e-5,
     tieEmbeddings: c.tie_word_embeddings !== false,
-    dtype, rope: null, slidingWindow: null,
+    dtype,
+    rope: null,
+    slidingWindow: null,
   };
   return { ...cfg, features: { ...llamaFeatures(cfg), finalNorm: 'layer', positionOffset: 2 } };
 }
@@ -82,8 +90,10 @@ export const opt: FamilySpec = {
     ];
   },
   norms: (cfg) => [
-    { name: 'self_attn_layer_norm.weight', shape: [cfg.hidden] }, { name: 'self_attn_layer_norm.bias', shape: [cfg.hidden] },
-    { name: 'final_layer_norm.weight', shape: [cfg.hidden] }, { name: 'final_layer_norm.bias', shape: [cfg.hidden] },
+    { name: 'self_attn_layer_norm.weight', shape: [cfg.hidden] },
+    { name: 'self_attn_layer_norm.bias', shape: [cfg.hidden] },
+    { name: 'final_layer_norm.weight', shape: [cfg.hidden] },
+    { name: 'final_layer_norm.bias', shape: [cfg.hidden] },
   ],
   block,
 };

@@ -13,7 +13,8 @@ import { llamaNorms, requireSilu } from './llama';
 export function qwenWindows(c: Record<string, unknown>, where: string, base: ModelConfig, f: FamilyFeatures): FamilyFeatures {
   const sw = c.sliding_window;
   if (c.use_sliding_window !== true || sw === null || sw === undefined || sw === 0) return f;
-  if (typeof sw !== 'number' || !Number.isSafeInteger(sw) || sw < 0) throw cfgError(where, `"sliding_window" must be a non-negative integer or null, got ${JSON.stringify(sw)}.`);
+  if (typeof sw !== 'number' || !Number.isSafeInteger(sw) || sw < 0)
+    throw cfgError(where, `"sliding_window" must be a non-negative integer or null, got ${JSON.stringify(sw)}.`);
   const from = typeof c.max_window_layers === 'number' ? c.max_window_layers : 28; // transformers' default
   const layerTypes = layerTypesOf(c, base.layers, where, (i) => (i >= from ? 'sliding' : 'full'));
   return layerTypes.includes('sliding') ? { ...f, layerTypes, window: sw } : f;

@@ -286,14 +286,18 @@ async function main(): Promise<void> {
       const pr = r.phaseRuns;
       const how =
         r.phaseSource === 'profiled'
-          ? ` (device runs split by a profile of each)`
+          ? ` (device runs split by a profile of each${r.ep === 'cuda' ? '; on CUDA the profile times kernel launches, not kernels, so the split is rough' : ''})`
           : r.phaseSource === 'sampled' && pr
             ? ` (device runs split by a profile of ${pr.profiled} of the ${pr.runs}${pr.unsplit ? `; ${pr.unsplit} unsplit, in pruning` : ''})`
             : '';
       const phases =
         r.phaseSource !== 'unsplit' && (s.statistics + s.propagate > 0 || s.prune === 0)
           ? `statistics ${f(s.statistics)}, pruning ${f(s.prune)}${o.trim ? ` (TRIM search ${f(s.trim)})` : ''}, propagation ${f(s.propagate)}${how}`
-          : `pruning ${f(s.prune)}, which holds statistics, ${o.trim ? 'the TRIM search' : 'masks'} and propagation run as one graph, unsplit (TRIM_PHASES=1 splits them, at some cost)`;
+          : `pruning ${f(s.prune)}, which holds statistics, ${o.trim ? 'the TRIM search' : 'masks'} and propagation run as one graph, unsplit (${
+              r.ep === 'cuda'
+                ? "on CUDA, ONNX Runtime's profile times kernel launches, not kernels"
+                : 'TRIM_PHASES=1 splits them, at some cost'
+            })`;
       console.log(
         `  time       ${f(s.total)} s (${phases}, evaluation ${f(s.eval + s.dense_eval)}) on ${r.ep}${r.precision ? ` (${r.precision})` : ''}`,
       );

@@ -3,6 +3,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { PruneOptions, TrimReport } from '../../src/contract';
+import { runPrune } from '../../src/core/prune';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const SHARED = path.resolve(ROOT, '../shared');
@@ -45,4 +47,19 @@ export function tmp(prefix: string): string {
 
 export function within(value: number, ref: number, tol: number): boolean {
   return Math.abs(value - ref) / ref <= tol;
+}
+
+/** Runs a pruning job in this process with `vars` set in the environment (restored after), and reads its report. */
+export async function pruneUnderEnv(o: PruneOptions, vars: Record<string, string>): Promise<{ dir: string; report: TrimReport }> {
+  const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    await runPrune(o, () => {});
+  } finally {
+    for (const [k, v] of Object.entries(before)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+  return { dir: o.out, report: JSON.parse(fs.readFileSync(path.join(o.out, 'trim-report.json'), 'utf8')) as TrimReport };
 }

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { PruneOptions, TrimReport } from '../../src/contract';
 import { defaultPruneOptions } from '../../src/core/options';
-import { runPrune } from '../../src/core/prune';
+import { pruneUnderEnv } from './cli';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const FAM = path.join(ROOT, 'test', 'data', 'families');
@@ -48,18 +48,7 @@ async function prune(
     ep: 'cpu',
     ...extra,
   };
-  const vars = { TRIM_FUSED: fused ? '1' : '0', ...env };
-  const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
-  try {
-    await runPrune(o, () => {});
-  } finally {
-    for (const [k, v] of Object.entries(before)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-  return { dir: out, report: JSON.parse(fs.readFileSync(path.join(out, 'trim-report.json'), 'utf8')) as TrimReport };
+  return pruneUnderEnv(o, { TRIM_FUSED: fused ? '1' : '0', ...env });
 }
 
 /** Every safetensors file of a checkpoint folder, by name. */

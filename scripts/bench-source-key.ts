@@ -1,4 +1,4 @@
-// Cost of identifying a checkpoint's shards (src/core/sourceKey.ts), for the dense-perplexity cache
+// Cost of identifying a checkpoint's shards (src/core/model/sourceKey.ts), for the dense-perplexity cache
 // and the resume fingerprint: the sampled stamp (size, time, header and 64 pieces of 64 KiB; shards
 // of at most 64 MiB whole) against a full SHA-256 of every byte. Prints a table.
 //   node --import tsx scripts/bench-source-key.ts [--model DIR] [--synthetic-gib 3]
@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { shardStamp } from '../src/core/sourceKey';
+import { shardStamp } from '../src/core/model/sourceKey';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(name);

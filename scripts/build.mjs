@@ -8,9 +8,9 @@ import * as path from 'node:path';
 const watch = process.argv.includes('--watch');
 const minify = process.argv.includes('--minify');
 
-// Every import of onnxruntime-node resolves to src/core/ortLoad.ts, which loads the private CUDA
+// Every import of onnxruntime-node resolves to src/core/ort/ortLoad.ts, which loads the private CUDA
 // copy installed by `gpu setup` when there is one, else onnxruntime-node itself (kept external).
-const ortLoader = path.resolve('src/core/ortLoad.ts');
+const ortLoader = path.resolve('src/core/ort/ortLoad.ts');
 const ortPlugin = {
   name: 'ort-loader',
   setup(b) {
@@ -41,7 +41,7 @@ const browser = {
 };
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' } },
-  { ...node, entryPoints: { worker: 'src/worker/worker.ts', cli: 'src/cli.ts', tokenize: 'src/core/tokenizeWorker.ts' } },
+  { ...node, entryPoints: { worker: 'src/worker/worker.ts', cli: 'src/cli.ts', tokenize: 'src/core/text/tokenizeWorker.ts' } },
   { ...browser, entryPoints: { 'webview/panel': 'webview/panel/main.ts', 'webview/sidebar': 'webview/sidebar/main.ts' } },
 ]
   .map((b) => ({

@@ -17,15 +17,15 @@ class TrimErrorCancelled extends TrimError {
     super('E_CANCELLED', 'Cancelled; nothing was written.');
   }
 }
-import { runEval } from './core/evalJob';
-import { resolveModel } from './core/hfCache';
+import { runEval } from './core/eval/evalJob';
+import { resolveModel } from './core/model/hfCache';
 import { defaultPruneOptions } from './core/options';
 import { addPruneOptions, pruneOptionsFrom } from './cliOptions';
-import { runPrune, systemError } from './core/prune';
+import { runPrune, systemError } from './core/prune/prune';
 import { defaults } from './core/defaults';
-import { PRESETS, writeSynth } from './core/synth';
+import { PRESETS, writeSynth } from './core/model/synth';
 import { EP_CHOICES, formatEta } from './contract';
-import { ORT_VERSION } from './core/engine';
+import { ORT_VERSION } from './core/ort/engine';
 import pkg from '../package.json';
 import { cpus } from 'node:os';
 import { addGpuCommands, runWithCudaLibraries } from './cliGpu';

@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import * as cliProgress from 'cli-progress';
 import { spawnSync } from 'node:child_process';
 import { isJobChild, JOB_CHILD, superviseJob } from './cliSupervisor';
-import { Engine } from './core/engine';
+import { Engine } from './core/ort/engine';
 import { diagnose, doctorLines, jobEnv } from './core/gpu/doctor';
 import { activeInstall, loadedOrtBinDir, userCacheBase } from './core/gpu/paths';
 import { setupGpu, type SetupProgress } from './core/gpu/setup';

@@ -29,8 +29,8 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { partialDirFor } from './contract';
 import { oneLine } from './core/errors';
-import { summaryOfCommitted } from './core/output';
-import { cleanAfterDeath, hasResumeCheckpoint, type AfterDeath } from './core/outputLock';
+import { summaryOfCommitted } from './core/io/output';
+import { cleanAfterDeath, hasResumeCheckpoint, type AfterDeath } from './core/io/outputLock';
 
 /** How long a stopped job may take to stop by itself before it is killed. */
 export const GRACE_MS = 1000;

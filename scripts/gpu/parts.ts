@@ -10,11 +10,11 @@
  */
 import * as ort from 'onnxruntime-node';
 import { parseArgs } from 'node:util';
-import { GraphBuilder, T } from '../../src/core/graphs/builder';
-import { blockForward } from '../../src/core/graphs/decoder';
-import { flatRanksOps, packBitsOps, rowRanksOps, trimSearchOps, type PackKind } from '../../src/core/graphs/fused';
-import { PRESETS } from '../../src/core/synth';
-import type { ModelConfig } from '../../src/core/config';
+import { GraphBuilder, T } from '../../src/core/ort/graphs/builder';
+import { blockForward } from '../../src/core/ort/graphs/decoder';
+import { flatRanksOps, packBitsOps, rowRanksOps, trimSearchOps, type PackKind } from '../../src/core/ort/graphs/fused';
+import { PRESETS } from '../../src/core/model/synth';
+import type { ModelConfig } from '../../src/core/model/config';
 
 const { values: a } = parseArgs({
   options: {

@@ -8,11 +8,11 @@ import * as ort from 'onnxruntime-node';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execSync } from 'node:child_process';
-import { Checkpoint } from '../../src/core/checkpoint';
-import { blockWeightNames } from '../../src/core/graphs/decoder';
-import { linearBiases } from '../../src/core/runner';
-import { GraphBuilder, T } from '../../src/core/graphs/builder';
-import { Engine } from '../../src/core/engine';
+import { Checkpoint } from '../../src/core/model/checkpoint';
+import { blockWeightNames } from '../../src/core/ort/graphs/decoder';
+import { linearBiases } from '../../src/core/ort/runner';
+import { GraphBuilder, T } from '../../src/core/ort/graphs/builder';
+import { Engine } from '../../src/core/ort/engine';
 
 const status = (): string => {
   const s = fs.readFileSync('/proc/self/status', 'utf8');

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Sums an ONNX Runtime profile (TRIM_ORT_PROFILE=PREFIX, see src/core/engine.ts) by phase of the
+// Sums an ONNX Runtime profile (TRIM_ORT_PROFILE=PREFIX, see src/core/ort/engine.ts) by phase of the
 // fused graph and by operator. Node names are "<graph>/<Op>_<n>"; the graph's name says the phase.
 // Control nodes (Loop, If) are inclusive of their bodies, so they are listed apart: their time
 // minus their bodies' kernels is the control machinery. Run it with CUDA_LAUNCH_BLOCKING=1 for

@@ -11,13 +11,13 @@
  */
 import Ajv, { type ErrorObject } from 'ajv';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { parseJson, readJsonFile, readRegularAsync, READ_LIMITS } from '../core/safeRead';
+import { parseJson, readJsonFile, readRegularAsync, READ_LIMITS } from '../core/model/safeRead';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import type { PruneOptions } from '../contract';
 import { isTrimError } from '../core/errors';
-import { checkOutputPath, notATrimOutput } from '../core/output';
-import { overlap } from '../core/paths';
+import { checkOutputPath, notATrimOutput } from '../core/io/output';
+import { overlap } from '../core/io/paths';
 import schema from '../../schemas/trim.config.schema.json';
 import { closestName } from '../core/suggest';
 import { fractionHint, parseNM } from '../core/options';

@@ -20,8 +20,8 @@ import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { FromWorker, JobSpec, PruneOptions, ToWorker, TrimEvent } from '../contract';
-import { summaryOfCommitted } from '../core/output';
-import { cleanAfterDeath, hasResumeCheckpoint, missingParents, removeEmpty } from '../core/outputLock';
+import { summaryOfCommitted } from '../core/io/output';
+import { cleanAfterDeath, hasResumeCheckpoint, missingParents, removeEmpty } from '../core/io/outputLock';
 import { applyEvent, emptyRun, type RunSnapshot } from '../webviewProtocol';
 import { runTitle } from './runLabels';
 import type { RunRecord, RunStore } from './runStore';
@@ -463,7 +463,7 @@ export function describeExit(code: number | null, signal: NodeJS.Signals | null)
   return `exit code ${code}`;
 }
 
-export { RESUME_DIR } from '../core/resume';
+export { RESUME_DIR } from '../core/io/resume';
 
 /** Whether the partial folder of `out` holds a resume checkpoint (core/resume.ts: state.json). */
 export const hasCheckpoint = hasResumeCheckpoint;

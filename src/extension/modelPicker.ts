@@ -5,8 +5,8 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { hfToken, hubCacheDir, scanHubCache, type CachedModel } from '../core/hfCache';
-import { DownloadError, downloadModel } from '../core/hubDownload';
+import { hfToken, hubCacheDir, scanHubCache, type CachedModel } from '../core/model/hfCache';
+import { DownloadError, downloadModel } from '../core/model/hubDownload';
 import { bytes } from './runActions';
 
 export interface ModelPickerDeps {

@@ -3,7 +3,7 @@
  * before → after. Items are the store's RunRecords; a running one shows its live progress.
  */
 import * as vscode from 'vscode';
-import { isWithin } from '../core/paths';
+import { isWithin } from '../core/io/paths';
 import { canResume, isInterrupted } from './jobManager';
 import type { ProgressState } from './progress';
 import { runState, runTitle, shortDate, tooltipRows } from './runLabels';

@@ -10,9 +10,9 @@
  */
 import { test } from 'node:test';
 import * as os from 'node:os';
-import { alphaPeak, GramRunner, symmetricEigenvalues } from '../../src/core/alpha';
-import { Engine } from '../../src/core/engine';
-import { rng } from '../../src/core/synth';
+import { alphaPeak, GramRunner, symmetricEigenvalues } from '../../src/core/prune/alpha';
+import { Engine } from '../../src/core/ort/engine';
+import { rng } from '../../src/core/model/synth';
 
 const on = process.env.TRIM_ALPHA_BENCH === '1';
 

@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import { partialDirFor, type PruneOptions } from '../../src/contract';
 import { isTrimError } from '../../src/core/errors';
 import { defaultPruneOptions } from '../../src/core/options';
-import { runPrune } from '../../src/core/prune';
+import { runPrune } from '../../src/core/prune/prune';
 import { BAD_CHECKPOINTS, CALIB, copyDemo, DEMO, hashTree, tmpDir } from '../unit/badInputs';
 import { cli, type CliResult } from './cli';
 

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { PruneOptions, TrimReport } from '../../src/contract';
-import { runPrune } from '../../src/core/prune';
+import { runPrune } from '../../src/core/prune/prune';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const SHARED = path.resolve(ROOT, '../shared');

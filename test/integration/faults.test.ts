@@ -12,7 +12,7 @@ import { partialDirFor, type PruneOptions, type TrimEvent } from '../../src/cont
 import { JobManager } from '../../src/extension/jobManager';
 import { RunStore, type RunRecord } from '../../src/extension/runStore';
 import { defaultPruneOptions } from '../../src/core/options';
-import { rng } from '../../src/core/synth';
+import { rng } from '../../src/core/model/synth';
 import { DEMO, hashTree, ROOT, tmpDir } from '../unit/badInputs';
 import { ensureBuilt } from './cli';
 

@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { Checkpoint } from '../../src/core/checkpoint';
-import { Engine } from '../../src/core/engine';
-import { FusedPruner, planFused } from '../../src/core/fused';
+import { Checkpoint } from '../../src/core/model/checkpoint';
+import { Engine } from '../../src/core/ort/engine';
+import { FusedPruner, planFused } from '../../src/core/prune/fused';
 import { defaultPruneOptions } from '../../src/core/options';
 import { isTrimError } from '../../src/core/errors';
 

@@ -13,8 +13,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cleanAfterDeath } from '../../src/core/outputLock';
-import { rng } from '../../src/core/synth';
+import { cleanAfterDeath } from '../../src/core/io/outputLock';
+import { rng } from '../../src/core/model/synth';
 import { hashTree, tinyModel, tmpDir } from '../unit/badInputs';
 import { ensureBuilt, ROOT } from './cli';
 

@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import type { TrimEvent, TrimReport } from '../../src/contract';
 import { defaultPruneOptions } from '../../src/core/options';
-import { runPrune } from '../../src/core/prune';
+import { runPrune } from '../../src/core/prune/prune';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trim-phase-times-test-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));

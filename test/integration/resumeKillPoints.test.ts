@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type TrimReport } from '../../src/contract';
 import { tinyModel } from '../unit/badInputs';
 import { ensureBuilt, ROOT, tmp } from './cli';
-import { rng as seededRng } from '../../src/core/synth';
+import { rng as seededRng } from '../../src/core/model/synth';
 
 const root = tmp('trim-killpoints-');
 const model = path.join(root, 'tiny');
@@ -46,7 +46,7 @@ after(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-/** Deterministic pseudo-random numbers: the synthetic checkpoints' mulberry32 (src/core/synth.ts). */
+/** Deterministic pseudo-random numbers: the synthetic checkpoints' mulberry32 (src/core/model/synth.ts). */
 const rng = (seed: number): (() => number) => seededRng(seed).uniform;
 
 interface Run {

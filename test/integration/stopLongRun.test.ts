@@ -16,8 +16,8 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type TrimReport } from '../../src/contract';
-import { lockFileFor } from '../../src/core/outputLock';
-import { rng } from '../../src/core/synth';
+import { lockFileFor } from '../../src/core/io/outputLock';
+import { rng } from '../../src/core/model/synth';
 import { ensureBuilt, ROOT, tmp } from './cli';
 
 const root = tmp('trim-stoprun-');

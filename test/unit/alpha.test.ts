@@ -1,5 +1,5 @@
 /**
- * AlphaPruning α (src/core/alpha.ts): the estimator against an independent float64 reference, the
+ * AlphaPruning α (src/core/prune/alpha.ts): the estimator against an independent float64 reference, the
  * whole engine path (Gram on ONNX Runtime + ml-matrix eigenvalues) on matrices with a chosen
  * power-law spectrum, the block_wise mapping against hand-computed ratios, and the cache.
  */
@@ -18,11 +18,11 @@ import {
   hillAlpha,
   layerAlpha,
   symmetricEigenvalues,
-} from '../../src/core/alpha';
-import { Checkpoint } from '../../src/core/checkpoint';
-import { Engine } from '../../src/core/engine';
+} from '../../src/core/prune/alpha';
+import { Checkpoint } from '../../src/core/model/checkpoint';
+import { Engine } from '../../src/core/ort/engine';
 import { isTrimError } from '../../src/core/errors';
-import { rng, writeSynth, type SynthSpec } from '../../src/core/synth';
+import { rng, writeSynth, type SynthSpec } from '../../src/core/model/synth';
 
 /**
  * The published estimator written out plainly in float64 (no suffix sums, no early exits beyond

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Checkpoint } from '../../src/core/checkpoint';
+import { Checkpoint } from '../../src/core/model/checkpoint';
 import { isTrimError } from '../../src/core/errors';
-import { checkIds, TextTokenizer } from '../../src/core/tokenizer';
+import { checkIds, TextTokenizer } from '../../src/core/text/tokenizer';
 import { BAD_CHECKPOINTS, CALIB, DEMO, tinyModel, tmpDir } from './badInputs';
 
 const root = tmpDir('trim-bad-ckpt-');

@@ -1,6 +1,6 @@
 /**
  * Bad checkpoints for the reliability tests (issue 7), each built in a temporary folder from a
- * tiny synthetic model (src/core/synth.ts, with the demo model's tokenizer) or from a copy of the
+ * tiny synthetic model (src/core/model/synth.ts, with the demo model's tokenizer) or from a copy of the
  * demo model, then damaged in one way. Shared by test/unit/badCheckpoints.test.ts (the core) and
  * test/integration/badInputsCli.test.ts (the CLI).
  */
@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TrimErrorCode } from '../../src/core/errors';
-import { encodeSafetensors, readSafetensorsHeader, readTensorBytes, type TensorToWrite } from '../../src/core/safetensors';
-import { writeSynth, type SynthSpec } from '../../src/core/synth';
+import { encodeSafetensors, readSafetensorsHeader, readTensorBytes, type TensorToWrite } from '../../src/core/model/safetensors';
+import { writeSynth, type SynthSpec } from '../../src/core/model/synth';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const DEMO = path.join(ROOT, 'media', 'models', 'trim-demo-qwen2-small');

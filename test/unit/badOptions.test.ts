@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import type { PruneOptions } from '../../src/contract';
 import { isTrimError, type TrimErrorCode } from '../../src/core/errors';
 import { defaultPruneOptions, parseNM, validatePruneOptions } from '../../src/core/options';
-import { checkOutputPath } from '../../src/core/output';
+import { checkOutputPath } from '../../src/core/io/output';
 import { tmpDir } from './badInputs';
 
 const root = tmpDir('trim-bad-opts-');

@@ -4,13 +4,13 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Checkpoint } from '../../src/core/checkpoint';
-import { parseConfig } from '../../src/core/config';
+import { Checkpoint } from '../../src/core/model/checkpoint';
+import { parseConfig } from '../../src/core/model/config';
 import { defaults } from '../../src/core/defaults';
-import { fromFloat32, toFloat32 } from '../../src/core/dtype';
+import { fromFloat32, toFloat32 } from '../../src/core/model/dtype';
 import { TrimError } from '../../src/core/errors';
-import { inverseFrequencies } from '../../src/core/rope';
-import { encodeSafetensors, parseHeader } from '../../src/core/safetensors';
+import { inverseFrequencies } from '../../src/core/model/rope';
+import { encodeSafetensors, parseHeader } from '../../src/core/model/safetensors';
 
 const shared = path.resolve(__dirname, '../../../shared/configs');
 

@@ -9,11 +9,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { parseConfig, type ModelConfig } from '../../src/core/config';
-import { blockForward, blockWeightNames, layerVariation, type ForwardOptions } from '../../src/core/graphs/decoder';
-import { GraphBuilder, T } from '../../src/core/graphs/builder';
+import { parseConfig, type ModelConfig } from '../../src/core/model/config';
+import { blockForward, blockWeightNames, layerVariation, type ForwardOptions } from '../../src/core/ort/graphs/decoder';
+import { GraphBuilder, T } from '../../src/core/ort/graphs/builder';
 import { familySpec } from '../../src/core/model/registry';
-import { rng } from '../../src/core/synth';
+import { rng } from '../../src/core/model/synth';
 
 const FAM = path.join(__dirname, '..', 'data', 'families');
 const config = (name: string): ModelConfig => parseConfig(JSON.parse(fs.readFileSync(path.join(FAM, name, 'config.json'), 'utf8')));

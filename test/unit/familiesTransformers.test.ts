@@ -10,12 +10,12 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Checkpoint } from '../../src/core/checkpoint';
-import { Engine } from '../../src/core/engine';
-import { sequenceLogits } from '../../src/core/logits';
-import { evaluatePerplexity } from '../../src/core/perplexity';
-import { Runner } from '../../src/core/runner';
-import { TextTokenizer } from '../../src/core/tokenizer';
+import { Checkpoint } from '../../src/core/model/checkpoint';
+import { Engine } from '../../src/core/ort/engine';
+import { sequenceLogits } from '../../src/core/eval/logits';
+import { evaluatePerplexity } from '../../src/core/eval/perplexity';
+import { Runner } from '../../src/core/ort/runner';
+import { TextTokenizer } from '../../src/core/text/tokenizer';
 
 const dir = path.join(__dirname, '..', 'data', 'families');
 const root = path.join(__dirname, '..', '..');

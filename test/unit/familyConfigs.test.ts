@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseConfig } from '../../src/core/config';
+import { parseConfig } from '../../src/core/model/config';
 import { TrimError } from '../../src/core/errors';
 
 const gemma2 = {

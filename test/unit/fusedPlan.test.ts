@@ -4,8 +4,8 @@
 // what --gpu-memory 140 plans.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import type { Checkpoint } from '../../src/core/checkpoint';
-import { planFused } from '../../src/core/fused';
+import type { Checkpoint } from '../../src/core/model/checkpoint';
+import { planFused } from '../../src/core/prune/fused';
 
 function shape(hidden: number, inter: number, layers: number, heads: number, kv: number, dtype: string): Checkpoint {
   const D = hidden / heads;

@@ -9,11 +9,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Checkpoint, parseIndex } from '../../src/core/checkpoint';
-import { parseConfig } from '../../src/core/config';
+import { Checkpoint, parseIndex } from '../../src/core/model/checkpoint';
+import { parseConfig } from '../../src/core/model/config';
 import { isTrimError } from '../../src/core/errors';
-import { KNOWN_DTYPES, parseHeader, readSafetensorsHeader } from '../../src/core/safetensors';
-import { rng } from '../../src/core/synth';
+import { KNOWN_DTYPES, parseHeader, readSafetensorsHeader } from '../../src/core/model/safetensors';
+import { rng } from '../../src/core/model/synth';
 import { DEMO, ROOT, tinyModel, tmpDir } from './badInputs';
 
 const SEED = Number(process.env.TRIM_FUZZ_SEED ?? 20261129);

@@ -10,10 +10,10 @@ import * as path from 'node:path';
 import { diagnose, findLibrary, jobEnv, parseNvidiaSmi, type SearchRoots } from '../../src/core/gpu/doctor';
 import { providerVersions } from '../../src/core/gpu/paths';
 import { autoGpuMemory, resolvePrecision } from '../../src/core/gpu/budget';
-import { Engine } from '../../src/core/engine';
+import { Engine } from '../../src/core/ort/engine';
 import { isTrimError } from '../../src/core/errors';
-import { planFused } from '../../src/core/fused';
-import type { Checkpoint } from '../../src/core/checkpoint';
+import { planFused } from '../../src/core/prune/fused';
+import type { Checkpoint } from '../../src/core/model/checkpoint';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'trim-doctor-'));
 test.after(() => fs.rmSync(root, { recursive: true, force: true }));

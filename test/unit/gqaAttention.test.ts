@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import type { ModelConfig } from '../../src/core/config';
-import { blockForward, blockWeightNames, type ForwardOptions } from '../../src/core/graphs/decoder';
-import { GraphBuilder, T } from '../../src/core/graphs/builder';
-import { rng } from '../../src/core/synth';
+import type { ModelConfig } from '../../src/core/model/config';
+import { blockForward, blockWeightNames, type ForwardOptions } from '../../src/core/ort/graphs/decoder';
+import { GraphBuilder, T } from '../../src/core/ort/graphs/builder';
+import { rng } from '../../src/core/model/synth';
 
 const base = {
   architecture: 'test',

@@ -6,8 +6,8 @@ import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, s
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Checkpoint } from '../../src/core/checkpoint';
-import { hfToken, hubCacheDir, resolveModel, scanHubCache } from '../../src/core/hfCache';
+import { Checkpoint } from '../../src/core/model/checkpoint';
+import { hfToken, hubCacheDir, resolveModel, scanHubCache } from '../../src/core/model/hfCache';
 import { layHubCache } from './hfLayout';
 
 const DEMO = path.resolve(__dirname, '../../media/models/trim-demo-qwen2-small');

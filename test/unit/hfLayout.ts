@@ -1,6 +1,6 @@
 /**
  * Lays a checkpoint folder out as `huggingface_hub` does in its cache (written here from its
- * documented layout, independently of src/core/hfCache.ts): models--ORG--NAME/blobs/<etag> with
+ * documented layout, independently of src/core/model/hfCache.ts): models--ORG--NAME/blobs/<etag> with
  * the etag the Hub gives each file (SHA-256 for LFS files such as *.safetensors, the git blob
  * SHA-1 otherwise), snapshots/<commit>/<file> as relative links into blobs/, refs/main.
  * Shared by the unit tests and the end-to-end journey.

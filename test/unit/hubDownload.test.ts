@@ -9,8 +9,8 @@ import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlink
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { resolveModel, scanHubCache } from '../../src/core/hfCache';
-import { DownloadError, downloadModel } from '../../src/core/hubDownload';
+import { resolveModel, scanHubCache } from '../../src/core/model/hfCache';
+import { DownloadError, downloadModel } from '../../src/core/model/hubDownload';
 import { etagOf, gitOid, isLfs, sha256 } from './hfLayout';
 
 const DEMO = path.resolve(__dirname, '../../media/models/trim-demo-qwen2-small');

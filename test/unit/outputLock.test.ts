@@ -1,5 +1,5 @@
 /**
- * Issue 16, classes 5 and 10: the output lock (src/core/outputLock.ts). Who holds it is told by
+ * Issue 16, classes 5 and 10: the output lock (src/core/io/outputLock.ts). Who holds it is told by
  * pid AND process start time (so a reused pid does not block a folder forever), a stale lock is
  * broken by one job only, and jobs started together on a stale lock never hold it at once and
  * never fail with a raw ENOENT/EEXIST/ENOTEMPTY. The start time is checked against /proc read by
@@ -14,9 +14,9 @@ import { after, describe, it } from 'node:test';
 import { buildSync } from 'esbuild';
 import { partialDirFor } from '../../src/contract';
 import { isTrimError } from '../../src/core/errors';
-import { commitFileFor, oldDirFor, recoverCommit } from '../../src/core/output';
-import { cleanAfterDeath, lockFileFor, OutputLock, processStart, readLock, type LockInfo } from '../../src/core/outputLock';
-import { rng } from '../../src/core/synth';
+import { commitFileFor, oldDirFor, recoverCommit } from '../../src/core/io/output';
+import { cleanAfterDeath, lockFileFor, OutputLock, processStart, readLock, type LockInfo } from '../../src/core/io/outputLock';
+import { rng } from '../../src/core/model/synth';
 import { tmpDir } from './badInputs';
 
 const root = tmpDir('trim-lock-unit-');
@@ -147,7 +147,7 @@ describe('output lock: contenders started together on a stale lock (seeded)', ()
     stdin: {
       contents: `
         const fs = require('node:fs');
-        const { OutputLock } = require(${JSON.stringify(path.resolve(__dirname, '../../src/core/outputLock.ts'))});
+        const { OutputLock } = require(${JSON.stringify(path.resolve(__dirname, '../../src/core/io/outputLock.ts'))});
         const [out, log] = process.argv.slice(2);
         const wait = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
         try {

@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { partialDirFor, REPORT_FORMAT } from '../../src/contract';
-import { rng } from '../../src/core/synth';
+import { rng } from '../../src/core/model/synth';
 import { tinyModel } from './badInputs';
 
 export interface PathTree {

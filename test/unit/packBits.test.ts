@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder, T } from '../../src/core/graphs/builder';
-import { packBitsOps, type PackKind } from '../../src/core/graphs/fused';
-import { rng } from '../../src/core/synth';
+import { GraphBuilder, T } from '../../src/core/ort/graphs/builder';
+import { packBitsOps, type PackKind } from '../../src/core/ort/graphs/fused';
+import { rng } from '../../src/core/model/synth';
 
 describe('keep-bit packing', () => {
   const rows = 37;

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { attributeRuns, phaseMode, profileEvents, SessionProfile, splitByShares, splitRun } from '../../src/core/phaseProfile';
+import { attributeRuns, phaseMode, profileEvents, SessionProfile, splitByShares, splitRun } from '../../src/core/ort/phaseProfile';
 
 const line = (cat: string, name: string, ts: number, dur: number): string =>
   `{"cat" : "${cat}","pid" :1,"tid" :1,"dur" :${dur},"ts" :${ts},"ph" : "X","name" :"${name}","args" : {"op_name" : "x","provider" : "CPUExecutionProvider"}},`;
@@ -137,7 +137,7 @@ describe('phase times from an ONNX Runtime profile', () => {
         '--import',
         'tsx',
         '-e',
-        `const { SessionProfile } = require(${JSON.stringify(path.resolve(__dirname, '../../src/core/phaseProfile.ts'))}); console.log(new SessionProfile().dir);`,
+        `const { SessionProfile } = require(${JSON.stringify(path.resolve(__dirname, '../../src/core/ort/phaseProfile.ts'))}); console.log(new SessionProfile().dir);`,
       ],
       { encoding: 'utf8' },
     );

@@ -13,16 +13,16 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Checkpoint } from '../../src/core/checkpoint';
-import { parseConfig } from '../../src/core/config';
-import { denseKey } from '../../src/core/denseCache';
+import { Checkpoint } from '../../src/core/model/checkpoint';
+import { parseConfig } from '../../src/core/model/config';
+import { denseKey } from '../../src/core/eval/denseCache';
 import { isTrimError, MAX_MESSAGE, oneLine } from '../../src/core/errors';
 import { OPTION_BOUNDS } from '../../src/core/options';
-import { ropeTables } from '../../src/core/rope';
-import { jsonDepth, readRegular, readRegularAsync } from '../../src/core/safeRead';
-import { shardStamp } from '../../src/core/sourceKey';
+import { ropeTables } from '../../src/core/model/rope';
+import { jsonDepth, readRegular, readRegularAsync } from '../../src/core/model/safeRead';
+import { shardStamp } from '../../src/core/model/sourceKey';
 import { tinyModel, tmpDir } from './badInputs';
-import { rng as seededRng } from '../../src/core/synth';
+import { rng as seededRng } from '../../src/core/model/synth';
 
 const root = tmpDir('trim-rel16-unit-');
 const counts: Record<string, number> = {};
@@ -38,7 +38,7 @@ after(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-/** Deterministic pseudo-random numbers: the synthetic checkpoints' mulberry32 (src/core/synth.ts). */
+/** Deterministic pseudo-random numbers: the synthetic checkpoints' mulberry32 (src/core/model/synth.ts). */
 const rng = (seed: number): (() => number) => seededRng(seed).uniform;
 
 describe('class 6: only regular files, bounded', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { formatReportJson } from '../../src/core/reportJson';
+import { formatReportJson } from '../../src/core/io/reportJson';
 
 const demo = JSON.parse(readFileSync(path.resolve(__dirname, '../data/report-demo.json'), 'utf8'));
 

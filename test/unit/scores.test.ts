@@ -1,9 +1,9 @@
 /** Scores, row ranks, masks, N:M structure and OWL allocation against hand-computed values. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { maskFromRanks, nmMask, prunedCounts, rowRanks, scoreMatrix, uniformCounts } from '../../src/core/scores';
-import { outlierRatio, owlTargets } from '../../src/core/owl';
-import { rng } from '../../src/core/synth';
+import { maskFromRanks, nmMask, prunedCounts, rowRanks, scoreMatrix, uniformCounts } from '../../src/core/prune/scores';
+import { outlierRatio, owlTargets } from '../../src/core/prune/owl';
+import { rng } from '../../src/core/model/synth';
 
 test('Wanda score is |W|·sqrt(norm2) per column; magnitude is |W|', () => {
   const W = Float32Array.from([1, -2, 3, -4]);

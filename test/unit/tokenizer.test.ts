@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { defaults } from '../../src/core/defaults';
-import { encodeFileOffThread, TextTokenizer } from '../../src/core/tokenizer';
+import { encodeFileOffThread, TextTokenizer } from '../../src/core/text/tokenizer';
 import { isTrimError } from '../../src/core/errors';
 
 const tok = TextTokenizer.fromFolder(defaults.model());

@@ -8,9 +8,9 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Checkpoint } from '../../src/core/checkpoint';
-import { Engine } from '../../src/core/engine';
-import { sequenceLogits } from '../../src/core/logits';
+import { Checkpoint } from '../../src/core/model/checkpoint';
+import { Engine } from '../../src/core/ort/engine';
+import { sequenceLogits } from '../../src/core/eval/logits';
 
 const dir = path.join(__dirname, '..', 'data', 'tiny');
 const ref = JSON.parse(fs.readFileSync(path.join(dir, 'reference-logits.json'), 'utf8')) as {

@@ -33,7 +33,7 @@ import {
   readInstall,
   type Manifest,
 } from './paths';
-import { pidAlive } from '../processes';
+import { pidAlive } from '../io/processes';
 
 export interface PackageSpec {
   name: string;

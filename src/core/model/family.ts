@@ -9,9 +9,9 @@
  * block builder (FamilySpec.block) and config parser.
  */
 import type { Family } from '../../contract';
-import type { FamilyLayout, InputGroup } from '../checkpoint';
-import type { GraphBuilder } from '../graphs/builder';
-import type { ModelConfig, RopeScaling } from '../config';
+import type { FamilyLayout, InputGroup } from './checkpoint';
+import type { GraphBuilder } from '../ort/graphs/builder';
+import type { ModelConfig, RopeScaling } from './config';
 import { cfgError } from './keys';
 
 export type LayerType = 'full' | 'sliding';

@@ -3,9 +3,9 @@
  * `rope_theta`/`rope_scaling` and new `rope_parameters` keys). Shared by config.ts and the family
  * specs (model/families/*), so that neither imports the other at run time.
  */
-import type { RopeScaling } from '../config';
+import type { RopeScaling } from './config';
 import { TrimError } from '../errors';
-import { inverseFrequencies } from '../rope';
+import { inverseFrequencies } from './rope';
 
 export function cfgError(where: string, what: string): TrimError {
   return new TrimError('E_CONFIG', `${where}: ${what}`);

@@ -4,7 +4,7 @@
  * (make_reference.py, run on the device machine) and are committed as reference-logits.json.
  */
 import * as path from 'node:path';
-import { writeSynth, type SynthSpec } from '../../../src/core/synth';
+import { writeSynth, type SynthSpec } from '../../../src/core/model/synth';
 
 const tiny = { hidden: 64, intermediate: 160, layers: 2, vocab: 96, maxPositions: 128, std: 0.15 };
 export const TINY_MODELS: Record<string, SynthSpec> = {

@@ -7,7 +7,7 @@
  */
 import type { FamilyFeatures, FamilySpec } from '../family';
 import { layerTypesOf, llamaFeatures, llamaLinears } from '../family';
-import type { ModelConfig } from '../../config';
+import type { ModelConfig } from '../config';
 import { cfgError, positive } from '../keys';
 import { TrimError } from '../../errors';
 

@@ -5,7 +5,7 @@
  */
 import type { FamilySpec } from '../family';
 import { llamaFeatures, llamaLinears } from '../family';
-import type { ModelConfig } from '../../config';
+import type { ModelConfig } from '../config';
 import { TrimError } from '../../errors';
 
 export function requireSilu(c: Record<string, unknown>, where: string): void {

@@ -6,7 +6,7 @@
  */
 import type { BlockParts, FamilySpec } from '../family';
 import { llamaFeatures } from '../family';
-import type { ModelConfig } from '../../config';
+import type { ModelConfig } from '../config';
 import { cfgError, num, posInt } from '../keys';
 import { TrimError } from '../../errors';
 

@@ -5,7 +5,7 @@
  */
 import type { FamilyFeatures, FamilySpec } from '../family';
 import { layerTypesOf, llamaFeatures, llamaLinears } from '../family';
-import type { ModelConfig } from '../../config';
+import type { ModelConfig } from '../config';
 import { cfgError } from '../keys';
 import { llamaNorms, requireSilu } from './llama';
 

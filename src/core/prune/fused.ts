@@ -1,0 +1,422 @@
+/**
+ * Runs the fused pruning graph (graphs/fused.ts): runs of consecutive blocks, each one
+ * `session.run` whose inputs are the run's stored weights and the activations (or, for the first
+ * run, the token ids and the embedding table) and whose outputs are the pruned weights, per-row
+ * zero counts, TRIM's search figures and the activations for the next run.
+ *
+ * The plan sizes two things to the device's memory: windows per chunk (one Loop iteration's
+ * temporaries) and blocks per run (each block's weights stay on the device for the whole run).
+ */
+import * as ort from 'onnxruntime-node';
+import type { PruneOptions } from '../../contract';
+import type { Checkpoint } from '../model/checkpoint';
+import { toFloat32, type StoredDtype } from '../model/dtype';
+import { checkFinite } from '../model/checkpoint';
+import type { Engine, Session } from '../ort/engine';
+import { TrimError } from '../errors';
+import { blockWeightNames } from '../ort/graphs/decoder';
+import { linearBiases } from '../ort/runner';
+import { buildFusedGraph, fusedLayerFeed, fusedLayers, fusedOut, fusedWeight, type ExternalRef, type FusedSpec } from '../ort/graphs/fused';
+import type { TensorInfo } from '../model/safetensors';
+import { readTensorBytes } from '../model/safetensors';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MaskPool } from './maskPool';
+import { FusedPhases, type FusedRunPhases } from './fusedPhases';
+import { type FusedKernels, type FusedPlan, fusedKernels } from './fusedPlan';
+export { canFuse, fusedKernels, planFused, type FusedPlan } from './fusedPlan';
+import { readStored, storedTensors } from '../model/storedRead';
+
+/**
+ * A block whose outputs hold NaN or ±Inf (finite weights, so the configuration's numbers or
+ * overflowing activations): the rest of the model would be pruned on garbage. Both paths throw it.
+ */
+export function nonFiniteActivations(ckpt: Checkpoint, block: number): TrimError {
+  return new TrimError(
+    'E_NONFINITE',
+    `block ${block} of ${ckpt.dir} produced NaN or infinite activations from finite weights and inputs: config.json's numbers (rms_norm_eps, rope_theta, rope_scaling) do not fit these weights, or the activations overflow float32.`,
+  );
+}
+
+/** A linear's TRIM search, as the graph reports it (graphs/fused.ts trimSearchOps: five numbers per block). */
+export interface TrimFigures {
+  /** Layer metric of the uniform start, of the best vector found, and of the vector applied (clamped and recentred). */
+  before: number;
+  best: number;
+  after: number;
+  /** Learning rate of the chosen vector (0: the uniform start was kept), and the iteration it was reached at. */
+  lr: number;
+  iteration: number;
+}
+
+function trimFigures(t: Float64Array, block: number): TrimFigures {
+  const [before, best, lr, iteration, after] = t.subarray(block * 5, block * 5 + 5);
+  return { before, best, lr, iteration, after };
+}
+
+export interface FusedRunResult {
+  /**
+   * Per block of the run: per linear, its pruned stored bytes, zeros per row, search figures.
+   * `pruned()` resolves at once where the bytes are in memory already; with the weights in the
+   * session it reads the stored tensor and zeroes it from the keep bits then (a few at a time).
+   */
+  blocks: {
+    linears: { name: string; pruned: () => Promise<Uint8Array>; zeros: Float32Array; search: TrimFigures | null }[];
+  }[];
+  /** The next run's inputs (null after the last block). */
+  h: Float32Array | null;
+  /** session.run; reading the stored weights; building and creating the session (and releasing it, when it holds the weights). */
+  seconds: number;
+  readSeconds: number;
+  sessionSeconds: number;
+  /** Zeroing the pruned weights on the host from the run's keep bits (masks mode). */
+  applySeconds: number;
+  /** Bytes sent to and received from the run. */
+  bytesIn: number;
+  bytesOut: number;
+  /** This run's number, for phasesOf(). */
+  run: number;
+}
+
+export class FusedPruner {
+  private sessions = new Map<string, Session>();
+  readonly weightNames: string[];
+  readonly biases: Set<string>;
+  private readonly dtypes = new Map<string, StoredDtype>();
+  /** Attention, ranks, output and packing of the graph (fusedKernels; keep bits only where every row packs into bytes). */
+  private readonly kernels: FusedKernels;
+  private pool: MaskPool | null = null;
+  private prefetched: { first: number; count: number; weights: Promise<ort.Tensor[]> } | null = null;
+  /** The filesystem root that external-data locations are relative to (weights in the session). */
+  private root = '';
+  private readonly realFiles = new Map<string, string>();
+  /** Phase times of the runs (fusedPhases.ts): which sessions are profiled, each run's split. */
+  readonly phases: FusedPhases;
+
+  constructor(
+    readonly ckpt: Checkpoint,
+    readonly engine: Engine,
+    readonly seqlen: number,
+    readonly plan: FusedPlan,
+    readonly o: PruneOptions,
+  ) {
+    this.biases = linearBiases(ckpt);
+    this.weightNames = blockWeightNames(ckpt.config, this.biases);
+    for (const n of this.weightNames) this.dtypes.set(n, this.info(0, n).dtype as StoredDtype);
+    const k = fusedKernels(engine.ep, o.precision === 'float16' ? 'float16' : 'float32');
+    this.kernels = { ...k, masks: k.masks && ckpt.linearShapes().every(([, c]) => c % 8 === 0) };
+    this.phases = new FusedPhases(engine.ep);
+    if (this.kernels.weights === 'initializers') {
+      // ORT resolves each location below one folder and refuses one that leaves it after
+      // following links (a hub cache's shards link into its blobs folder): the root holds all,
+      // unless the shards lie on several Windows drives, where the host feeds the weights instead.
+      const roots = new Set(ckpt.shardFiles.map((f) => path.parse(this.real(path.join(ckpt.dir, f))).root));
+      if (roots.size === 1) this.root = [...roots][0];
+      else this.kernels.weights = 'inputs';
+    }
+  }
+
+  private real(file: string): string {
+    let r = this.realFiles.get(file);
+    if (r === undefined) this.realFiles.set(file, (r = fs.realpathSync(file)));
+    return r;
+  }
+
+  private ref(t: TensorInfo): ExternalRef {
+    return { location: path.relative(this.root, this.real(t.file)), offset: t.offset, length: t.byteLength, shape: t.shape };
+  }
+
+  private get external(): boolean {
+    return this.kernels.weights === 'initializers';
+  }
+
+  private key(first: number, blocks: number, embed: boolean, output: boolean): string {
+    // A session that holds its weights serves one run of blocks; one fed them serves every run of the same size.
+    return `${this.external ? first : 'any'}-${blocks}-${embed}-${output}`;
+  }
+
+  private info(block: number, local: string): TensorInfo {
+    const t = this.ckpt.tensors.get(this.ckpt.blockName(block, local));
+    if (!t) throw new TrimError('E_MISSING_TENSOR', `${this.ckpt.dir}: tensor "${this.ckpt.blockName(block, local)}" is missing.`);
+    return t;
+  }
+
+  private async session(first: number, blocks: number, embed: boolean, output: boolean): Promise<Session> {
+    const key = this.key(first, blocks, embed, output);
+    let s = this.sessions.get(key);
+    if (s) return s;
+    const lay = this.ckpt.layout;
+    const shapes = this.ckpt.linearShapes();
+    const o = this.o;
+    const spec: FusedSpec = {
+      cfg: this.ckpt.config,
+      seqlen: this.seqlen,
+      chunkWindows: this.plan.chunkWindows,
+      chunks: this.plan.chunks,
+      blocks,
+      biases: this.biases,
+      weightNames: this.weightNames,
+      dtypes: this.dtypes,
+      linears: lay.linears.map((name, i) => ({ name, group: lay.linearInput[i], rows: shapes[i][0], cols: shapes[i][1] })),
+      embed: embed
+        ? {
+            dtype: this.ckpt.tensors.get(lay.embed)!.dtype as StoredDtype,
+            positions: lay.positions ? (this.ckpt.tensors.get(lay.positions)!.dtype as StoredDtype) : null,
+          }
+        : null,
+      output,
+      score: o.score,
+      precision: o.precision === 'float16' ? 'float16' : 'float32',
+      attention: this.kernels.attention,
+      ranks: this.kernels.ranks,
+      masks: this.kernels.masks,
+      pack: this.kernels.pack,
+      external: this.external
+        ? {
+            weight: (k, local) => this.ref(this.info(first + k, local)),
+            embed: embed ? this.ref(this.ckpt.tensors.get(lay.embed)!) : null,
+            positions: embed && lay.positions ? this.ref(this.ckpt.tensors.get(lay.positions)!) : null,
+          }
+        : null,
+      trim: o.trim ? { iterations: o.iterations, forbidNegLr: o.forbidNegLr, layerMetric: o.layerMetric, rowMetric: o.rowMetric } : null,
+    };
+    const model = buildFusedGraph(spec);
+    const profile = this.phases.profile();
+    try {
+      s = await this.engine.session(model, this.external ? this.root : undefined, profile?.prefix);
+      if (profile) this.phases.track(s, profile);
+    } catch (e) {
+      profile?.dispose();
+      if (!this.external) throw e;
+      const msg = String((e as Error).message ?? e)
+        .split('\n')[0]
+        .slice(0, 300);
+      const which = blocks > 1 ? `blocks ${first}–${first + blocks - 1}` : `block ${first}`;
+      if (/out of memory|failed to allocate/i.test(msg)) {
+        throw new TrimError(
+          'E_EP',
+          `The GPU has too little free memory for the weights of ${which} (${msg}). Lower --gpu-memory (or --blocks-per-run) to what the card has free.`,
+        );
+      }
+      if (/external|deserialize tensor/i.test(msg)) {
+        // ORT read the weights itself: a file changed or cut short since its header was checked.
+        throw new TrimError(
+          'E_SAFETENSORS',
+          `${this.ckpt.dir}: the weights of ${which} could not be read (${msg}). Was the checkpoint changed while pruning? Check the files, or re-download them.`,
+        );
+      }
+      throw e;
+    }
+    this.sessions.set(key, s);
+    return s;
+  }
+
+  /**
+   * Creates the session of the run [first, first + blocks) now (run() uses it); with the weights
+   * in the session, this is when they are read and sent to the device.
+   */
+  async prepare(first: number, blocks: number, embed: boolean, output: boolean): Promise<void> {
+    await this.session(first, blocks, embed, output);
+  }
+
+  /** Starts reading the weights of the run [first, first + count) now (run() picks them up); nothing to do when the session holds them. */
+  prefetch(first: number, count: number): void {
+    if (this.external) return;
+    const weights = storedTensors(
+      this.runNames(count).map(({ n, k }) => this.info(first + k, n)),
+      true,
+    );
+    weights.catch(() => {}); // awaited, and reported, by run()
+    this.prefetched = { first, count, weights };
+  }
+
+  private runNames(count: number): { n: string; k: number }[] {
+    return this.weightNames.flatMap((n) => Array.from({ length: count }, (_, k) => ({ n, k })));
+  }
+
+  /**
+   * Prunes blocks [first, first + count) in one run. `input` is either the previous run's
+   * activations or, for block 0, the calibration token ids.
+   */
+  async run(
+    first: number,
+    count: number,
+    targets: number[],
+    input: { h: Float32Array } | { ids: Int32Array },
+    output: boolean,
+  ): Promise<FusedRunResult> {
+    const cfg = this.ckpt.config;
+    const embed = 'ids' in input;
+    const tS = performance.now();
+    const session = await this.session(first, count, embed, output);
+    let sessionSeconds = (performance.now() - tS) / 1000;
+    const tR = performance.now();
+    const feeds: Record<string, ort.Tensor> = {};
+    const names = this.runNames(count);
+    const pre = this.prefetched;
+    this.prefetched = null;
+    if (!this.external) {
+      const blockW = await (pre && pre.first === first && pre.count === count
+        ? pre.weights
+        : storedTensors(
+            names.map(({ n, k }) => this.info(first + k, n)),
+            true,
+          ));
+      names.forEach(({ n, k }, i) => (feeds[fusedWeight(n, k)] = blockW[i]));
+    }
+    if ('ids' in input) {
+      feeds.ids = new ort.Tensor(
+        'int64',
+        BigInt64Array.from(input.ids, (v) => BigInt(v)),
+        [input.ids.length],
+      );
+      const lay = this.ckpt.layout;
+      if (!this.external) {
+        const globals = await storedTensors(
+          [this.ckpt.tensors.get(lay.embed)!, ...(lay.positions ? [this.ckpt.tensors.get(lay.positions)!] : [])],
+          false,
+        );
+        feeds.embed = globals[0];
+        if (lay.positions) feeds.positions = globals[1];
+      }
+    } else {
+      feeds.h = new ort.Tensor('float32', input.h, [this.plan.chunks, this.plan.chunkWindows * this.seqlen, cfg.hidden]);
+    }
+    feeds.targets = new ort.Tensor('float64', Float64Array.from(targets.slice(first, first + count)), [count]);
+    const layers = fusedLayerFeed(cfg, this.seqlen, first, count);
+    if (layers) feeds[fusedLayers] = new ort.Tensor('float32', layers, [count]);
+    const readSeconds = (performance.now() - tR) / 1000;
+    const t0 = performance.now();
+    let r: ort.InferenceSession.ReturnType;
+    try {
+      r = await session.run(feeds);
+    } catch (e) {
+      // Out of device memory mid-run: a typed error that says what to lower (no stack trace).
+      const p = this.plan;
+      throw this.engine.runError(
+        e,
+        count > 1 ? `the run of blocks ${first}–${first + count - 1}` : `the run of block ${first}`,
+        `This run was sized for ${(p.budget / 2 ** 30).toFixed(1)} GiB (${p.blocksPerRun} block(s) per run, ${p.chunkWindows} windows per chunk): lower --gpu-memory, or --blocks-per-run and --batch, or free memory on the card (other processes).`,
+      );
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const run = this.phases.ran(session, seconds, count);
+    if (this.external) {
+      // Its weights are on the device: free them before the next run's session reads its own.
+      const tF = performance.now();
+      this.sessions.delete(this.key(first, count, embed, output));
+      await this.endSession(session);
+      sessionSeconds += (performance.now() - tF) / 1000;
+    }
+    let bytesIn = 0;
+    let bytesOut = 0;
+    for (const t of Object.values(feeds)) bytesIn += (t.data as Uint8Array).byteLength;
+    for (const t of Object.values(r)) bytesOut += (t.data as Uint8Array).byteLength;
+    if (embed && (r['embed.nonfinite'].data as Float32Array)[0] > 0) {
+      this.ckpt.readF32(this.ckpt.layout.embed); // throws E_NONFINITE, naming the first bad value
+    }
+    const bad = r[fusedOut.nonfinite].data as Float32Array;
+    const nW = this.weightNames.length;
+    // Masks mode, weights fed: every block's weights go to a worker with their keep bits and come
+    // back pruned. Weights in the session: each is read and zeroed when pruned() asks for it.
+    const tA = performance.now();
+    const prunedBytes = new Map<string, Uint8Array>();
+    if (this.kernels.masks && !this.external) {
+      const pool = this.maskPool();
+      await Promise.all(
+        this.ckpt.layout.linears.flatMap((name) => {
+          const keep = r[fusedOut.keep(name)].data as Uint8Array;
+          const per = keep.length / count;
+          return Array.from({ length: count }, async (_, k) => {
+            const key = fusedWeight(`${name}.weight`, k);
+            const t = feeds[key];
+            const buf = await pool.apply(
+              (t.data as Uint8Array).buffer as ArrayBuffer,
+              keep.subarray(k * per, (k + 1) * per),
+              t.type === 'float32' ? 4 : 2,
+            );
+            prunedBytes.set(key, new Uint8Array(buf));
+          });
+        }),
+      );
+    }
+    const applySeconds = this.kernels.masks && !this.external ? (performance.now() - tA) / 1000 : 0;
+    const blocks: FusedRunResult['blocks'] = [];
+    const actsFinite = r[fusedOut.actsFinite].data as Float32Array;
+    for (let k = 0; k < count; k++) {
+      const i = bad.subarray(k * nW, (k + 1) * nW).findIndex((v) => v > 0);
+      if (i >= 0) {
+        // The device counted; the host names the first bad value (and throws E_NONFINITE).
+        const t = this.info(first + k, this.weightNames[i]);
+        checkFinite(toFloat32(readTensorBytes(t), t.dtype as StoredDtype), t, first + k);
+        throw new TrimError('E_NONFINITE', `${t.file}: tensor "${t.name}" (block ${first + k}) holds NaN or infinite values.`);
+      }
+      if (actsFinite[k] !== 0) throw nonFiniteActivations(this.ckpt, first + k);
+      blocks.push({
+        linears: this.ckpt.layout.linears.map((name) => {
+          const z = r[fusedOut.zeros(name)].data as Float32Array;
+          const rows = z.length / count;
+          let pruned: () => Promise<Uint8Array>;
+          const bytes = prunedBytes.get(fusedWeight(`${name}.weight`, k));
+          if (bytes) pruned = () => Promise.resolve(bytes);
+          else if (this.kernels.masks) {
+            const keep = r[fusedOut.keep(name)].data as Uint8Array;
+            const per = keep.length / count;
+            const t = this.info(first + k, `${name}.weight`);
+            pruned = async () => {
+              const [stored] = await readStored([t]);
+              return new Uint8Array(
+                await this.maskPool().apply(stored.buffer as ArrayBuffer, keep.subarray(k * per, (k + 1) * per), t.dtype === 'F32' ? 4 : 2),
+              );
+            };
+          } else {
+            const w = r[fusedOut.weight(name)].data as Float32Array | Uint16Array;
+            const per = w.byteLength / count;
+            const out = new Uint8Array(w.buffer, w.byteOffset + k * per, per);
+            pruned = () => Promise.resolve(out);
+          }
+          return {
+            name,
+            pruned,
+            zeros: z.subarray(k * rows, (k + 1) * rows),
+            search: this.o.trim ? trimFigures(r[fusedOut.trim(name)].data as Float64Array, k) : null,
+          };
+        }),
+      });
+    }
+    return {
+      blocks,
+      h: output ? (r.hout.data as Float32Array) : null,
+      seconds,
+      readSeconds,
+      sessionSeconds,
+      applySeconds,
+      bytesIn,
+      bytesOut,
+      run,
+    };
+  }
+
+  /** Ends a session: its profile, if still running, is written, read and removed. */
+  private async endSession(s: Session): Promise<void> {
+    this.phases.end(s);
+    await s.release();
+  }
+
+  /** Phase times of the run numbered `run` (FusedRunResult.run): FusedPhases.of(). */
+  phasesOf(run: number): FusedRunPhases | null {
+    return this.phases.of(run);
+  }
+
+  private maskPool(): MaskPool {
+    return (this.pool ??= new MaskPool());
+  }
+
+  async release(): Promise<void> {
+    for (const s of this.sessions.values()) await this.endSession(s);
+    this.sessions.clear();
+    this.phases.dispose();
+    await this.pool?.close();
+    this.pool = null;
+  }
+}

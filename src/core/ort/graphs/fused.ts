@@ -17,42 +17,18 @@
  *
  * The spec and the names of the inputs and outputs are in fusedSpec.ts; the scores, ranks and
  * counts in prune/scores.ts and the search in prune/trimSearch.ts (each beside its host
- * version); the keep-bit packing in packBits.ts.
+ * version); the keep-bit packing in packBits.ts; the stored weights' types and widening in
+ * storedWeights.ts.
  */
 import { INPUT_GROUPS, positionTableRows, type InputGroup } from '../../model/checkpoint';
-import { toFloat32, type StoredDtype } from '../../model/dtype';
 import { flatRanksOps, keepFromRanksOps, prunedCountsOps, rowRanksOps, scoreOps, uniformCountsOps } from '../../prune/scores';
 import { trimSearchOps } from '../../prune/trimSearch';
-import { blockForward, embedScale, groupWidth, layerVariation, positionRows } from './decoder';
+import { blockForward, groupWidth, layerVariation } from './decoder';
+import { embedScale, positionRows } from './pieceGraphs';
 import { GraphBuilder, T } from './builder';
-import { fusedLayers, fusedOut, fusedWeight, type ExternalRef, type FusedSpec } from './fusedSpec';
+import { fusedLayers, fusedOut, fusedWeight, type FusedSpec } from './fusedSpec';
 import { packBitsOps } from './packBits';
-
-// 16-bit weights travel as their uint16 bits (onnxruntime-node's float16 tensors depend on the
-// Node version: under Node 24 a Uint16Array fed as float16 arrives empty) and are widened through
-// a table of all 65,536 patterns.
-const ELEM: Record<StoredDtype, number> = { F32: T.FLOAT, F16: T.UINT16, BF16: T.UINT16 };
-
-/** float32 value of every 16-bit pattern of `dt`. */
-function widenTable(dt: 'F16' | 'BF16'): Uint8Array {
-  const bits = new Uint16Array(65536);
-  for (let i = 0; i < 65536; i++) bits[i] = i;
-  const f = toFloat32(new Uint8Array(bits.buffer), dt);
-  return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
-}
-
-type Widen = (b: GraphBuilder, v: string, dt: StoredDtype) => string;
-
-/** A stored weight as float32 in `b`: 16-bit bits through the table of their dtype (one initializer per dtype, in `g`). */
-function widener(g: GraphBuilder): Widen {
-  const luts = new Map<StoredDtype, string>();
-  return (b, v, dt) => {
-    if (dt === 'F32') return v;
-    let lut = luts.get(dt);
-    if (!lut) luts.set(dt, (lut = g.initRaw(`${dt.toLowerCase()}_table`, T.FLOAT, [65536], widenTable(dt))));
-    return b.op('Gather', [lut, b.op('Cast', [v], { to: T.INT32 })], { axis: 0 });
-  };
-}
+import { ELEM, globalWeight, widener } from './storedWeights';
 
 /** float32 scalar: the count of NaN and ±Inf values of `w`. */
 function countBad(b: GraphBuilder, w: string): string {
@@ -289,18 +265,4 @@ function propagate(body: Body, prunedAct: Map<string, string>): string {
   pb.output(pcin, pb.fresh('cond_out'), T.BOOL);
   pb.output(pf.y, pb.fresh('y'), half ? T.FLOAT16 : T.FLOAT);
   return bb.opN('Loop', [body.chunkCount, ''], 1, { body: { graph: pb.graph() } })[0];
-}
-
-/** The embedding table (or OPT's positions): a graph input, or an initializer read from the checkpoint. */
-function globalWeight(
-  g: GraphBuilder,
-  s: FusedSpec,
-  name: string,
-  type: number,
-  dims: number[],
-  ref: ExternalRef | null | undefined,
-): string {
-  if (!s.external) return g.input(name, type, dims);
-  if (!ref) throw new Error(`no external reference for ${name}`);
-  return g.initExternal(name, type, dims, ref.location, ref.offset, ref.length);
 }

@@ -241,6 +241,7 @@ export function blockForward(
 }
 
 const sharedConsts = new WeakMap<GraphBuilder, Map<string, string>>();
+/** A constant made once per root graph (masks, rotary tables) and shared by every block built in it. */
 function sharedConst(root: GraphBuilder, key: string, make: () => string): string {
   let m = sharedConsts.get(root);
   if (!m) sharedConsts.set(root, (m = new Map()));

@@ -12,7 +12,9 @@ import * as ort from 'onnxruntime-node';
 import { parseArgs } from 'node:util';
 import { GraphBuilder, T } from '../../src/core/ort/graphs/builder';
 import { blockForward } from '../../src/core/ort/graphs/decoder';
-import { flatRanksOps, packBitsOps, rowRanksOps, trimSearchOps, type PackKind } from '../../src/core/ort/graphs/fused';
+import { packBitsOps, type PackKind } from '../../src/core/ort/graphs/packBits';
+import { flatRanksOps, rowRanksOps } from '../../src/core/prune/scores';
+import { trimSearchOps } from '../../src/core/prune/trimSearch';
 import { PRESETS } from '../../src/core/model/synth';
 import type { ModelConfig } from '../../src/core/model/config';
 

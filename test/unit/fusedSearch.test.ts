@@ -9,11 +9,10 @@ import type { LayerMetric, RowMetric } from '../../src/contract';
 import { Engine, f32 } from '../../src/core/ort/engine';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, T } from '../../src/core/ort/graphs/builder';
-import { trimSearchOps } from '../../src/core/ort/graphs/fused';
 import { buildTrimEvalGraph } from '../../src/core/ort/graphs/trimEval';
 import { rowRanks, scoreMatrix } from '../../src/core/prune/scores';
 import { rng } from '../../src/core/model/synth';
-import { trimSearch } from '../../src/core/prune/trimSearch';
+import { trimSearch, trimSearchOps } from '../../src/core/prune/trimSearch';
 
 function problem(seed: number, rows: number, cols: number, n: number) {
   const r = rng(seed);

@@ -7,7 +7,8 @@ import type { Checkpoint, InputGroup } from '../model/checkpoint';
 import { INPUT_GROUPS, LAYER_SLIDING, positionTableRows } from '../model/checkpoint';
 import type { Engine, Session } from './engine';
 import { f32, i64 } from './engine';
-import { blockWeightNames, buildBlockGraph, buildEmbedGraph, buildHeadGraph, layerVariation } from './graphs/decoder';
+import { blockWeightNames, layerVariation } from './graphs/decoder';
+import { buildBlockGraph, buildEmbedGraph, buildHeadGraph } from './graphs/pieceGraphs';
 
 export interface BlockStats {
   /** Sum over tokens of x[c]^2, per input group. */

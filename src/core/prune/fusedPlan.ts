@@ -6,7 +6,7 @@
 import type { PruneOptions } from '../../contract';
 import type { Checkpoint } from '../model/checkpoint';
 import { TrimError } from '../errors';
-import type { FusedSpec } from '../ort/graphs/fused';
+import type { FusedSpec } from '../ort/graphs/fusedSpec';
 
 export interface FusedPlan {
   chunkWindows: number;

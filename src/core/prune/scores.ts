@@ -2,10 +2,15 @@
  * Pruning scores and masks (REFERENCE.md §2): Wanda |W|·sqrt(norm2) or magnitude |W|; each row
  * ordered by ascending score (stable); a row with sparsity s loses its floor(in·s) lowest
  * scores; N:M prunes the N lowest of every M consecutive weights of a row.
+ *
+ * Each step in two versions side by side: on the host (typed arrays: the block-by-block path) and
+ * as graph operations (`…Ops`, added to a GraphBuilder: the fused graph, graphs/fused.ts), which
+ * compute the same values.
  */
 import type { ScoreKind } from '../../contract';
 import type { InputGroup } from '../model/checkpoint';
 import type { BlockStats } from '../ort/runner';
+import { T, type GraphBuilder } from '../ort/graphs/builder';
 
 const f32buf = new Float32Array(1);
 const u32buf = new Uint32Array(f32buf.buffer);
@@ -24,6 +29,13 @@ export function scoreMatrix(W: Float32Array, rows: number, cols: number, kind: S
     for (let c = 0; c < cols; c++) s[o + c] = Math.abs(W[o + c]) * col[c];
   }
   return s;
+}
+
+/** scoreMatrix as graph operations: |W|, for Wanda times sqrt(norm2) taken in float32 (norm2 from the float64 sums of squares: norm2Ops). */
+export function scoreOps(b: GraphBuilder, W: string, kind: ScoreKind, sumsq: string, nsamples: number): string {
+  const abs = b.op('Abs', [W]);
+  if (kind !== 'wanda') return abs;
+  return b.op('Mul', [abs, b.op('Sqrt', [b.op('Cast', [norm2Ops(b, sumsq, nsamples)], { to: T.FLOAT })])]);
 }
 
 /**
@@ -48,6 +60,45 @@ export function rowRanks(score: Float32Array, rows: number, cols: number): Float
   return rank;
 }
 
+/** Rank of each weight in its row by ascending score: a full TopK per row, scattered back (ties: lower column first). */
+export function rowRanksOps(b: GraphBuilder, root: GraphBuilder, score: string, cols: number): string {
+  const [, order] = b.opN('TopK', [score, b.int64([cols])], 2, { axis: -1, largest: 0, sorted: 1 });
+  return b.op('ScatterElements', [score, order, columnIndex(b, root, score, cols)], { axis: 1 });
+}
+
+/**
+ * [rows, cols] float32 column index of every entry, built from the scores (score·0 + [0..cols))
+ * rather than over constants only, which ORT would fold into an initializer of the matrix's size
+ * at session creation (0.5 GB per shape at 7B; session creation 7.1 s, measured on the H200).
+ */
+function columnIndex(b: GraphBuilder, root: GraphBuilder, score: string, cols: number): string {
+  return b.op('Add', [
+    b.op('Mul', [score, b.float([0], [])]),
+    root.float(
+      Float32Array.from({ length: cols }, (_, i) => i),
+      [cols],
+    ),
+  ]);
+}
+
+/**
+ * The same ranks as rowRanksOps from two sorts of the whole matrix: by score (stable, so equal
+ * scores keep their flat order, i.e. their column order within a row), then by row (stable, so
+ * each row keeps that order). ORT's CUDA TopK sorts a long axis with one radix sort per row
+ * (several kernel launches each: ~50,000 rows per 7B block); this is two sorts per matrix.
+ */
+export function flatRanksOps(b: GraphBuilder, root: GraphBuilder, score: string, rows: number, cols: number): string {
+  const n = rows * cols;
+  const flat = b.op('Reshape', [score, b.int64([n])]);
+  const [, o1] = b.opN('TopK', [flat, b.int64([n])], 2, { axis: 0, largest: 0, sorted: 1 });
+  const rowOf = b.op('Cast', [b.op('Div', [o1, b.int64([cols], [])])], { to: T.FLOAT });
+  const [, o2] = b.opN('TopK', [rowOf, b.int64([n])], 2, { axis: 0, largest: 0, sorted: 1 });
+  const idx = b.op('Gather', [o1, o2], { axis: 0 });
+  // Position within the row of each sorted entry: 0..cols-1 repeated.
+  const pos = b.op('Reshape', [columnIndex(b, root, score, cols), b.int64([n])]);
+  return b.op('Reshape', [b.op('ScatterElements', [flat, idx, pos], { axis: 0 }), b.int64([rows, cols])]);
+}
+
 /** Mask (1 = pruned) for per-row sparsities: a row loses its floor(cols·s_r) lowest-ranked weights. */
 export function maskFromRanks(rank: Float32Array, rows: number, cols: number, prunedPerRow: Int32Array): Uint8Array {
   const mask = new Uint8Array(rows * cols);
@@ -59,6 +110,11 @@ export function maskFromRanks(rank: Float32Array, rows: number, cols: number, pr
   return mask;
 }
 
+/** maskFromRanks as graph operations, as its complement: bool [rows, cols], true where rank ≥ the row's count (kept). */
+export function keepFromRanksOps(b: GraphBuilder, rank: string, prunedPerRow: string): string {
+  return b.op('GreaterOrEqual', [rank, b.op('Unsqueeze', [prunedPerRow, b.int64([1])])]);
+}
+
 /** floor(cols · s_r) per row, in float32 arithmetic as the TRIM search does. */
 export function prunedCounts(s: Float32Array, cols: number): Int32Array {
   const k = new Int32Array(s.length);
@@ -66,9 +122,19 @@ export function prunedCounts(s: Float32Array, cols: number): Int32Array {
   return k;
 }
 
+/** prunedCounts as graph operations: floor(cols · s) per row in float32 (float32 [rows]). */
+export function prunedCountsOps(g: GraphBuilder, s: string, cols: number): string {
+  return g.op('Floor', [g.op('Mul', [s, g.float([cols], [])])]);
+}
+
 /** floor(cols · T) for every row (plain Wanda, in float64 as Python's int(cols*T)). */
 export function uniformCounts(rows: number, cols: number, target: number): Int32Array {
   return new Int32Array(rows).fill(Math.floor(cols * target));
+}
+
+/** uniformCounts as graph operations: floor(cols · T) of the float64 scalar T, as one float32 scalar for every row. */
+export function uniformCountsOps(b: GraphBuilder, target: string, cols: number): string {
+  return b.op('Cast', [b.op('Floor', [b.op('Mul', [target, b.double([cols], [])])])], { to: T.FLOAT });
 }
 
 /** N:M: in every group of M consecutive columns, prune the N lowest scores (ties: lower column first). */
@@ -92,4 +158,9 @@ export function norm2(stats: BlockStats, g: InputGroup, nsamples: number): Float
   const out = new Float64Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s[i] / nsamples;
   return out;
+}
+
+/** norm2 as graph operations: the float64 sums of squares [channels] over the windows' count. */
+export function norm2Ops(b: GraphBuilder, sumsq: string, nsamples: number): string {
+  return b.op('Div', [sumsq, b.double([nsamples], [])]);
 }

@@ -6,7 +6,15 @@
  * The search only orders evaluations; `evaluate` prunes with a sparsity vector and returns the
  * row metric q and the layer metric Q (an ONNX Runtime session in production, a float64
  * computation in the tests). The sparsity vector is float32, as in the reference.
+ *
+ * Two versions side by side: trimSearch on the host, each evaluation one run of the TRIM
+ * evaluation graph (graphs/trimEval.ts; the block-by-block path), and trimSearchOps, the same
+ * search with the same arithmetic as graph operations (nested Loop/If) inside the fused graph.
  */
+import type { LayerMetric, RowMetric } from '../../contract';
+import { T, type GraphBuilder } from '../ort/graphs/builder';
+import { MetricOps } from '../ort/graphs/trimEval';
+import { keepFromRanksOps, prunedCountsOps } from './scores';
 
 export interface Evaluation {
   q: Float64Array;
@@ -121,4 +129,135 @@ export async function trimSearch(target: number, rows: number, evaluate: Evaluat
     evaluations,
     sweep,
   };
+}
+
+/** trimSearch's options for the graph, with the metrics that its evaluations compute (MetricOps). */
+export interface SearchOpsOptions extends SearchOptions {
+  layerMetric: LayerMetric;
+  rowMetric: RowMetric;
+}
+
+interface LinearValues {
+  /** float32 [rows, cols] dense weight, row ranks, X [n, cols]; T the float64 target. */
+  W: string;
+  rank: string;
+  X: string;
+  rows: number;
+  cols: number;
+  T: string;
+}
+
+/**
+ * trimSearch of one linear as graph operations: the uniform start, a Loop
+ * over the learning rates (positive then negative) whose body runs, when the sweep is still
+ * going, an inner Loop of `iterations` update-and-evaluate steps. Returns the final sparsity
+ * vector s (clamped and re-centred) and [before, best, lr, iteration, after].
+ */
+export function trimSearchOps(g: GraphBuilder, v: LinearValues, o: SearchOpsOptions): { s: string; info: string } {
+  const { rows, cols } = v;
+  const Y = g.op('Cast', [g.op('Gemm', [v.W, v.X], { transB: 1 })], { to: T.DOUBLE });
+  const Tf = g.op('Cast', [v.T], { to: T.FLOAT });
+  const evaluate = (b: GraphBuilder, s: string): { q: string; Q: string } => {
+    const keep = keepFromRanksOps(b, v.rank, prunedCountsOps(b, s, cols));
+    const Wp = b.op('Where', [keep, v.W, b.float([0], [])]);
+    const Yp = b.op('Cast', [b.op('Gemm', [Wp, v.X], { transB: 1 })], { to: T.DOUBLE });
+    const m = new MetricOps(b, Y, Yp);
+    return { q: m.row(o.rowMetric), Q: m.layer(o.layerMetric) };
+  };
+  const recentre = (b: GraphBuilder, x: string): string => {
+    const c = b.op('Clip', [x, b.float([0], []), b.float([MAX_SPARSITY], [])]);
+    const m = b.op('Cast', [b.op('ReduceMean', [b.op('Cast', [c], { to: T.DOUBLE })], { keepdims: 0 })], { to: T.FLOAT });
+    return b.op('Add', [b.op('Sub', [c, m]), Tf]);
+  };
+  const update = (b: GraphBuilder, x: string, q: string, lr: string): string => {
+    const lo = b.op('ReduceMin', [q], { keepdims: 0 });
+    const hi = b.op('ReduceMax', [q], { keepdims: 0 });
+    const d = b.op('Mul', [
+      b.op('Div', [b.op('Sub', [q, lo]), b.op('Add', [b.op('Sub', [hi, lo]), b.double([1e-6], [])])]),
+      b.op('Mul', [lr, b.double([2], [])]),
+    ]);
+    const dm = b.op('ReduceMean', [d], { keepdims: 0 });
+    const moved = b.op('Cast', [b.op('Add', [b.op('Cast', [x], { to: T.DOUBLE }), b.op('Sub', [d, dm])])], { to: T.FLOAT });
+    return recentre(b, moved);
+  };
+
+  const uniform = g.op('Expand', [Tf, g.int64([rows])]);
+  const base = evaluate(g, uniform);
+  const lrs = [...POSITIVE_LRS, ...NEGATIVE_LRS];
+
+  // Sweep body: state (best x, best Q, its lr, its iteration, previous lr's best, stopped).
+  const sw = g.sub('sweep');
+  const j = sw.input(sw.fresh('j'), T.INT64, []);
+  const swc = sw.input(sw.fresh('cond'), T.BOOL, []);
+  const ovX = sw.input(sw.fresh('ovx'), T.FLOAT, null);
+  const ovQ = sw.input(sw.fresh('ovq'), T.DOUBLE, []);
+  const ovLr = sw.input(sw.fresh('ovlr'), T.DOUBLE, []);
+  const ovIt = sw.input(sw.fresh('ovit'), T.INT64, []);
+  const prev = sw.input(sw.fresh('prev'), T.DOUBLE, []);
+  const stopped = sw.input(sw.fresh('stopped'), T.BOOL, []);
+  const lr = sw.op('Gather', [sw.double(lrs), j], { axis: 0 });
+  const negStart = sw.op('Equal', [j, sw.int64([POSITIVE_LRS.length], [])]);
+  const allowNeg = o.forbidNegLr ? sw.op('Equal', [sw.int64([0], []), sw.int64([1], [])]) : sw.op('Equal', [ovLr, sw.double([0], [])]);
+  const stoppedIn = sw.op('Or', [sw.op('And', [negStart, sw.op('Not', [allowNeg])]), sw.op('And', [sw.op('Not', [negStart]), stopped])]);
+  const prevIn = sw.op('Where', [negStart, sw.double([-Infinity], []), prev]);
+
+  // then: one learning rate's run of `iterations` steps.
+  const tb = g.sub('lr_run');
+  const ib = g.sub('step');
+  const i = ib.input(ib.fresh('i'), T.INT64, []);
+  const ic = ib.input(ib.fresh('cond'), T.BOOL, []);
+  const x = ib.input(ib.fresh('x'), T.FLOAT, null);
+  const q = ib.input(ib.fresh('q'), T.DOUBLE, null);
+  const bX = ib.input(ib.fresh('bx'), T.FLOAT, null);
+  const bQ = ib.input(ib.fresh('bq'), T.DOUBLE, []);
+  const bIt = ib.input(ib.fresh('bit'), T.INT64, []);
+  const x2 = update(ib, x, q, lr);
+  const e = evaluate(ib, x2);
+  const better = ib.op('Greater', [e.Q, bQ]);
+  ib.output(ic, ib.fresh('cond_out'), T.BOOL);
+  ib.output(x2, ib.fresh('x_out'), T.FLOAT);
+  ib.output(e.q, ib.fresh('q_out'), T.DOUBLE);
+  ib.output(ib.op('Where', [better, x2, bX]), ib.fresh('bx_out'), T.FLOAT);
+  ib.output(ib.op('Where', [better, e.Q, bQ]), ib.fresh('bq_out'), T.DOUBLE);
+  ib.output(ib.op('Where', [better, ib.op('Add', [i, ib.int64([1], [])]), bIt]), ib.fresh('bit_out'), T.INT64);
+  const steps = tb.opN('Loop', [tb.int64([o.iterations], []), '', uniform, base.q, uniform, base.Q, tb.int64([0], [])], 5, {
+    body: { graph: ib.graph() },
+  });
+  tb.output(steps[2], tb.fresh('rx'), T.FLOAT);
+  tb.output(steps[3], tb.fresh('rq'), T.DOUBLE);
+  tb.output(steps[4], tb.fresh('rit'), T.INT64);
+  // else: the sweep has stopped; nothing improves on anything.
+  const eb = g.sub('lr_skip');
+  eb.output(uniform, eb.fresh('rx'), T.FLOAT);
+  eb.output(eb.double([-Infinity], []), eb.fresh('rq'), T.DOUBLE);
+  eb.output(eb.int64([0], []), eb.fresh('rit'), T.INT64);
+  const [rX, rQ, rIt] = sw.opN('If', [sw.op('Not', [stoppedIn])], 3, {
+    then_branch: { graph: tb.graph() },
+    else_branch: { graph: eb.graph() },
+  });
+
+  const beat = sw.op('Greater', [rQ, ovQ]);
+  const improved = sw.op('Greater', [rQ, prevIn]);
+  sw.output(swc, sw.fresh('cond_out'), T.BOOL);
+  sw.output(sw.op('Where', [beat, rX, ovX]), sw.fresh('ovx_out'), T.FLOAT);
+  sw.output(sw.op('Where', [beat, rQ, ovQ]), sw.fresh('ovq_out'), T.DOUBLE);
+  sw.output(sw.op('Where', [beat, lr, ovLr]), sw.fresh('ovlr_out'), T.DOUBLE);
+  sw.output(sw.op('Where', [beat, rIt, ovIt]), sw.fresh('ovit_out'), T.INT64);
+  sw.output(sw.op('Where', [improved, rQ, prevIn]), sw.fresh('prev_out'), T.DOUBLE);
+  sw.output(sw.op('Not', [improved]), sw.fresh('stopped_out'), T.BOOL);
+
+  const falseV = g.op('Equal', [g.int64([0], []), g.int64([1], [])]);
+  const fin = g.opN(
+    'Loop',
+    [g.int64([lrs.length], []), '', uniform, base.Q, g.double([0], []), g.int64([0], []), g.double([-Infinity], []), falseV],
+    6,
+    { body: { graph: sw.graph() } },
+  );
+  const sFinal = recentre(g, fin[0]);
+  const after = evaluate(g, sFinal).Q;
+  const one = (t: string): string => g.op('Reshape', [t, g.int64([1])]);
+  const info = g.op('Concat', [one(base.Q), one(fin[1]), one(fin[2]), one(g.op('Cast', [fin[3]], { to: T.DOUBLE })), one(after)], {
+    axis: 0,
+  });
+  return { s: sFinal, info };
 }

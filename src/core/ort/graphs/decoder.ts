@@ -1,59 +1,18 @@
 /**
- * ONNX graphs of the model's pieces, one family at a time: the embeddings, one decoder block
- * (Llama/Qwen2/Mistral: RMSNorm, rotary, grouped-query attention, SwiGLU, optional biases; OPT:
- * LayerNorm, ReLU MLP, biases), and the head (final norm, LM head, per-token negative
- * log-likelihood). Activations are float32, 2-D [windows·seqlen, hidden] between pieces.
- *
- * A block graph takes its weights as inputs named by their local tensor names (e.g.
- * 'mlp.up_proj.weight'), so one session serves every block. With `stats` it also returns, for
- * each of the four activations that feed the block's linears, the sum of squares per channel
- * over all tokens (Wanda's statistics) and each window's last-token vector (TRIM's X).
+ * One decoder block's forward pass as graph operations, family by family (Llama/Qwen2/Mistral:
+ * RMSNorm, rotary, grouped-query attention, SwiGLU, optional biases; the spec families'
+ * features; a family's own arrangement, e.g. OPT: LayerNorm, ReLU MLP, biases), added to any
+ * graph: the block graph of the runner (pieceGraphs.ts) and the fused graph's loops (fused.ts).
+ * Also what the callers need to know of a block: its weight names, how its layers vary
+ * (sliding windows), the width of each linear's input.
  */
 import type { ModelConfig } from '../../model/config';
-import { INPUT_GROUPS, LAYER_SLIDING, positionTableRows, type InputGroup } from '../../model/checkpoint';
+import type { InputGroup } from '../../model/checkpoint';
 import { familySpec } from '../../model/registry';
 import { ropeTables } from '../../model/rope';
 import { GraphBuilder, T } from './builder';
+import { causalMask, geluTanh, layerNorm, rmsNorm, slidingMask, softcap } from './blockOps';
 import { fromFloat32 } from '../../model/dtype';
-
-export interface BlockGraphOptions {
-  seqlen: number;
-  /** Emit Wanda sums of squares and last-token inputs. */
-  stats: boolean;
-  /** Emit the block's output hidden states. */
-  output: boolean;
-  /** Local names of the bias tensors present (e.g. 'self_attn.q_proj.bias'). */
-  biases: Set<string>;
-}
-
-const NEG = -3.4028234663852886e38;
-
-/** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · w (float16 x: computed in float32, as transformers does). */
-function rmsNorm(g: GraphBuilder, x: string, w: string, eps: number, half = false): string {
-  const x32 = half ? g.op('Cast', [x], { to: T.FLOAT }) : x;
-  const ms = g.op('ReduceMean', [g.op('Mul', [x32, x32])], { axes: [-1], keepdims: 1 });
-  const r = g.op('Sqrt', [g.op('Add', [ms, g.float([eps], [])])]);
-  const n = g.op('Div', [x32, r]);
-  return g.op('Mul', [half ? g.op('Cast', [n], { to: T.FLOAT16 }) : n, w]);
-}
-
-/** LayerNorm over the last axis (OPT). */
-function layerNorm(g: GraphBuilder, x: string, w: string, b: string, eps: number): string {
-  return g.op('LayerNormalization', [x, w, b], { axis: -1, epsilon: { float: eps } });
-}
-
-function causalMask(T_: number): Float32Array {
-  const m = new Float32Array(T_ * T_);
-  for (let i = 0; i < T_; i++) for (let j = i + 1; j < T_; j++) m[i * T_ + j] = NEG;
-  return m;
-}
-
-/** Causal and a sliding window: token i sees j with i − window < j ≤ i (itself and the window − 1 before it), as transformers masks. */
-export function slidingMask(T_: number, window: number): Float32Array {
-  const m = causalMask(T_);
-  for (let i = 0; i < T_; i++) for (let j = 0; j <= i - window; j++) m[i * T_ + j] = NEG;
-  return m;
-}
 
 /**
  * How the blocks' attention differs at this window length: a sliding mask that bites (window <
@@ -67,26 +26,6 @@ export function layerVariation(cfg: ModelConfig, seqlen: number): { mask: boolea
   const mask = F.window !== null && F.window < seqlen;
   const rope = F.localRope !== null;
   return mask || rope ? { mask, rope, perBlock: F.layerTypes.includes('full') } : null;
-}
-
-/** Rows of the learned position table that positions 0 … seqlen − 1 read (OPT: p + 2), or null without one. */
-export function positionRows(cfg: ModelConfig, seqlen: number): number[] | null {
-  const off = cfg.features?.positionOffset;
-  return off == null ? null : Array.from({ length: seqlen }, (_, i) => i + off);
-}
-
-/** GELU with the tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
-function geluTanh(g: GraphBuilder, x: string, c: (v: number) => string): string {
-  const inner = g.op('Mul', [
-    c(Math.sqrt(2 / Math.PI)),
-    g.op('Add', [x, g.op('Mul', [c(0.044715), g.op('Mul', [x, g.op('Mul', [x, x])])])]),
-  ]);
-  return g.op('Mul', [g.op('Mul', [c(0.5), x]), g.op('Add', [c(1), g.op('Tanh', [inner])])]);
-}
-
-/** cap·tanh(s / cap) (Gemma 2's soft-capping of attention and final logits). */
-function softcap(g: GraphBuilder, s: string, cap: number | null, c: (v: number) => string): string {
-  return cap === null ? s : g.op('Mul', [g.op('Tanh', [g.op('Div', [s, c(cap)])]), c(cap)]);
 }
 
 /** Weight input names of a block graph, in feed order. */
@@ -302,6 +241,7 @@ export function blockForward(
 }
 
 const sharedConsts = new WeakMap<GraphBuilder, Map<string, string>>();
+/** A constant made once per root graph (masks, rotary tables) and shared by every block built in it. */
 function sharedConst(root: GraphBuilder, key: string, make: () => string): string {
   let m = sharedConsts.get(root);
   if (!m) sharedConsts.set(root, (m = new Map()));
@@ -313,81 +253,4 @@ function sharedConst(root: GraphBuilder, key: string, make: () => string): strin
 /** Channels of each input group. */
 export function groupWidth(cfg: ModelConfig, grp: InputGroup): number {
   return grp === 'down_in' ? cfg.intermediate : grp === 'o_in' ? cfg.heads * cfg.headDim : cfg.hidden;
-}
-
-export function buildBlockGraph(cfg: ModelConfig, o: BlockGraphOptions): Uint8Array {
-  const g = new GraphBuilder(`block_${cfg.family}`);
-  const S = o.seqlen;
-  const x = g.input('x', T.FLOAT, ['N', cfg.hidden]);
-  const inputs = new Map<string, string>();
-  const w = (name: string, dims: number[]): string => {
-    let v = inputs.get(name);
-    if (!v) inputs.set(name, (v = g.input(name, T.FLOAT, dims)));
-    return v;
-  };
-  const layer = layerVariation(cfg, S)?.perBlock ? g.input(LAYER_SLIDING, T.FLOAT, []) : undefined;
-  const { y, captured } = blockForward(g, g, cfg, S, o.biases, x, w, { layer });
-  if (o.output) g.output(y, 'y');
-  if (o.stats) {
-    for (const grp of INPUT_GROUPS) {
-      const t = captured.get(grp)!;
-      g.output(g.op('ReduceSumSquare', [t], { axes: [0], keepdims: 0 }), `sumsq_${grp}`);
-      const dims = groupWidth(cfg, grp);
-      const t3 = g.op('Reshape', [t, g.int64([-1, S, dims])]);
-      const last = g.op('Slice', [t3, g.int64([S - 1]), g.int64([S]), g.int64([1])]);
-      g.output(g.op('Reshape', [last, g.int64([-1, dims])]), `last_${grp}`);
-    }
-  }
-  return g.build();
-}
-
-/** ids [N] int64 → hidden [N, H] (OPT adds learned positions, offset 2; Gemma scales by sqrt(hidden)). */
-export function buildEmbedGraph(cfg: ModelConfig, seqlen: number): Uint8Array {
-  const g = new GraphBuilder(`embed_${cfg.family}`);
-  const ids = g.input('ids', T.INT64, ['N']);
-  const E = g.input('embed', T.FLOAT, [cfg.vocab, cfg.hidden]);
-  let h = embedScale(g, cfg, g.op('Gather', [E, ids], { axis: 0 }));
-  const rows = positionRows(cfg, seqlen);
-  if (rows) {
-    const P = g.input('positions', T.FLOAT, [positionTableRows(cfg), cfg.hidden]);
-    const pos = g.int64(rows);
-    const pe = g.op('Gather', [P, pos], { axis: 0 }); // [S, H]
-    const h3 = g.op('Reshape', [h, g.int64([-1, seqlen, cfg.hidden])]);
-    h = g.op('Reshape', [g.op('Add', [h3, pe]), g.int64([-1, cfg.hidden])]);
-  }
-  g.output(h, 'h');
-  return g.build();
-}
-
-/** Embeddings × the family's scale (Gemma: sqrt(hidden_size)), float32 [N, H]. */
-export function embedScale(g: GraphBuilder, cfg: ModelConfig, x: string): string {
-  const s = cfg.features?.embedScale;
-  return s == null ? x : g.op('Mul', [x, g.float([s], [])]);
-}
-
-/**
- * hidden [N, H], targets [N] → per-token negative log-likelihood [N] (final norm, LM head,
- * log-softmax). With `logits` the logits [N, V] are returned too (for cross-checks).
- */
-export function buildHeadGraph(cfg: ModelConfig, logits = false): Uint8Array {
-  const g = new GraphBuilder(`head_${cfg.family}`);
-  const H = cfg.hidden;
-  const x = g.input('x', T.FLOAT, ['N', H]);
-  const targets = g.input('targets', T.INT64, ['N']);
-  const W = g.input('lm_head', T.FLOAT, [cfg.vocab, H]);
-  const h =
-    cfg.features?.finalNorm === 'layer'
-      ? layerNorm(g, x, g.input('norm.weight', T.FLOAT, [H]), g.input('norm.bias', T.FLOAT, [H]), cfg.normEps)
-      : rmsNorm(g, x, normWeight(g, cfg, g.input('norm.weight', T.FLOAT, [H])), cfg.normEps);
-  const lg = softcap(g, g.op('Gemm', [h, W], { transB: 1 }), cfg.features?.finalSoftcap ?? null, (c) => g.float([c], []));
-  const lp = g.op('LogSoftmax', [lg], { axis: -1 });
-  const picked = g.op('GatherElements', [lp, g.op('Unsqueeze', [targets, g.int64([1])])], { axis: 1 });
-  g.output(g.op('Neg', [g.op('Reshape', [picked, g.int64([-1])])]), 'nll');
-  if (logits) g.output(lg, 'logits');
-  return g.build();
-}
-
-/** The final norm's scale: w, or (1 + w) (Gemma). */
-function normWeight(g: GraphBuilder, cfg: ModelConfig, w: string): string {
-  return cfg.features?.normPlusOne ? g.op('Add', [w, g.float([1], [])]) : w;
 }

@@ -10,6 +10,7 @@
  */
 import type { LayerMetric, RowMetric } from '../../../contract';
 import { GraphBuilder, T } from './builder';
+import { keepFromRanksOps, prunedCountsOps } from '../../prune/scores';
 
 export interface TrimEvalInputs {
   W: Float32Array;
@@ -26,8 +27,7 @@ export function buildTrimEvalGraph(d: TrimEvalInputs, layerMetric: LayerMetric, 
   const W = g.initFloat('W', d.W, [d.rows, d.cols]);
   const rank = g.initFloat('rank', d.rank, [d.rows, d.cols]);
   const X = g.initFloat('X', d.X, [d.samples, d.cols]);
-  const k = g.op('Floor', [g.op('Mul', [s, g.float([d.cols], [])])]);
-  const keep = g.op('GreaterOrEqual', [rank, g.op('Unsqueeze', [k, g.int64([1])])]);
+  const keep = keepFromRanksOps(g, rank, prunedCountsOps(g, s, d.cols));
   const Wp = g.op('Where', [keep, W, g.float([0], [])]);
   const a = g.op('Cast', [g.op('Gemm', [W, X], { transB: 1 })], { to: T.DOUBLE }); // Y  [out, n]
   const b = g.op('Cast', [g.op('Gemm', [Wp, X], { transB: 1 })], { to: T.DOUBLE }); // Yp [out, n]

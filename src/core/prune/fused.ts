@@ -2,7 +2,9 @@
  * Runs the fused pruning graph (graphs/fused.ts): runs of consecutive blocks, each one
  * `session.run` whose inputs are the run's stored weights and the activations (or, for the first
  * run, the token ids and the embedding table) and whose outputs are the pruned weights, per-row
- * zero counts, TRIM's search figures and the activations for the next run.
+ * zero counts, TRIM's search figures and the activations for the next run (read by
+ * fusedResult.ts). Where the session holds the weights, ONNX Runtime reads them from the shards
+ * itself (sessionWeights.ts).
  *
  * The plan sizes two things to the device's memory: windows per chunk (one Loop iteration's
  * temporaries) and blocks per run (each block's weights stay on the device for the whole run).

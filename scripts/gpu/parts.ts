@@ -47,7 +47,6 @@ const cfg: ModelConfig = {
   tieEmbeddings: p.tie,
   dtype: p.dtype,
   rope: p.family === 'opt' ? null : { theta: p.ropeTheta ?? 10000, scaling: { type: 'default' } },
-  slidingWindow: null,
 };
 const S = Number(a.seqlen);
 const B = Number(a.windows);

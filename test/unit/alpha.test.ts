@@ -1,5 +1,5 @@
 /**
- * AlphaPruning α (src/core/prune/alpha.ts): the estimator against an independent float64 reference, the
+ * AlphaPruning α (src/core/prune/alpha.ts, alphaCache.ts): the estimator against an independent float64 reference, the
  * whole engine path (Gram on ONNX Runtime + ml-matrix eigenvalues) on matrices with a chosen
  * power-law spectrum, the block_wise mapping against hand-computed ratios, and the cache.
  */
@@ -9,16 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Matrix, QrDecomposition } from 'ml-matrix';
-import {
-  alphaKey,
-  alphaPeak,
-  alphaTargets,
-  computeModelAlphas,
-  GramRunner,
-  hillAlpha,
-  layerAlpha,
-  symmetricEigenvalues,
-} from '../../src/core/prune/alpha';
+import { alphaPeak, alphaTargets, GramRunner, hillAlpha, layerAlpha, symmetricEigenvalues } from '../../src/core/prune/alpha';
+import { alphaKey, computeModelAlphas } from '../../src/core/prune/alphaCache';
 import { Checkpoint } from '../../src/core/model/checkpoint';
 import { Engine } from '../../src/core/ort/engine';
 import { isTrimError } from '../../src/core/errors';

@@ -35,10 +35,9 @@ test(
     const l3 = parseConfig(JSON.parse(fs.readFileSync(path.join(shared, 'meta-llama__Llama-3.1-8B.json'), 'utf8')));
     assert.equal(l3.rope?.theta, 500000);
     assert.equal(l3.rope?.scaling.type, 'llama3');
-    assert.equal(l3.slidingWindow, null);
+    assert.equal(l3.features?.window, null);
     const m = parseConfig(JSON.parse(fs.readFileSync(path.join(shared, 'mistralai__Mistral-7B-v0.1.json'), 'utf8')));
     // Mistral's window is masked for real on every layer (no --seqlen refusal any more).
-    assert.equal(m.slidingWindow, null);
     assert.equal(m.features?.window, 4096);
     assert.deepEqual(new Set(m.features?.layerTypes), new Set(['sliding']));
   },

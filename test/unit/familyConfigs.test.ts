@@ -105,7 +105,6 @@ test('Gemma 2, older keys: (1 + w) norms, soft-capping, query scale, scaled embe
   assert.equal(f.embedScale, Math.fround(Math.sqrt(2304)));
   assert.equal(f.window, 4096);
   assert.deepEqual(f.layerTypes!.slice(0, 4), ['sliding', 'full', 'sliding', 'full']);
-  assert.equal(c.slidingWindow, null, 'masked for real: no --seqlen refusal');
 });
 
 test('Gemma 3 text, older keys: q/k norms, every 6th layer full, local rotary base on the sliding layers', () => {

@@ -372,7 +372,8 @@ describe('fuzz', { timeout: 60_000 }, () => {
       assert.ok(Number.isInteger(c.headDim) && c.headDim > 0);
       assert.equal(c.heads % c.kvHeads, 0);
       assert.ok(['float16', 'bfloat16', 'float32'].includes(c.dtype));
-      assert.ok(c.slidingWindow === null || (Number.isSafeInteger(c.slidingWindow) && c.slidingWindow >= 0));
+      const w = c.features?.window ?? null;
+      assert.ok(w === null || (Number.isSafeInteger(w) && w >= 0));
     }
   });
 

@@ -19,7 +19,6 @@ const base = {
   normEps: 1e-6,
   tieEmbeddings: false,
   dtype: 'float32',
-  slidingWindow: null,
 } as const;
 const llama: ModelConfig = {
   ...base,

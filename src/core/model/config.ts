@@ -39,12 +39,6 @@ export interface ModelConfig {
   /** Rotary embedding (Llama family); null for OPT. */
   rope: { theta: number; scaling: RopeScaling } | null;
   /**
-   * Smallest sliding window of any layer that the graphs do not mask (a longer --seqlen is
-   * refused), or null. Every family masks its windows for real now (features.layerTypes and
-   * window), so this is null; kept for the check in prune.ts.
-   */
-  slidingWindow: number | null;
-  /**
    * How the family's block and head differ from Llama's (model/family.ts). Set by every family's
    * parser; optional so that a hand-built config (tests) is plain Llama.
    */
@@ -120,7 +114,6 @@ function parseSpecFamily(
     tieEmbeddings: typeof c.tie_word_embeddings === 'boolean' ? c.tie_word_embeddings : spec.tieByDefault,
     dtype,
     rope,
-    slidingWindow: null,
   };
   const features = spec.features(c, where, base);
   if (features.localRope) checkRope(features.localRope, headDim, maxPositions, where);

@@ -4,11 +4,12 @@
  * calibration windows) or AlphaPruning (heavy-tail α of every linear's spectrum).
  */
 import type { PruneOptions, TrimEvent } from '../../contract';
-import { alphaTargets, blockMeanAlpha, computeModelAlphas } from './alpha';
+import { alphaTargets, blockMeanAlpha } from './alpha';
+import { computeModelAlphas } from './alphaCache';
 import type { Checkpoint } from '../model/checkpoint';
 import type { Engine } from '../ort/engine';
 import { TrimError } from '../errors';
-import { nonFiniteActivations } from './fused';
+import { nonFiniteActivations } from './fusedResult';
 import { outlierRatio, owlTargets } from './owl';
 import { firstNonFinite } from '../io/resume';
 import type { Activations, Runner } from '../ort/runner';

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { partialDirFor, type BaselineReport, type PruneOptions, type TrimEvent, type TrimReport } from '../../contract';
 import { Checkpoint } from '../model/checkpoint';
-import { cacheDir } from '../eval/denseCache';
+import { cacheDir, readJson, writeJson } from '../io/cacheFiles';
 
 /** Options that only matter with TRIM on, or only for where and how the job runs. */
 const IGNORED: (keyof PruneOptions)[] = [
@@ -74,27 +74,12 @@ export function summarise(r: TrimReport, cached: boolean): BaselineReport {
 }
 
 function readCache(key: string): BaselineReport | null {
-  try {
-    const r = JSON.parse(fs.readFileSync(path.join(cacheDir(), `baseline-${key}.json`), 'utf8')) as BaselineReport;
-    return Array.isArray(r.blocks) && Number.isFinite(r.sparsity) ? { ...r, cached: true } : null;
-  } catch {
-    return null;
-  }
+  const r = readJson<BaselineReport>(path.join(cacheDir(), `baseline-${key}.json`));
+  return r && Array.isArray(r.blocks) && Number.isFinite(r.sparsity) ? { ...r, cached: true } : null;
 }
 
 function writeCache(key: string, r: BaselineReport): void {
-  const file = path.join(cacheDir(), `baseline-${key}.json`);
-  try {
-    fs.mkdirSync(cacheDir(), { recursive: true });
-    fs.writeFileSync(`${file}.${process.pid}`, JSON.stringify(r));
-    fs.renameSync(`${file}.${process.pid}`, file);
-  } catch {
-    try {
-      fs.rmSync(`${file}.${process.pid}`, { force: true });
-    } catch {
-      /* a cache that cannot be written only costs time */
-    }
-  }
+  writeJson(path.join(cacheDir(), `baseline-${key}.json`), r);
 }
 
 type Prune = (o: PruneOptions, emit: (e: TrimEvent) => void) => Promise<unknown>;

@@ -2,7 +2,9 @@
  * Runs the fused pruning graph (graphs/fused.ts): runs of consecutive blocks, each one
  * `session.run` whose inputs are the run's stored weights and the activations (or, for the first
  * run, the token ids and the embedding table) and whose outputs are the pruned weights, per-row
- * zero counts, TRIM's search figures and the activations for the next run.
+ * zero counts, TRIM's search figures and the activations for the next run (read by
+ * fusedResult.ts). Where the session holds the weights, ONNX Runtime reads them from the shards
+ * itself (sessionWeights.ts).
  *
  * The plan sizes two things to the device's memory: windows per chunk (one Loop iteration's
  * temporaries) and blocks per run (each block's weights stay on the device for the whole run).
@@ -10,74 +12,21 @@
 import * as ort from 'onnxruntime-node';
 import type { PruneOptions } from '../../contract';
 import type { Checkpoint } from '../model/checkpoint';
-import { toFloat32, type StoredDtype } from '../model/dtype';
-import { checkFinite } from '../model/checkpoint';
+import type { StoredDtype } from '../model/dtype';
 import type { Engine, Session } from '../ort/engine';
 import { TrimError } from '../errors';
 import { blockWeightNames } from '../ort/graphs/decoder';
 import { linearBiases } from '../ort/runner';
 import { buildFusedGraph } from '../ort/graphs/fused';
-import { fusedLayerFeed, fusedLayers, fusedOut, fusedWeight, type ExternalRef, type FusedSpec } from '../ort/graphs/fusedSpec';
+import { fusedLayerFeed, fusedLayers, fusedWeight, type FusedSpec } from '../ort/graphs/fusedSpec';
 import type { TensorInfo } from '../model/safetensors';
-import { readTensorBytes } from '../model/safetensors';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { MaskPool } from './maskPool';
 import { FusedPhases, type FusedRunPhases } from './fusedPhases';
 import { type FusedKernels, type FusedPlan, fusedKernels } from './fusedPlan';
 export { canFuse, fusedKernels, planFused, type FusedPlan } from './fusedPlan';
-import { readStored, storedTensors } from '../model/storedRead';
-
-/**
- * A block whose outputs hold NaN or ±Inf (finite weights, so the configuration's numbers or
- * overflowing activations): the rest of the model would be pruned on garbage. Both paths throw it.
- */
-export function nonFiniteActivations(ckpt: Checkpoint, block: number): TrimError {
-  return new TrimError(
-    'E_NONFINITE',
-    `block ${block} of ${ckpt.dir} produced NaN or infinite activations from finite weights and inputs: config.json's numbers (rms_norm_eps, rope_theta, rope_scaling) do not fit these weights, or the activations overflow float32.`,
-  );
-}
-
-/** A linear's TRIM search, as the graph reports it (graphs/fused.ts trimSearchOps: five numbers per block). */
-export interface TrimFigures {
-  /** Layer metric of the uniform start, of the best vector found, and of the vector applied (clamped and recentred). */
-  before: number;
-  best: number;
-  after: number;
-  /** Learning rate of the chosen vector (0: the uniform start was kept), and the iteration it was reached at. */
-  lr: number;
-  iteration: number;
-}
-
-function trimFigures(t: Float64Array, block: number): TrimFigures {
-  const [before, best, lr, iteration, after] = t.subarray(block * 5, block * 5 + 5);
-  return { before, best, lr, iteration, after };
-}
-
-export interface FusedRunResult {
-  /**
-   * Per block of the run: per linear, its pruned stored bytes, zeros per row, search figures.
-   * `pruned()` resolves at once where the bytes are in memory already; with the weights in the
-   * session it reads the stored tensor and zeroes it from the keep bits then (a few at a time).
-   */
-  blocks: {
-    linears: { name: string; pruned: () => Promise<Uint8Array>; zeros: Float32Array; search: TrimFigures | null }[];
-  }[];
-  /** The next run's inputs (null after the last block). */
-  h: Float32Array | null;
-  /** session.run; reading the stored weights; building and creating the session (and releasing it, when it holds the weights). */
-  seconds: number;
-  readSeconds: number;
-  sessionSeconds: number;
-  /** Zeroing the pruned weights on the host from the run's keep bits (masks mode). */
-  applySeconds: number;
-  /** Bytes sent to and received from the run. */
-  bytesIn: number;
-  bytesOut: number;
-  /** This run's number, for phasesOf(). */
-  run: number;
-}
+import { storedTensors } from '../model/storedRead';
+import { runBlocks, type FusedRunResult } from './fusedResult';
+import { SessionWeights, sessionWeightsError } from './sessionWeights';
 
 export class FusedPruner {
   private sessions = new Map<string, Session>();
@@ -88,9 +37,8 @@ export class FusedPruner {
   private readonly kernels: FusedKernels;
   private pool: MaskPool | null = null;
   private prefetched: { first: number; count: number; weights: Promise<ort.Tensor[]> } | null = null;
-  /** The filesystem root that external-data locations are relative to (weights in the session). */
-  private root = '';
-  private readonly realFiles = new Map<string, string>();
+  /** Where ONNX Runtime reads the weights from when the session holds them (sessionWeights.ts). */
+  private readonly held: SessionWeights | null = null;
   /** Phase times of the runs (fusedPhases.ts): which sessions are profiled, each run's split. */
   readonly phases: FusedPhases;
 
@@ -108,23 +56,10 @@ export class FusedPruner {
     this.kernels = { ...k, masks: k.masks && ckpt.linearShapes().every(([, c]) => c % 8 === 0) };
     this.phases = new FusedPhases(engine.ep);
     if (this.kernels.weights === 'initializers') {
-      // ORT resolves each location below one folder and refuses one that leaves it after
-      // following links (a hub cache's shards link into its blobs folder): the root holds all,
-      // unless the shards lie on several Windows drives, where the host feeds the weights instead.
-      const roots = new Set(ckpt.shardFiles.map((f) => path.parse(this.real(path.join(ckpt.dir, f))).root));
-      if (roots.size === 1) this.root = [...roots][0];
-      else this.kernels.weights = 'inputs';
+      // Unless the shards lie on several Windows drives, where the host feeds the weights instead.
+      this.held = SessionWeights.open(ckpt);
+      if (!this.held) this.kernels.weights = 'inputs';
     }
-  }
-
-  private real(file: string): string {
-    let r = this.realFiles.get(file);
-    if (r === undefined) this.realFiles.set(file, (r = fs.realpathSync(file)));
-    return r;
-  }
-
-  private ref(t: TensorInfo): ExternalRef {
-    return { location: path.relative(this.root, this.real(t.file)), offset: t.offset, length: t.byteLength, shape: t.shape };
   }
 
   private get external(): boolean {
@@ -174,9 +109,9 @@ export class FusedPruner {
       pack: this.kernels.pack,
       external: this.external
         ? {
-            weight: (k, local) => this.ref(this.info(first + k, local)),
-            embed: embed ? this.ref(this.ckpt.tensors.get(lay.embed)!) : null,
-            positions: embed && lay.positions ? this.ref(this.ckpt.tensors.get(lay.positions)!) : null,
+            weight: (k, local) => this.held!.ref(this.info(first + k, local)),
+            embed: embed ? this.held!.ref(this.ckpt.tensors.get(lay.embed)!) : null,
+            positions: embed && lay.positions ? this.held!.ref(this.ckpt.tensors.get(lay.positions)!) : null,
           }
         : null,
       trim: o.trim ? { iterations: o.iterations, forbidNegLr: o.forbidNegLr, layerMetric: o.layerMetric, rowMetric: o.rowMetric } : null,
@@ -184,29 +119,12 @@ export class FusedPruner {
     const model = buildFusedGraph(spec);
     const profile = this.phases.profile();
     try {
-      s = await this.engine.session(model, this.external ? this.root : undefined, profile?.prefix);
+      s = await this.engine.session(model, this.external ? this.held!.root : undefined, profile?.prefix);
       if (profile) this.phases.track(s, profile);
     } catch (e) {
       profile?.dispose();
       if (!this.external) throw e;
-      const msg = String((e as Error).message ?? e)
-        .split('\n')[0]
-        .slice(0, 300);
-      const which = blocks > 1 ? `blocks ${first}–${first + blocks - 1}` : `block ${first}`;
-      if (/out of memory|failed to allocate/i.test(msg)) {
-        throw new TrimError(
-          'E_EP',
-          `The GPU has too little free memory for the weights of ${which} (${msg}). Lower --gpu-memory (or --blocks-per-run) to what the card has free.`,
-        );
-      }
-      if (/external|deserialize tensor/i.test(msg)) {
-        // ORT read the weights itself: a file changed or cut short since its header was checked.
-        throw new TrimError(
-          'E_SAFETENSORS',
-          `${this.ckpt.dir}: the weights of ${which} could not be read (${msg}). Was the checkpoint changed while pruning? Check the files, or re-download them.`,
-        );
-      }
-      throw e;
+      throw sessionWeightsError(e, this.ckpt.dir, blocks > 1 ? `blocks ${first}–${first + blocks - 1}` : `block ${first}`);
     }
     this.sessions.set(key, s);
     return s;
@@ -313,78 +231,22 @@ export class FusedPruner {
     let bytesOut = 0;
     for (const t of Object.values(feeds)) bytesIn += (t.data as Uint8Array).byteLength;
     for (const t of Object.values(r)) bytesOut += (t.data as Uint8Array).byteLength;
-    if (embed && (r['embed.nonfinite'].data as Float32Array)[0] > 0) {
-      this.ckpt.readF32(this.ckpt.layout.embed); // throws E_NONFINITE, naming the first bad value
-    }
-    const bad = r[fusedOut.nonfinite].data as Float32Array;
-    const nW = this.weightNames.length;
-    // Masks mode, weights fed: every block's weights go to a worker with their keep bits and come
-    // back pruned. Weights in the session: each is read and zeroed when pruned() asks for it.
-    const tA = performance.now();
-    const prunedBytes = new Map<string, Uint8Array>();
-    if (this.kernels.masks && !this.external) {
-      const pool = this.maskPool();
-      await Promise.all(
-        this.ckpt.layout.linears.flatMap((name) => {
-          const keep = r[fusedOut.keep(name)].data as Uint8Array;
-          const per = keep.length / count;
-          return Array.from({ length: count }, async (_, k) => {
-            const key = fusedWeight(`${name}.weight`, k);
-            const t = feeds[key];
-            const buf = await pool.apply(
-              (t.data as Uint8Array).buffer as ArrayBuffer,
-              keep.subarray(k * per, (k + 1) * per),
-              t.type === 'float32' ? 4 : 2,
-            );
-            prunedBytes.set(key, new Uint8Array(buf));
-          });
-        }),
-      );
-    }
-    const applySeconds = this.kernels.masks && !this.external ? (performance.now() - tA) / 1000 : 0;
-    const blocks: FusedRunResult['blocks'] = [];
-    const actsFinite = r[fusedOut.actsFinite].data as Float32Array;
-    for (let k = 0; k < count; k++) {
-      const i = bad.subarray(k * nW, (k + 1) * nW).findIndex((v) => v > 0);
-      if (i >= 0) {
-        // The device counted; the host names the first bad value (and throws E_NONFINITE).
-        const t = this.info(first + k, this.weightNames[i]);
-        checkFinite(toFloat32(readTensorBytes(t), t.dtype as StoredDtype), t, first + k);
-        throw new TrimError('E_NONFINITE', `${t.file}: tensor "${t.name}" (block ${first + k}) holds NaN or infinite values.`);
-      }
-      if (actsFinite[k] !== 0) throw nonFiniteActivations(this.ckpt, first + k);
-      blocks.push({
-        linears: this.ckpt.layout.linears.map((name) => {
-          const z = r[fusedOut.zeros(name)].data as Float32Array;
-          const rows = z.length / count;
-          let pruned: () => Promise<Uint8Array>;
-          const bytes = prunedBytes.get(fusedWeight(`${name}.weight`, k));
-          if (bytes) pruned = () => Promise.resolve(bytes);
-          else if (this.kernels.masks) {
-            const keep = r[fusedOut.keep(name)].data as Uint8Array;
-            const per = keep.length / count;
-            const t = this.info(first + k, `${name}.weight`);
-            pruned = async () => {
-              const [stored] = await readStored([t]);
-              return new Uint8Array(
-                await this.maskPool().apply(stored.buffer as ArrayBuffer, keep.subarray(k * per, (k + 1) * per), t.dtype === 'F32' ? 4 : 2),
-              );
-            };
-          } else {
-            const w = r[fusedOut.weight(name)].data as Float32Array | Uint16Array;
-            const per = w.byteLength / count;
-            const out = new Uint8Array(w.buffer, w.byteOffset + k * per, per);
-            pruned = () => Promise.resolve(out);
-          }
-          return {
-            name,
-            pruned,
-            zeros: z.subarray(k * rows, (k + 1) * rows),
-            search: this.o.trim ? trimFigures(r[fusedOut.trim(name)].data as Float64Array, k) : null,
-          };
-        }),
-      });
-    }
+    const { blocks, applySeconds } = await runBlocks(
+      {
+        ckpt: this.ckpt,
+        weightNames: this.weightNames,
+        masks: this.kernels.masks,
+        external: this.external,
+        trim: this.o.trim,
+        info: (block, local) => this.info(block, local),
+        maskPool: () => this.maskPool(),
+      },
+      r,
+      feeds,
+      first,
+      count,
+      embed,
+    );
     return {
       blocks,
       h: output ? (r.hout.data as Float32Array) : null,

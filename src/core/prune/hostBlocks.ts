@@ -8,7 +8,7 @@ import type { PhaseRuns, PhaseSource, PruneOptions, TrimEvent } from '../../cont
 import type { BlockPruner, BlockSink, RunResult, SearchFigures, SettledPhases } from './blockPruner';
 import type { Checkpoint, InputGroup } from '../model/checkpoint';
 import { f32, type Engine } from '../ort/engine';
-import { nonFiniteActivations } from './fused';
+import { nonFiniteActivations } from './fusedResult';
 import { buildTrimEvalGraph } from '../ort/graphs/trimEval';
 import { parseNM } from '../options';
 import { firstNonFinite } from '../io/resume';

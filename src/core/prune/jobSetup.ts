@@ -1,6 +1,6 @@
 /**
  * A pruning job's setting up, before anything is written: the protocol checked against the model
- * (seqlen, sliding window, block targets), the execution provider, precision and the fused plan
+ * (seqlen, block targets), the execution provider, precision and the fused plan
  * sized to the device, and the calibration (and evaluation) text tokenized.
  */
 import type { ModelSummary, PruneOptions, TrimEvent } from '../../contract';
@@ -38,12 +38,6 @@ export async function setUp(o: PruneOptions, ckpt: Checkpoint, emit: (e: TrimEve
   const dst = checkOutputPath(ckpt.dir, o.out, o.overwrite);
   const seqlen = o.seqlen ?? defaultSeqlen(cfg.maxPositions);
   if (seqlen > cfg.maxPositions) throw new TrimError('E_OPTION', `--seqlen ${seqlen} exceeds the model's ${cfg.maxPositions} positions.`);
-  if (cfg.slidingWindow !== null && seqlen > cfg.slidingWindow) {
-    throw new TrimError(
-      'E_OPTION',
-      `--seqlen ${seqlen} exceeds the model's sliding window of ${cfg.slidingWindow} tokens; use --seqlen ${cfg.slidingWindow} or less.`,
-    );
-  }
   if (o.blockSparsity && o.blockSparsity.length !== cfg.layers) {
     throw new TrimError('E_OPTION', `blockSparsity has ${o.blockSparsity.length} entries but the model has ${cfg.layers} blocks.`);
   }

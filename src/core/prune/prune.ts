@@ -9,31 +9,27 @@
  *
  * The blocks are pruned through one interface (blockPruner.ts) with two implementations: the
  * fused graph (fusedBlocks.ts) and the host's block-by-block passes (hostBlocks.ts). Allocation
- * is allocation.ts, the report jobReport.ts, the setting up jobSetup.ts.
+ * is allocation.ts, the report jobReport.ts, the setting up jobSetup.ts, the perplexity phases
+ * jobEval.ts, and the output's resume checkpoints, commit and settling jobOutput.ts.
  */
 import * as os from 'node:os';
 import type { EvalResult, PhaseSeconds, PruneOptions, PruneSummary, TrimEvent } from '../../contract';
-import { partialDirFor } from '../../contract';
 import { allocate } from './allocation';
 import { runBaseline } from './baseline';
 import { Progress } from './blockLoop';
 import type { BlockPruner } from './blockPruner';
 import { Checkpoint } from '../model/checkpoint';
-import { denseKey, readDense, writeDense } from '../eval/denseCache';
-import { isTrimError, TrimError } from '../errors';
 import { FusedBlocks } from './fusedBlocks';
 import { applyMask, HostBlocks } from './hostBlocks';
-import { pruneSummary, trimReport, TRIM_VERSION, type JobResult } from './jobReport';
-import { setUp, tokenizeTexts, type JobSetup } from './jobSetup';
+import { densePerplexity, evaluate, type EvalContext, type Timed } from './jobEval';
+import { commit, openResume, settleFailure, stopNow } from './jobOutput';
+import { setUp, tokenizeTexts } from './jobSetup';
 import { writeMasks } from './masks';
-import { checkOutputPath, ioError, OutputWriter, summaryOfCommitted } from '../io/output';
+import { checkOutputPath, OutputWriter, summaryOfCommitted } from '../io/output';
 import { OutputLock } from '../io/outputLock';
 import { validatePruneOptions } from '../options';
-import { evaluatePerplexity, windowCount } from '../eval/perplexity';
-import { fingerprint, ResumeStore, type Fingerprint, type Resumed } from '../io/resume';
 import { Runner, type Activations } from '../ort/runner';
 import { norm2 } from './scores';
-import { formatReportJson } from '../io/reportJson';
 
 export { TRIM_VERSION, zeroFraction } from './jobReport';
 export { defaultSeqlen } from './jobSetup';
@@ -147,14 +143,9 @@ export async function runPrune(
   }
 }
 
-/**
- * One job under its output's lock: set up, tokenize, (resume,) evaluate the dense model,
- * allocate, prune the blocks, evaluate what was written, report, commit.
- */
-async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: JobControl, job: string): Promise<PruneSummary> {
-  const tAll = performance.now();
-  const sec = zeroPhases();
-  const timed = async <T>(phase: keyof PhaseSeconds, f: () => Promise<T> | T): Promise<T> => {
+/** A timer that adds the seconds each phase of the job takes to `sec`. */
+function phaseTimer(sec: PhaseSeconds): Timed {
+  return async <T>(phase: keyof PhaseSeconds, f: () => Promise<T> | T): Promise<T> => {
     const t = performance.now();
     try {
       return await f();
@@ -162,14 +153,25 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       sec[phase] = (sec[phase] ?? 0) + (performance.now() - t) / 1000;
     }
   };
+}
+
+/**
+ * One job under its output's lock: set up, tokenize, (resume,) evaluate the dense model,
+ * allocate, prune the blocks, evaluate what was written, report, commit.
+ */
+async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: JobControl, job: string): Promise<PruneSummary> {
+  const tAll = performance.now();
+  const sec = zeroPhases();
+  const timed = phaseTimer(sec);
 
   validatePruneOptions(o);
   // The baseline (TRIM off, same protocol) first, so the report is written once, whole.
   const baseline = o.baseline && o.trim ? await runBaseline(o, emit, (b, e) => runPrune(b, e, ctl, `${job}-baseline`)) : null;
   const ckpt = await timed('load', () => Checkpoint.open(o.model));
   const setup = await setUp(o, ckpt, emit, job);
-  const { engine, summary, seqlen, fusedPlan, batch } = setup;
+  const { engine, seqlen, fusedPlan, batch } = setup;
   const layers = ckpt.config.layers;
+  const j: EvalContext = { o, seqlen, emit, ctl, timed };
 
   // The fused path's first run needs only the token ids: its weights are read while the text is
   // tokenized, when pruning follows at once (no dense evaluation or allocation pass in between,
@@ -185,59 +187,13 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
 
   const { key, store, resumed } = openResume(o, ckpt, setup, emit);
   const writer = OutputWriter.begin(ckpt, o.out, o.overwrite, resumed !== null);
-  ctl.onStopNow?.(() => {
-    if (o.resume && store.exists()) {
-      writer.keep();
-      return `the finished blocks are kept in ${writer.partial}. Run again with --resume to continue.`;
-    }
-    writer.abort();
-    return 'nothing was written.';
-  });
+  ctl.onStopNow?.(stopNow(o, writer, store));
   const runner = new Runner(ckpt, engine, seqlen, batch);
-  /** Perplexity on the evaluation text of the dense model, or of the one written, as that phase of the job. */
-  const evaluate = async (
-    phase: 'dense_eval' | 'eval',
-    ids: Int32Array,
-    open: () => { ckpt: Checkpoint; runner: Runner; own: boolean },
-  ): Promise<EvalResult> => {
-    emit({
-      type: 'phase',
-      phase,
-      message: `Evaluating the ${phase === 'eval' ? 'pruned' : 'dense'} model (${windowCount(ids.length, seqlen, o.maxEvalWindows)} windows × ${seqlen} tokens)`,
-    });
-    const m = open();
-    try {
-      return await timed(phase, () =>
-        evaluatePerplexity(
-          m.ckpt,
-          m.runner,
-          ids,
-          o.maxEvalWindows,
-          (d, t) => emit({ type: 'progress', phase, done: d, total: t }),
-          ctl.check,
-        ),
-      );
-    } finally {
-      if (m.own) await m.runner.release();
-    }
-  };
   const resumedSeconds = resumed ? resumed.state.seconds.total : 0;
   if (resumed) for (const k of Object.keys(sec) as (keyof PhaseSeconds)[]) sec[k] = (sec[k] ?? 0) + (resumed.state.seconds[k] ?? 0);
   if (resumed?.state.seconds.device !== undefined) sec.device = (sec.device ?? 0) + resumed.state.seconds.device;
   try {
-    // Dense perplexity (cached per model, text and protocol).
-    let dense: EvalResult | null = resumed ? resumed.state.dense : null;
-    if (dense) emit({ type: 'eval', which: 'dense', result: dense });
-    else if (evalIds && o.eval) {
-      const cacheKey = denseKey(ckpt, o.eval, seqlen, o.maxEvalWindows, engine.ep);
-      dense = readDense(cacheKey);
-      if (!dense) {
-        dense = await evaluate('dense_eval', evalIds, () => ({ ckpt, runner, own: false }));
-        writeDense(cacheKey, dense);
-      }
-      emit({ type: 'eval', which: 'dense', result: dense });
-    }
-
+    const dense = await densePerplexity(j, ckpt, engine, runner, evalIds, resumed);
     const embed = (): Promise<Activations> =>
       timed('embed', () =>
         runner.embed(windows, ckpt.readF32(ckpt.layout.embed), ckpt.layout.positions ? ckpt.readF32(ckpt.layout.positions) : null),
@@ -256,18 +212,8 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
     const start = resumed ? resumed.state.nextBlock : 0;
     // A checkpoint before block 0 (or after the last) stores no inputs: block 0's are the embeddings.
     const acts = resumed?.acts ?? (fusedPlan || start >= layers ? [] : await embed());
-    const progress = new Progress(
-      ckpt,
-      alloc,
-      resumed,
-      writer,
-      store,
-      key,
-      dense,
-      sec,
-      () => resumedSeconds + (performance.now() - tAll) / 1000,
-      emit,
-    );
+    const elapsed = (): number => resumedSeconds + (performance.now() - tAll) / 1000;
+    const progress = new Progress(ckpt, alloc, resumed, writer, store, key, dense, sec, elapsed, emit);
     let pruner: BlockPruner;
     if (fusedPlan) {
       fused ??= new FusedBlocks(ckpt, engine, seqlen, fusedPlan, setup.ro, emit);
@@ -282,7 +228,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
     // Evaluate exactly what was written.
     let pruned: EvalResult | null = null;
     if (evalIds) {
-      pruned = await evaluate('eval', evalIds, () => {
+      pruned = await evaluate(j, 'eval', evalIds, () => {
         const written = Checkpoint.open(writer.partial);
         return { ckpt: written, runner: new Runner(written, engine, seqlen, batch), own: true };
       });
@@ -293,7 +239,7 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
       await timed('write', () => writeMasks(Checkpoint.open(writer.partial), writer.partial));
     }
     ctl.check();
-    sec.total = resumedSeconds + (performance.now() - tAll) / 1000;
+    sec.total = elapsed();
     return commit(progress.result(setup, pruned, baseline), o, writer, store, emit, ctl);
   } catch (e) {
     throw settleFailure(e, o, writer, store, ctl);
@@ -303,93 +249,6 @@ async function pruneLocked(o: PruneOptions, emit: (e: TrimEvent) => void, ctl: J
   }
 }
 
-/** The job's --resume checkpoints, in the partial folder, and the interrupted run's last one when resuming. */
-function openResume(
-  o: PruneOptions,
-  ckpt: Checkpoint,
-  setup: JobSetup,
-  emit: (e: TrimEvent) => void,
-): { key: Fingerprint; store: ResumeStore; resumed: Resumed | null } {
-  const { seqlen, batch, fusedPlan } = setup;
-  const layers = ckpt.config.layers;
-  const key = fingerprint(o, { seqlen, batch, ep: setup.engine.ep, version: TRIM_VERSION, path: fusedPlan ? 'fused' : 'blocks' }, ckpt);
-  const store = new ResumeStore(partialDirFor(setup.dst));
-  const actFloats = o.nsamples * seqlen * ckpt.config.hidden;
-  const actLengths = fusedPlan
-    ? [actFloats]
-    : Array.from(
-        { length: Math.ceil(o.nsamples / batch) },
-        (_, i) => Math.min(batch, o.nsamples - i * batch) * seqlen * ckpt.config.hidden,
-      );
-  const resumed = o.resume ? store.load(key, { layers, linears: setup.summary.linearShapes, actLengths }) : null;
-  if (o.resume) {
-    emit({
-      type: 'log',
-      level: 'info',
-      message: resumed
-        ? `Resuming the interrupted run from block ${resumed.state.nextBlock} of ${layers}.`
-        : 'Nothing to resume: no checkpoint of an interrupted run beside --out; starting from the first block.',
-    });
-  }
-  return { key, store, resumed };
-}
-
-/** Writes the report and renames the partial output into place; a resumed run that fails here keeps its result. */
-async function commit(
-  j: JobResult,
-  o: PruneOptions,
-  writer: OutputWriter,
-  store: ResumeStore,
-  emit: (e: TrimEvent) => void,
-  ctl: JobControl,
-): Promise<PruneSummary> {
-  writer.writeFile('trim-report.json', formatReportJson(trimReport(j)));
-  ctl.onStopNow?.(null);
-  store.remove();
-  try {
-    writer.commit();
-  } catch (e) {
-    // The checkpoint was superseded by the whole result: a resumed run keeps that instead.
-    if (!o.resume || !isTrimError(e)) throw e;
-    writer.keep();
-    throw new TrimError(
-      e.code,
-      `${e.message.replace(/[;,]? ?the partial output was removed\.?$/, '.').replace(/\.?$/, '.')} Nothing was lost: the pruned checkpoint is complete in ${writer.partial}; move it to ${writer.out} yourself, or run again once this is fixed.`,
-    );
-  }
-  const result = pruneSummary(j);
-  emit({ type: 'done', summary: result });
-  return result;
-}
-
-/**
- * What a job that stops leaves: a --resume run, for any reason, its last good checkpoint as it
- * was (state.json names only complete files; a block in progress is pruned again from the
- * source); anything else nothing. Returns the error to throw.
- */
-function settleFailure(e: unknown, o: PruneOptions, writer: OutputWriter, store: ResumeStore, ctl: JobControl): unknown {
-  ctl.onStopNow?.(null);
-  if (o.resume && store.exists()) {
-    writer.keep();
-    const kept = `the finished blocks are kept in ${writer.partial}. Run again with --resume to continue`;
-    if (isTrimError(e) && e.code === 'E_CANCELLED') return new TrimError('E_CANCELLED', `Cancelled; ${kept}.`);
-    const te = isTrimError(e) ? e : systemError(e) ? ioError('continuing the interrupted run', e) : null;
-    if (te)
-      return new TrimError(
-        te.code,
-        `${te.message.replace(/[;,]? ?the partial output was removed\.?$/, '.').replace(/\.?$/, '.')} Nothing was lost: ${kept} once this is fixed.`,
-      );
-    return e;
-  }
-  writer.abort();
-  return e;
-}
-
-/** An error of the system (errno code and system call: a full disk, a name too long), not a bug. */
-export function systemError(e: unknown): e is NodeJS.ErrnoException {
-  const x = e as NodeJS.ErrnoException;
-  return typeof x?.code === 'string' && /^E[A-Z0-9]+$/.test(x.code) && typeof x.syscall === 'string';
-}
-
+export { systemError } from './jobOutput';
 export const _forTests = { applyMask, norm2 };
 export const hostInfo = (): string => `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}`;

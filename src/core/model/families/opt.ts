@@ -37,7 +37,6 @@ function parse(c: Record<string, unknown>, where: string, architecture: string, 
     tieEmbeddings: c.tie_word_embeddings !== false,
     dtype,
     rope: null,
-    slidingWindow: null,
   };
   return { ...cfg, features: { ...llamaFeatures(cfg), finalNorm: 'layer', positionOffset: 2 } };
 }

@@ -25,7 +25,7 @@ export function nonFiniteActivations(ckpt: Checkpoint, block: number): TrimError
   );
 }
 
-/** A linear's TRIM search, as the graph reports it (graphs/fused.ts trimSearchOps: five numbers per block). */
+/** A linear's TRIM search, as the graph reports it (trimSearchOps in trimSearch.ts: five numbers per block). */
 export interface TrimFigures {
   /** Layer metric of the uniform start, of the best vector found, and of the vector applied (clamped and recentred). */
   before: number;

@@ -4,7 +4,7 @@
  * scores; N:M prunes the N lowest of every M consecutive weights of a row.
  */
 import type { ScoreKind } from '../../contract';
-import type { InputGroup } from '../model/checkpoint';
+import type { InputGroup } from '../model/familyLayout';
 import type { BlockStats } from '../ort/runner';
 
 const f32buf = new Float32Array(1);

@@ -10,7 +10,7 @@
  * over all tokens (Wanda's statistics) and each window's last-token vector (TRIM's X).
  */
 import type { ModelConfig } from '../../model/config';
-import { INPUT_GROUPS, LAYER_SLIDING, positionTableRows, type InputGroup } from '../../model/checkpoint';
+import { INPUT_GROUPS, LAYER_SLIDING, positionTableRows, type InputGroup } from '../../model/familyLayout';
 import { familySpec } from '../../model/registry';
 import { ropeTables } from '../../model/rope';
 import { GraphBuilder, T } from './builder';

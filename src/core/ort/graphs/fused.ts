@@ -17,7 +17,7 @@
  */
 import type { LayerMetric, RowMetric, ScoreKind } from '../../../contract';
 import type { ModelConfig } from '../../model/config';
-import { INPUT_GROUPS, positionTableRows, type InputGroup } from '../../model/checkpoint';
+import { INPUT_GROUPS, positionTableRows, type InputGroup } from '../../model/familyLayout';
 import { toFloat32, type StoredDtype } from '../../model/dtype';
 import { blockForward, embedScale, groupWidth, layerVariation, positionRows } from './decoder';
 import { GraphBuilder, T } from './builder';

@@ -8,7 +8,7 @@
  * - the first Ctrl-C, SIGTERM or SIGHUP asks the job to stop (an IPC message; the job stops at the
  *   end of its current step and settles its output itself); when it has not stopped within
  *   GRACE_MS it is in the middle of a device run: it is killed (SIGKILL) and this process settles
- *   its output as the job would have (outputLock.ts cleanAfterDeath: a plain run's partial folder
+ *   its output as the job would have (lockCleanup.ts cleanAfterDeath: a plain run's partial folder
  *   is removed, a --resume run keeps its last checkpoint, an interrupted commit is finished or
  *   rolled back, the lock is released);
  * - a second one kills the job at once and settles the same way;
@@ -30,7 +30,7 @@ import { Worker } from 'node:worker_threads';
 import { partialDirFor } from './contract';
 import { oneLine } from './core/errors';
 import { summaryOfCommitted } from './core/io/output';
-import { cleanAfterDeath, hasResumeCheckpoint, type AfterDeath } from './core/io/outputLock';
+import { cleanAfterDeath, hasResumeCheckpoint, type AfterDeath } from './core/io/lockCleanup';
 
 /** How long a stopped job may take to stop by itself before it is killed. */
 export const GRACE_MS = 1000;

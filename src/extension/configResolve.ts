@@ -16,7 +16,7 @@ import { homedir } from 'node:os';
 import * as path from 'node:path';
 import type { PruneOptions } from '../contract';
 import { isTrimError } from '../core/errors';
-import { checkOutputPath, notATrimOutput } from '../core/io/output';
+import { checkOutputPath, notATrimOutput } from '../core/io/outputPath';
 import { overlap } from '../core/io/paths';
 import schema from '../../schemas/trim.config.schema.json';
 import { closestName } from '../core/suggest';
@@ -478,7 +478,7 @@ function checkFiles(o: PruneOptions, at: (f: OptionField, m: string) => ConfigIs
   }
   if (!isFile(o.calib)) issues.push(at('calib', `is not a file: ${o.calib}`));
   if (o.eval !== null && !isFile(o.eval)) issues.push(at('eval', `is not a file: ${o.eval}`));
-  // The same check as the worker's (core/output.ts), on every spelling of the paths.
+  // The same check as the worker's (core/io/outputPath.ts), on every spelling of the paths.
   try {
     checkOutputPath(o.model, o.out, o.overwrite, [o.calib, ...(o.eval !== null ? [o.eval] : [])]);
   } catch (e) {

@@ -5,7 +5,7 @@
  * `ELECTRON_RUN_AS_NODE=1`, so that inside VS Code the Electron binary runs as plain Node). The
  * host sends `{type:'run', spec}` and receives the worker's `FromWorker` messages. Cancelling is
  * killing: SIGTERM, then SIGKILL after a grace period; once the process is gone, what the job
- * left half-written is cleaned up (core/outputLock.ts `cleanAfterDeath`) — only when the output's
+ * left half-written is cleaned up (core/io/lockCleanup.ts `cleanAfterDeath`) — only when the output's
  * lock still names this job: a job refused because another (a CLI run, another window) writes the
  * same output never touches that one's folders. A kill during the commit is finished from the
  * commit's journal, and the run is then reported done (its output is in place), not cancelled.
@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { FromWorker, JobSpec, PruneOptions, ToWorker, TrimEvent } from '../contract';
 import { summaryOfCommitted } from '../core/io/output';
-import { cleanAfterDeath, hasResumeCheckpoint, missingParents, removeEmpty } from '../core/io/outputLock';
+import { cleanAfterDeath, hasResumeCheckpoint, missingParents, removeEmpty } from '../core/io/lockCleanup';
 import { applyEvent, emptyRun, type RunSnapshot } from '../webviewProtocol';
 import { runTitle } from './runLabels';
 import type { RunRecord, RunStore } from './runStore';
@@ -463,7 +463,7 @@ export function describeExit(code: number | null, signal: NodeJS.Signals | null)
   return `exit code ${code}`;
 }
 
-export { RESUME_DIR } from '../core/io/resume';
+export { RESUME_DIR } from '../core/io/resumeFormat';
 
 /** Whether the partial folder of `out` holds a resume checkpoint (core/resume.ts: state.json). */
 export const hasCheckpoint = hasResumeCheckpoint;

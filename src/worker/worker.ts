@@ -9,7 +9,7 @@ import type { FromWorker, JobSpec, ToWorker, TrimEvent } from '../contract';
 import { isTrimError, oneLine, TrimError } from '../core/errors';
 import { runEval } from '../core/eval/evalJob';
 import { runPrune, systemError } from '../core/prune/prune';
-import { cleanAfterDeath } from '../core/io/outputLock';
+import { cleanAfterDeath } from '../core/io/lockCleanup';
 import { cpus } from 'node:os';
 
 // Weight reads go out in parallel (core/fused.ts): more libuv threads than the default 4.

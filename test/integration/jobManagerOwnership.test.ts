@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type PruneOptions } from '../../src/contract';
 import { defaultPruneOptions } from '../../src/core/options';
-import { lockFileFor } from '../../src/core/io/outputLock';
+import { lockFileFor } from '../../src/core/io/lockFile';
 import { JobManager } from '../../src/extension/jobManager';
 import { RunStore } from '../../src/extension/runStore';
 import { hashTree, tinyModel, tmpDir } from '../unit/badInputs';

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cleanAfterDeath } from '../../src/core/io/outputLock';
+import { cleanAfterDeath } from '../../src/core/io/lockCleanup';
 import { rng } from '../../src/core/model/synth';
 import { hashTree, tinyModel, tmpDir } from '../unit/badInputs';
 import { ensureBuilt, ROOT } from './cli';

@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { partialDirFor } from '../../src/contract';
-import { lockFileFor } from '../../src/core/io/outputLock';
+import { lockFileFor } from '../../src/core/io/lockFile';
 import { tinyModel, tmpDir, treeSnapshot } from '../unit/badInputs';
 import { expectedAll, makeTree, spellings } from '../unit/outputPaths.fixture';
 import { ensureBuilt, ROOT } from './cli';

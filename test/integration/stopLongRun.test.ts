@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type TrimReport } from '../../src/contract';
-import { lockFileFor } from '../../src/core/io/outputLock';
+import { lockFileFor } from '../../src/core/io/lockFile';
 import { rng } from '../../src/core/model/synth';
 import { ensureBuilt, ROOT, tmp } from './cli';
 

@@ -1,4 +1,4 @@
-// Impossible options through the core's validation (options.ts, output.ts): each a TrimError
+// Impossible options through the core's validation (options.ts, outputPath.ts): each a TrimError
 // E_OPTION / E_OUTPUT whose message names the option. The model-dependent ones (seqlen beyond the
 // positions, nsamples × seqlen beyond the text) and the CLI are in test/integration/badInputsCli.test.ts.
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import type { PruneOptions } from '../../src/contract';
 import { isTrimError, type TrimErrorCode } from '../../src/core/errors';
 import { defaultPruneOptions, parseNM, validatePruneOptions } from '../../src/core/options';
-import { checkOutputPath } from '../../src/core/io/output';
+import { checkOutputPath } from '../../src/core/io/outputPath';
 import { tmpDir } from './badInputs';
 
 const root = tmpDir('trim-bad-opts-');

@@ -14,8 +14,11 @@ import { after, describe, it } from 'node:test';
 import { buildSync } from 'esbuild';
 import { partialDirFor } from '../../src/contract';
 import { isTrimError } from '../../src/core/errors';
-import { commitFileFor, oldDirFor, recoverCommit } from '../../src/core/io/output';
-import { cleanAfterDeath, lockFileFor, OutputLock, processStart, readLock, type LockInfo } from '../../src/core/io/outputLock';
+import { commitFileFor, oldDirFor } from '../../src/core/io/outputPath';
+import { recoverCommit } from '../../src/core/io/outputCommit';
+import { cleanAfterDeath } from '../../src/core/io/lockCleanup';
+import { lockFileFor, processStart, readLock, type LockInfo } from '../../src/core/io/lockFile';
+import { OutputLock } from '../../src/core/io/outputLock';
 import { rng } from '../../src/core/model/synth';
 import { tmpDir } from './badInputs';
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { partialDirFor, REPORT_FORMAT } from '../../src/contract';
 import { isTrimError } from '../../src/core/errors';
-import { checkOutputPath, notATrimOutput } from '../../src/core/io/output';
+import { checkOutputPath, notATrimOutput } from '../../src/core/io/outputPath';
 import { isWithin, overlap, physicalPath } from '../../src/core/io/paths';
 import { configFileLayer, outputConfirmation, outsideWorkspace, resolveOptions, valuesLayer } from '../../src/extension/configResolve';
 import { tmpDir, treeSnapshot } from './badInputs';

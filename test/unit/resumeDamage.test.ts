@@ -13,7 +13,9 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { BlockReport } from '../../src/contract';
 import { TrimError } from '../../src/core/errors';
-import { RESUME_FORMAT, ResumeStore, type Fingerprint, type ResumeShape, type ResumeState } from '../../src/core/io/resume';
+import type { Fingerprint } from '../../src/core/io/fingerprint';
+import { ResumeStore } from '../../src/core/io/resume';
+import { RESUME_FORMAT, type ResumeShape, type ResumeState } from '../../src/core/io/resumeFormat';
 import { tmpDir } from './badInputs';
 
 const root = tmpDir('trim-resume-damage-');

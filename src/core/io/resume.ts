@@ -12,124 +12,33 @@
  * new one. Loading checks every field and file against the run (a damaged one is an error that
  * names it) and changes nothing; temporaries of an interrupted write go with the next save, once
  * this job holds the output. The folder is removed before the output is renamed into place.
+ * The run's fingerprint: fingerprint.ts; the state's fields and the checks of their values:
+ * resumeFormat.ts.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BlockReport, EvalResult, PhaseSeconds, PruneOptions } from '../../contract';
-import type { Checkpoint } from '../model/checkpoint';
+import type { BlockReport } from '../../contract';
 import { TrimError } from '../errors';
 import { IO_MAX, writeFully } from '../model/safetensors';
 import { ioError } from './output';
 import { openRegular, parseJson, readRegular, READ_LIMITS, sysCode } from '../model/safeRead';
-import { checkpointStamps, contentDigest } from '../model/sourceKey';
 import type { Activations } from '../ort/runner';
-
-export const RESUME_DIR = '.trim-resume';
-export const RESUME_FORMAT = 'trim-resume/2';
-const FORMAT = RESUME_FORMAT;
-
-/** What decides a run's result: a checkpoint is only continued by a run with the same one. */
-export interface Fingerprint {
-  /** Every option except out, overwrite and resume, with seqlen, batch and the provider resolved. */
-  options: Record<string, unknown>;
-  /**
-   * Identity of every source file the run reads (sourceKey.ts): the content hash of config,
-   * tokenizer, index and texts; size, time, header and sampled pieces of each shard.
-   */
-  files: Record<string, string>;
-}
-
-export interface ResumeState {
-  format: typeof FORMAT;
-  fingerprint: Fingerprint;
-  /** The first block still to prune (= the number of blocks when only evaluation is left). */
-  nextBlock: number;
-  targets: number[];
-  ratios: number[] | null;
-  /** AlphaPruning's per-linear alphas, when allocation = alpha. */
-  alphas: number[][] | null;
-  dense: EvalResult | null;
-  zeros: number;
-  weights: number;
-  seconds: PhaseSeconds;
-  /** The stored inputs of `nextBlock` (batch lengths in floats), null before block 0 and after the last. */
-  acts: { file: string; lengths: number[] } | null;
-  /** SHA-256 of every other file of the checkpoint (block reports, stored inputs), by name; set by save(). */
-  digests?: Record<string, string>;
-  /** SHA-256 of state.json's own content without this field; set by save(). */
-  sum?: string;
-}
-
-export interface Resumed {
-  state: ResumeState;
-  blocks: BlockReport[];
-  /** The inputs of `state.nextBlock`; null when it is 0 (they are the embeddings) or past the last block. */
-  acts: Activations | null;
-}
-
-/** What a checkpoint of this run must hold: the model's shape and the activations' layout. */
-export interface ResumeShape {
-  layers: number;
-  /** [rows, cols] of each linear of a block. */
-  linears: [number, number][];
-  /** Floats of each stored batch of activations, in order. */
-  actLengths: number[];
-}
-
-export function fingerprint(
-  o: PruneOptions,
-  resolved: { seqlen: number; batch: number; ep: string; version: string; path: 'fused' | 'blocks' },
-  ckpt: Checkpoint,
-): Fingerprint {
-  const { out: _out, overwrite: _overwrite, resume: _resume, ...rest } = o;
-  const options: Record<string, unknown> = {
-    ...rest,
-    model: ckpt.dir,
-    calib: path.resolve(o.calib),
-    eval: o.eval ? path.resolve(o.eval) : null,
-    ...resolved,
-  };
-  const files: Record<string, string> = checkpointStamps(ckpt);
-  files['calibration text'] = contentDigest(o.calib);
-  if (o.eval) files['evaluation text'] = contentDigest(o.eval);
-  return { options, files };
-}
-
-/** Human-readable differences between the stored fingerprint and this run's. */
-function differences(was: Fingerprint, now: Fingerprint): string[] {
-  const out: string[] = [];
-  const show = (v: unknown): string => JSON.stringify(v) ?? 'unset';
-  for (const k of new Set([...Object.keys(was.options), ...Object.keys(now.options)])) {
-    if (show(was.options[k]) !== show(now.options[k])) out.push(`${k} was ${show(was.options[k])}, now ${show(now.options[k])}`);
-  }
-  for (const k of new Set([...Object.keys(was.files), ...Object.keys(now.files)])) {
-    if (was.files[k] !== now.files[k]) out.push(`${k} changed since`);
-  }
-  return out;
-}
-
-const pad = (n: number): string => String(n).padStart(4, '0');
-const PHASES: (keyof PhaseSeconds)[] = [
-  'load',
-  'calibration',
-  'allocation',
-  'embed',
-  'statistics',
-  'trim',
-  'prune',
-  'propagate',
-  'write',
-  'dense_eval',
-  'eval',
-  'total',
-];
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const isFrac = (v: unknown): boolean => isNum(v) && v >= 0 && v <= 1;
-const numOrNull = (v: unknown): boolean => v === null || isNum(v);
+import { differences, type Fingerprint } from './fingerprint';
+import {
+  isCount,
+  isFrac,
+  isNum,
+  isObj,
+  numOrNull,
+  pad,
+  PHASES,
+  RESUME_DIR,
+  RESUME_FORMAT as FORMAT,
+  sha256,
+  type Resumed,
+  type ResumeShape,
+  type ResumeState,
+} from './resumeFormat';
 
 /** Index of the first NaN or infinite value, or -1. */
 export function firstNonFinite(a: Float32Array): number {
@@ -139,12 +48,6 @@ export function firstNonFinite(a: Float32Array): number {
   }
   return -1;
 }
-
-const sha256 = (parts: Uint8Array[]): string => {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest('hex');
-};
 
 export class ResumeStore {
   readonly dir: string;

@@ -2,79 +2,19 @@
  * A Hugging Face checkpoint folder opened lazily: config.json parsed, every safetensors header
  * (single file or shards named by model.safetensors.index.json) parsed and validated against the
  * config up front; tensor bytes read only when a block asks for them.
+ * The family layout: familyLayout.ts; the shard index: shardIndex.ts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Family, ModelSummary } from '../../contract';
+import type { ModelSummary } from '../../contract';
 import { parseConfig, type ModelConfig } from './config';
 import { TrimError } from '../errors';
 import { readSafetensorsHeader, readTensorBytes, type SafetensorsHeader, type TensorInfo } from './safetensors';
 import { toFloat32, type StoredDtype } from './dtype';
 import { readJsonFile, READ_LIMITS, sysCode } from './safeRead';
 import { familySpec } from './registry';
-import type { LinearPart } from './family';
-
-/** What each family calls its pieces. `L` stands for the block index. */
-export interface FamilyLayout {
-  linears: string[];
-  /** Which captured input feeds each linear (same order as `linears`). */
-  linearInput: InputGroup[];
-  /** Full tensor name of a block's piece, given the local name (e.g. 'self_attn.q_proj.weight'). */
-  blockPrefix: string;
-  embed: string;
-  positions: string | null;
-  finalNormWeight: string;
-  finalNormBias: string | null;
-  lmHead: string;
-  /** How fused linears split into parts (same order as `linears`; null: not fused). */
-  linearParts: (LinearPart[] | null)[];
-}
-
-/** Rows of the learned position table (OPT: max_position_embeddings + its offset 2). */
-export function positionTableRows(cfg: ModelConfig): number {
-  return cfg.maxPositions + (cfg.features?.positionOffset ?? 0);
-}
-
-/**
- * Not a tensor: in a block's float32 map (readBlock), 1 when the block's attention is a sliding
- * window, else 0, for families whose layers differ (ModelConfig.features.layerTypes).
- */
-export const LAYER_SLIDING = 'layer.sliding';
-
-/** The four activations that feed the linears of a block. */
-export type InputGroup = 'attn_in' | 'o_in' | 'mlp_in' | 'down_in';
-export const INPUT_GROUPS: InputGroup[] = ['attn_in', 'o_in', 'mlp_in', 'down_in'];
-
-export function layoutFor(family: Family, prefix: string, cfg: ModelConfig): FamilyLayout {
-  const spec = familySpec(family);
-  if (!spec) throw new Error(`no family spec for ${family}`);
-  const lin = spec.linears(cfg);
-  return {
-    blockPrefix: `${prefix}layers.L.`,
-    embed: `${prefix}embed_tokens.weight`,
-    positions: null,
-    finalNormWeight: `${prefix}norm.weight`,
-    finalNormBias: null,
-    lmHead: 'lm_head.weight',
-    ...spec.layout?.(prefix),
-    linears: lin.map((l) => l.name),
-    linearInput: lin.map((l) => l.group),
-    linearParts: lin.map((l) => l.parts ?? null),
-  };
-}
-
-/** Expected local tensor names and shapes of one block (a linear's bias is optional unless its spec requires it). */
-function blockShapes(cfg: ModelConfig): { name: string; shape: number[]; optional?: boolean }[] {
-  const spec = familySpec(cfg.family);
-  if (!spec) throw new Error(`no family spec for ${cfg.family}`);
-  return [
-    ...spec.norms(cfg),
-    ...spec.linears(cfg).flatMap((l) => [
-      { name: `${l.name}.weight`, shape: l.shape },
-      { name: `${l.name}.bias`, shape: [l.shape[0]], optional: !l.bias },
-    ]),
-  ];
-}
+import { blockShapes, LAYER_SLIDING, layoutFor, positionTableRows, type FamilyLayout } from './familyLayout';
+import { parseIndex } from './shardIndex';
 
 const FLOAT_DTYPES = new Set(['F16', 'BF16', 'F32']);
 
@@ -108,36 +48,6 @@ export function checkFinite(values: Float32Array, t: TensorInfo, block?: number)
     );
   }
   return values;
-}
-
-/** The shard index (`model.safetensors.index.json`) validated: tensor → shard, and the shards in order. */
-export interface ShardIndex {
-  weightMap: [tensor: string, shard: string][];
-  files: string[];
-}
-
-/** Validates a parsed `model.safetensors.index.json`. Exported for fuzz tests. */
-export function parseIndex(raw: unknown, where: string): ShardIndex {
-  const bad = (what: string): TrimError => new TrimError('E_SAFETENSORS', `${where}: ${what}`);
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('is not a JSON object.');
-  const wm = (raw as Record<string, unknown>).weight_map;
-  if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) throw bad('has no "weight_map" object.');
-  const weightMap: [string, string][] = [];
-  const files: string[] = [];
-  const seen = new Set<string>();
-  for (const [name, f] of Object.entries(wm as Record<string, unknown>)) {
-    if (typeof f !== 'string') throw bad(`"weight_map" maps "${name}" to ${JSON.stringify(f)}, not a shard file name.`);
-    if (f === '' || f.includes('/') || f.includes('\\') || f.startsWith('.') || f.includes('\0') || !f.endsWith('.safetensors')) {
-      throw bad(`shard name ${JSON.stringify(f)} must be a plain *.safetensors file name in the folder.`);
-    }
-    weightMap.push([name, f]);
-    if (!seen.has(f)) {
-      seen.add(f);
-      files.push(f);
-    }
-  }
-  if (weightMap.length === 0) throw bad('"weight_map" is empty.');
-  return { weightMap, files };
 }
 
 export class Checkpoint {

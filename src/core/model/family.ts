@@ -9,7 +9,7 @@
  * block builder (FamilySpec.block) and config parser.
  */
 import type { Family } from '../../contract';
-import type { FamilyLayout, InputGroup } from './checkpoint';
+import type { FamilyLayout, InputGroup } from './familyLayout';
 import type { GraphBuilder } from '../ort/graphs/builder';
 import type { ModelConfig, RopeScaling } from './config';
 import { cfgError } from './keys';

@@ -3,8 +3,8 @@
  * host memory between blocks, and only one block's weights are read at a time.
  */
 import * as ort from 'onnxruntime-node';
-import type { Checkpoint, InputGroup } from '../model/checkpoint';
-import { INPUT_GROUPS, LAYER_SLIDING, positionTableRows } from '../model/checkpoint';
+import type { Checkpoint } from '../model/checkpoint';
+import { INPUT_GROUPS, LAYER_SLIDING, positionTableRows, type InputGroup } from '../model/familyLayout';
 import type { Engine, Session } from './engine';
 import { f32, i64 } from './engine';
 import { blockWeightNames, layerVariation } from './graphs/decoder';

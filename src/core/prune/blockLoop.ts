@@ -11,7 +11,8 @@ import type { Checkpoint } from '../model/checkpoint';
 import { blockReport, layerReport, type JobResult } from './jobReport';
 import type { JobSetup } from './jobSetup';
 import type { OutputWriter } from '../io/output';
-import { RESUME_FORMAT, type Resumed, type ResumeState, type ResumeStore } from '../io/resume';
+import type { ResumeStore } from '../io/resume';
+import { RESUME_FORMAT, type Resumed, type ResumeState } from '../io/resumeFormat';
 import type { Activations } from '../ort/runner';
 
 /**

@@ -6,7 +6,8 @@
  */
 import type { PhaseRuns, PhaseSource, PruneOptions, TrimEvent } from '../../contract';
 import type { BlockPruner, BlockSink, RunResult, SearchFigures, SettledPhases } from './blockPruner';
-import type { Checkpoint, InputGroup } from '../model/checkpoint';
+import type { Checkpoint } from '../model/checkpoint';
+import type { InputGroup } from '../model/familyLayout';
 import { f32, type Engine } from '../ort/engine';
 import { nonFiniteActivations } from './fusedResult';
 import { buildTrimEvalGraph } from '../ort/graphs/trimEval';

@@ -7,7 +7,7 @@ import type { EvalResult, PhaseSeconds, PruneOptions, TrimEvent } from '../../co
 import type { Checkpoint } from '../model/checkpoint';
 import { denseKey, readDense, writeDense } from '../eval/denseCache';
 import { evaluatePerplexity, windowCount } from '../eval/perplexity';
-import type { Resumed } from '../io/resume';
+import type { Resumed } from '../io/resumeFormat';
 import type { Engine } from '../ort/engine';
 import type { Runner } from '../ort/runner';
 import type { JobControl } from './prune';

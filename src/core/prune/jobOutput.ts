@@ -10,7 +10,9 @@ import { isTrimError, TrimError } from '../errors';
 import { pruneSummary, trimReport, TRIM_VERSION, type JobResult } from './jobReport';
 import type { JobSetup } from './jobSetup';
 import { ioError, type OutputWriter } from '../io/output';
-import { fingerprint, ResumeStore, type Fingerprint, type Resumed } from '../io/resume';
+import { fingerprint, type Fingerprint } from '../io/fingerprint';
+import { ResumeStore } from '../io/resume';
+import type { Resumed } from '../io/resumeFormat';
 import { formatReportJson } from '../io/reportJson';
 import type { JobControl } from './prune';
 

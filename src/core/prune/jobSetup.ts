@@ -9,7 +9,7 @@ import { Engine } from '../ort/engine';
 import { TrimError } from '../errors';
 import { canFuse, planFused, type FusedPlan } from './fused';
 import { autoGpuMemory, resolvePrecision } from '../gpu/budget';
-import { checkOutputPath } from '../io/output';
+import { checkOutputPath } from '../io/outputPath';
 import { Runner } from '../ort/runner';
 import { checkIds, readText, TextTokenizer, tokenizerSource } from '../text/tokenizer';
 

@@ -25,7 +25,8 @@ import { densePerplexity, evaluate, type EvalContext, type Timed } from './jobEv
 import { commit, openResume, settleFailure, stopNow } from './jobOutput';
 import { setUp, tokenizeTexts } from './jobSetup';
 import { writeMasks } from './masks';
-import { checkOutputPath, OutputWriter, summaryOfCommitted } from '../io/output';
+import { OutputWriter, summaryOfCommitted } from '../io/output';
+import { checkOutputPath } from '../io/outputPath';
 import { OutputLock } from '../io/outputLock';
 import { validatePruneOptions } from '../options';
 import { Runner, type Activations } from '../ort/runner';

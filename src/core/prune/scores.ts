@@ -8,7 +8,7 @@
  * compute the same values.
  */
 import type { ScoreKind } from '../../contract';
-import type { InputGroup } from '../model/checkpoint';
+import type { InputGroup } from '../model/familyLayout';
 import type { BlockStats } from '../ort/runner';
 import { T, type GraphBuilder } from '../ort/graphs/builder';
 

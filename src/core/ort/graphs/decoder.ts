@@ -7,7 +7,7 @@
  * (sliding windows), the width of each linear's input.
  */
 import type { ModelConfig } from '../../model/config';
-import type { InputGroup } from '../../model/checkpoint';
+import type { InputGroup } from '../../model/familyLayout';
 import { familySpec } from '../../model/registry';
 import { ropeTables } from '../../model/rope';
 import { GraphBuilder, T } from './builder';

@@ -20,7 +20,7 @@
  * version); the keep-bit packing in packBits.ts; the stored weights' types and widening in
  * storedWeights.ts.
  */
-import { INPUT_GROUPS, positionTableRows, type InputGroup } from '../../model/checkpoint';
+import { INPUT_GROUPS, positionTableRows, type InputGroup } from '../../model/familyLayout';
 import { flatRanksOps, keepFromRanksOps, prunedCountsOps, rowRanksOps, scoreOps, uniformCountsOps } from '../../prune/scores';
 import { trimSearchOps } from '../../prune/trimSearch';
 import { blockForward, groupWidth, layerVariation } from './decoder';

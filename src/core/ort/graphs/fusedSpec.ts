@@ -5,7 +5,7 @@
  */
 import type { LayerMetric, RowMetric, ScoreKind } from '../../../contract';
 import type { ModelConfig } from '../../model/config';
-import type { InputGroup } from '../../model/checkpoint';
+import type { InputGroup } from '../../model/familyLayout';
 import type { StoredDtype } from '../../model/dtype';
 import { layerVariation } from './decoder';
 import type { PackKind } from './packBits';

@@ -10,7 +10,7 @@
  * 'mlp.up_proj.weight'), so one session serves every block.
  */
 import type { ModelConfig } from '../../model/config';
-import { INPUT_GROUPS, LAYER_SLIDING, positionTableRows } from '../../model/checkpoint';
+import { INPUT_GROUPS, LAYER_SLIDING, positionTableRows } from '../../model/familyLayout';
 import { GraphBuilder, T } from './builder';
 import { layerNorm, normWeight, rmsNorm, softcap } from './blockOps';
 import { blockForward, groupWidth, layerVariation } from './decoder';

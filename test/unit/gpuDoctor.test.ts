@@ -1,4 +1,4 @@
-// The CUDA library search of `gpu doctor` (core/gpu/doctor.ts) against fake trees: a Python
+// The CUDA library search of `gpu doctor` (core/gpu/probe.ts, doctor.ts) against fake trees: a Python
 // site-packages with NVIDIA's wheels (nvidia/X/lib), a /usr/local/cuda-13.0 layout, an ldconfig
 // cache listing, $LD_LIBRARY_PATH; what is missing and what the job's LD_LIBRARY_PATH becomes;
 // the provider's version as told from its files; --ep auto's notice; the auto defaults.
@@ -7,7 +7,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { diagnose, findLibrary, jobEnv, parseNvidiaSmi, type SearchRoots } from '../../src/core/gpu/doctor';
+import { diagnose, jobEnv } from '../../src/core/gpu/doctor';
+import { findLibrary, parseNvidiaSmi, type SearchRoots } from '../../src/core/gpu/probe';
 import { providerVersions } from '../../src/core/gpu/paths';
 import { autoGpuMemory, resolvePrecision } from '../../src/core/gpu/budget';
 import { Engine } from '../../src/core/ort/engine';

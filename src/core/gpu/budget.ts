@@ -2,7 +2,7 @@
  * The defaults that fit the device: `--gpu-memory auto` and `--precision auto`.
  */
 import type { Ep, ModelSummary } from '../../contract';
-import type { GpuInfo } from './doctor';
+import type { GpuInfo } from './probe';
 import { OPTION_BOUNDS } from '../options';
 
 /** The least `--gpu-memory` the options allow (the schema's minimum): auto never sizes below it. */

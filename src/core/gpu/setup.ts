@@ -4,8 +4,8 @@
  *
  * The provider libraries come from npm's tarball of com.github.asus4.onnxruntime.linux-x64-gpu
  * 0.4.9 (ORT 1.29.0, CUDA 13): its URL and sha512 integrity are read from the registry's metadata
- * (the registry configured for npm, else registry.npmjs.org), the integrity must equal the one
- * pinned here, and the downloaded bytes must hash to it. `from` installs a tarball brought in by
+ * (the registry configured for npm, else registry.npmjs.org; npmRegistry.ts), the integrity must
+ * equal the one pinned here, and the downloaded bytes must hash to it (download.ts). `from` installs a tarball brought in by
  * hand (checked against the same pinned integrity); `providerDir` copies the libraries of a
  * provider that is already on the machine, refused unless it is ORT 1.29.0.
  *
@@ -13,12 +13,8 @@
  * only when complete: an interrupted or failed setup leaves no install, and the next call removes
  * the partial folders of setups that are no longer running.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { TrimError } from '../errors';
 import {
@@ -28,20 +24,13 @@ import {
   npmOrtPackage,
   ORT_PINNED,
   PROVIDER_FILES,
-  PROVIDER_PACKAGE,
   providerVersions,
   readInstall,
   type Manifest,
 } from './paths';
 import { pidAlive } from '../io/processes';
-
-export interface PackageSpec {
-  name: string;
-  version: string;
-  integrity: string;
-  /** Folder of the provider libraries inside the tarball. */
-  folder: string;
-}
+import { download, hashFile } from './download';
+import { configuredRegistry, packageSpec, registryTarball, type PackageSpec } from './npmRegistry';
 
 export interface SetupProgress {
   phase: 'metadata' | 'download' | 'verify' | 'extract' | 'copy';
@@ -78,50 +67,6 @@ export interface SetupResult {
   seconds: number;
   /** One line for the user. */
   message: string;
-}
-
-export const DEFAULT_REGISTRY = 'https://registry.npmjs.org/';
-
-/**
- * The registry npm would use, for the simple cases: $npm_config_registry, else a `registry=`
- * line of the project's (cwd) or the user's .npmrc, else registry.npmjs.org. Scoped registries
- * and credentials are not read (the package is public and unscoped).
- */
-export function configuredRegistry(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
-  const fromEnv = env.npm_config_registry ?? env.NPM_CONFIG_REGISTRY;
-  if (fromEnv) return fromEnv;
-  for (const rc of [path.join(cwd, '.npmrc'), path.join(env.HOME ?? os.homedir(), '.npmrc')]) {
-    try {
-      const m = /^\s*registry\s*=\s*(\S+)\s*$/m.exec(fs.readFileSync(rc, 'utf8'));
-      if (m) return m[1].replace(/\$\{([^}]+)\}/g, (_, v: string) => env[v] ?? '');
-    } catch {
-      // no such file
-    }
-  }
-  return DEFAULT_REGISTRY;
-}
-
-/** The package to install: the pinned one, or $TRIM_GPU_PACKAGE (JSON PackageSpec; for mirrors and tests). */
-export function packageSpec(env: NodeJS.ProcessEnv = process.env): PackageSpec {
-  if (!env.TRIM_GPU_PACKAGE) return PROVIDER_PACKAGE;
-  const p = JSON.parse(env.TRIM_GPU_PACKAGE) as Partial<PackageSpec>;
-  if (!p.name || !p.version || !/^sha512-/.test(p.integrity ?? ''))
-    throw new TrimError('E_OPTION', 'TRIM_GPU_PACKAGE must name a package, a version and its sha512 integrity.');
-  return { folder: PROVIDER_PACKAGE.folder, ...p } as PackageSpec;
-}
-
-function offline(what: string, cause: unknown, pkg: PackageSpec, url: string): TrimError {
-  const c = cause as { cause?: { code?: string; message?: string }; message?: string };
-  const why = c?.cause?.code ?? c?.cause?.message ?? c?.message ?? String(cause);
-  return new TrimError(
-    'E_NETWORK',
-    `Could not ${what} (${why}; ${url}). Check the network connection or proxy, or bring the package in by hand: ` +
-      `on a machine with network run \`npm pack ${pkg.name}@${pkg.version}\` (or \`trim gpu setup --save-tarball FILE\`), copy the .tgz here and run \`trim gpu setup --from FILE\`.`,
-  );
-}
-
-function sri(hash: Buffer): string {
-  return `sha512-${hash.toString('base64')}`;
 }
 
 /** Removes the partial folders of setups whose process is gone. */
@@ -184,89 +129,6 @@ function copyBinding(partial: string): void {
     path.join(partial, 'node_modules', 'onnxruntime-common'),
     (r) => r === 'package.json' || r === 'LICENSE' || r.startsWith(path.join('dist', 'cjs') + path.sep),
   );
-}
-
-async function hashFile(file: string, signal?: AbortSignal): Promise<string> {
-  const h = createHash('sha512');
-  await pipeline(fs.createReadStream(file), h, { signal });
-  return sri(h.digest());
-}
-
-async function registryTarball(
-  pkg: PackageSpec,
-  registry: string,
-  signal: AbortSignal | undefined,
-  onProgress: SetupOptions['onProgress'],
-): Promise<{ url: string; integrity: string }> {
-  const url = `${registry.replace(/\/+$/, '')}/${pkg.name}`;
-  onProgress?.({ phase: 'metadata', done: 0, total: null });
-  let res: Response;
-  try {
-    res = await fetch(url, { signal, headers: { accept: 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8' } });
-  } catch (e) {
-    if (signal?.aborted) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was installed.');
-    throw offline('reach the npm registry', e, pkg, url);
-  }
-  if (!res.ok) throw offline('read the package metadata', new Error(`HTTP ${res.status}`), pkg, url);
-  let meta: { versions?: Record<string, { dist?: { tarball?: string; integrity?: string } }> };
-  try {
-    meta = (await res.json()) as typeof meta;
-  } catch (e) {
-    if (signal?.aborted) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was installed.');
-    throw offline('read the package metadata', e, pkg, url);
-  }
-  const dist = meta.versions?.[pkg.version]?.dist;
-  if (!dist?.tarball)
-    throw new TrimError(
-      'E_NETWORK',
-      `The registry ${registry} has no ${pkg.name}@${pkg.version}. Use a registry that mirrors npm's, or bring the tarball in by hand with --from FILE.`,
-    );
-  if (dist.integrity !== pkg.integrity) {
-    throw new TrimError(
-      'E_INTEGRITY',
-      `The registry ${registry} publishes ${pkg.name}@${pkg.version} with integrity ${dist.integrity ?? '(none)'}, not ${pkg.integrity} as published on registry.npmjs.org; refused, nothing was installed.`,
-    );
-  }
-  return { url: dist.tarball, integrity: dist.integrity };
-}
-
-async function download(
-  url: string,
-  file: string,
-  pkg: PackageSpec,
-  signal: AbortSignal | undefined,
-  onProgress: SetupOptions['onProgress'],
-): Promise<{ bytes: number; integrity: string }> {
-  const h = createHash('sha512');
-  let bytes = 0;
-  try {
-    const res = await fetch(url, { signal });
-    if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
-    const total = Number(res.headers.get('content-length')) || null;
-    let last = -1;
-    await pipeline(
-      Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>),
-      new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          h.update(chunk);
-          bytes += chunk.length;
-          if (last < 0 || bytes - last >= 1 << 20 || bytes === total) {
-            last = bytes;
-            onProgress?.({ phase: 'download', done: bytes, total });
-          }
-          cb(null, chunk);
-        },
-      }),
-      fs.createWriteStream(file),
-      { signal },
-    );
-    if (total !== null && bytes !== total) throw new Error(`the download ended after ${bytes} of ${total} bytes`);
-  } catch (e) {
-    if (signal?.aborted) throw new TrimError('E_CANCELLED', 'Cancelled; nothing was installed.');
-    if (e instanceof TrimError) throw e;
-    throw offline('download the CUDA provider', e, pkg, url);
-  }
-  return { bytes, integrity: sri(h.digest()) };
 }
 
 export async function setupGpu(o: SetupOptions): Promise<SetupResult> {

@@ -1,16 +1,19 @@
 /**
  * Random-weight checkpoints of real (or tiny) shapes in the ordinary Hugging Face safetensors
  * layout, written by our own safetensors writer: for benchmarks (`synth --preset`) and for the
- * cross-checks against `transformers` (tiny models under test/data).
+ * cross-checks against `transformers` (tiny models under test/data). What the checkpoint holds
+ * (config.json, each tensor's name and shape) is synthContents.ts's; here the presets, the random
+ * values and the shards.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Family } from '../../contract';
 import { fromFloat32, type StoredDtype } from './dtype';
 import { encodeSafetensors, type TensorToWrite } from './safetensors';
+import { configJson, tensorList } from './synthContents';
 
 export interface SynthSpec {
-  /** The families our own writer lays out (the others' tiny checkpoints are written by transformers: test/data/families). */
+  /** The families our own writer lays out (synthContents.ts; the others' tiny checkpoints are written by transformers: test/data/families). */
   family: Extract<Family, 'llama' | 'qwen2' | 'mistral' | 'opt'>;
   hidden: number;
   intermediate: number;
@@ -130,109 +133,6 @@ export function rng(seed: number): { uniform: () => number; normal: () => number
 }
 
 const ST: Record<SynthSpec['dtype'], StoredDtype> = { float16: 'F16', bfloat16: 'BF16', float32: 'F32' };
-
-function configJson(s: SynthSpec): Record<string, unknown> {
-  const common = {
-    hidden_size: s.hidden,
-    num_hidden_layers: s.layers,
-    num_attention_heads: s.heads,
-    vocab_size: s.vocab,
-    max_position_embeddings: s.maxPositions,
-    torch_dtype: s.dtype,
-    tie_word_embeddings: s.tie,
-  };
-  if (s.family === 'opt') {
-    return {
-      architectures: ['OPTForCausalLM'],
-      model_type: 'opt',
-      ...common,
-      ffn_dim: s.intermediate,
-      do_layer_norm_before: true,
-      word_embed_proj_dim: s.hidden,
-      activation_function: 'relu',
-      enable_bias: true,
-      layer_norm_elementwise_affine: true,
-      bos_token_id: 2,
-      eos_token_id: 2,
-      pad_token_id: 1,
-      ...s.extra,
-    };
-  }
-  const arch = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', mistral: 'MistralForCausalLM' }[s.family];
-  return {
-    architectures: [arch],
-    model_type: s.family,
-    ...common,
-    intermediate_size: s.intermediate,
-    num_key_value_heads: s.kvHeads,
-    hidden_act: 'silu',
-    rms_norm_eps: 1e-6,
-    rope_theta: s.ropeTheta ?? 10000,
-    ...(s.family === 'llama' ? { attention_bias: s.qkvBias, mlp_bias: false } : {}),
-    ...(s.family === 'mistral' ? { sliding_window: null } : {}),
-    bos_token_id: 0,
-    eos_token_id: 0,
-    ...s.extra,
-  };
-}
-
-/** Names and shapes of every tensor, in the order transformers' save_pretrained would list them. */
-export function tensorList(s: SynthSpec): { name: string; shape: number[]; kind: 'weight' | 'norm' | 'bias' }[] {
-  const H = s.hidden;
-  const I = s.intermediate;
-  const D = H / s.heads;
-  const out: { name: string; shape: number[]; kind: 'weight' | 'norm' | 'bias' }[] = [];
-  if (s.family === 'opt') {
-    out.push({ name: 'model.decoder.embed_tokens.weight', shape: [s.vocab, H], kind: 'weight' });
-    out.push({ name: 'model.decoder.embed_positions.weight', shape: [s.maxPositions + 2, H], kind: 'weight' });
-    for (let l = 0; l < s.layers; l++) {
-      const p = `model.decoder.layers.${l}.`;
-      for (const n of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) {
-        out.push(
-          { name: `${p}self_attn.${n}.weight`, shape: [H, H], kind: 'weight' },
-          { name: `${p}self_attn.${n}.bias`, shape: [H], kind: 'bias' },
-        );
-      }
-      out.push(
-        { name: `${p}self_attn_layer_norm.weight`, shape: [H], kind: 'norm' },
-        { name: `${p}self_attn_layer_norm.bias`, shape: [H], kind: 'bias' },
-      );
-      out.push({ name: `${p}fc1.weight`, shape: [I, H], kind: 'weight' }, { name: `${p}fc1.bias`, shape: [I], kind: 'bias' });
-      out.push({ name: `${p}fc2.weight`, shape: [H, I], kind: 'weight' }, { name: `${p}fc2.bias`, shape: [H], kind: 'bias' });
-      out.push(
-        { name: `${p}final_layer_norm.weight`, shape: [H], kind: 'norm' },
-        { name: `${p}final_layer_norm.bias`, shape: [H], kind: 'bias' },
-      );
-    }
-    out.push(
-      { name: 'model.decoder.final_layer_norm.weight', shape: [H], kind: 'norm' },
-      { name: 'model.decoder.final_layer_norm.bias', shape: [H], kind: 'bias' },
-    );
-  } else {
-    out.push({ name: 'model.embed_tokens.weight', shape: [s.vocab, H], kind: 'weight' });
-    for (let l = 0; l < s.layers; l++) {
-      const p = `model.layers.${l}.`;
-      out.push({ name: `${p}input_layernorm.weight`, shape: [H], kind: 'norm' });
-      out.push({ name: `${p}self_attn.q_proj.weight`, shape: [s.heads * D, H], kind: 'weight' });
-      out.push({ name: `${p}self_attn.k_proj.weight`, shape: [s.kvHeads * D, H], kind: 'weight' });
-      out.push({ name: `${p}self_attn.v_proj.weight`, shape: [s.kvHeads * D, H], kind: 'weight' });
-      if (s.qkvBias) {
-        out.push({ name: `${p}self_attn.q_proj.bias`, shape: [s.heads * D], kind: 'bias' });
-        out.push({ name: `${p}self_attn.k_proj.bias`, shape: [s.kvHeads * D], kind: 'bias' });
-        out.push({ name: `${p}self_attn.v_proj.bias`, shape: [s.kvHeads * D], kind: 'bias' });
-      }
-      out.push({ name: `${p}self_attn.o_proj.weight`, shape: [H, s.heads * D], kind: 'weight' });
-      if (s.qkvBias && s.family === 'llama') out.push({ name: `${p}self_attn.o_proj.bias`, shape: [H], kind: 'bias' });
-      out.push({ name: `${p}post_attention_layernorm.weight`, shape: [H], kind: 'norm' });
-      out.push({ name: `${p}mlp.gate_proj.weight`, shape: [I, H], kind: 'weight' });
-      out.push({ name: `${p}mlp.up_proj.weight`, shape: [I, H], kind: 'weight' });
-      out.push({ name: `${p}mlp.down_proj.weight`, shape: [H, I], kind: 'weight' });
-    }
-    out.push({ name: 'model.norm.weight', shape: [H], kind: 'norm' });
-  }
-  if (!s.tie) out.push({ name: 'lm_head.weight', shape: [s.vocab, H], kind: 'weight' });
-  return out;
-}
 
 const POOL = 1 << 22;
 

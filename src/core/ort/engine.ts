@@ -7,7 +7,8 @@ import * as ort from 'onnxruntime-node';
 import type { Ep, EpChoice } from '../../contract';
 import { TrimError } from '../errors';
 import { GraphBuilder, T } from './graphs/builder';
-import { diagnose, type Diagnosis, type GpuInfo } from '../gpu/doctor';
+import { diagnose, type Diagnosis } from '../gpu/doctor';
+import type { GpuInfo } from '../gpu/probe';
 import { loadedOrtBinDir } from '../gpu/paths';
 
 export type Session = ort.InferenceSession;

@@ -3,7 +3,7 @@
  * shape and kind of every tensor, the tensors taken from the family's spec (model/family.ts) for
  * that config.json as the checkpoint reader parses it.
  */
-import { layoutFor, positionTableRows, type InputGroup } from './checkpoint';
+import { layoutFor, positionTableRows, type InputGroup } from './familyLayout';
 import { parseConfig, type ModelConfig } from './config';
 import type { FamilySpec } from './family';
 import { familySpec } from './registry';

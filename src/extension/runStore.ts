@@ -15,7 +15,7 @@ import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync }
 import * as path from 'node:path';
 import type { Ep, PruneOptions } from '../contract';
 import type { RunStatus } from '../webviewProtocol';
-import { pidAlive } from '../core/io/processes';
+import { pidAlive } from '../core/processes';
 
 export const RUNS_FORMAT = 'trim-runs/1';
 /** Oldest finished runs beyond this many are dropped from the list (their outputs stay on disk). */

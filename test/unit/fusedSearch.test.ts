@@ -1,5 +1,5 @@
 /**
- * The TRIM search as graph operations (graphs/fused.ts, nested Loop/If) against the JavaScript
+ * The TRIM search as graph operations (prune/fusedGraph.ts, nested Loop/If) against the JavaScript
  * search (trimSearch.ts, itself pinned to a float64 reference sweep) driving the same ONNX
  * evaluation: same final vector, learning rate, iteration and metrics.
  */
@@ -9,7 +9,7 @@ import type { LayerMetric, RowMetric } from '../../src/contract';
 import { Engine, f32 } from '../../src/core/ort/engine';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, T } from '../../src/core/ort/graphs/builder';
-import { buildTrimEvalGraph } from '../../src/core/ort/graphs/trimEval';
+import { buildTrimEvalGraph } from '../../src/core/prune/trimEval';
 import { rowRanks, scoreMatrix } from '../../src/core/prune/scores';
 import { rng } from '../../src/core/model/synth';
 import { trimSearch, trimSearchOps } from '../../src/core/prune/trimSearch';

@@ -1,4 +1,4 @@
-// pidAlive (src/core/io/processes.ts): a zombie — a process that ended and that its parent has not
+// pidAlive (src/core/processes.ts): a zombie — a process that ended and that its parent has not
 // reaped — is not alive (it holds no lock). The CLI's job process, orphaned when the CLI is killed,
 // is one until init reaps it; a lock it named must be taken over at once.
 import assert from 'node:assert/strict';
@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { pidAlive } from '../../src/core/io/processes';
+import { pidAlive } from '../../src/core/processes';
 
 const state = (pid: number): string | null => {
   try {

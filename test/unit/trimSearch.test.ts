@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { LAYER_METRICS, ROW_METRICS, type LayerMetric, type RowMetric } from '../../src/contract';
 import { Engine, f32 } from '../../src/core/ort/engine';
-import { buildTrimEvalGraph } from '../../src/core/ort/graphs/trimEval';
+import { buildTrimEvalGraph } from '../../src/core/prune/trimEval';
 import { rowRanks, scoreMatrix } from '../../src/core/prune/scores';
 import { rng } from '../../src/core/model/synth';
 import { trimSearch, updateStep, clampAndRecentre, type Evaluate } from '../../src/core/prune/trimSearch';

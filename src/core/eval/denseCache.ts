@@ -3,14 +3,14 @@
  * provider, so that repeated runs on one model evaluate the dense model once. Keyed by what
  * decides the figure (sourceKey.ts): the content of config.json, the tokenizer files, the index
  * and the text, and each shard's size, time, header and sampled pieces. Stored in cacheDir()
- * (io/cacheFiles.ts).
+ * (cacheFiles.ts).
  */
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { EvalResult } from '../../contract';
 import type { Checkpoint } from '../model/checkpoint';
 import { checkpointStamps, contentDigest } from '../model/sourceKey';
-import { cacheDir, readJson, writeJson } from '../io/cacheFiles';
+import { cacheDir, readJson, writeJson } from '../cacheFiles';
 
 export function denseKey(
   ckpt: Checkpoint,

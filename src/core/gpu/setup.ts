@@ -28,7 +28,7 @@ import {
   readInstall,
   type Manifest,
 } from './paths';
-import { pidAlive } from '../io/processes';
+import { pidAlive } from '../processes';
 import { download, hashFile } from './download';
 import { configuredRegistry, packageSpec, registryTarball, type PackageSpec } from './npmRegistry';
 

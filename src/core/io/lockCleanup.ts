@@ -10,7 +10,7 @@ import { partialDirFor } from '../../contract';
 import { holderAlive, lockFileFor, readLock } from './lockFile';
 import { recoverCommit } from './outputCommit';
 import { RESUME_DIR } from './resumeFormat';
-import { pidAlive } from './processes';
+import { pidAlive } from '../processes';
 
 /** The folders `mkdir -p dir` would create now, outermost first (the job manager notes them before a job starts). */
 export function missingParents(dir: string): string[] {

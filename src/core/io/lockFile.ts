@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { siblingName } from './outputPath';
-import { pidAlive } from './processes';
+import { pidAlive } from '../processes';
 
 export const LOCK_FORMAT = 'trim-lock/1';
 const FORMAT = LOCK_FORMAT;

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Checkpoint } from '../model/checkpoint';
 import type { Engine } from '../ort/engine';
-import { cacheDir, readJson, writeJson } from '../io/cacheFiles';
+import { cacheDir, readJson, writeJson } from '../cacheFiles';
 import { ALPHA_BINS, GramRunner, layerAlpha, type AlphaWindow } from './alpha';
 
 /** Bump when anything that changes a cached α changes. */

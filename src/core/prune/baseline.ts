@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { partialDirFor, type BaselineReport, type PruneOptions, type TrimEvent, type TrimReport } from '../../contract';
 import { Checkpoint } from '../model/checkpoint';
-import { cacheDir, readJson, writeJson } from '../io/cacheFiles';
+import { cacheDir, readJson, writeJson } from '../cacheFiles';
 
 /** Options that only matter with TRIM on, or only for where and how the job runs. */
 const IGNORED: (keyof PruneOptions)[] = [

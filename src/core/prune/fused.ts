@@ -1,5 +1,5 @@
 /**
- * Runs the fused pruning graph (graphs/fused.ts): runs of consecutive blocks, each one
+ * Runs the fused pruning graph (prune/fusedGraph.ts): runs of consecutive blocks, each one
  * `session.run` whose inputs are the run's stored weights and the activations (or, for the first
  * run, the token ids and the embedding table) and whose outputs are the pruned weights, per-row
  * zero counts, TRIM's search figures and the activations for the next run (read by
@@ -17,8 +17,8 @@ import type { Engine, Session } from '../ort/engine';
 import { TrimError } from '../errors';
 import { blockWeightNames } from '../ort/graphs/decoder';
 import { linearBiases } from '../ort/runner';
-import { buildFusedGraph } from '../ort/graphs/fused';
-import { fusedLayerFeed, fusedLayers, fusedWeight, type FusedSpec } from '../ort/graphs/fusedSpec';
+import { buildFusedGraph } from './fusedGraph';
+import { fusedLayerFeed, fusedLayers, fusedWeight, type FusedSpec } from './fusedSpec';
 import type { TensorInfo } from '../model/safetensors';
 import { MaskPool } from './maskPool';
 import { FusedPhases, type FusedRunPhases } from './fusedPhases';

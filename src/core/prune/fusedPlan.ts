@@ -6,7 +6,7 @@
 import type { PruneOptions } from '../../contract';
 import type { Checkpoint } from '../model/checkpoint';
 import { TrimError } from '../errors';
-import type { FusedSpec } from '../ort/graphs/fusedSpec';
+import type { FusedSpec } from './fusedSpec';
 
 export interface FusedPlan {
   chunkWindows: number;

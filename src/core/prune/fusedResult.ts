@@ -11,7 +11,7 @@ import type { TensorInfo } from '../model/safetensors';
 import { readTensorBytes } from '../model/safetensors';
 import { readStored } from '../model/storedRead';
 import { TrimError } from '../errors';
-import { fusedOut, fusedWeight } from '../ort/graphs/fusedSpec';
+import { fusedOut, fusedWeight } from './fusedSpec';
 import type { MaskPool } from './maskPool';
 
 /**

@@ -10,7 +10,7 @@ import type { Checkpoint } from '../model/checkpoint';
 import type { InputGroup } from '../model/familyLayout';
 import { f32, type Engine } from '../ort/engine';
 import { nonFiniteActivations } from './fusedResult';
-import { buildTrimEvalGraph } from '../ort/graphs/trimEval';
+import { buildTrimEvalGraph } from './trimEval';
 import { parseNM } from '../options';
 import { firstNonFinite } from '../io/resume';
 import type { Activations, Runner } from '../ort/runner';

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Checkpoint } from '../model/checkpoint';
 import type { TensorInfo } from '../model/safetensors';
 import { TrimError } from '../errors';
-import type { ExternalRef } from '../ort/graphs/fusedSpec';
+import type { ExternalRef } from './fusedSpec';
 
 export class SessionWeights {
   private readonly realFiles = new Map<string, string>();

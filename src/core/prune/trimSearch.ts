@@ -8,12 +8,12 @@
  * computation in the tests). The sparsity vector is float32, as in the reference.
  *
  * Two versions side by side: trimSearch on the host, each evaluation one run of the TRIM
- * evaluation graph (graphs/trimEval.ts; the block-by-block path), and trimSearchOps, the same
+ * evaluation graph (trimEval.ts; the block-by-block path), and trimSearchOps, the same
  * search with the same arithmetic as graph operations (nested Loop/If) inside the fused graph.
  */
 import type { LayerMetric, RowMetric } from '../../contract';
 import { T, type GraphBuilder } from '../ort/graphs/builder';
-import { MetricOps } from '../ort/graphs/trimEval';
+import { MetricOps } from './trimEval';
 import { keepFromRanksOps, prunedCountsOps } from './scores';
 
 export interface Evaluation {

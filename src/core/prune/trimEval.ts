@@ -8,9 +8,9 @@
  *   Wp = W where rank ≥ k, else 0
  *   Y = W Xᵀ, Yp = Wp Xᵀ         [out, n], then float64 for the metrics (as the reference does)
  */
-import type { LayerMetric, RowMetric } from '../../../contract';
-import { GraphBuilder, T } from './builder';
-import { keepFromRanksOps, prunedCountsOps } from '../../prune/scores';
+import type { LayerMetric, RowMetric } from '../../contract';
+import { GraphBuilder, T } from '../ort/graphs/builder';
+import { keepFromRanksOps, prunedCountsOps } from './scores';
 
 export interface TrimEvalInputs {
   W: Float32Array;

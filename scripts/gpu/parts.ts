@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { parseArgs } from 'node:util';
 import { GraphBuilder, T } from '../../src/core/ort/graphs/builder';
 import { blockForward } from '../../src/core/ort/graphs/decoder';
-import { packBitsOps, type PackKind } from '../../src/core/prune/packBits';
+import { packBitsOps, type PackKind } from '../../src/core/prune/fused/packBits';
 import { flatRanksOps, rowRanksOps } from '../../src/core/prune/scores';
 import { trimSearchOps } from '../../src/core/prune/trimSearch';
 import { PRESETS } from '../../src/core/model/synth';

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { Checkpoint } from '../../src/core/model/checkpoint';
 import { Engine } from '../../src/core/ort/engine';
-import { FusedPruner, planFused } from '../../src/core/prune/fused';
+import { FusedPruner, planFused } from '../../src/core/prune/fused/fusedPruner';
 import { defaultPruneOptions } from '../../src/core/options';
 import { isTrimError } from '../../src/core/errors';
 

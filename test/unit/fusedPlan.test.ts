@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import type { Checkpoint } from '../../src/core/model/checkpoint';
-import { planFused } from '../../src/core/prune/fused';
+import { planFused } from '../../src/core/prune/fused/fusedPruner';
 
 function shape(hidden: number, inter: number, layers: number, heads: number, kv: number, dtype: string): Checkpoint {
   const D = hidden / heads;

@@ -1,5 +1,5 @@
 /**
- * The TRIM search as graph operations (prune/fusedGraph.ts, nested Loop/If) against the JavaScript
+ * The TRIM search as graph operations (prune/fused/fusedGraph.ts, nested Loop/If) against the JavaScript
  * search (trimSearch.ts, itself pinned to a float64 reference sweep) driving the same ONNX
  * evaluation: same final vector, learning rate, iteration and metrics.
  */

@@ -13,7 +13,7 @@ import { providerVersions } from '../../src/core/gpu/paths';
 import { autoGpuMemory, resolvePrecision } from '../../src/core/gpu/budget';
 import { Engine } from '../../src/core/ort/engine';
 import { isTrimError } from '../../src/core/errors';
-import { planFused } from '../../src/core/prune/fused';
+import { planFused } from '../../src/core/prune/fused/fusedPruner';
 import type { Checkpoint } from '../../src/core/model/checkpoint';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'trim-doctor-'));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, T } from '../../src/core/ort/graphs/builder';
-import { packBitsOps, type PackKind } from '../../src/core/prune/packBits';
+import { packBitsOps, type PackKind } from '../../src/core/prune/fused/packBits';
 import { rng } from '../../src/core/model/synth';
 
 describe('keep-bit packing', () => {

@@ -2,7 +2,7 @@
  * What a model family is, in one place: the architectures it claims, how it reads its
  * config.json keys into features, its tensors (names and shapes), its prunable linears (with the
  * activation that feeds each, and how fused projections split into parts). The graphs
- * (ort/graphs/decoder.ts, prune/fusedGraph.ts) read the features, never the family's name.
+ * (ort/graphs/decoder.ts, prune/fused/fusedGraph.ts) read the features, never the family's name.
  *
  * Registered in model/registry.ts. Most families are Llama with differences (FamilyFeatures, read
  * by graphs/decoder.ts blockForward); one whose block is arranged otherwise (OPT) brings its own

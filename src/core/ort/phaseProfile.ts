@@ -1,5 +1,5 @@
 /**
- * Phase times of the fused pruning graph (prune/fusedGraph.ts), where statistics, the TRIM search and
+ * Phase times of the fused pruning graph (prune/fused/fusedGraph.ts), where statistics, the TRIM search and
  * propagation run inside one `session.run`: read from ONNX Runtime's per-node profile of the
  * run's session. The graph's node names carry their (sub)graph's name ("stats_12/Gemm_40"), and a
  * control node's time includes its body's, so each block of a run is split as:

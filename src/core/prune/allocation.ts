@@ -9,7 +9,7 @@ import { computeModelAlphas } from './alphaCache';
 import type { Checkpoint } from '../model/checkpoint';
 import type { Engine } from '../ort/engine';
 import { TrimError } from '../errors';
-import { nonFiniteActivations } from './fusedResult';
+import { nonFiniteActivations } from './fused/fusedResult';
 import { outlierRatio, owlTargets } from './owl';
 import { firstNonFinite } from '../io/resume';
 import type { Activations, Runner } from '../ort/runner';

@@ -9,7 +9,7 @@ import type { BlockPruner, BlockSink, RunResult, SearchFigures, SettledPhases } 
 import type { Checkpoint } from '../model/checkpoint';
 import type { InputGroup } from '../model/familyLayout';
 import { f32, type Engine } from '../ort/engine';
-import { nonFiniteActivations } from './fusedResult';
+import { nonFiniteActivations } from './fused/fusedResult';
 import { buildTrimEvalGraph } from './trimEval';
 import { parseNM } from '../options';
 import { firstNonFinite } from '../io/resume';

@@ -7,7 +7,7 @@ import type { ModelSummary, PruneOptions, TrimEvent } from '../../contract';
 import type { Checkpoint } from '../model/checkpoint';
 import { Engine } from '../ort/engine';
 import { TrimError } from '../errors';
-import { canFuse, planFused, type FusedPlan } from './fused';
+import { canFuse, planFused, type FusedPlan } from './fused/fusedPruner';
 import { autoGpuMemory, resolvePrecision } from '../gpu/budget';
 import { checkOutputPath } from '../io/outputPath';
 import { Runner } from '../ort/runner';

@@ -19,7 +19,7 @@ import { runBaseline } from './baseline';
 import { Progress } from './blockLoop';
 import type { BlockPruner } from './blockPruner';
 import { Checkpoint } from '../model/checkpoint';
-import { FusedBlocks } from './fusedBlocks';
+import { FusedBlocks } from './fused/fusedBlocks';
 import { applyMask, HostBlocks } from './hostBlocks';
 import { densePerplexity, evaluate, type EvalContext, type Timed } from './jobEval';
 import { commit, openResume, settleFailure, stopNow } from './jobOutput';

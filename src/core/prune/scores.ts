@@ -4,7 +4,7 @@
  * scores; N:M prunes the N lowest of every M consecutive weights of a row.
  *
  * Each step in two versions side by side: on the host (typed arrays: the block-by-block path) and
- * as graph operations (`…Ops`, added to a GraphBuilder: the fused graph, prune/fusedGraph.ts), which
+ * as graph operations (`…Ops`, added to a GraphBuilder: the fused graph, prune/fused/fusedGraph.ts), which
  * compute the same values.
  */
 import type { ScoreKind } from '../../contract';

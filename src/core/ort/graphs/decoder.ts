@@ -2,7 +2,7 @@
  * One decoder block's forward pass as graph operations, family by family (Llama/Qwen2/Mistral:
  * RMSNorm, rotary, grouped-query attention, SwiGLU, optional biases; the spec families'
  * features; a family's own arrangement, e.g. OPT: LayerNorm, ReLU MLP, biases), added to any
- * graph: the block graph of the runner (pieceGraphs.ts) and the fused graph's loops (fused.ts).
+ * graph: the block graph of the runner (pieceGraphs.ts) and the fused graph's loops (prune/fused/fusedGraph.ts).
  * Also what the callers need to know of a block: its weight names, how its layers vary
  * (sliding windows), the width of each linear's input.
  */

@@ -5,7 +5,7 @@
  */
 import { toFloat32, type StoredDtype } from '../../model/dtype';
 import { T, type GraphBuilder } from './builder';
-import type { ExternalRef, FusedSpec } from '../../prune/fusedSpec';
+import type { ExternalRef, FusedSpec } from '../../prune/fused/fusedSpec';
 
 // 16-bit weights travel as their uint16 bits (onnxruntime-node's float16 tensors depend on the
 // Node version: under Node 24 a Uint16Array fed as float16 arrives empty) and are widened through

@@ -3,7 +3,7 @@
  * flags per byte, least significant first, as the host reads them (prune/maskPool.ts) and as the
  * output's masks file stores them (prune/masks.ts packKeep).
  */
-import { T, type GraphBuilder } from '../ort/graphs/builder';
+import { T, type GraphBuilder } from '../../ort/graphs/builder';
 
 export type PackKind = 'reduce-int' | 'reduce-float' | 'split-sum';
 

@@ -5,9 +5,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Checkpoint } from '../model/checkpoint';
-import type { TensorInfo } from '../model/safetensors';
-import { TrimError } from '../errors';
+import type { Checkpoint } from '../../model/checkpoint';
+import type { TensorInfo } from '../../model/safetensors';
+import { TrimError } from '../../errors';
 import type { ExternalRef } from './fusedSpec';
 
 export class SessionWeights {

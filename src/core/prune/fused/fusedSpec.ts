@@ -1,13 +1,13 @@
 /**
- * What a fused run is built from and what it is fed and returns (prune/fusedGraph.ts): the spec of
+ * What a fused run is built from and what it is fed and returns (prune/fused/fusedGraph.ts): the spec of
  * one run of consecutive blocks, the names of its inputs and outputs, and the per-block feed that
  * tells sliding from full layers.
  */
-import type { LayerMetric, RowMetric, ScoreKind } from '../../contract';
-import type { ModelConfig } from '../model/config';
-import type { InputGroup } from '../model/familyLayout';
-import type { StoredDtype } from '../model/dtype';
-import { layerVariation } from '../ort/graphs/decoder';
+import type { LayerMetric, RowMetric, ScoreKind } from '../../../contract';
+import type { ModelConfig } from '../../model/config';
+import type { InputGroup } from '../../model/familyLayout';
+import type { StoredDtype } from '../../model/dtype';
+import { layerVariation } from '../../ort/graphs/decoder';
 import type { PackKind } from './packBits';
 
 export interface FusedSpec {

@@ -1,11 +1,11 @@
 /**
- * The fused path's plan and kernels (fused.ts runs it): which options it implements, how many
+ * The fused path's plan and kernels (fusedPruner.ts runs it): which options it implements, how many
  * windows per chunk and blocks per run fit the device's memory, and which attention, ranking,
  * output and packing the graph uses on each execution provider.
  */
-import type { PruneOptions } from '../../contract';
-import type { Checkpoint } from '../model/checkpoint';
-import { TrimError } from '../errors';
+import type { PruneOptions } from '../../../contract';
+import type { Checkpoint } from '../../model/checkpoint';
+import { TrimError } from '../../errors';
 import type { FusedSpec } from './fusedSpec';
 
 export interface FusedPlan {

@@ -1,16 +1,16 @@
 /**
  * The fused path as the job's block pruner (blockPruner.ts): runs of blocks on the device through
- * FusedPruner (fused.ts), each run's linears delivered in order while the next block's pruned
+ * FusedPruner (fusedPruner.ts), each run's linears delivered in order while the next block's pruned
  * weights are made, and each run's phase times settled once its profile is read.
  */
-import type { PhaseRuns, PhaseSource, PruneOptions, TrimEvent } from '../../contract';
-import type { BlockPruner, BlockSink, RunResult, SettledPhases } from './blockPruner';
-import type { Checkpoint } from '../model/checkpoint';
-import type { Engine } from '../ort/engine';
-import { FusedPruner, type FusedPlan } from './fused';
-import { collectGarbage } from '../ort/gc';
-import { concat, type Activations } from '../ort/runner';
-import { encodeFileOffThread } from '../text/tokenizer';
+import type { PhaseRuns, PhaseSource, PruneOptions, TrimEvent } from '../../../contract';
+import type { BlockPruner, BlockSink, RunResult, SettledPhases } from '../blockPruner';
+import type { Checkpoint } from '../../model/checkpoint';
+import type { Engine } from '../../ort/engine';
+import { FusedPruner, type FusedPlan } from './fusedPruner';
+import { collectGarbage } from '../../ort/gc';
+import { concat, type Activations } from '../../ort/runner';
+import { encodeFileOffThread } from '../../text/tokenizer';
 
 export class FusedBlocks implements BlockPruner {
   readonly pruner: FusedPruner;

@@ -1,5 +1,5 @@
 /**
- * Zeroes pruned weights on the host from packed keep bits (prune/fusedGraph.ts masks mode), on a pool
+ * Zeroes pruned weights on the host from packed keep bits (prune/fused/fusedGraph.ts masks mode), on a pool
  * of worker threads. Each job's weight buffer is transferred to a worker and back (no copy), so a
  * run's weights, one buffer per block and tensor, spread over the cores.
  *

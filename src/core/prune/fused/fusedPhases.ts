@@ -3,8 +3,16 @@
  * their runs each profile covers, and each run's measured time split by its own profile or by the
  * shares of its session's sample.
  */
-import type { Session } from '../ort/engine';
-import { phaseMode, SessionProfile, splitByShares, splitRun, type PhaseMode, type PhaseSplit, type RunPhases } from '../ort/phaseProfile';
+import type { Session } from '../../ort/engine';
+import {
+  phaseMode,
+  SessionProfile,
+  splitByShares,
+  splitRun,
+  type PhaseMode,
+  type PhaseSplit,
+  type RunPhases,
+} from '../../ort/phaseProfile';
 
 /** Phase times of a run's blocks: its measured time split by its own profile or by a sample's shares. */
 export interface FusedRunPhases {

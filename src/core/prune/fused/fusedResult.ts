@@ -1,16 +1,16 @@
 /**
- * What a run of the fused pruning graph gives back (fused.ts runs it): per block, per linear, the
+ * What a run of the fused pruning graph gives back (fusedPruner.ts runs it): per block, per linear, the
  * pruned stored bytes (or how to make them from the keep bits), zeros per row and TRIM's search
  * figures, read out of the session's outputs once the device's non-finite counts are checked.
  */
 import type * as ort from 'onnxruntime-node';
-import type { Checkpoint } from '../model/checkpoint';
-import { checkFinite } from '../model/checkpoint';
-import { toFloat32, type StoredDtype } from '../model/dtype';
-import type { TensorInfo } from '../model/safetensors';
-import { readTensorBytes } from '../model/safetensors';
-import { readStored } from '../model/storedRead';
-import { TrimError } from '../errors';
+import type { Checkpoint } from '../../model/checkpoint';
+import { checkFinite } from '../../model/checkpoint';
+import { toFloat32, type StoredDtype } from '../../model/dtype';
+import type { TensorInfo } from '../../model/safetensors';
+import { readTensorBytes } from '../../model/safetensors';
+import { readStored } from '../../model/storedRead';
+import { TrimError } from '../../errors';
 import { fusedOut, fusedWeight } from './fusedSpec';
 import type { MaskPool } from './maskPool';
 

@@ -1,5 +1,5 @@
 /**
- * Runs the fused pruning graph (prune/fusedGraph.ts): runs of consecutive blocks, each one
+ * Runs the fused pruning graph (prune/fused/fusedGraph.ts): runs of consecutive blocks, each one
  * `session.run` whose inputs are the run's stored weights and the activations (or, for the first
  * run, the token ids and the embedding table) and whose outputs are the pruned weights, per-row
  * zero counts, TRIM's search figures and the activations for the next run (read by
@@ -10,21 +10,21 @@
  * temporaries) and blocks per run (each block's weights stay on the device for the whole run).
  */
 import * as ort from 'onnxruntime-node';
-import type { PruneOptions } from '../../contract';
-import type { Checkpoint } from '../model/checkpoint';
-import type { StoredDtype } from '../model/dtype';
-import type { Engine, Session } from '../ort/engine';
-import { TrimError } from '../errors';
-import { blockWeightNames } from '../ort/graphs/decoder';
-import { linearBiases } from '../ort/runner';
+import type { PruneOptions } from '../../../contract';
+import type { Checkpoint } from '../../model/checkpoint';
+import type { StoredDtype } from '../../model/dtype';
+import type { Engine, Session } from '../../ort/engine';
+import { TrimError } from '../../errors';
+import { blockWeightNames } from '../../ort/graphs/decoder';
+import { linearBiases } from '../../ort/runner';
 import { buildFusedGraph } from './fusedGraph';
 import { fusedLayerFeed, fusedLayers, fusedWeight, type FusedSpec } from './fusedSpec';
-import type { TensorInfo } from '../model/safetensors';
+import type { TensorInfo } from '../../model/safetensors';
 import { MaskPool } from './maskPool';
 import { FusedPhases, type FusedRunPhases } from './fusedPhases';
 import { type FusedKernels, type FusedPlan, fusedKernels } from './fusedPlan';
 export { canFuse, fusedKernels, planFused, type FusedPlan } from './fusedPlan';
-import { storedTensors } from '../model/storedRead';
+import { storedTensors } from '../../model/storedRead';
 import { runBlocks, type FusedRunResult } from './fusedResult';
 import { SessionWeights, sessionWeightsError } from './sessionWeights';
 

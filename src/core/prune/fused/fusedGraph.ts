@@ -20,15 +20,15 @@
  * version); the keep-bit packing in packBits.ts; the stored weights' types and widening in
  * storedWeights.ts.
  */
-import { INPUT_GROUPS, positionTableRows, type InputGroup } from '../model/familyLayout';
-import { flatRanksOps, keepFromRanksOps, prunedCountsOps, rowRanksOps, scoreOps, uniformCountsOps } from './scores';
-import { trimSearchOps } from './trimSearch';
-import { blockForward, groupWidth, layerVariation } from '../ort/graphs/decoder';
-import { embedScale, positionRows } from '../ort/graphs/pieceGraphs';
-import { GraphBuilder, T } from '../ort/graphs/builder';
+import { INPUT_GROUPS, positionTableRows, type InputGroup } from '../../model/familyLayout';
+import { flatRanksOps, keepFromRanksOps, prunedCountsOps, rowRanksOps, scoreOps, uniformCountsOps } from '../scores';
+import { trimSearchOps } from '../trimSearch';
+import { blockForward, groupWidth, layerVariation } from '../../ort/graphs/decoder';
+import { embedScale, positionRows } from '../../ort/graphs/pieceGraphs';
+import { GraphBuilder, T } from '../../ort/graphs/builder';
 import { fusedLayers, fusedOut, fusedWeight, type FusedSpec } from './fusedSpec';
 import { packBitsOps } from './packBits';
-import { ELEM, globalWeight, widener } from '../ort/graphs/storedWeights';
+import { ELEM, globalWeight, widener } from '../../ort/graphs/storedWeights';
 
 /** float32 scalar: the count of NaN and ±Inf values of `w`. */
 function countBad(b: GraphBuilder, w: string): string {

@@ -99,6 +99,19 @@ export async function launch(): Promise<Browser> {
   });
 }
 
+/** For a describe's `before`: the bundles built (ensureBuilt), a local server and a browser. */
+export async function startBrowser(): Promise<{ browser: Browser; server: Served }> {
+  ensureBuilt();
+  const server = await serve();
+  return { server, browser: await launch() };
+}
+
+/** For its `after`: the browser and the server closed (either may be missing after a failed start). */
+export async function stopBrowser(browser: Browser | undefined, server: Served | undefined): Promise<void> {
+  await browser?.close();
+  await server?.close();
+}
+
 /** The fake webview API: acquireVsCodeApi once per page, messages recorded, state in sessionStorage. */
 const FAKE_API = `(() => {
   window.__posted = [];
@@ -198,6 +211,13 @@ export class WebviewPage {
   }
 
   /** Waits until no render is pending (two quiet animation frames and the 100 ms fallback). */
+  /** Picks `value` in the dropdown #`id` (a vscode-single-select), then lets the page settle. */
+  async choose(id: string, value: string): Promise<void> {
+    await this.page.locator(`#${id}`).click();
+    await this.page.locator(`#${id} vscode-option[value="${value}"]`).click();
+    await this.settle();
+  }
+
   async settle(): Promise<void> {
     await this.page.evaluate(
       () => new Promise<void>((ok) => setTimeout(() => requestAnimationFrame(() => requestAnimationFrame(() => ok())), 120)),

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type PruneOptions } from '../../src/contract';
 import { defaultPruneOptions } from '../../src/core/options';
 import { resolveOptionsAsync, valuesLayer } from '../../src/extension/configResolve';
-import { ROOT, tinyModel, tmpDir } from '../unit/badInputs';
+import { ROOT, setConfig, tinyModel, tmpDir } from '../unit/badInputs';
 import { REAL_WORKER, jobManager } from '../unit/jobHarness';
 import { ensureBuilt } from './cli';
 
@@ -48,8 +48,7 @@ describe('issue 16: job manager + real worker', () => {
       code: 'E_CONFIG',
       message: /"rms_norm_eps" must be a small positive number/,
       build: (d) => {
-        const f = path.join(d, 'config.json');
-        fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), rms_norm_eps: -1 }));
+        setConfig(d, { rms_norm_eps: -1 });
         return {};
       },
     },

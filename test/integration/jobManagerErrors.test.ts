@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type PruneOptions, type TrimEvent } from '../../src/contract';
 import { defaultPruneOptions } from '../../src/core/options';
-import { copyDemo, hashTree, pokeF16, tinyModel, tmpDir } from '../unit/badInputs';
+import { copyDemo, hashTree, pokeF16, setConfig, tinyModel, tmpDir } from '../unit/badInputs';
 import { REAL_WORKER, jobManager } from '../unit/jobHarness';
 import { ensureBuilt } from './cli';
 
@@ -48,8 +48,7 @@ describe('job manager + real worker: user errors end the run as failed with the 
       message: /architecture "GPT2LMHeadModel" is not supported/,
       build: (d) => {
         tinyModel(d);
-        const f = path.join(d, 'config.json');
-        fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), architectures: ['GPT2LMHeadModel'] }));
+        setConfig(d, { architectures: ['GPT2LMHeadModel'] });
         return { model: d };
       },
     },

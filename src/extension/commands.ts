@@ -138,6 +138,7 @@ export function registerCommands(context: vscode.ExtensionContext, d: CommandsDe
     workspaceKey: d.workspaceKey,
     command,
     runFromArg,
+    pickRun,
     startFromWorkspace: (overrides) => launcher.startFromWorkspace(overrides),
   });
 }

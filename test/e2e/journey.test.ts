@@ -18,35 +18,19 @@
  * screenshot, the code-server log and the extension's log there.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
+import { after, before, describe } from 'node:test';
+import type { BrowserContext, Frame, Page } from 'playwright-core';
 import { partialDirFor, type TrimReport } from '../../src/contract';
 import * as fmt from '../../webview/shared/format';
 import { binRows } from '../../webview/shared/runModel';
-import {
-  CHROMIUM,
-  CHROMIUM_ARGS,
-  ROOT,
-  checkSetup,
-  installExtension,
-  makeSandbox,
-  readRuns,
-  startCodeServer,
-  type RunRecordLite,
-  type Sandbox,
-  type Server,
-} from './codeServer';
+import { ROOT, readRuns, startCodeServer, type RunRecordLite, type Sandbox, type Server } from './codeServer';
+import { EXTENSION_ID, RUN_TIMEOUT, closeSession, installVsix, journeySteps, newSandbox, openWorkbench, writeSettings } from './session';
+import { Workbench, cellCentre, sleep, waitFor, workerPidsOf } from './workbench';
 
-const EXTENSION_ID = 'trim-tools.trim-vscode';
 const ARTIFACTS = join(ROOT, '.artifacts', 'e2e');
-const VSIX = join(ROOT, 'trim-vscode-linux-x64.vsix');
-/** A pruning run of the demo model with the small settings, on 2 shared CPU cores. */
-const RUN_TIMEOUT = Number(process.env.E2E_RUN_TIMEOUT_S ?? 420) * 1000;
-const UI_TIMEOUT = 30_000;
 const FIRST_ITERATIONS = 2;
 const NEXT_ITERATIONS = 3;
 
@@ -63,41 +47,14 @@ const smallConfig = (model: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `probe` until it returns a truthy value; on timeout, the error names `what`. */
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
-  timeout = UI_TIMEOUT,
-  every = 250,
-): Promise<T> {
-  const t0 = Date.now();
-  let last: unknown = null;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v as T;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() - t0 > timeout) {
-      const seen = last instanceof Error ? `; last error: ${last.message.split('\n')[0]}` : '';
-      throw new Error(`timed out after ${Math.round(timeout / 1000)} s waiting for ${what}${seen}`);
-    }
-    await sleep(every);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 
 let sandbox: Sandbox;
 let server: Server | null = null;
 let context: BrowserContext | null = null;
 let page: Page;
+let wb: Workbench;
 let installed: string;
-const failed = new Set<number>();
 const homeBefore = new Map<string, number | null>();
 /** What code-server or Chromium would create in $HOME if the sandboxing failed. */
 const HOME_WATCH = [
@@ -118,73 +75,9 @@ const mtime = (p: string): number | null => {
   }
 };
 
-async function shot(name: string): Promise<void> {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
-}
-
+const shot = (name: string): Promise<void> => wb.shot(name);
 /** Runs one step; on failure saves a screenshot and marks the step for those that need it. */
-function step(n: number, name: string, needs: number[], fn: () => Promise<void>, timeout = RUN_TIMEOUT + 120_000): void {
-  test(`${n}. ${name}`, { timeout }, async (t) => {
-    const missing = needs.filter((k) => failed.has(k));
-    if (missing.length || !server) {
-      failed.add(n);
-      t.skip(`needs step ${missing.join(', ') || 'setup'}`);
-      return;
-    }
-    try {
-      await fn();
-    } catch (e) {
-      failed.add(n);
-      await shot(`${n}-FAILED`).catch(() => undefined);
-      (e as Error).message = `step ${n} (${name}): ${(e as Error).message}`;
-      throw e;
-    }
-  });
-}
-
-// ----- workbench helpers
-
-const workbench = () => page.locator('.monaco-workbench');
-
-async function runCommand(label: string): Promise<void> {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input');
-  await waitFor('the command palette input (.quick-input-widget input)', () => input.isVisible());
-  await input.fill(`>${label}`);
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first();
-  await waitFor(`"${label}" in the command palette`, () => row.isVisible());
-  await row.click();
-}
-
-/** A notification toast whose text contains `text`. */
-const toast = (text: string | RegExp): Locator => page.locator('.notifications-toasts .notification-toast', { hasText: text });
-/** Texts of every toast shown so far that match. */
-const toastsSeen = async (re: RegExp): Promise<string[]> =>
-  (await page.evaluate(() => (window as unknown as { __toasts: string[] }).__toasts)).filter((t) => re.test(t));
-
-async function openTrimContainer(): Promise<void> {
-  const icon = page.locator('.activitybar .action-item a[aria-label^="TRIM"], .activitybar .action-item[aria-label^="TRIM"]').first();
-  await waitFor('the TRIM icon in the activity bar (aria-label "TRIM")', () => icon.isVisible());
-  const pane = runsPane();
-  if (!(await pane.isVisible())) await icon.click();
-  await waitFor('the Runs view of the TRIM container', () => pane.isVisible());
-}
-
-const runsPane = (): Locator => page.locator('.sidebar .pane').filter({ has: page.locator('.pane-header', { hasText: /^\s*Runs/i }) });
-
-/** The Chromium frame whose document is the given webview (body.trim-panel / body.trim-sidebar). */
-async function webviewFrame(kind: 'panel' | 'sidebar'): Promise<Frame> {
-  return waitFor(`the ${kind} webview document (body.trim-${kind} in an iframe.webview)`, async () => {
-    for (const f of page.frames()) {
-      if (f === page.mainFrame()) continue;
-      const ok = await f.evaluate((k) => document.body?.classList.contains(`trim-${k}`) ?? false, kind).catch(() => false);
-      if (ok) return f;
-    }
-    return null;
-  });
-}
+const step = journeySteps(() => server !== null, shot, RUN_TIMEOUT + 120_000);
 
 const runs = (): RunRecordLite[] => readRuns(sandbox, EXTENSION_ID);
 const report = (r: RunRecordLite): TrimReport => JSON.parse(readFileSync(r.reportPath!, 'utf8')) as TrimReport;
@@ -192,6 +85,9 @@ const report = (r: RunRecordLite): TrimReport => JSON.parse(readFileSync(r.repor
 async function waitRun(what: string, pred: (r: RunRecordLite) => boolean, timeout = RUN_TIMEOUT): Promise<RunRecordLite> {
   return waitFor(what, () => runs().find(pred) ?? null, timeout, 500);
 }
+
+/** Pids of pruning workers (dist/worker.js) in code-server's process group. */
+const workerPids = (): number[] => (server ? workerPidsOf(server.groupPids()) : []);
 
 /** Hovers cell (x, y) of a heatmap canvas inside a webview; returns the tooltip's lines. */
 async function hoverCell(frame: Frame, canvas: string, x: number, y: number): Promise<string[]> {
@@ -217,96 +113,34 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
   let first: RunRecordLite;
 
   before(async () => {
-    checkSetup();
     for (const p of HOME_WATCH) homeBefore.set(p, mtime(join(homedir(), p)));
-    rmSync(ARTIFACTS, { recursive: true, force: true });
-    mkdirSync(ARTIFACTS, { recursive: true });
-    sandbox = makeSandbox(mkdtempSync(join(tmpdir(), 'trim-e2e-')));
-    if (process.env.E2E_SKIP_PACKAGE !== '1' || !existsSync(VSIX)) {
-      // npm's debug logs (npm, and vsce's `npm list`) go to the sandbox, not ~/.npm/_logs.
-      execFileSync('npm', ['run', 'package'], {
-        cwd: ROOT,
-        stdio: ['ignore', 'inherit', 'inherit'],
-        timeout: 300_000,
-        env: { ...process.env, npm_config_logs_dir: join(sandbox.dir, 'npm-logs') },
-      });
-    }
-    installed = installExtension(sandbox, VSIX, EXTENSION_ID);
+    sandbox = newSandbox(ARTIFACTS, 'trim-e2e-');
+    installed = installVsix(sandbox);
     const demo = join(installed, 'media', 'models', 'trim-demo-qwen2-small');
     assert.ok(existsSync(join(demo, 'config.json')), `the installed VSIX has no demo model at ${demo}`);
     writeFileSync(join(sandbox.workspace, 'trim.config.json'), `${JSON.stringify(smallConfig(demo), null, 2)}\n`);
-    mkdirSync(join(sandbox.userData, 'User'), { recursive: true });
-    writeFileSync(
-      join(sandbox.userData, 'User', 'settings.json'),
-      JSON.stringify(
-        {
-          'workbench.startupEditor': 'none',
-          'workbench.tips.enabled': false,
-          'workbench.welcomePage.walkthroughs.openOnInstall': false,
-          'security.workspace.trust.enabled': false,
-          'extensions.autoCheckUpdates': false,
-          'extensions.autoUpdate': false,
-          'extensions.ignoreRecommendations': true,
-          'telemetry.telemetryLevel': 'off',
-          'update.mode': 'none',
-          'chat.disableAIFeatures': true,
-          'workbench.colorTheme': 'Default Dark Modern',
-          'workbench.secondarySideBar.defaultVisibility': 'hidden',
-          // Step 7 types a whole document: no closing brackets or quotes added behind it.
-          'editor.autoClosingBrackets': 'never',
-          'editor.autoClosingQuotes': 'never',
-          'editor.autoIndent': 'none',
-          'editor.formatOnType': false,
-        },
-        null,
-        2,
-      ),
-    );
-    server = await startCodeServer(sandbox, join(ARTIFACTS, 'code-server.log'));
-    context = await chromium.launchPersistentContext(join(sandbox.dir, 'chromium'), {
-      executablePath: CHROMIUM,
-      args: CHROMIUM_ARGS,
-      env: sandbox.env as Record<string, string>,
-      viewport: { width: 1600, height: 1000 },
-      deviceScaleFactor: 1,
+    writeSettings(sandbox, {
+      // Step 7 types a whole document: no closing brackets or quotes added behind it.
+      'editor.autoClosingBrackets': 'never',
+      'editor.autoClosingQuotes': 'never',
+      'editor.autoIndent': 'none',
+      'editor.formatOnType': false,
     });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(UI_TIMEOUT);
-    await page.goto(server.url);
-    await waitFor('the workbench (.monaco-workbench)', () => workbench().isVisible(), 60_000);
+    server = await startCodeServer(sandbox, join(ARTIFACTS, 'code-server.log'));
+    ({ context, page, wb } = await openWorkbench(sandbox, server, ARTIFACTS));
     // Every notification text ever shown (a short run's progress toast may close between polls).
-    // (A string: tsx's helpers such as __name do not exist in the page.)
-    await page.evaluate(`(() => {
-      const seen = window.__toasts = [];
-      const scan = () => {
-        document.querySelectorAll('.notifications-toasts .notification-toast').forEach((t) => {
-          const s = t.innerText;
-          if (s && !seen.includes(s)) seen.push(s);
-        });
-      };
-      new MutationObserver(scan).observe(document.body, { subtree: true, childList: true, characterData: true });
-    })()`);
+    await wb.watchToasts();
   });
 
   after(async () => {
     // Logs for a post-mortem, then everything stopped and removed, even after a failure.
-    try {
-      const logs = sandbox && join(sandbox.userData, 'logs');
-      if (logs && existsSync(logs)) cpSync(logs, join(ARTIFACTS, 'vscode-logs'), { recursive: true });
-    } catch {
-      /* best effort */
-    }
-    await context?.close().catch(() => undefined);
-    const pgid = server?.pid;
-    await server?.stop();
-    if (sandbox) rmSync(sandbox.dir, { recursive: true, force: true, maxRetries: 5 });
-    if (pgid !== undefined) assert.deepEqual(server!.groupPids(), [], 'code-server processes outlived the test');
+    await closeSession(sandbox, server, context, ARTIFACTS);
     for (const [p, before] of homeBefore) assert.equal(mtime(join(homedir(), p)), before, `the test wrote ~/${p}`);
   });
 
   step(1, 'the TRIM activity-bar container and its welcome view', [], async () => {
-    await openTrimContainer();
-    const welcome = runsPane().locator('.welcome-view-content');
+    await wb.openTrimContainer();
+    const welcome = wb.runsPane().locator('.welcome-view-content');
     await waitFor('the Runs welcome view (.welcome-view-content)', () => welcome.isVisible());
     for (const label of ['Prune the demo model', 'Open a model folder…']) {
       await waitFor(`the welcome button "${label}"`, () => welcome.locator('.monaco-button', { hasText: label }).first().isVisible());
@@ -315,18 +149,18 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
   });
 
   step(2, '"TRIM: Prune Model" runs trim.config.json with a progress notification', [1], async () => {
-    await runCommand('TRIM: Prune Model');
-    const progress = toast(/TRIM: trim-demo-qwen2-small/).filter({ has: page.locator('.monaco-progress-container') });
+    await wb.runCommand('TRIM: Prune Model');
+    const progress = wb.toast(/TRIM: trim-demo-qwen2-small/).filter({ has: page.locator('.monaco-progress-container') });
     const running = await waitRun('the run to be recorded in runs.json', (r) => r.parent === null, 60_000);
     await waitFor(
       `the progress notification "TRIM: ${running.label}"`,
-      async () => (await progress.first().isVisible()) || (await toastsSeen(/TRIM: trim-demo-qwen2-small/)).length > 0,
+      async () => (await progress.first().isVisible()) || (await wb.toastsSeen(/TRIM: trim-demo-qwen2-small/)).length > 0,
       60_000,
     );
     await waitFor(
       'the Runs view to list the running run (a row with a spinning icon)',
       async () =>
-        (await runsPane().locator('.monaco-list-row .codicon-loading').count()) > 0 ||
+        (await wb.runsPane().locator('.monaco-list-row .codicon-loading').count()) > 0 ||
         runs().find((r) => r.id === running.id)?.status === 'done',
       RUN_TIMEOUT,
       100,
@@ -337,7 +171,7 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
       (r) => r.id === running.id && r.status !== 'running' && r.status !== 'queued',
     );
     assert.equal(first.status, 'done', `run ${first.id} ended ${first.status}: ${first.error?.message}`);
-    const shown = await toastsSeen(new RegExp(`TRIM: ${first.label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    const shown = await wb.toastsSeen(new RegExp(`TRIM: ${first.label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     for (const want of [/block \d+\/\d+/, /block \d+\/\d+ done|Evaluating the pruned model|perplexity pruned|: done$/]) {
       assert.ok(
         shown.some((t) => want.test(t)),
@@ -345,7 +179,7 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
       );
     }
     await waitFor('the progress notification to close', async () => (await progress.count()) === 0);
-    await waitFor('the completion notification "TRIM: pruned …"', () => toast('TRIM: pruned').first().isVisible());
+    await waitFor('the completion notification "TRIM: pruned …"', () => wb.toast('TRIM: pruned').first().isVisible());
     assert.ok(existsSync(first.reportPath!), `trim-report.json is missing: ${first.reportPath}`);
     await shot('2-done');
   });
@@ -354,7 +188,7 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     const r = report(first);
     const want = `${fmt.ppl(r.perplexity.dense?.perplexity)} → ${fmt.ppl(r.perplexity.pruned?.perplexity)}`;
     const sparsity = `${(r.sparsity * 100).toFixed(1)}%`;
-    const row = runsPane().locator('.monaco-list-row').first();
+    const row = wb.runsPane().locator('.monaco-list-row').first();
     const text = await waitFor(`a Runs row with "${sparsity}" and "ppl ${want}"`, async () => {
       const t = await row.innerText();
       return t.includes(sparsity) && t.includes(`ppl ${want}`) ? t : null;
@@ -393,10 +227,10 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
 
   step(4, 'the results panel: per-layer heatmap, per-row view, tooltips from trim-report.json', [2], async () => {
     const r = report(first);
-    const done = toast('TRIM: pruned').first();
+    const done = wb.toast('TRIM: pruned').first();
     if (await done.isVisible()) await done.locator('.monaco-button', { hasText: 'Open Results' }).click();
-    else await runCommand('TRIM: Open Results');
-    const frame = await webviewFrame('panel');
+    else await wb.runCommand('TRIM: Open Results');
+    const frame = await wb.webviewFrame('panel');
     const layers = frame.locator('canvas.layer-heatmap');
     await waitFor(
       'the per-layer heatmap (canvas.layer-heatmap[data-rendered])',
@@ -467,7 +301,7 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
 
   step(5, 'a new iteration count + "Run again" gives a second run that records it', [4], async () => {
     assert.equal(report(first).options.iterations, FIRST_ITERATIONS);
-    const frame = await webviewFrame('panel');
+    const frame = await wb.webviewFrame('panel');
     const field = frame.locator('#iterations input');
     await waitFor('the iterations field (#iterations) to be enabled', () => field.isEnabled());
     await field.fill(String(NEXT_ITERATIONS));
@@ -477,7 +311,7 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     await runAgain.click();
     const second = await waitRun(`a second run with parent ${first.id} in runs.json`, (r) => r.parent === first.id, 30_000);
     assert.equal(second.options.iterations, NEXT_ITERATIONS, 'the queued run carries the new iteration count');
-    const progress = toast(`TRIM: ${second.label}`);
+    const progress = wb.toast(`TRIM: ${second.label}`);
     await waitFor(
       `the progress notification of the second run ("TRIM: ${second.label}")`,
       () => progress.first().isVisible(),
@@ -502,7 +336,7 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
       async () => (await frame.locator('.run-primary .ppl-text').innerText()).includes(`achieved sparsity ${fmt.pct(rep.sparsity)}`),
       15_000,
     );
-    await waitFor('the Runs view to list two runs', async () => (await runsPane().locator('.monaco-list-row').count()) >= 2);
+    await waitFor('the Runs view to list two runs', async () => (await wb.runsPane().locator('.monaco-list-row').count()) >= 2);
     await shot('5-second-run');
   });
 
@@ -513,9 +347,9 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
       join(sandbox.workspace, 'trim.config.json'),
       `${JSON.stringify(smallConfig(join(installed, 'media', 'models', 'trim-demo-qwen2-small'), { nsamples: 256, iterations: 40 }), null, 2)}\n`,
     );
-    await runCommand('TRIM: Prune Model');
+    await wb.runCommand('TRIM: Prune Model');
     const run = await waitRun('a third run to be running', (r) => !before.has(r.id) && r.status === 'running', 60_000);
-    const progress = toast(`TRIM: ${run.label}`).filter({ has: page.locator('.monaco-progress-container') });
+    const progress = wb.toast(`TRIM: ${run.label}`).filter({ has: page.locator('.monaco-progress-container') });
     await waitFor(
       `the progress notification of "${run.label}" to reach a block`,
       async () => /block \d+\/\d+/.test(await progress.first().innerText()),
@@ -542,12 +376,12 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
         .sort(),
       'trim-out holds the finished runs only',
     );
-    await waitFor('the Runs view to show the run as cancelled', async () => (await runsPane().innerText()).includes('cancelled'));
+    await waitFor('the Runs view to show the run as cancelled', async () => (await wb.runsPane().innerText()).includes('cancelled'));
     await shot('6-cancelled');
   });
 
   step(7, 'an invalid value in trim.config.json shows a schema diagnostic that says what to write', [1], async () => {
-    await runCommand('TRIM: Create trim.config.json'); // opens the existing file
+    await wb.runCommand('TRIM: Create trim.config.json'); // opens the existing file
     const editor = page.locator('.editor-instance .monaco-editor').first();
     await waitFor('trim.config.json open in an editor tab', () =>
       page.locator('.tabs-container .tab', { hasText: 'trim.config.json' }).first().isVisible(),
@@ -558,7 +392,7 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     await page.keyboard.insertText('{\n"sparsity": 70,\n"iteration": 5,\n"nsamples": 16\n}');
     const squiggle = editor.locator('.squiggly-warning, .squiggly-error');
     await waitFor('a schema squiggle (.squiggly-warning/.squiggly-error) in trim.config.json', () => squiggle.first().isVisible(), 60_000);
-    await runCommand('View: Focus Problems (Errors, Warnings, Infos)').catch(async () => {
+    await wb.runCommand('View: Focus Problems (Errors, Warnings, Infos)').catch(async () => {
       await page.keyboard.press('Escape');
       await page.keyboard.press('Control+Shift+M');
     });
@@ -589,23 +423,3 @@ describe('TRIM in a real VS Code (code-server + Chromium)', { concurrency: false
     await shot('7-schema-diagnostic');
   });
 });
-
-async function cellCentre(frame: Frame, canvas: string, x: number, y: number): Promise<{ x: number; y: number }> {
-  const g = await frame.locator(canvas).evaluate((el) => {
-    const [left, top, right, bottom] = (el as HTMLElement).dataset.area!.split(',').map(Number);
-    return { left, top, right, bottom, cols: Number((el as HTMLElement).dataset.cols), rows: Number((el as HTMLElement).dataset.rows) };
-  });
-  return { x: g.left + ((x + 0.5) * (g.right - g.left)) / g.cols, y: g.top + ((y + 0.5) * (g.bottom - g.top)) / g.rows };
-}
-
-/** Pids of pruning workers (dist/worker.js) in code-server's process group. */
-function workerPids(): number[] {
-  if (!server) return [];
-  return server.groupPids().filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/worker.js');
-    } catch {
-      return false;
-    }
-  });
-}

@@ -18,33 +18,17 @@
  * Screenshots: .artifacts/e2e-journey2/.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { after, before, describe } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
 import { partialDirFor, type TrimReport } from '../../src/contract';
 import { layHubCache } from '../unit/hfLayout';
-import {
-  CHROMIUM,
-  CHROMIUM_ARGS,
-  ROOT,
-  checkSetup,
-  installExtension,
-  makeSandbox,
-  readRuns,
-  startCodeServer,
-  type RunRecordLite,
-  type Sandbox,
-  type Server,
-} from './codeServer';
-import { UI_TIMEOUT, Workbench, waitFor, workerPidsOf } from './workbench';
+import { ROOT, readRuns, startCodeServer, type RunRecordLite, type Sandbox, type Server } from './codeServer';
+import { EXTENSION_ID, RUN_TIMEOUT, closeSession, installVsix, journeySteps, newSandbox, openWorkbench, writeSettings } from './session';
+import { Workbench, waitFor, workerPidsOf } from './workbench';
 
-const EXTENSION_ID = 'trim-tools.trim-vscode';
 const ARTIFACTS = join(ROOT, '.artifacts', 'e2e-journey2');
-const VSIX = join(ROOT, 'trim-vscode-linux-x64.vsix');
-const RUN_TIMEOUT = Number(process.env.E2E_RUN_TIMEOUT_S ?? 420) * 1000;
 const HUB_ID = 'trim-tools/trim-demo-qwen2-small';
 const COMMIT = '5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed';
 /**
@@ -62,26 +46,12 @@ let context: BrowserContext | null = null;
 let page: Page;
 let wb: Workbench;
 let snapshot: string;
-const failed = new Set<number>();
 
-function step(n: number, name: string, needs: number[], fn: () => Promise<void>, timeout = 2 * RUN_TIMEOUT + 120_000): void {
-  test(`${n}. ${name}`, { timeout }, async (t) => {
-    const missing = needs.filter((k) => failed.has(k));
-    if (missing.length || !server) {
-      failed.add(n);
-      t.skip(`needs step ${missing.join(', ') || 'setup'}`);
-      return;
-    }
-    try {
-      await fn();
-    } catch (e) {
-      failed.add(n);
-      await wb.shot(`${n}-FAILED`).catch(() => undefined);
-      (e as Error).message = `step ${n} (${name}): ${(e as Error).message}`;
-      throw e;
-    }
-  });
-}
+const step = journeySteps(
+  () => server !== null,
+  (name) => wb.shot(name),
+  2 * RUN_TIMEOUT + 120_000,
+);
 
 const runs = (): RunRecordLite[] => readRuns(sandbox, EXTENSION_ID);
 const report = (r: RunRecordLite): TrimReport => JSON.parse(readFileSync(r.reportPath!, 'utf8')) as TrimReport;
@@ -94,13 +64,6 @@ const nextBlock = (out: string): number => {
     return (JSON.parse(readFileSync(join(partialDirFor(out), '.trim-resume', 'state.json'), 'utf8')) as { nextBlock: number }).nextBlock;
   } catch {
     return -1;
-  }
-};
-const mtime = (p: string): number => {
-  try {
-    return statSync(p).mtimeMs;
-  } catch {
-    return 0;
   }
 };
 
@@ -117,82 +80,24 @@ describe('the journey around a run (code-server + Chromium)', { concurrency: fal
   let second: RunRecordLite;
 
   before(async () => {
-    checkSetup();
-    rmSync(ARTIFACTS, { recursive: true, force: true });
-    mkdirSync(ARTIFACTS, { recursive: true });
-    sandbox = makeSandbox(mkdtempSync(join(tmpdir(), 'trim-e2e2-')));
+    sandbox = newSandbox(ARTIFACTS, 'trim-e2e2-');
     // The cache where huggingface_hub puts models for a user with HF_HOME set, under the throwaway HOME.
     sandbox.env.HF_HOME = join(sandbox.home, '.cache', 'huggingface');
     // journey.test.ts (run before this file) packages the VSIX; it is reused when no bundle is newer.
-    const stale =
-      !existsSync(VSIX) || ['dist/extension.js', 'dist/worker.js', 'package.json'].some((f) => mtime(join(ROOT, f)) > mtime(VSIX));
-    if (stale && process.env.E2E_SKIP_PACKAGE !== '1') {
-      execFileSync('npm', ['run', 'package'], {
-        cwd: ROOT,
-        stdio: ['ignore', 'inherit', 'inherit'],
-        timeout: 300_000,
-        env: { ...process.env, npm_config_logs_dir: join(sandbox.dir, 'npm-logs') },
-      });
-    }
-    const installed = installExtension(sandbox, VSIX, EXTENSION_ID);
+    const installed = installVsix(sandbox, true);
     const demo = join(installed, 'media', 'models', 'trim-demo-qwen2-small');
     snapshot = layHubCache(join(sandbox.env.HF_HOME, 'hub'), HUB_ID, demo, COMMIT);
     writeFileSync(join(sandbox.workspace, 'trim.config.json'), `${JSON.stringify(CONFIG, null, 2)}\n`);
     cpSync(demo, join(sandbox.workspace, 'demo-copy'), { recursive: true });
     mkdirSync(join(sandbox.workspace, 'notes'));
     writeFileSync(join(sandbox.workspace, 'notes', 'README.txt'), 'not a model\n');
-    mkdirSync(join(sandbox.userData, 'User'), { recursive: true });
-    writeFileSync(
-      join(sandbox.userData, 'User', 'settings.json'),
-      JSON.stringify(
-        {
-          'workbench.startupEditor': 'none',
-          'workbench.tips.enabled': false,
-          'workbench.welcomePage.walkthroughs.openOnInstall': false,
-          'security.workspace.trust.enabled': false,
-          'extensions.autoCheckUpdates': false,
-          'extensions.autoUpdate': false,
-          'extensions.ignoreRecommendations': true,
-          'telemetry.telemetryLevel': 'off',
-          'update.mode': 'none',
-          'chat.disableAIFeatures': true,
-          'workbench.colorTheme': 'Default Dark Modern',
-          'workbench.secondarySideBar.defaultVisibility': 'hidden',
-          'files.exclude': { 'trim-out': true },
-        },
-        null,
-        2,
-      ),
-    );
+    writeSettings(sandbox, { 'files.exclude': { 'trim-out': true } });
     server = await startCodeServer(sandbox, join(ARTIFACTS, 'code-server.log'));
-    context = await chromium.launchPersistentContext(join(sandbox.dir, 'chromium'), {
-      executablePath: CHROMIUM,
-      args: CHROMIUM_ARGS,
-      env: sandbox.env as Record<string, string>,
-      viewport: { width: 1600, height: 1000 },
-      deviceScaleFactor: 1,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(UI_TIMEOUT);
-    wb = new Workbench(page, ARTIFACTS);
-    await page.goto(server.url);
-    await waitFor('the workbench (.monaco-workbench)', () => wb.workbench().isVisible(), 60_000);
+    ({ context, page, wb } = await openWorkbench(sandbox, server, ARTIFACTS));
     await wb.watchToasts();
   });
 
-  after(async () => {
-    try {
-      const logs = sandbox && join(sandbox.userData, 'logs');
-      if (logs && existsSync(logs)) cpSync(logs, join(ARTIFACTS, 'vscode-logs'), { recursive: true });
-    } catch {
-      /* best effort */
-    }
-    await context?.close().catch(() => undefined);
-    const pgid = server?.pid;
-    await server?.stop();
-    if (sandbox) rmSync(sandbox.dir, { recursive: true, force: true, maxRetries: 5 });
-    if (pgid !== undefined) assert.deepEqual(server!.groupPids(), [], 'code-server processes outlived the test');
-  });
+  after(() => closeSession(sandbox, server, context, ARTIFACTS));
 
   step(1, '"TRIM: Prune Model" offers the demo model from the Hugging Face cache and prunes it', [], async () => {
     await wb.openTrimContainer();

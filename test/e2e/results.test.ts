@@ -8,119 +8,53 @@
  * .artifacts/e2e-results/.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import type { TrimReport } from '../../src/contract';
 import * as fmt from '../../webview/shared/format';
-import {
-  CHROMIUM,
-  CHROMIUM_ARGS,
-  ROOT,
-  checkSetup,
-  installExtension,
-  makeSandbox,
-  readRuns,
-  startCodeServer,
-  type RunRecordLite,
-  type Sandbox,
-  type Server,
-} from './codeServer';
+import { ROOT, readRuns, startCodeServer, type RunRecordLite, type Sandbox, type Server } from './codeServer';
+import { EXTENSION_ID, RUN_TIMEOUT, closeSession, installVsix, newSandbox, openWorkbench, writeSettings } from './session';
+import { Workbench, cellCentre, waitFor } from './workbench';
 
-const EXTENSION_ID = 'trim-tools.trim-vscode';
 const ARTIFACTS = join(ROOT, '.artifacts', 'e2e-results');
-const VSIX = join(ROOT, 'trim-vscode-linux-x64.vsix');
-const RUN_TIMEOUT = Number(process.env.E2E_RUN_TIMEOUT_S ?? 420) * 1000;
-const UI = 30_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
-  timeout = UI,
-  every = 250,
-): Promise<T> {
-  const t0 = Date.now();
-  let last: unknown = null;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v as T;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() - t0 > timeout)
-      throw new Error(
-        `timed out after ${Math.round(timeout / 1000)} s waiting for ${what}${last instanceof Error ? `; last error: ${last.message.split('\n')[0]}` : ''}`,
-      );
-    await sleep(every);
-  }
-}
 
 let sandbox: Sandbox;
 let server: Server | null = null;
 let context: BrowserContext | null = null;
 let page: Page;
+let wb: Workbench;
 let first: RunRecordLite | null = null;
 
 const runs = (): RunRecordLite[] => readRuns(sandbox, EXTENSION_ID);
 const reportOf = (r: RunRecordLite): TrimReport => JSON.parse(readFileSync(r.reportPath!, 'utf8')) as TrimReport;
-const shot = async (name: string) => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
-};
+const shot = (name: string): Promise<void> => wb.shot(name);
+/** The run `id` once it has ended (done, failed or cancelled). */
+const finished = (id: string): Promise<RunRecordLite> =>
+  waitFor(
+    `run ${id} to finish`,
+    () => runs().find((r) => r.id === id && r.status !== 'running' && r.status !== 'queued') ?? null,
+    RUN_TIMEOUT,
+    500,
+  );
 
-async function runCommand(label: string): Promise<void> {
-  // The palette lists contributed commands once the workbench has read the extensions: try again.
-  for (let attempt = 1; ; attempt++) {
-    await page.keyboard.press('Escape');
-    await page.keyboard.press('F1');
-    const input = page.locator('.quick-input-widget input');
-    await waitFor('the command palette', () => input.isVisible());
-    await input.fill(`>${label}`);
-    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first();
-    try {
-      await waitFor(`"${label}" in the command palette`, () => row.isVisible(), 15_000);
-    } catch (e) {
-      if (attempt >= 3) {
-        await shot(`palette-${label.replace(/\W+/g, '-')}`);
-        throw e;
-      }
-      continue;
-    }
-    await row.click();
-    return;
-  }
+/** Clicks cell (x, y) of the sidebar's heatmap; resolves once the panel shows that block and linear. */
+async function clickSidebarCell(r: TrimReport, x: number, y: number): Promise<void> {
+  const sidebar = await wb.webviewFrame('sidebar');
+  const canvas = 'canvas.layer-heatmap';
+  const name = r.model.linears[x];
+  await sidebar.locator(canvas).click({ position: await cellCentre(sidebar, canvas, x, y), force: true });
+  const panel = await wb.webviewFrame('panel');
+  await waitFor(
+    `the panel on block ${y} · ${name}`,
+    async () => (await panel.locator('.run-primary .rows h3').innerText()).startsWith(`Rows of block ${y} · ${name} (`),
+    30_000,
+  );
 }
 
-async function openTrimContainer(): Promise<void> {
-  const icon = page.locator('.activitybar .action-item a[aria-label^="TRIM"], .activitybar .action-item[aria-label^="TRIM"]').first();
-  await waitFor('the TRIM icon in the activity bar', () => icon.isVisible(), 60_000);
-  const runsPane = page.locator('.sidebar .pane').filter({ has: page.locator('.pane-header', { hasText: /^\s*Runs/i }) });
-  if (!(await runsPane.isVisible())) await icon.click();
-  await waitFor('the Runs view of the TRIM container', () => runsPane.isVisible());
-}
-
-async function webviewFrame(kind: 'panel' | 'sidebar'): Promise<Frame> {
-  return waitFor(`the ${kind} webview document`, async () => {
-    for (const f of page.frames()) {
-      if (f === page.mainFrame()) continue;
-      if (await f.evaluate((k) => document.body?.classList.contains(`trim-${k}`) ?? false, kind).catch(() => false)) return f;
-    }
-    return null;
-  });
-}
-
-async function cellCentre(frame: Frame, canvas: string, x: number, y: number): Promise<{ x: number; y: number }> {
-  const g = await frame.locator(canvas).evaluate((el) => {
-    const [left, top, right, bottom] = (el as HTMLElement).dataset.area!.split(',').map(Number);
-    return { left, top, right, bottom, cols: Number((el as HTMLElement).dataset.cols), rows: Number((el as HTMLElement).dataset.rows) };
-  });
-  return { x: g.left + ((x + 0.5) * (g.right - g.left)) / g.cols, y: g.top + ((y + 0.5) * (g.bottom - g.top)) / g.rows };
-}
+/** The palette lists contributed commands once the workbench has read the extensions: 3 tries of 15 s. */
+const runCommand = (label: string): Promise<void> => wb.runCommand(label, 15_000, 3);
 
 /** The panel's perplexity line as the panel writes it for a report with a baseline. */
 function pplLine(r: TrimReport): string {
@@ -133,81 +67,34 @@ function pplLine(r: TrimReport): string {
 
 describe('issue 19 in a real VS Code: baseline, sidebar navigation, Run again with TRIM off', { concurrency: false }, () => {
   before(async () => {
-    checkSetup();
-    rmSync(ARTIFACTS, { recursive: true, force: true });
-    mkdirSync(ARTIFACTS, { recursive: true });
-    sandbox = makeSandbox(mkdtempSync(join(tmpdir(), 'trim-e2e-results-')));
-    if (process.env.E2E_SKIP_PACKAGE !== '1' || !existsSync(VSIX)) {
-      execFileSync('npm', ['run', 'package'], {
-        cwd: ROOT,
-        stdio: ['ignore', 'inherit', 'inherit'],
-        timeout: 300_000,
-        env: { ...process.env, npm_config_logs_dir: join(sandbox.dir, 'npm-logs') },
-      });
-    }
-    installExtension(sandbox, VSIX, EXTENSION_ID);
+    sandbox = newSandbox(ARTIFACTS, 'trim-e2e-results-');
+    installVsix(sandbox);
     // Small settings, and no `trim` and no `model`: "Prune the demo model" must choose TRIM itself.
     writeFileSync(
       join(sandbox.workspace, 'trim.config.json'),
       `${JSON.stringify({ sparsity: 0.5, iterations: 2, nsamples: 16, seqlen: 128, maxEvalWindows: 4, ep: 'cpu' }, null, 2)}\n`,
     );
-    mkdirSync(join(sandbox.userData, 'User'), { recursive: true });
-    writeFileSync(
-      join(sandbox.userData, 'User', 'settings.json'),
-      JSON.stringify({
-        'workbench.startupEditor': 'none',
-        'workbench.tips.enabled': false,
-        'security.workspace.trust.enabled': false,
-        'extensions.autoCheckUpdates': false,
-        'extensions.autoUpdate': false,
-        'telemetry.telemetryLevel': 'off',
-        'update.mode': 'none',
-        'chat.disableAIFeatures': true,
-        'workbench.colorTheme': 'Default Dark Modern',
-        'workbench.secondarySideBar.defaultVisibility': 'hidden',
-      }),
-    );
+    writeSettings(sandbox);
     server = await startCodeServer(sandbox, join(ARTIFACTS, 'code-server.log'));
-    context = await chromium.launchPersistentContext(join(sandbox.dir, 'chromium'), {
-      executablePath: CHROMIUM,
-      args: CHROMIUM_ARGS,
-      env: sandbox.env as Record<string, string>,
-      viewport: { width: 1600, height: 1000 },
-      deviceScaleFactor: 1,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(UI);
-    await page.goto(server.url);
-    await waitFor('the workbench', () => page.locator('.monaco-workbench').isVisible(), 60_000);
+    ({ context, page, wb } = await openWorkbench(sandbox, server, ARTIFACTS));
   });
 
-  after(async () => {
-    await context?.close().catch(() => undefined);
-    const pgid = server?.pid;
-    await server?.stop();
-    if (sandbox) rmSync(sandbox.dir, { recursive: true, force: true, maxRetries: 5 });
-    if (pgid !== undefined) assert.deepEqual(server!.groupPids(), [], 'code-server processes outlived the test');
-  });
+  after(() => closeSession(sandbox, server, context));
 
   test(
     '"Prune the demo model" runs TRIM with its baseline; the panel reads the report\'s numbers',
     { timeout: RUN_TIMEOUT + 180_000 },
     async () => {
-      await openTrimContainer();
+      await wb.openTrimContainer();
       await runCommand('TRIM: Prune the Demo Model');
       const run = await waitFor('the demo run in runs.json', () => runs().find((r) => r.parent === null) ?? null, 60_000);
-      first = await waitFor(
-        `run ${run.id} to finish`,
-        () => runs().find((r) => r.id === run.id && r.status !== 'running' && r.status !== 'queued') ?? null,
-        RUN_TIMEOUT,
-        500,
-      );
+      first = await finished(run.id);
       assert.equal(first.status, 'done', `${first.status}: ${first.error?.message}`);
       const r = reportOf(first);
       assert.equal(r.options.trim, true, 'the demo ran without TRIM');
       assert.ok(r.baseline && r.baseline.perplexity, 'the report has no baseline');
       await runCommand('TRIM: Open Results');
-      const panel = await webviewFrame('panel');
+      const panel = await wb.webviewFrame('panel');
       await waitFor(
         'the panel to show the run from its report',
         async () => (await panel.locator('.run-primary .ppl-text').innerText()).includes('achieved sparsity'),
@@ -221,21 +108,13 @@ describe('issue 19 in a real VS Code: baseline, sidebar navigation, Run again wi
   test('a click on a sidebar cell opens the panel on that block and linear', { timeout: 120_000 }, async () => {
     assert.ok(first, 'needs the first test');
     const r = reportOf(first);
-    const sidebar = await webviewFrame('sidebar');
+    const sidebar = await wb.webviewFrame('sidebar');
     const canvas = 'canvas.layer-heatmap';
     await waitFor(
       'the sidebar heatmap to render',
       async () => Number(await sidebar.locator(canvas).getAttribute('data-rows')) === r.blocks.length,
     );
-    const [x, y] = [4, Math.min(3, r.blocks.length - 1)];
-    const name = r.model.linears[x];
-    await sidebar.locator(canvas).click({ position: await cellCentre(sidebar, canvas, x, y), force: true });
-    const panel = await webviewFrame('panel');
-    await waitFor(
-      `the panel on block ${y} · ${name}`,
-      async () => (await panel.locator('.run-primary .rows h3').innerText()).startsWith(`Rows of block ${y} · ${name} (`),
-      30_000,
-    );
+    await clickSidebarCell(r, 4, Math.min(3, r.blocks.length - 1));
     await shot('2-sidebar-click-landed');
   });
 
@@ -263,17 +142,7 @@ describe('issue 19 in a real VS Code: baseline, sidebar navigation, Run again wi
       10_000,
     ).catch(() => false);
     console.log(`panel webview document ${panelGone ? 'gone' : 'still there'} while covered`);
-    const sidebar = await webviewFrame('sidebar');
-    const canvas = 'canvas.layer-heatmap';
-    const [x, y] = [1, r.blocks.length - 1];
-    const name = r.model.linears[x];
-    await sidebar.locator(canvas).click({ position: await cellCentre(sidebar, canvas, x, y), force: true });
-    const panel = await webviewFrame('panel');
-    await waitFor(
-      `the panel on block ${y} · ${name}`,
-      async () => (await panel.locator('.run-primary .rows h3').innerText()).startsWith(`Rows of block ${y} · ${name} (`),
-      30_000,
-    );
+    await clickSidebarCell(r, 1, r.blocks.length - 1);
     await shot('2b-sidebar-click-background-tab');
   });
 
@@ -282,19 +151,14 @@ describe('issue 19 in a real VS Code: baseline, sidebar navigation, Run again wi
     { timeout: RUN_TIMEOUT + 120_000 },
     async () => {
       assert.ok(first, 'needs the first test');
-      const panel = await webviewFrame('panel');
+      const panel = await wb.webviewFrame('panel');
       await panel.locator('#trim').click();
       await panel.locator('#trim vscode-option[value="off"]').click();
       const button = panel.locator('#run-again');
       await waitFor('"Run again" to be enabled', async () => (await button.getAttribute('disabled')) === null);
       await button.click();
       const second = await waitFor('a run whose parent is the demo run', () => runs().find((r) => r.parent === first!.id) ?? null, 60_000);
-      const done = await waitFor(
-        `run ${second.id} to finish`,
-        () => runs().find((r) => r.id === second.id && r.status !== 'running' && r.status !== 'queued') ?? null,
-        RUN_TIMEOUT,
-        500,
-      );
+      const done = await finished(second.id);
       assert.equal(done.status, 'done', `${done.status}: ${done.error?.message}`);
       const rep = reportOf(done);
       assert.equal(rep.options.trim, false, "the new run's report does not record TRIM off");

@@ -1,6 +1,7 @@
 /**
- * Helpers to drive the code-server workbench from playwright, for journey2.test.ts (the same
- * patterns as journey.test.ts, which keeps its own copies).
+ * Helpers to drive the code-server workbench from playwright, for every e2e file: polling with a
+ * named wait, the command palette, notifications, the TRIM container, menus, dialogs, webview
+ * frames and heatmap cells.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,17 +50,35 @@ export class Workbench {
     return this.page.locator('.monaco-workbench');
   }
 
-  /** Opens the command palette, types `label`, and picks the row that shows it. */
-  async runCommand(label: string): Promise<void> {
+  /**
+   * Opens the command palette and types `label`; resolves once a row shows it. The palette lists
+   * contributed commands once the workbench has read the extensions: with `tries` > 1 it opens the
+   * palette again after each `timeout`, and the last failure leaves a screenshot.
+   */
+  async palette(label: string, timeout = UI_TIMEOUT, tries = 1): Promise<Locator> {
     const page = this.page;
-    await page.keyboard.press('Escape');
-    await page.keyboard.press('F1');
-    const input = page.locator('.quick-input-widget input');
-    await waitFor('the command palette input (.quick-input-widget input)', () => input.isVisible());
-    await input.fill(`>${label}`);
-    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first();
-    await waitFor(`"${label}" in the command palette`, () => row.isVisible());
-    await row.click();
+    for (let attempt = 1; ; attempt++) {
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('F1');
+      const input = page.locator('.quick-input-widget input');
+      await waitFor('the command palette input (.quick-input-widget input)', () => input.isVisible());
+      await input.fill(`>${label}`);
+      const row = page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first();
+      try {
+        await waitFor(`"${label}" in the command palette`, () => row.isVisible(), timeout);
+        return row;
+      } catch (e) {
+        if (attempt >= tries) {
+          if (tries > 1) await this.shot(`palette-${label.replace(/\W+/g, '-')}`);
+          throw e;
+        }
+      }
+    }
+  }
+
+  /** Opens the command palette, types `label`, and picks the row that shows it (see `palette`). */
+  async runCommand(label: string, timeout = UI_TIMEOUT, tries = 1): Promise<void> {
+    await (await this.palette(label, timeout, tries)).click();
   }
 
   /** A row of the open quick pick whose text contains `text`. */
@@ -147,6 +166,15 @@ export class Workbench {
       return null;
     });
   }
+}
+
+/** Where to point at cell (x, y) of a heatmap canvas in a webview (from its data-area/cols/rows). */
+export async function cellCentre(frame: Frame, canvas: string, x: number, y: number): Promise<{ x: number; y: number }> {
+  const g = await frame.locator(canvas).evaluate((el) => {
+    const [left, top, right, bottom] = (el as HTMLElement).dataset.area!.split(',').map(Number);
+    return { left, top, right, bottom, cols: Number((el as HTMLElement).dataset.cols), rows: Number((el as HTMLElement).dataset.rows) };
+  });
+  return { x: g.left + ((x + 0.5) * (g.right - g.left)) / g.cols, y: g.top + ((y + 0.5) * (g.bottom - g.top)) / g.rows };
 }
 
 /** Pids of pruning workers (dist/worker.js) among `pids`. */

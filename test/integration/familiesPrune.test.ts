@@ -11,45 +11,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { PruneOptions, TrimReport } from '../../src/contract';
-import { defaultPruneOptions } from '../../src/core/options';
-import { pruneUnderEnv } from './cli';
+import { pruneFusedOrNot, shortCalib } from './cli';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const FAM = path.join(ROOT, 'test', 'data', 'families');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trim-families-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const calib = path.join(tmp, 'calib.txt');
-fs.writeFileSync(calib, fs.readFileSync(path.join(ROOT, 'media', 'data', 'calib.txt'), 'utf8').slice(0, 40000));
+const calib = shortCalib(tmp, 40000);
 
-async function prune(
-  model: string,
-  fused: boolean,
-  extra: Partial<PruneOptions>,
-  env: Record<string, string> = {},
-): Promise<{ dir: string; report: TrimReport }> {
-  const out = path.join(
-    tmp,
-    `${path.basename(model)}-${fused ? 'fused' : 'blocks'}-${extra.blocksPerRun ?? 1}-${Object.values(env).join('-')}`,
-  );
-  const o: PruneOptions = {
-    ...defaultPruneOptions(),
-    model,
-    out,
-    overwrite: true,
-    sparsity: 0.5,
-    trim: true,
-    iterations: 4,
-    nsamples: 8,
-    seqlen: 64,
-    batch: 4,
-    calib,
-    eval: null,
-    ep: 'cpu',
-    ...extra,
-  };
-  return pruneUnderEnv(o, { TRIM_FUSED: fused ? '1' : '0', ...env });
-}
+/** TRIM at 50% with 4 iterations on 8 windows of 64 tokens, fused or block by block. */
+const prune = (model: string, fused: boolean, extra: Partial<PruneOptions>, env: Record<string, string> = {}) =>
+  pruneFusedOrNot(tmp, model, fused, { sparsity: 0.5, trim: true, iterations: 4, nsamples: 8, seqlen: 64, batch: 4, calib, ...extra }, env);
 
 /** Every safetensors file of a checkpoint folder, by name. */
 function weights(dir: string): Map<string, Buffer> {

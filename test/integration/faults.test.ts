@@ -9,11 +9,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type PruneOptions, type TrimEvent } from '../../src/contract';
-import { JobManager } from '../../src/extension/jobManager';
-import { RunStore, type RunRecord } from '../../src/extension/runStore';
+import type { RunRecord } from '../../src/extension/runStore';
 import { defaultPruneOptions } from '../../src/core/options';
 import { rng } from '../../src/core/model/synth';
 import { DEMO, hashTree, ROOT, tmpDir } from '../unit/badInputs';
+import { REAL_WORKER, jobManager } from '../unit/jobHarness';
 import { ensureBuilt } from './cli';
 
 const root = tmpDir('trim-faults-');
@@ -139,15 +139,12 @@ describe('the output disk fills up', () => {
 
 describe('the worker killed or cancelled at any moment (job manager + dist/worker.js)', () => {
   before(() => ensureBuilt());
-  const store = new RunStore(path.join(root, 'store'));
-  const jm = new JobManager({
-    workerPath: path.join(ROOT, 'dist', 'worker.js'),
-    store,
-    execPath: process.execPath,
-    env: { ...process.env, TRIM_CACHE_DIR: cacheDir },
-    killGraceMs: 2000,
-    exitGraceMs: 2000,
-  });
+  const { jm, store } = jobManager(
+    path.join(root, 'store'),
+    REAL_WORKER,
+    { TRIM_CACHE_DIR: cacheDir },
+    { killGraceMs: 2000, exitGraceMs: 2000 },
+  );
   after(() => jm.dispose());
 
   const options = (out: string): PruneOptions => ({

@@ -8,8 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { PruneOptions, TrimReport } from '../../src/contract';
-import { defaultPruneOptions } from '../../src/core/options';
-import { pruneUnderEnv } from './cli';
+import { pruneFusedOrNot, shortCalib } from './cli';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const TINY = path.join(ROOT, 'test', 'data', 'tiny');
@@ -36,35 +35,11 @@ function writeTokenizer(dir: string): void {
   );
 }
 
-const calib = path.join(tmp, 'calib.txt');
-fs.writeFileSync(calib, fs.readFileSync(path.join(ROOT, 'media', 'data', 'calib.txt'), 'utf8').slice(0, 20000));
+const calib = shortCalib(tmp, 20000);
 
-async function prune(
-  model: string,
-  fused: boolean,
-  extra: Partial<PruneOptions>,
-  env: Record<string, string> = {},
-): Promise<{ dir: string; report: TrimReport }> {
-  const out = path.join(
-    tmp,
-    `${path.basename(model)}-${fused ? 'fused' : 'blocks'}-${extra.trim ? 'trim' : 'wanda'}-${extra.blocksPerRun ?? 1}-${Object.values(env).join('-')}`,
-  );
-  const o: PruneOptions = {
-    ...defaultPruneOptions(),
-    model,
-    out,
-    overwrite: true,
-    sparsity: 0.6,
-    nsamples: 8,
-    seqlen: 32,
-    batch: 4,
-    calib,
-    eval: null,
-    ep: 'cpu',
-    ...extra,
-  };
-  return pruneUnderEnv(o, { TRIM_FUSED: fused ? '1' : '0', ...env });
-}
+/** 60% on 8 windows of 32 tokens (`extra`: Wanda or TRIM), fused or block by block. */
+const prune = (model: string, fused: boolean, extra: Partial<PruneOptions>, env: Record<string, string> = {}) =>
+  pruneFusedOrNot(tmp, model, fused, { sparsity: 0.6, nsamples: 8, seqlen: 32, batch: 4, calib, ...extra }, env);
 
 describe('fused pruning = block-by-block pruning, byte for byte', () => {
   for (const name of ['llama-f16', 'llama-bf16', 'mistral-f32', 'opt-f16', 'opt-f32']) {

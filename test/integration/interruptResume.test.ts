@@ -10,8 +10,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { partialDirFor, type PruneOptions, type TrimReport } from '../../src/contract';
 import { defaultPruneOptions } from '../../src/core/options';
-import { JobManager, canResume } from '../../src/extension/jobManager';
-import { RunStore } from '../../src/extension/runStore';
+import { canResume, type JobManager } from '../../src/extension/jobManager';
+import type { RunStore } from '../../src/extension/runStore';
+import { REAL_WORKER, jobManager } from '../unit/jobHarness';
 import { ensureBuilt, ROOT, tmp } from './cli';
 
 const dir = tmp('trim-jm-resume-');
@@ -31,16 +32,9 @@ function options(name: string): PruneOptions {
   };
 }
 
-function manager(store: RunStore): JobManager {
+function manager(storeDir: string): { jm: JobManager; store: RunStore } {
   ensureBuilt();
-  return new JobManager({
-    workerPath: path.join(ROOT, 'dist', 'worker.js'),
-    store,
-    execPath: process.execPath,
-    env: { ...process.env, TRIM_CACHE_DIR: path.join(dir, 'cache') },
-    killGraceMs: 2000,
-    exitGraceMs: 2000,
-  });
+  return jobManager(storeDir, REAL_WORKER, { TRIM_CACHE_DIR: path.join(dir, 'cache') }, { killGraceMs: 2000, exitGraceMs: 2000 });
 }
 
 const rows = (r: TrimReport) => r.blocks.map((b) => b.layers.map((l) => [l.name, l.achieved, l.rowSparsity]));
@@ -48,13 +42,12 @@ const rows = (r: TrimReport) => r.blocks.map((b) => b.layers.map((l) => [l.name,
 describe('interrupted by the host, resumed by the next one (real worker)', () => {
   it('the resumed run equals an uninterrupted one', async () => {
     const storeDir = path.join(dir, 'store');
-    const ref = manager(new RunStore(path.join(dir, 'store-ref')));
+    const ref = manager(path.join(dir, 'store-ref')).jm;
     const full = await ref.whenFinished(ref.submit({ options: options('full'), outAuto: false }).id);
     assert.equal(full.status, 'done', JSON.stringify(full.error));
     await ref.dispose();
 
-    const store = new RunStore(storeDir);
-    const old = manager(store);
+    const { jm: old, store } = manager(storeDir);
     const opts = options('cut');
     const run = old.submit({ options: opts, outAuto: false });
     await new Promise<void>((resolve) =>
@@ -69,7 +62,7 @@ describe('interrupted by the host, resumed by the next one (real worker)', () =>
     assert.ok(canResume(cut), 'a checkpoint of the finished blocks is kept');
     assert.ok(!fs.existsSync(opts.out));
 
-    const next = manager(new RunStore(storeDir));
+    const next = manager(storeDir).jm;
     const resumedLog: string[] = [];
     next.on('event', (_id, e) => {
       if (e.type === 'log') resumedLog.push(e.message);

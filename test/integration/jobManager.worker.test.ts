@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { partialDirFor, type PruneOptions, type TrimEvent } from '../../src/contract';
 import { defaultPruneOptions } from '../../src/core/options';
-import { JobManager } from '../../src/extension/jobManager';
-import { RunStore } from '../../src/extension/runStore';
+import type { JobManager } from '../../src/extension/jobManager';
+import { REAL_WORKER, alive, jobManager } from '../unit/jobHarness';
 import { ensureBuilt, ROOT, tmp } from './cli';
 
 const dir = tmp('trim-jm-');
@@ -31,24 +31,13 @@ function options(name: string): PruneOptions {
 
 function manager(): JobManager {
   ensureBuilt();
-  return new JobManager({
-    workerPath: path.join(ROOT, 'dist', 'worker.js'),
-    store: new RunStore(path.join(dir, `store-${Math.random()}`)),
-    execPath: process.execPath,
-    env: { ...process.env, TRIM_CACHE_DIR: path.join(dir, 'cache') },
-    killGraceMs: 2000,
-    exitGraceMs: 2000,
-  });
+  return jobManager(
+    path.join(dir, `store-${Math.random()}`),
+    REAL_WORKER,
+    { TRIM_CACHE_DIR: path.join(dir, 'cache') },
+    { killGraceMs: 2000, exitGraceMs: 2000 },
+  ).jm;
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('JobManager with the real worker', () => {
   it('runs the demo model: events in order, report on disk, run done', async () => {

@@ -11,9 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type PruneOptions } from '../../src/contract';
 import { defaultPruneOptions } from '../../src/core/options';
 import { resolveOptionsAsync, valuesLayer } from '../../src/extension/configResolve';
-import { JobManager } from '../../src/extension/jobManager';
-import { RunStore } from '../../src/extension/runStore';
-import { ROOT, tinyModel, tmpDir } from '../unit/badInputs';
+import { ROOT, setConfig, tinyModel, tmpDir } from '../unit/badInputs';
+import { REAL_WORKER, jobManager } from '../unit/jobHarness';
 import { ensureBuilt } from './cli';
 
 const root = tmpDir('trim-jm16-');
@@ -21,13 +20,7 @@ after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 describe('issue 16: job manager + real worker', () => {
   before(() => ensureBuilt());
-  const store = new RunStore(path.join(root, 'store'));
-  const jm = new JobManager({
-    workerPath: path.join(ROOT, 'dist', 'worker.js'),
-    store,
-    execPath: process.execPath,
-    env: { ...process.env, TRIM_CACHE_DIR: path.join(root, 'cache') },
-  });
+  const { jm } = jobManager(path.join(root, 'store'), REAL_WORKER, { TRIM_CACHE_DIR: path.join(root, 'cache') });
   after(() => jm.dispose());
 
   const cases: { name: string; build: (d: string) => Partial<PruneOptions>; code: string; message: RegExp }[] = [
@@ -55,8 +48,7 @@ describe('issue 16: job manager + real worker', () => {
       code: 'E_CONFIG',
       message: /"rms_norm_eps" must be a small positive number/,
       build: (d) => {
-        const f = path.join(d, 'config.json');
-        fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), rms_norm_eps: -1 }));
+        setConfig(d, { rms_norm_eps: -1 });
         return {};
       },
     },

@@ -7,10 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type PruneOptions, type TrimEvent } from '../../src/contract';
-import { JobManager } from '../../src/extension/jobManager';
-import { RunStore } from '../../src/extension/runStore';
 import { defaultPruneOptions } from '../../src/core/options';
-import { copyDemo, hashTree, pokeF16, ROOT, tinyModel, tmpDir } from '../unit/badInputs';
+import { copyDemo, hashTree, pokeF16, setConfig, tinyModel, tmpDir } from '../unit/badInputs';
+import { REAL_WORKER, jobManager } from '../unit/jobHarness';
 import { ensureBuilt } from './cli';
 
 const root = tmpDir('trim-jm-errors-');
@@ -18,13 +17,7 @@ after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 describe('job manager + real worker: user errors end the run as failed with the typed error', () => {
   before(() => ensureBuilt());
-  const store = new RunStore(path.join(root, 'store'));
-  const jm = new JobManager({
-    workerPath: path.join(ROOT, 'dist', 'worker.js'),
-    store,
-    execPath: process.execPath,
-    env: { ...process.env, TRIM_CACHE_DIR: path.join(root, 'cache') },
-  });
+  const { jm, store } = jobManager(path.join(root, 'store'), REAL_WORKER, { TRIM_CACHE_DIR: path.join(root, 'cache') });
   after(() => jm.dispose());
 
   const cases: { name: string; build: (d: string) => Partial<PruneOptions>; code: string; message: RegExp }[] = [
@@ -55,8 +48,7 @@ describe('job manager + real worker: user errors end the run as failed with the 
       message: /architecture "GPT2LMHeadModel" is not supported/,
       build: (d) => {
         tinyModel(d);
-        const f = path.join(d, 'config.json');
-        fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), architectures: ['GPT2LMHeadModel'] }));
+        setConfig(d, { architectures: ['GPT2LMHeadModel'] });
         return { model: d };
       },
     },

@@ -17,8 +17,8 @@ import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type PruneOptions } from '../../src/contract';
 import { defaultPruneOptions } from '../../src/core/options';
 import { lockFileFor } from '../../src/core/io/lockFile';
-import { JobManager } from '../../src/extension/jobManager';
-import { RunStore } from '../../src/extension/runStore';
+import type { JobManager } from '../../src/extension/jobManager';
+import { REAL_WORKER, jobManager } from '../unit/jobHarness';
 import { hashTree, tinyModel, tmpDir } from '../unit/badInputs';
 import { ensureBuilt, ROOT } from './cli';
 
@@ -33,14 +33,12 @@ tinyModel(slowModel, { layers: 12 });
 const cacheEnv = { TRIM_CACHE_DIR: path.join(root, 'cache') };
 
 function manager(extraEnv: Record<string, string> = {}): JobManager {
-  return new JobManager({
-    workerPath: path.join(ROOT, 'dist', 'worker.js'),
-    store: new RunStore(path.join(root, `store-${Math.random()}`)),
-    execPath: process.execPath,
-    env: { ...process.env, ...cacheEnv, ...extraEnv },
-    killGraceMs: 300,
-    exitGraceMs: 2000,
-  });
+  return jobManager(
+    path.join(root, `store-${Math.random()}`),
+    REAL_WORKER,
+    { ...cacheEnv, ...extraEnv },
+    { killGraceMs: 300, exitGraceMs: 2000 },
+  ).jm;
 }
 
 const options = (patch: Partial<PruneOptions>): PruneOptions => ({

@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { partialDirFor } from '../../src/contract';
-import { readAll, rewriteHeader, tinyModel, writeAll } from '../unit/badInputs';
+import { readAll, rewriteHeader, setConfig, tinyModel, writeAll } from '../unit/badInputs';
 import { ensureBuilt, ROOT, tmp } from './cli';
 
 const root = tmp('trim-rel16-');
@@ -64,11 +64,6 @@ function copyModel(name: string): string {
   const dir = path.join(root, name);
   fs.cpSync(model, dir, { recursive: true });
   return dir;
-}
-
-function setConfig(dir: string, patch: Record<string, unknown>): void {
-  const f = path.join(dir, 'config.json');
-  fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), ...patch }, null, 2));
 }
 
 before(() => {

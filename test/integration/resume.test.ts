@@ -4,14 +4,12 @@
 // and perplexity). A checkpoint made with other options or from a changed source is refused
 // without being touched; a run without --resume starts over.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type TrimReport } from '../../src/contract';
 import { copyDemo, DEMO, hashTree, ROOT, tmpDir } from '../unit/badInputs';
-import { ensureBuilt } from './cli';
+import { ensureBuilt, streamCli, type CliEvent, type StreamedCli } from './cli';
 
 const root = tmpDir('trim-resume-');
 const cacheDir = path.join(root, 'cache');
@@ -23,39 +21,18 @@ after(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-type Event = Record<string, unknown> & { type: string };
-interface Run {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  events: Event[];
-  stderr: string;
-}
+type Event = CliEvent;
 
 /** Runs the CLI; `stopAt` sees each JSON event and returns a signal to send (once), or null. */
-function run(args: string[], stopAt?: (e: Event) => NodeJS.Signals | null): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), ...args], {
-      env: { ...process.env, TRIM_CACHE_DIR: cacheDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const events: Event[] = [];
-    let stderr = '';
-    let sent = false;
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      if (!line.startsWith('{')) return;
-      const e = JSON.parse(line) as Event;
-      events.push(e);
-      const sig = !sent && stopAt ? stopAt(e) : null;
-      if (sig) {
-        sent = true;
-        child.kill(sig);
-      }
-    });
-    child.on('close', (status, signal) => resolve({ status, signal, events, stderr }));
-  });
+function run(args: string[], stopAt?: (e: Event) => NodeJS.Signals | null): Promise<StreamedCli> {
+  let sent = false;
+  return streamCli(args, { TRIM_CACHE_DIR: cacheDir }, (e, _events, child) => {
+    const sig = !sent && stopAt ? stopAt(e) : null;
+    if (sig) {
+      sent = true;
+      child.kill(sig);
+    }
+  }).done;
 }
 
 const TRIM = ['--trim', '--iterations', '2', '--nsamples', '8', '--seqlen', '64', '--no-eval', '--ep', 'cpu', '--json'];
@@ -96,8 +73,8 @@ function assertSameResult(out: string, ref: string): void {
   assert.ok(!fs.existsSync(partialDirFor(out)));
 }
 
-const errorCode = (r: Run): string | undefined => (r.events.at(-1) as { error?: { code: string } } | undefined)?.error?.code;
-const resumedFrom = (r: Run): number | null => {
+const errorCode = (r: StreamedCli): string | undefined => (r.events.at(-1) as { error?: { code: string } } | undefined)?.error?.code;
+const resumedFrom = (r: StreamedCli): number | null => {
   const m = r.events.map((e) => (e.type === 'log' ? /from block (\d+) of/.exec(String(e.message)) : null)).find(Boolean);
   return m ? Number(m[1]) : null;
 };

@@ -10,15 +10,14 @@
 // sparsities of an uninterrupted run. Then a seeded set of stop moments (which event, how long
 // after it, which signals).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type TrimReport } from '../../src/contract';
 import { lockFileFor } from '../../src/core/io/lockFile';
 import { rng } from '../../src/core/model/synth';
-import { ensureBuilt, ROOT, tmp } from './cli';
+import { alive } from '../unit/jobHarness';
+import { ensureBuilt, ROOT, streamCli, tmp, type CliEvent, type StreamedCli } from './cli';
 
 const root = tmp('trim-stoprun-');
 const cacheDir = path.join(root, 'cache');
@@ -27,43 +26,16 @@ const STOP_BOUND_MS = 6000;
 /** The first 120 KB of the calibration text (enough windows, less to tokenize before the run). */
 const calib = path.join(root, 'calib.txt');
 fs.writeFileSync(calib, fs.readFileSync(path.join(ROOT, 'media', 'data', 'calib.txt')).subarray(0, 120_000));
+/** A TRIM job of 1000 iterations on `nsamples` windows of `seqlen` tokens, `blocks` blocks to an ONNX Runtime run, no evaluation, --json. */
+const job = (nsamples: number, seqlen: number, blocks: number): string[] => [
+  '--calib',
+  calib,
+  ...`--trim --iterations 1000 --nsamples ${nsamples} --seqlen ${seqlen} --blocks-per-run ${blocks} --no-eval --ep cpu --json`.split(' '),
+];
 /** One fused run of all six blocks that lasts tens of seconds on this CPU. */
-const LONG = [
-  '--calib',
-  calib,
-  '--trim',
-  '--iterations',
-  '1000',
-  '--nsamples',
-  '32',
-  '--seqlen',
-  '256',
-  '--blocks-per-run',
-  '6',
-  '--no-eval',
-  '--ep',
-  'cpu',
-  '--json',
-];
+const LONG = job(32, 256, 6);
 /** Two runs of three blocks, each a few seconds here; with --resume, a checkpoint after the first. */
-const RESUME = [
-  '--calib',
-  calib,
-  '--trim',
-  '--iterations',
-  '1000',
-  '--nsamples',
-  '16',
-  '--seqlen',
-  '128',
-  '--blocks-per-run',
-  '3',
-  '--no-eval',
-  '--ep',
-  'cpu',
-  '--json',
-  '--resume',
-];
+const RESUME = [...job(16, 128, 3), '--resume'];
 const tally = { stopped: 0, seeded: 0, worst: 0 };
 after(() => {
   console.log(
@@ -72,12 +44,8 @@ after(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-type Event = Record<string, unknown> & { type: string };
-interface Stopped {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  events: Event[];
-  stderr: string;
+type Event = CliEvent;
+interface Stopped extends StreamedCli {
   /** ms from the first signal to the exit; null when none was sent. */
   stopMs: number | null;
   /** Events seen before the first signal. */
@@ -90,63 +58,41 @@ interface Stopped {
  * Runs the CLI; when `at(e, i)` holds for the i-th event, waits `delayMs`, then sends `signals`
  * (100 ms apart) to the CLI's process.
  */
-function runStopped(
+async function runStopped(
   args: string[],
   out: string,
   at: ((e: Event, i: number) => boolean) | null,
   delayMs: number,
   signals: NodeJS.Signals[],
 ): Promise<Stopped> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'prune', '--out', out, ...args], {
-      env: { ...process.env, TRIM_CACHE_DIR: cacheDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const events: Event[] = [];
-    let stderr = '';
-    let sentAt: number | null = null;
-    let before = 0;
-    let jobPid: number | null = null;
-    let armed = at !== null;
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      if (!line.startsWith('{')) return;
-      const e = JSON.parse(line) as Event;
-      events.push(e);
-      if (armed && at!(e, events.length - 1)) {
-        armed = false;
-        setTimeout(async () => {
-          try {
-            jobPid = (JSON.parse(fs.readFileSync(lockFileFor(out), 'utf8')) as { pid: number }).pid;
-          } catch {
-            /* no lock yet */
-          }
-          before = events.length;
-          sentAt = performance.now();
-          for (const [k, s] of signals.entries()) {
-            if (k > 0) await new Promise((r) => setTimeout(r, 100));
-            child.kill(s);
-          }
-        }, delayMs);
-      }
-    });
-    child.on('close', (status, signal) => {
-      const stopMs = sentAt === null ? null : performance.now() - sentAt;
-      resolve({ status, signal, events, stderr, stopMs, before, jobPid });
-    });
+  let sentAt: number | null = null;
+  let before = 0;
+  let jobPid: number | null = null;
+  let armed = at !== null;
+  let stopMs: number | null = null;
+  const { child, done } = streamCli(['prune', '--out', out, ...args], { TRIM_CACHE_DIR: cacheDir }, (e, events) => {
+    if (armed && at!(e, events.length - 1)) {
+      armed = false;
+      setTimeout(async () => {
+        try {
+          jobPid = (JSON.parse(fs.readFileSync(lockFileFor(out), 'utf8')) as { pid: number }).pid;
+        } catch {
+          /* no lock yet */
+        }
+        before = events.length;
+        sentAt = performance.now();
+        for (const [k, s] of signals.entries()) {
+          if (k > 0) await new Promise((r) => setTimeout(r, 100));
+          child.kill(s);
+        }
+      }, delayMs);
+    }
   });
+  child.on('close', () => {
+    stopMs = sentAt === null ? null : performance.now() - sentAt;
+  });
+  return { ...(await done), stopMs, before, jobPid };
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** A stopped run: exit 2 within the bound, one error line and the E_CANCELLED event, no job process left. */
 function assertStopped(r: Stopped, label: string): void {
@@ -258,23 +204,11 @@ describe('a stop reaches a long device run (CLI)', () => {
           await new Promise((r) => setTimeout(r, 20));
         }
       };
-      const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'prune', '--out', out, ...LONG], {
-        env: { ...process.env, TRIM_CACHE_DIR: cacheDir },
-        stdio: ['ignore', 'pipe', 'pipe'],
+      let started!: () => void;
+      const inRun = new Promise<void>((resolve) => (started = resolve));
+      const { child, done } = streamCli(['prune', '--out', out, ...LONG], { TRIM_CACHE_DIR: cacheDir }, (e) => {
+        if (lastRunStarted(5)(e)) started();
       });
-      let stderr = '';
-      child.stderr.on('data', (d) => {
-        stderr += d;
-      });
-      const events: Event[] = [];
-      const inRun = new Promise<void>((resolve) =>
-        createInterface({ input: child.stdout }).on('line', (l) => {
-          if (!l.startsWith('{')) return;
-          events.push(JSON.parse(l) as Event);
-          if (lastRunStarted(5)(events.at(-1)!)) resolve();
-        }),
-      );
-      const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
       await inRun;
       const job = (JSON.parse(fs.readFileSync(lockFileFor(out), 'utf8')) as { pid: number }).pid;
       assert.notEqual(job, child.pid, 'the job runs in its own process');
@@ -284,7 +218,8 @@ describe('a stop reaches a long device run (CLI)', () => {
       await waitState(job, (s) => s !== 'T', 'continue with the CLI');
       const t = performance.now();
       child.kill('SIGTERM');
-      assert.equal(await closed, 2, stderr);
+      const { status, stderr, events } = await done;
+      assert.equal(status, 2, stderr);
       assert.ok(performance.now() - t < STOP_BOUND_MS);
       assert.ok(!events.some((e) => e.type === 'layer'));
       assert.ok(!alive(job));

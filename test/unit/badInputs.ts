@@ -78,6 +78,12 @@ export function tinyModel(dir: string, spec: Partial<SynthSpec> = {}): void {
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(DEMO, f), path.join(dir, f));
 }
 
+/** Sets keys of a model folder's config.json (the others kept). */
+export function setConfig(dir: string, patch: Record<string, unknown>): void {
+  const f = path.join(dir, 'config.json');
+  fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), ...patch }, null, 2));
+}
+
 export function copyDemo(dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
   for (const f of fs.readdirSync(DEMO)) {

@@ -8,12 +8,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import * as ort from 'onnxruntime-node';
 import { parseConfig, type ModelConfig } from '../../src/core/model/config';
-import { blockForward, blockWeightNames, layerVariation, type ForwardOptions } from '../../src/core/ort/graphs/decoder';
-import { GraphBuilder, T } from '../../src/core/ort/graphs/builder';
+import { layerVariation, type ForwardOptions } from '../../src/core/ort/graphs/decoder';
 import { familySpec } from '../../src/core/model/registry';
-import { rng } from '../../src/core/model/synth';
+import { relErr, runBlock } from './blockPass';
 
 const FAM = path.join(__dirname, '..', 'data', 'families');
 const config = (name: string): ModelConfig => parseConfig(JSON.parse(fs.readFileSync(path.join(FAM, name, 'config.json'), 'utf8')));
@@ -26,57 +24,16 @@ function shapes(cfg: ModelConfig): Map<string, number[]> {
   ]);
 }
 
-async function block(
-  cfg: ModelConfig,
-  S: number,
-  windows: number,
-  fo: ForwardOptions,
-  sliding: number,
-  seed: number,
-): Promise<Float32Array> {
-  const names = blockWeightNames(cfg, new Set());
+/** The block of `cfg` with its own weights' shapes; the block-index input is `sliding` where it varies per block. */
+function block(cfg: ModelConfig, S: number, windows: number, fo: ForwardOptions, sliding: number, seed: number): Promise<Float32Array> {
   const dims = shapes(cfg);
-  const g = new GraphBuilder('t');
-  const x = g.input('x', T.FLOAT, [windows * S, cfg.hidden]);
-  const cast = (v: string): string => (fo.half ? g.op('Cast', [v], { to: T.FLOAT16 }) : v);
-  const ws = new Map(names.map((n) => [n, cast(g.input(n, T.FLOAT, dims.get(n)!))]));
-  const perBlock = layerVariation(cfg, S)?.perBlock ?? false;
-  const layer = perBlock ? g.input('layer', T.FLOAT, []) : undefined;
-  const f = blockForward(g, g, cfg, S, new Set(), cast(x), (n) => ws.get(n)!, { ...fo, layer });
-  g.output(fo.half ? g.op('Cast', [f.y], { to: T.FLOAT }) : f.y, 'y');
-  const r = rng(seed);
-  const feeds: Record<string, ort.Tensor> = {
-    x: new ort.Tensor(
-      'float32',
-      Float32Array.from({ length: windows * S * cfg.hidden }, () => r.normal()),
-      [windows * S, cfg.hidden],
-    ),
-  };
-  if (layer) feeds.layer = new ort.Tensor('float32', Float32Array.of(sliding), []);
-  for (const n of names) {
-    const d = dims.get(n)!;
-    const len = d.reduce((a, b) => a * b, 1);
-    const normBase = cfg.features?.normPlusOne ? 0 : 1;
-    feeds[n] = new ort.Tensor(
-      'float32',
-      Float32Array.from({ length: len }, () => (/norm/.test(n) ? normBase + 0.1 * r.normal() : 0.15 * r.normal())),
-      d,
-    );
-  }
-  const s = await ort.InferenceSession.create(g.build(), { executionProviders: ['cpu'] });
-  const out = (await s.run(feeds)).y.data as Float32Array;
-  await s.release();
-  return out;
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return d / m;
+  return runBlock(cfg, S, windows, fo, seed, {
+    biases: new Set(),
+    shape: (n) => dims.get(n)!,
+    norm: /norm/,
+    normBase: cfg.features?.normPlusOne ? 0 : 1,
+    layer: layerVariation(cfg, S)?.perBlock ? sliding : undefined,
+  });
 }
 
 describe('spec families: GroupQueryAttention block pass = materialised attention, to float16 rounding', () => {

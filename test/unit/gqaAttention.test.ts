@@ -4,11 +4,10 @@
 // OPT's pre-scaled queries, several windows. The difference must be float16 rounding, no more.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../../src/core/model/config';
 import { blockForward, blockWeightNames, type ForwardOptions } from '../../src/core/ort/graphs/decoder';
 import { GraphBuilder, T } from '../../src/core/ort/graphs/builder';
-import { rng } from '../../src/core/model/synth';
+import { relErr, runBlock } from './blockPass';
 
 const base = {
   architecture: 'test',
@@ -52,7 +51,8 @@ function shapeOf(cfg: ModelConfig, n: string): number[] {
   return [m[n.replace('.bias', '.weight')][0]];
 }
 
-async function block(cfg: ModelConfig, S: number, windows: number, fo: ForwardOptions, seed: number): Promise<Float32Array> {
+/** The block of `cfg` (OPT's with biases), its norms drawn around 1. */
+function block(cfg: ModelConfig, S: number, windows: number, fo: ForwardOptions, seed: number): Promise<Float32Array> {
   const biases = new Set(
     cfg.family === 'opt'
       ? blockWeightNames(cfg, new Set())
@@ -60,44 +60,7 @@ async function block(cfg: ModelConfig, S: number, windows: number, fo: ForwardOp
           .map((n) => n.replace('.weight', '.bias'))
       : [],
   );
-  const names = blockWeightNames(cfg, biases);
-  const g = new GraphBuilder('t');
-  const x = g.input('x', T.FLOAT, [windows * S, cfg.hidden]);
-  const cast = (v: string): string => (fo.half ? g.op('Cast', [v], { to: T.FLOAT16 }) : v);
-  const ws = new Map(names.map((n) => [n, cast(g.input(n, T.FLOAT, shapeOf(cfg, n)))]));
-  const f = blockForward(g, g, cfg, S, biases, cast(x), (n) => ws.get(n)!, fo);
-  g.output(fo.half ? g.op('Cast', [f.y], { to: T.FLOAT }) : f.y, 'y');
-  const r = rng(seed);
-  const feeds: Record<string, ort.Tensor> = {
-    x: new ort.Tensor(
-      'float32',
-      Float32Array.from({ length: windows * S * cfg.hidden }, () => r.normal()),
-      [windows * S, cfg.hidden],
-    ),
-  };
-  for (const n of names) {
-    const dims = shapeOf(cfg, n);
-    const len = dims.reduce((a, b) => a * b, 1);
-    feeds[n] = new ort.Tensor(
-      'float32',
-      Float32Array.from({ length: len }, () => (/norm.*weight/.test(n) ? 1 + 0.1 * r.normal() : 0.15 * r.normal())),
-      dims,
-    );
-  }
-  const s = await ort.InferenceSession.create(g.build(), { executionProviders: ['cpu'] });
-  const out = (await s.run(feeds)).y.data as Float32Array;
-  await s.release();
-  return out;
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return d / m;
+  return runBlock(cfg, S, windows, fo, seed, { biases, shape: (n) => shapeOf(cfg, n), norm: /norm.*weight/, normBase: 1 });
 }
 
 describe('GroupQueryAttention block pass = materialised attention, to float16 rounding', () => {

@@ -8,10 +8,10 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { partialDirFor, type PruneOptions, type TrimEvent } from '../../src/contract';
 import { DEFAULTS } from '../../src/extension/configResolve';
-import { JobManager } from '../../src/extension/jobManager';
+import type { JobManager, JobManagerOptions } from '../../src/extension/jobManager';
 import { RunStore } from '../../src/extension/runStore';
+import { FAKE_WORKER, alive, jobManager, waitUntil as waitFor } from './jobHarness';
 
-const WORKER = path.resolve(__dirname, '../fixtures/fake-worker.js');
 let dir: string;
 
 before(() => {
@@ -29,36 +29,14 @@ function options(name: string): PruneOptions {
   };
 }
 
-function manager(mode: string, extra: Partial<ConstructorParameters<typeof JobManager>[0]> = {}): { jm: JobManager; store: RunStore } {
-  const store = new RunStore(path.join(dir, `store-${mode}-${Math.random()}`));
-  const jm = new JobManager({
-    workerPath: WORKER,
-    store,
-    execPath: process.execPath,
-    env: { ...process.env, FAKE_WORKER_MODE: mode },
-    killGraceMs: 300,
-    exitGraceMs: 300,
-    ...extra,
-  });
-  return { jm, store };
+function manager(mode: string, extra: Partial<JobManagerOptions> = {}): { jm: JobManager; store: RunStore } {
+  return jobManager(
+    path.join(dir, `store-${mode}-${Math.random()}`),
+    FAKE_WORKER,
+    { FAKE_WORKER_MODE: mode },
+    { killGraceMs: 300, exitGraceMs: 300, ...extra },
+  );
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-const waitFor = async (cond: () => boolean, ms = 5000): Promise<void> => {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 describe('JobManager', () => {
   it('runs a job: events in order, output renamed into place, run persisted as done', async () => {

@@ -13,10 +13,10 @@ import { partialDirFor, type PruneOptions } from '../../src/contract';
 import { lockFileFor, type LockInfo } from '../../src/core/io/lockFile';
 import { RESUME_DIR as CORE_RESUME_DIR } from '../../src/core/io/resumeFormat';
 import { DEFAULTS } from '../../src/extension/configResolve';
-import { JobManager, RESUME_DIR, canResume, cleanInterrupted, hasCheckpoint, isInterrupted } from '../../src/extension/jobManager';
+import { RESUME_DIR, canResume, cleanInterrupted, hasCheckpoint, isInterrupted, type JobManager } from '../../src/extension/jobManager';
 import { RunStore } from '../../src/extension/runStore';
+import { FAKE_WORKER, alive, jobManager, waitUntil as waitFor } from './jobHarness';
 
-const WORKER = path.resolve(__dirname, '../fixtures/fake-worker.js');
 let dir: string;
 before(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'trim-resume-jobs-'));
@@ -31,34 +31,8 @@ const options = (name: string): PruneOptions => ({
   eval: null,
 });
 
-function manager(storeDir: string, mode: string): { jm: JobManager; store: RunStore } {
-  const store = new RunStore(storeDir);
-  const jm = new JobManager({
-    workerPath: WORKER,
-    store,
-    execPath: process.execPath,
-    env: { ...process.env, FAKE_WORKER_MODE: mode },
-    killGraceMs: 300,
-    exitGraceMs: 300,
-  });
-  return { jm, store };
-}
-
-const waitFor = async (cond: () => boolean, ms = 5000): Promise<void> => {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const manager = (storeDir: string, mode: string): { jm: JobManager; store: RunStore } =>
+  jobManager(storeDir, FAKE_WORKER, { FAKE_WORKER_MODE: mode }, { killGraceMs: 300, exitGraceMs: 300 });
 
 /** What core/resume.ts leaves after a finished block: state.json in the partial folder. */
 function fakeCheckpoint(out: string, nextBlock: number): void {

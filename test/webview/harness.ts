@@ -11,11 +11,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from '../chromium';
 import { buildWebviewHtml } from '../../src/extension/webviewHtml';
 import type { FromWebview, ToWebview, WebviewKind } from '../../src/webviewProtocol';
 
 export const ROOT = resolve(__dirname, '../..');
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export { CHROMIUM };
 export const ARTIFACTS = join(ROOT, '.artifacts', 'webview');
 export type ThemeName = 'dark' | 'light' | 'high-contrast';
 const BODY_CLASS: Record<ThemeName, string> = { dark: 'vscode-dark', light: 'vscode-light', 'high-contrast': 'vscode-high-contrast' };
@@ -94,17 +95,21 @@ export async function launch(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh`);
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: CHROMIUM_ARGS,
   });
+}
+
+/** For a describe's `before`: the bundles built (ensureBuilt), a local server and a browser. */
+export async function startBrowser(): Promise<{ browser: Browser; server: Served }> {
+  ensureBuilt();
+  const server = await serve();
+  return { server, browser: await launch() };
+}
+
+/** For its `after`: the browser and the server closed (either may be missing after a failed start). */
+export async function stopBrowser(browser: Browser | undefined, server: Served | undefined): Promise<void> {
+  await browser?.close();
+  await server?.close();
 }
 
 /** The fake webview API: acquireVsCodeApi once per page, messages recorded, state in sessionStorage. */
@@ -206,6 +211,13 @@ export class WebviewPage {
   }
 
   /** Waits until no render is pending (two quiet animation frames and the 100 ms fallback). */
+  /** Picks `value` in the dropdown #`id` (a vscode-single-select), then lets the page settle. */
+  async choose(id: string, value: string): Promise<void> {
+    await this.page.locator(`#${id}`).click();
+    await this.page.locator(`#${id} vscode-option[value="${value}"]`).click();
+    await this.settle();
+  }
+
   async settle(): Promise<void> {
     await this.page.evaluate(
       () => new Promise<void>((ok) => setTimeout(() => requestAnimationFrame(() => requestAnimationFrame(() => ok())), 120)),

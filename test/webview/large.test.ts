@@ -7,21 +7,14 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { runFromReport } from '../../src/webviewProtocol';
 import { QWEN25_7B_SHAPES, synthReport } from './fixtures/synthReport';
-import { ensureBuilt, launch, serve, WebviewPage, type Served } from './harness';
+import { WebviewPage, type Served, startBrowser, stopBrowser } from './harness';
 
 let browser: Browser;
 let server: Served;
 
 describe('panel with a 7B-sized report', () => {
-  before(async () => {
-    ensureBuilt();
-    server = await serve();
-    browser = await launch();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  before(async () => ({ browser, server } = await startBrowser()));
+  after(() => stopBrowser(browser, server));
 
   it('renders the overview and a full-resolution 18944-row layer', { timeout: 180_000 }, async () => {
     const report = synthReport(QWEN25_7B_SHAPES, { seed: 7 });

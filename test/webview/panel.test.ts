@@ -11,7 +11,7 @@ import type { Browser } from 'playwright-core';
 import type { TrimReport } from '../../src/contract';
 import { emptyRun, runFromReport, type ToWebview } from '../../src/webviewProtocol';
 import { DEMO_SHAPES, eventsFromReport, synthReport } from './fixtures/synthReport';
-import { ensureBuilt, launch, serve, WebviewPage, type Served, type ThemeName } from './harness';
+import { WebviewPage, type Served, type ThemeName, startBrowser, stopBrowser } from './harness';
 import {
   distance,
   expectedGainColor,
@@ -77,12 +77,6 @@ async function open(theme: ThemeName = 'dark'): Promise<WebviewPage> {
   return w;
 }
 
-async function choose(w: WebviewPage, id: string, value: string): Promise<void> {
-  await w.page.locator(`#${id}`).click();
-  await w.page.locator(`#${id} vscode-option[value="${value}"]`).click();
-  await w.settle();
-}
-
 /** Cells coloured by achieved − target on PuOr over [−m, m]. */
 function assertTargetColours(colors: number[][], diffs: number[], m: number, what: string): void {
   assert.equal(colors.length, diffs.length);
@@ -122,15 +116,8 @@ function assertSparsityColours(colors: number[][], values: number[], min: number
 }
 
 describe('panel webview', () => {
-  before(async () => {
-    ensureBuilt();
-    server = await serve();
-    browser = await launch();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  before(async () => ({ browser, server } = await startBrowser()));
+  after(() => stopBrowser(browser, server));
 
   it('colours the per-layer heatmap by achieved − target on a diverging scale symmetric around 0, legend in pp', async () => {
     const w = await open('dark');
@@ -165,12 +152,12 @@ describe('panel webview', () => {
   it('offers absolute 0–100% and the observed-range stretch, labelled so', async () => {
     const w = await open('dark');
     const values = layerMatrix(report, (l) => l.achieved).flat();
-    await choose(w, 'scale', 'absolute');
+    await w.choose('scale', 'absolute');
     assertSparsityColours(await w.cellColors(LAYER), values, 0, 1, 'absolute');
     let leg = await legendText(w, '.run-primary .layers .legend');
     assert.deepEqual([leg.lo, leg.hi], ['0.00%', '100.00%']);
     assert.match(leg.title, /0–100%/);
-    await choose(w, 'scale', 'range');
+    await w.choose('scale', 'range');
     const min = Math.min(...values);
     const max = Math.max(...values);
     assertSparsityColours(await w.cellColors(LAYER), values, min, max, 'range');
@@ -180,7 +167,7 @@ describe('panel webview', () => {
     assert.deepEqual([leg.lo, leg.hi], [pct(min), pct(max)]);
     assert.match(leg.title, /stretched to the observed range/);
     console.log(`screenshot ${await w.screenshot('panel-range-dark')}`);
-    await choose(w, 'scale', 'target');
+    await w.choose('scale', 'target');
     await w.close();
   });
 
@@ -196,7 +183,7 @@ describe('panel webview', () => {
     const rows = await legendText(w, '.run-primary .rows .legend');
     assert.equal(rows.flat, 'all 70.00% (on target)');
     for (const c of await w.cellColors(ROWS)) assert.ok(distance(c, NEUTRAL) <= 1, `flat row drawn ${c}`);
-    await choose(w, 'scale', 'range');
+    await w.choose('scale', 'range');
     assert.equal((await legendText(w, '.run-primary .layers .legend')).flat, 'all 70.00%');
     for (const c of await w.cellColors(LAYER)) assert.ok(distance(c, NEUTRAL) <= 1);
     console.log(`screenshot ${await w.screenshot('panel-flat-light')}`);
@@ -259,7 +246,7 @@ describe('panel webview', () => {
 
   it('colours by TRIM metric gain on a diverging scale centred on zero', async () => {
     const w = await open('light');
-    await choose(w, 'color-mode', 'gain');
+    await w.choose('color-mode', 'gain');
     const gains = layerMatrix(report, (l) => l.metricAfter! - l.metricBefore!).flat();
     const m = Math.max(...gains.map(Math.abs));
     const colors = await w.cellColors(LAYER);
@@ -279,7 +266,7 @@ describe('panel webview', () => {
     const mean0 = l0.rowSparsity.slice(0, e0).reduce((a, x) => a + x, 0) / e0 - l0.target;
     assert.ok(distance((await w.cellColors(ROWS))[0], expectedTargetColor(mean0, mr)) <= 2, 'row bin 0 in the gain mode');
     console.log(`screenshot ${await w.screenshot('panel-light-gain')}`);
-    await choose(w, 'color-mode', 'sparsity');
+    await w.choose('color-mode', 'sparsity');
     await w.close();
   });
 
@@ -290,7 +277,7 @@ describe('panel webview', () => {
     await w.page.locator('#sparsity input').fill('60');
     const targets = report.blocks.map((_, i) => 50 + i);
     await w.page.locator('#block-sparsity input').fill(targets.join(', '));
-    await choose(w, 'allocation', 'alpha');
+    await w.choose('allocation', 'alpha');
     await w.page.locator('#run-again').click();
     const m = await w.waitForPosted((x) => x.type === 'runAgain');
     const o = report.options;
@@ -369,7 +356,7 @@ describe('panel webview', () => {
 
   it('restores its state after a reload', async () => {
     const w = await open();
-    await choose(w, 'color-mode', 'gain');
+    await w.choose('color-mode', 'gain');
     await w.clickCell(LAYER, L - 2, B - 1);
     await w.page.locator('#iterations input').fill('3');
     await w.settle();
@@ -389,7 +376,7 @@ describe('panel webview', () => {
     const w = await open();
     const other = synthReport(DEMO_SHAPES, { seed: 11, sparsity: 0.6, allocation: 'uniform' });
     await w.clearPosted();
-    await choose(w, 'compare', 'run-b');
+    await w.choose('compare', 'run-b');
     assert.deepEqual(await w.waitForPosted((m) => m.type === 'compare'), { type: 'compare', runId: 'run-b' });
     await w.send({ type: 'run', slot: 'compare', run: runFromReport('run-b', 'demo · 60% · uniform', other) });
     assert.equal(await w.page.locator('.run').count(), 2);
@@ -407,7 +394,7 @@ describe('panel webview', () => {
     const mr = maxAbs([...blockRowDiffs(report, 0), ...blockRowDiffs(other, 0)]);
     assert.deepEqual(Object.values(await legendText(w, '.run-compare .rows .legend')).slice(1, 3), [pp(-mr), pp(mr)]);
     // In absolute mode too.
-    await choose(w, 'scale', 'absolute');
+    await w.choose('scale', 'absolute');
     assertSparsityColours(
       await w.cellColors('.run-compare canvas.layer-heatmap'),
       layerMatrix(other, (l) => l.achieved).flat(),
@@ -415,10 +402,10 @@ describe('panel webview', () => {
       1,
       'run b absolute',
     );
-    await choose(w, 'scale', 'target');
+    await w.choose('scale', 'target');
     console.log(`screenshot ${await w.screenshot('panel-compare-dark')}`);
     await w.clearPosted();
-    await choose(w, 'compare', '');
+    await w.choose('compare', '');
     assert.deepEqual(await w.waitForPosted((m) => m.type === 'compare'), { type: 'compare', runId: null });
     await w.close();
   });

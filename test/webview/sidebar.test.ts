@@ -7,7 +7,7 @@ import type { Browser } from 'playwright-core';
 import type { TrimReport } from '../../src/contract';
 import { emptyRun, runFromReport, type ToWebview } from '../../src/webviewProtocol';
 import { eventsFromReport } from './fixtures/synthReport';
-import { ensureBuilt, launch, serve, WebviewPage, type Served } from './harness';
+import { WebviewPage, type Served, startBrowser, stopBrowser } from './harness';
 import { distance, expectedTargetColor, layerMatrix, pct, pp } from './reference';
 
 const report: TrimReport = JSON.parse(readFileSync(join(__dirname, '../data/report-demo.json'), 'utf8'));
@@ -21,15 +21,8 @@ let browser: Browser;
 let server: Served;
 
 describe('sidebar webview', () => {
-  before(async () => {
-    ensureBuilt();
-    server = await serve();
-    browser = await launch();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  before(async () => ({ browser, server } = await startBrowser()));
+  after(() => stopBrowser(browser, server));
 
   for (const theme of ['dark', 'light', 'high-contrast'] as const) {
     it(`draws the compact per-layer heatmap of the selected run (${theme})`, async () => {

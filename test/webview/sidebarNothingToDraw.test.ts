@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { TrimReport } from '../../src/contract';
 import { emptyRun, runFromReport } from '../../src/webviewProtocol';
-import { ensureBuilt, launch, serve, WebviewPage, type Served } from './harness';
+import { WebviewPage, type Served, startBrowser, stopBrowser } from './harness';
 
 const report: TrimReport = JSON.parse(readFileSync(join(__dirname, '../data/report-demo.json'), 'utf8'));
 const MAP = 'canvas.layer-heatmap';
@@ -20,15 +20,8 @@ let browser: Browser;
 let server: Served;
 
 describe('Layers view of a run with nothing to draw', () => {
-  before(async () => {
-    ensureBuilt();
-    server = await serve();
-    browser = await launch();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  before(async () => ({ browser, server } = await startBrowser()));
+  after(() => stopBrowser(browser, server));
 
   it('says why instead of an empty map, then draws the next run', async () => {
     const w = await WebviewPage.open(browser, server.origin, 'sidebar', 'dark', SIZE);

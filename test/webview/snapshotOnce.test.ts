@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { TrimReport } from '../../src/contract';
 import { runFromReport, type ToWebview } from '../../src/webviewProtocol';
-import { ensureBuilt, launch, serve, WebviewPage, type Served } from './harness';
+import { WebviewPage, type Served, startBrowser, stopBrowser } from './harness';
 import { distance, expectedTargetColor, layerMatrix } from './reference';
 
 const file = readFileSync(join(__dirname, '../data/report-demo.json'), 'utf8');
@@ -25,15 +25,8 @@ let browser: Browser;
 let server: Served;
 
 describe('a finished run crosses to the webview once', () => {
-  before(async () => {
-    ensureBuilt();
-    server = await serve();
-    browser = await launch();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  before(async () => ({ browser, server } = await startBrowser()));
+  after(() => stopBrowser(browser, server));
 
   it('the snapshot message is the size of the report, not twice it', () => {
     const json = JSON.stringify(message);

@@ -13,7 +13,7 @@ import type { Browser } from 'playwright-core';
 import type { TrimReport } from '../../src/contract';
 import { runFromReport, type RunListItem, type ToWebview } from '../../src/webviewProtocol';
 import { DEMO_SHAPES, synthReport } from './fixtures/synthReport';
-import { ensureBuilt, launch, serve, WebviewPage, type Served, type ThemeName } from './harness';
+import { WebviewPage, type Served, type ThemeName, startBrowser, stopBrowser } from './harness';
 import { distance, expectedDiffColor, expectedGainColor, layerMatrix, pct, pp } from './reference';
 
 const report: TrimReport = JSON.parse(readFileSync(join(__dirname, '../data/report-demo.json'), 'utf8'));
@@ -77,12 +77,6 @@ async function comparePage(a: TrimReport, b: TrimReport, theme: ThemeName = 'dar
   return w;
 }
 
-async function choose(w: WebviewPage, id: string, value: string): Promise<void> {
-  await w.page.locator(`#${id}`).click();
-  await w.page.locator(`#${id} vscode-option[value="${value}"]`).click();
-  await w.settle();
-}
-
 const text = (w: WebviewPage, sel: string) =>
   w.page
     .locator(sel)
@@ -91,15 +85,8 @@ const text = (w: WebviewPage, sel: string) =>
     .then((t) => t ?? '');
 
 describe('panel: fair comparison and TRIM made visible', () => {
-  before(async () => {
-    ensureBuilt();
-    server = await serve();
-    browser = await launch();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  before(async () => ({ browser, server } = await startBrowser()));
+  after(() => stopBrowser(browser, server));
 
   it('warns, naming each difference, when the compared runs were not measured the same way', async () => {
     const b = smallerProtocol(report);
@@ -170,7 +157,7 @@ describe('panel: fair comparison and TRIM made visible', () => {
           ]);
         }
         // Gain: B's gain − A's on RdBu.
-        await choose(w, 'color-mode', 'gain');
+        await w.choose('color-mode', 'gain');
         const ga = layerMatrix(report, (l) => l.metricAfter! - l.metricBefore!).flat();
         const gd = layerMatrix(other, (l) => l.metricAfter! - l.metricBefore!)
           .flat()
@@ -179,7 +166,7 @@ describe('panel: fair comparison and TRIM made visible', () => {
         const gc = await w.cellColors(DIFF);
         gd.forEach((d, i) => assert.ok(distance(gc[i], expectedGainColor(d, gm)) <= 2, `gain diff cell ${i}`));
         console.log(`screenshot ${await w.screenshot('compare-gain-dark')}`);
-        await choose(w, 'color-mode', 'sparsity');
+        await w.choose('color-mode', 'sparsity');
       }
       await w.page.locator('.diff').scrollIntoViewIfNeeded();
       console.log(`screenshot ${await w.screenshot(`compare-${theme}`)}`);
@@ -267,7 +254,7 @@ describe('panel: fair comparison and TRIM made visible', () => {
     await w.close();
     // Comparing TRIM (A) with plain Wanda (B) by gain: B says why it has nothing, instead of an empty grid.
     const c = await comparePage(report, asWanda(report));
-    await choose(c, 'color-mode', 'gain');
+    await c.choose('color-mode', 'gain');
     assert.equal(await c.page.locator(LAYER_B).isVisible(), false);
     assert.match(await text(c, '.run-compare .layer-note'), /^No TRIM gain to show: this run was pruned without TRIM/);
     assert.equal(await c.page.locator(LAYER_A).isVisible(), true);
@@ -327,25 +314,18 @@ describe('panel: fair comparison and TRIM made visible', () => {
 });
 
 describe('panel: Run again with every option that matters', () => {
-  before(async () => {
-    ensureBuilt();
-    server = await serve();
-    browser = await launch();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  before(async () => ({ browser, server } = await startBrowser()));
+  after(() => stopBrowser(browser, server));
 
   const schema = JSON.parse(readFileSync(join(__dirname, '../../schemas/trim.config.schema.json'), 'utf8')).properties;
 
   it('switches TRIM off, changes score, calibration, evaluation and precision, and posts them', async () => {
     const w = await WebviewPage.open(browser, server.origin, 'panel', 'dark');
     await w.send({ type: 'runs', runs: [], busy: false }, { type: 'run', slot: 'primary', run: runFromReport('run-a', 'demo', report) });
-    await choose(w, 'trim', 'off');
+    await w.choose('trim', 'off');
     assert.equal(await w.page.locator('#iterations').isVisible(), false, 'iterations shown with TRIM off');
-    await choose(w, 'score', 'magnitude');
-    await choose(w, 'allocation', 'owl');
+    await w.choose('score', 'magnitude');
+    await w.choose('allocation', 'owl');
     assert.equal(await w.page.locator('#owl-lambda').isVisible(), true);
     await w.page.locator('#owl-lambda input').fill('0.1');
     await w.page.locator('#owl-m input').fill('7');
@@ -353,7 +333,7 @@ describe('panel: Run again with every option that matters', () => {
     await w.page.locator('#seqlen input').fill('');
     await w.page.locator('#max-eval-windows input').fill('60');
     const precisions: string[] = schema.precision.enum;
-    await choose(w, 'precision', precisions[precisions.length - 1]);
+    await w.choose('precision', precisions[precisions.length - 1]);
     console.log(`screenshot ${await w.screenshot('panel-run-again-dark')}`);
     await w.clearPosted();
     await w.page.locator('#run-again').click();
@@ -433,7 +413,7 @@ describe('panel: Run again with every option that matters', () => {
       assert.equal(await w.page.locator('#controls-message').textContent(), '', `${sel} = ${good} refused`);
     }
     // OWL's λ, only shown with OWL.
-    await choose(w, 'allocation', 'owl');
+    await w.choose('allocation', 'owl');
     await w.page.locator('#owl-lambda input').fill(String(schema.owlLambda.maximum + 0.1));
     await w.settle();
     assert.equal(
@@ -445,15 +425,8 @@ describe('panel: Run again with every option that matters', () => {
 });
 
 describe('panel: a TRIM run against its baseline', () => {
-  before(async () => {
-    ensureBuilt();
-    server = await serve();
-    browser = await launch();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  before(async () => ({ browser, server } = await startBrowser()));
+  after(() => stopBrowser(browser, server));
 
   // Recorded with: node dist/cli.js prune --trim --baseline --nsamples 16 --seqlen 128 --max-eval-windows 16 --ep cpu (demo model).
   const rec: TrimReport = JSON.parse(readFileSync(join(__dirname, 'fixtures/report-demo-baseline.json'), 'utf8'));
@@ -491,15 +464,8 @@ describe('panel: a TRIM run against its baseline', () => {
 });
 
 describe('panel: exports', () => {
-  before(async () => {
-    ensureBuilt();
-    server = await serve();
-    browser = await launch();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  before(async () => ({ browser, server } = await startBrowser()));
+  after(() => stopBrowser(browser, server));
   const rec: TrimReport = JSON.parse(readFileSync(join(__dirname, 'fixtures/report-demo-baseline.json'), 'utf8'));
 
   it("saves the per-layer table as CSV with the report's numbers, and each heatmap as a PNG of its size", async () => {

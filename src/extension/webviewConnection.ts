@@ -97,6 +97,15 @@ export class Connection {
     if (slot === 'primary' && runId !== null && this.kind === 'panel') this.actions.shown?.(runId);
   }
 
+  /**
+   * The webview was hidden, and with it its script discarded (neither webview retains its context
+   * when hidden): what is sent now would be lost, so everything waits for the next `ready`, which
+   * the new script sends when the webview is shown again (a reveal's focus included).
+   */
+  hidden(): void {
+    this.ready = false;
+  }
+
   /** Panel: show block (and linear) of the primary run; sent once the script is ready. */
   async focus(runId: string, block: number, layer: string | null): Promise<void> {
     this.pendingFocus = { type: 'focus', runId, block, layer };

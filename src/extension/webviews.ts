@@ -118,6 +118,10 @@ export class ResultsPanel extends WebviewHost implements vscode.Disposable {
     this.panel = panel;
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'trim.svg');
     this.conn = this.connect(panel.webview, 'panel');
+    // A panel in a background tab loses its script; the next reveal's focus must wait for the new one.
+    panel.onDidChangeViewState(() => {
+      if (this.panel === panel && !panel.visible) this.conn?.hidden();
+    });
     panel.onDidDispose(() => {
       if (this.panel === panel) {
         this.conn?.dispose();
@@ -145,6 +149,9 @@ export class SidebarView extends WebviewHost implements vscode.WebviewViewProvid
     this.conn = this.connect(view.webview, 'sidebar');
     const initial = this.selected ?? this.jobs.activeId ?? this.snapshots.list()[0]?.id ?? null;
     void this.conn.show('primary', initial);
+    view.onDidChangeVisibility(() => {
+      if (this.view === view && !view.visible) this.conn?.hidden();
+    });
     view.onDidDispose(() => {
       this.conn?.dispose();
       this.conn = null;

@@ -2,7 +2,8 @@
  * The host's side of the webviews without an editor (src/extension/webviewConnection.ts): a
  * sidebar cell's `reveal` carries a run, a block and a linear, and the results panel is opened on
  * that run and sent a `focus` on that block and linear, after the run itself, also when the
- * panel's script is not ready yet (a panel just created). Expected messages are written out here.
+ * panel's script is not ready yet (a panel just created, or one whose script was discarded in a
+ * background tab). Expected messages are written out here.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -129,6 +130,25 @@ describe('webview connection: the sidebar reveal target reaches the panel', () =
     await w.sidebarView.send({ type: 'reveal', runId: 'b', block: 1, layer: 'v_proj' });
     assert.deepEqual(w.panelView.summary(), ['run compare a', 'run primary b', 'focus b 1 v_proj']);
     assert.deepEqual(w.panel()!.slots, { primary: 'b', compare: 'a' });
+  });
+
+  it('a panel in a background tab (its script discarded) gets the reveal: the focus waits for the new script', async () => {
+    const w = wire();
+    await w.sidebarView.send({ type: 'reveal', runId: 'a', block: 0, layer: null });
+    await w.panelView.send({ type: 'ready', kind: 'panel' });
+    // The panel goes to a background tab: VS Code discards its script (no retained context).
+    w.panel()!.hidden();
+    w.panelView.posted.length = 0;
+    await w.sidebarView.send({ type: 'reveal', runId: 'b', block: 5, layer: 'k_proj' });
+    // Posted now, it would be lost with the old script: nothing goes out until the new one is ready.
+    assert.deepEqual(w.panelView.summary(), []);
+    await w.panelView.send({ type: 'ready', kind: 'panel' });
+    assert.deepEqual(w.panelView.summary(), ['runs a,b', 'run primary b', 'run compare none', 'focus b 5 k_proj']);
+    // Live events of a hidden webview's runs are not posted either (its next ready re-sends the run).
+    w.panel()!.hidden();
+    w.panelView.posted.length = 0;
+    w.panel()!.event('b', { type: 'block_start', block: 1 } as never);
+    assert.deepEqual(w.panelView.summary(), []);
   });
 
   it('a reveal of the wrong shape is logged and opens nothing', async () => {

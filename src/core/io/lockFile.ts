@@ -12,10 +12,9 @@ import { siblingName } from './outputPath';
 import { pidAlive } from '../processes';
 
 export const LOCK_FORMAT = 'trim-lock/1';
-const FORMAT = LOCK_FORMAT;
 
 export interface LockInfo {
-  format: typeof FORMAT;
+  format: typeof LOCK_FORMAT;
   host: string;
   pid: number;
   /** Start time of the process (clock ticks since boot on Linux, `ps` lstart elsewhere), or null. */
@@ -86,7 +85,7 @@ export function readLock(file: string): LockInfo | 'invalid' | null {
   }
   try {
     const v = JSON.parse(text) as LockInfo;
-    if (v && v.format === FORMAT && typeof v.token === 'string' && typeof v.pid === 'number' && Array.isArray(v.created)) return v;
+    if (v && v.format === LOCK_FORMAT && typeof v.token === 'string' && typeof v.pid === 'number' && Array.isArray(v.created)) return v;
   } catch {
     /* fall through */
   }

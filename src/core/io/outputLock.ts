@@ -22,7 +22,7 @@ import { TrimError } from '../errors';
 import { ioError } from './output';
 import { commitFileFor } from './outputPath';
 import { recoverCommit, type CommitOutcome } from './outputCommit';
-import { bootId, LOCK_FORMAT as FORMAT, holderAlive, lockFileFor, processStart, readLock, type LockInfo } from './lockFile';
+import { bootId, LOCK_FORMAT, holderAlive, lockFileFor, processStart, readLock, type LockInfo } from './lockFile';
 import { cleanLockDebris, removeEmpty } from './lockCleanup';
 
 let ownStart: string | null | undefined;
@@ -79,7 +79,7 @@ export class OutputLock {
     }
     ownStart ??= processStart(process.pid);
     const info: LockInfo = {
-      format: FORMAT,
+      format: LOCK_FORMAT,
       host: os.hostname(),
       pid: process.pid,
       start: ownStart,

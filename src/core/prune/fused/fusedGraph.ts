@@ -28,7 +28,7 @@ import { embedScale, positionRows } from '../../ort/graphs/pieceGraphs';
 import { GraphBuilder, T } from '../../ort/graphs/builder';
 import { fusedLayers, fusedOut, fusedWeight, type FusedSpec } from './fusedSpec';
 import { packBitsOps } from './packBits';
-import { ELEM, globalWeight, widener } from '../../ort/graphs/storedWeights';
+import { ELEM, globalWeight, widener } from './storedWeights';
 
 /** float32 scalar: the count of NaN and ±Inf values of `w`. */
 function countBad(b: GraphBuilder, w: string): string {

@@ -4,8 +4,8 @@
  * or as initializers read from the checkpoint's files.
  */
 import { toFloat32, type StoredDtype } from '../../model/dtype';
-import { T, type GraphBuilder } from './builder';
-import type { ExternalRef, FusedSpec } from '../../prune/fused/fusedSpec';
+import { T, type GraphBuilder } from '../../ort/graphs/builder';
+import type { ExternalRef, FusedSpec } from './fusedSpec';
 
 // 16-bit weights travel as their uint16 bits (onnxruntime-node's float16 tensors depend on the
 // Node version: under Node 24 a Uint16Array fed as float16 arrives empty) and are widened through
